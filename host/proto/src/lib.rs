@@ -1,0 +1,27 @@
+//! wasp's shared vocabulary, used alike by the client, the controller and the
+//! engines: what a task's signature looks like, the values that cross the
+//! wire, and how both are written as JSON.
+//!
+//! This crate does no I/O and knows nothing of wasmtime, tokio or quinn, so
+//! every role (and the sans-IO scheduler) can depend on it.
+//!
+//! # Layout
+//! - [`wit`]: [`Type`] and [`FuncSig`], WIT types and function signatures as
+//!   plain data, printed in WIT syntax.
+//! - [`value`]: [`Value`], a dynamic value of any WIT type, and the check of a
+//!   value against a type.
+//! - [`json`]: the JSON form of values, parsed against a [`Type`].
+//! - [`hash`]: [`ModuleHash`], the sha256 content address of a module.
+//! - `testing` (feature `testing`): proptest strategies for types and values.
+
+pub mod hash;
+pub mod json;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod value;
+pub mod wit;
+
+pub use hash::ModuleHash;
+pub use json::{JsonError, json_to_value, value_to_json};
+pub use value::{TypeMismatch, Value};
+pub use wit::{Case, Field, FuncSig, Param, Type};
