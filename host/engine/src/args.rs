@@ -1,0 +1,52 @@
+//! Checking call arguments against an export's signature.
+
+use serde_json::Value as Json;
+use wasp_proto::{FuncSig, Value, json_to_value};
+
+use crate::error::CallError;
+use crate::limits::Limit;
+
+/// Checks arity, types and total size of `args` for `sig`.
+pub fn check_args(sig: &FuncSig, args: &[Value], arg_limit: usize) -> Result<(), CallError> {
+    if args.len() != sig.params.len() {
+        return Err(CallError::Arity {
+            sig: sig.clone(),
+            given: args.len(),
+        });
+    }
+    for (param, arg) in sig.params.iter().zip(args) {
+        arg.check(&param.ty, &param.name)
+            .map_err(|mismatch| CallError::ArgumentType {
+                sig: sig.clone(),
+                mismatch,
+            })?;
+    }
+    let size: usize = args.iter().map(Value::size_bytes).sum();
+    if size > arg_limit {
+        return Err(CallError::Limit {
+            limit: Limit::ArgBytes(arg_limit),
+            detail: Some(format!("the arguments are {size} bytes")),
+        });
+    }
+    Ok(())
+}
+
+/// Parses JSON arguments against `sig`'s parameter types.
+pub fn args_from_json(sig: &FuncSig, args: &[Json]) -> Result<Vec<Value>, CallError> {
+    if args.len() != sig.params.len() {
+        return Err(CallError::Arity {
+            sig: sig.clone(),
+            given: args.len(),
+        });
+    }
+    sig.params
+        .iter()
+        .zip(args)
+        .map(|(param, json)| {
+            json_to_value(json, &param.ty, &param.name).map_err(|error| CallError::ArgumentJson {
+                sig: sig.clone(),
+                error,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,124 @@
+//! The runtime's errors: why a module was refused, why a call failed.
+//!
+//! Messages are lowercase fragments that say what was wrong and what was
+//! expected (the signature, the limit and its value), so that they read
+//! well after a caller's context.
+
+use wasp_proto::{FuncSig, JsonError, TypeMismatch};
+
+use crate::limits::Limit;
+
+/// A module could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are over the module size limit.
+    #[error("module is {size} bytes, over the {limit}")]
+    TooLarge {
+        /// The module's size.
+        size: usize,
+        /// The limit it exceeds.
+        limit: Limit,
+    },
+    /// The bytes are not WebAssembly at all.
+    #[error("not a WebAssembly component: the file does not start with the \\0asm magic bytes")]
+    NotWasm,
+    /// The bytes are a core module, not a component.
+    #[error(
+        "this is a core WebAssembly module, not a component: build it for wasm32-wasip2 \
+         (or wrap it with `wasm-tools component new`)"
+    )]
+    CoreModule,
+    /// The header names a binary format version this engine does not know.
+    #[error("unsupported WebAssembly binary version {version:#x} (layer {layer}): expected a component (version 0xd, layer 1)")]
+    UnknownVersion {
+        /// The version field of the header.
+        version: u16,
+        /// The layer field of the header.
+        layer: u16,
+    },
+    /// The component is malformed (truncated, invalid) and did not compile.
+    #[error("invalid component: {0}")]
+    Invalid(String),
+    /// The component imports something this engine does not provide.
+    #[error("the component needs an import this engine does not provide: {0}")]
+    MissingImport(String),
+    /// The on-disk compile cache failed in a way that is not a cache miss.
+    #[error("compile cache: {0}")]
+    Cache(#[from] std::io::Error),
+}
+
+/// A call failed. The engine that ran it keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No export has this name.
+    #[error("no function named {name:?} in this module; it exports: {}", .available.join(", "))]
+    UnknownFunction {
+        /// The name asked for.
+        name: String,
+        /// The names that would work.
+        available: Vec<String>,
+    },
+    /// A bare name matches functions in several interfaces.
+    #[error("{name:?} is ambiguous: use one of {}", .candidates.join(", "))]
+    AmbiguousFunction {
+        /// The name asked for.
+        name: String,
+        /// The qualified names it matches.
+        candidates: Vec<String>,
+    },
+    /// The number of arguments does not match the signature.
+    #[error("expected {} argument(s), got {given}; the signature is `{sig}`", .sig.params.len())]
+    Arity {
+        /// The function's signature.
+        sig: FuncSig,
+        /// How many arguments were given.
+        given: usize,
+    },
+    /// An argument does not have the parameter's type.
+    #[error("argument {mismatch}; the signature is `{sig}`")]
+    ArgumentType {
+        /// The function's signature.
+        sig: FuncSig,
+        /// Which argument, what was expected and found.
+        mismatch: TypeMismatch,
+    },
+    /// An argument given as JSON does not fit its parameter's type.
+    #[error("argument {error}; the signature is `{sig}`")]
+    ArgumentJson {
+        /// The function's signature.
+        sig: FuncSig,
+        /// Which argument and what went wrong.
+        error: JsonError,
+    },
+    /// A host-enforced limit was exceeded.
+    #[error("task exceeded the {limit}{}", suffix(.detail))]
+    Limit {
+        /// The limit and its configured value.
+        limit: Limit,
+        /// What the guest was doing, e.g. its stderr or the size it reached.
+        detail: Option<String>,
+    },
+    /// The guest trapped (a Rust panic, an `unreachable`, a bad memory access).
+    #[error("task trapped: {trap}{}", suffix(.detail))]
+    Trap {
+        /// wasmtime's description of the trap.
+        trap: String,
+        /// The tail of the guest's stderr (e.g. a panic message), if any.
+        detail: Option<String>,
+    },
+    /// A value crossing the boundary had a type wasp cannot carry (resources,
+    /// streams, futures).
+    #[error("unsupported value: {0}")]
+    Unsupported(String),
+    /// Instantiation failed for a reason other than a limit (e.g. the
+    /// instance pool is exhausted).
+    #[error("could not instantiate the component: {0}")]
+    Instantiate(String),
+}
+
+fn suffix(detail: &Option<String>) -> String {
+    match detail {
+        Some(text) => format!(": {text}"),
+        None => String::new(),
+    }
+}

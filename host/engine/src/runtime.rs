@@ -1,0 +1,449 @@
+//! The runtime: one wasmtime `Engine` and `Linker` per process, a cache of
+//! compiled modules (in memory and on disk), and a fresh sandboxed `Store`
+//! per task.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::{Component, Instance, InstancePre, Linker, Val};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline};
+use wasp_proto::{ModuleHash, Value};
+
+use crate::args::check_args;
+use crate::cache::DiskCache;
+use crate::convert::{from_val, to_val};
+use crate::error::{CallError, LoadError};
+use crate::header;
+use crate::limits::{Limit, Limits};
+use crate::reflect::Exports;
+use crate::sandbox::{CallContext, Captured, LogLine, TaskState, linker};
+
+/// How often the epoch advances: the granularity of the wall-time limit.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// How much of a trapping guest's stderr goes into the error (its panic
+/// message is at the end).
+const STDERR_TAIL: usize = 2048;
+
+/// Settings of a [`Runtime`].
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Per-task limits.
+    pub limits: Limits,
+    /// Where compiled modules are cached across processes; `None` keeps
+    /// them in memory only.
+    pub cache_dir: Option<PathBuf>,
+    /// How many instances may exist at once (the size of the instance pool);
+    /// further calls wait for one to finish.
+    pub max_instances: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            cache_dir: None,
+            max_instances: 64,
+        }
+    }
+}
+
+/// Where a loaded module's compiled code came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Compiled from its bytes by this process.
+    Compiled,
+    /// Loaded from the on-disk cache, without compiling.
+    DiskCache,
+}
+
+/// A compiled, linked component, ready to instantiate.
+pub struct Module {
+    /// The sha256 of its bytes.
+    pub hash: ModuleHash,
+    /// Its exported functions and their signatures.
+    pub exports: Exports,
+    /// Where its compiled code came from when first loaded.
+    pub origin: Origin,
+    pre: InstancePre<TaskState>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("hash", &self.hash)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one call produced: its result or error, and its captured output.
+#[derive(Debug)]
+pub struct CallReport {
+    /// The function's result (`None` for a function without one), or why
+    /// the call failed.
+    pub result: Result<Option<Value>, CallError>,
+    /// Captured stdout, up to the output limit.
+    pub stdout: Vec<u8>,
+    /// Captured stderr, up to the output limit.
+    pub stderr: Vec<u8>,
+    /// Lines logged through `wasp:task/log`.
+    pub logs: Vec<LogLine>,
+    /// How long the call ran (instantiation not included).
+    pub duration: Duration,
+}
+
+/// The sandboxed task runtime. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<TaskState>,
+    limits: Limits,
+    disk: Option<DiskCache>,
+    modules: Mutex<HashMap<ModuleHash, Arc<Module>>>,
+    instances: Arc<Semaphore>,
+    ticker: Arc<AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The runtime could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the wasm runtime: {0}")]
+pub struct SetupError(String);
+
+impl Runtime {
+    /// Creates a runtime with its engine, linker and epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, SetupError> {
+        let limits = config.limits;
+        let engine = Engine::new(&engine_config(&limits, config.max_instances))
+            .map_err(|e| SetupError(e.to_string()))?;
+        let linker = linker(&engine).map_err(|e| SetupError(e.to_string()))?;
+        let disk = match &config.cache_dir {
+            Some(dir) => Some(DiskCache::open(dir, &engine).map_err(|e| {
+                SetupError(format!("compile cache at {}: {e}", dir.display()))
+            })?),
+            None => None,
+        };
+        let ticker = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), ticker.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                limits,
+                disk,
+                modules: Mutex::new(HashMap::new()),
+                instances: Arc::new(Semaphore::new(config.max_instances as usize)),
+                ticker,
+            }),
+        })
+    }
+
+    /// The per-task limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The wasmtime engine (for benchmarks that compare against it).
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Loads a module from its bytes: checks them, then takes the compiled
+    /// code from memory, from the disk cache, or from the compiler (on a
+    /// blocking thread), in that order.
+    pub async fn load(&self, bytes: Vec<u8>) -> Result<Arc<Module>, LoadError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.load_blocking(&bytes))
+            .await
+            .unwrap_or_else(|join| Err(LoadError::Invalid(format!("the compiler thread failed: {join}"))))
+    }
+
+    /// [`Runtime::load`] on the calling thread.
+    pub fn load_blocking(&self, bytes: &[u8]) -> Result<Arc<Module>, LoadError> {
+        header::check(bytes, self.inner.limits.module_bytes)?;
+        let hash = ModuleHash::of(bytes);
+        if let Some(module) = self.in_memory(&hash) {
+            return Ok(module);
+        }
+        let disk = self.inner.disk.as_ref();
+        let (component, origin) = match disk.and_then(|d| d.load(&self.inner.engine, &hash)) {
+            Some(component) => (component, Origin::DiskCache),
+            None => {
+                let component = Component::new(&self.inner.engine, bytes)
+                    .map_err(|e| LoadError::Invalid(root_message(&e)))?;
+                if let Some(disk) = disk
+                    && let Err(err) = disk.store(&hash, &component)
+                {
+                    tracing::warn!(module = %hash.short(), cause = %err, "could not cache compiled module");
+                }
+                (component, Origin::Compiled)
+            }
+        };
+        self.prepare(hash, component, origin)
+    }
+
+    /// A module already known by its hash (in memory or in the disk
+    /// cache), without its bytes: how an engine avoids a transfer.
+    pub fn cached(&self, hash: &ModuleHash) -> Option<Arc<Module>> {
+        if let Some(module) = self.in_memory(hash) {
+            return Some(module);
+        }
+        let component = self.inner.disk.as_ref()?.load(&self.inner.engine, hash)?;
+        self.prepare(*hash, component, Origin::DiskCache).ok()
+    }
+
+    fn in_memory(&self, hash: &ModuleHash) -> Option<Arc<Module>> {
+        self.modules().get(hash).cloned()
+    }
+
+    fn modules(&self) -> std::sync::MutexGuard<'_, HashMap<ModuleHash, Arc<Module>>> {
+        // The map is only inserted into; a panic elsewhere cannot leave it
+        // half-updated.
+        self.inner.modules.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn prepare(&self, hash: ModuleHash, component: Component, origin: Origin) -> Result<Arc<Module>, LoadError> {
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::MissingImport(root_message(&e)))?;
+        let module = Arc::new(Module {
+            hash,
+            exports: Exports::of(&self.inner.engine, &component),
+            origin,
+            pre,
+        });
+        // If another thread loaded the same module meanwhile, keep one.
+        Ok(self.modules().entry(hash).or_insert(module).clone())
+    }
+
+    /// Runs one call in a fresh sandbox.
+    pub async fn call(&self, module: &Arc<Module>, func: &str, args: &[Value], context: CallContext) -> CallReport {
+        let started = Instant::now();
+        match self.instantiate(module, context).await {
+            Ok(mut instance) => instance.call(func, args).await,
+            Err(failed) => CallReport {
+                duration: started.elapsed(),
+                ..*failed
+            },
+        }
+    }
+
+    /// Instantiates a module in a fresh sandbox, for one or more calls (the
+    /// items of one chunk). Waits while the instance pool is full.
+    pub async fn instantiate(&self, module: &Arc<Module>, context: CallContext) -> Result<TaskInstance, Box<CallReport>> {
+        let permit = self
+            .inner
+            .instances
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the instance semaphore is never closed");
+        let limits = &self.inner.limits;
+        let (state, captured) = TaskState::new(context, limits.memory_bytes, limits.output_bytes);
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        store.set_epoch_deadline(1);
+        match module.pre.instantiate_async(&mut store).await {
+            Ok(instance) => Ok(TaskInstance {
+                store,
+                instance,
+                module: module.clone(),
+                captured,
+                limits: limits.clone(),
+                _permit: permit,
+            }),
+            Err(err) => {
+                let error = classify(&err, &mut store, &captured, limits);
+                let error = match error {
+                    CallError::Trap { trap, .. } => CallError::Instantiate(trap),
+                    other => other,
+                };
+                Err(Box::new(report(Err(error), &mut store, &captured, Duration::ZERO)))
+            }
+        }
+    }
+}
+
+/// A live instance in its own sandbox. Calls on it share the guest's memory
+/// (as the items of one chunk may); a call that fails leaves it unusable.
+pub struct TaskInstance {
+    store: Store<TaskState>,
+    instance: Instance,
+    module: Arc<Module>,
+    captured: Captured,
+    limits: Limits,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl TaskInstance {
+    /// Calls `func` (qualified or bare name) with `args`, within the limits.
+    pub async fn call(&mut self, func: &str, args: &[Value]) -> CallReport {
+        let started = Instant::now();
+        let result = self.try_call(func, args).await;
+        report(result, &mut self.store, &self.captured, started.elapsed())
+    }
+
+    async fn try_call(&mut self, func: &str, args: &[Value]) -> Result<Option<Value>, CallError> {
+        let export = self.module.exports.find(func)?;
+        check_args(&export.sig, args, self.limits.arg_bytes)?;
+        let func = self
+            .instance
+            .get_func(&mut self.store, &export.index)
+            .ok_or_else(|| CallError::Instantiate(format!("export {} is not a function", export.qualified)))?;
+        let params: Vec<Val> = args.iter().map(to_val).collect();
+        let mut results = vec![Val::Bool(false); usize::from(export.sig.result.is_some())];
+
+        let wall_time = self.limits.wall_time;
+        let deadline = Instant::now() + wall_time;
+        // Code running in wasm is stopped by the epoch callback; time spent
+        // blocked in the host (a long sleep) by the timer around the call.
+        self.store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        let call = func.call_async(&mut self.store, &params, &mut results);
+        match tokio::time::timeout(wall_time, call).await {
+            Err(_elapsed) => Err(CallError::Limit {
+                limit: Limit::WallTime(wall_time),
+                detail: None,
+            }),
+            Ok(Err(err)) => Err(classify(&err, &mut self.store, &self.captured, &self.limits)),
+            Ok(Ok(())) => {
+                let value = results.pop().map(from_val).transpose()?;
+                let size = value.as_ref().map_or(0, Value::size_bytes);
+                if size > self.limits.result_bytes {
+                    return Err(CallError::Limit {
+                        limit: Limit::ResultBytes(self.limits.result_bytes),
+                        detail: Some(format!("the result is {size} bytes")),
+                    });
+                }
+                Ok(value)
+            }
+        }
+    }
+}
+
+/// Assembles a call's report, draining the captured output.
+fn report(
+    result: Result<Option<Value>, CallError>,
+    store: &mut Store<TaskState>,
+    captured: &Captured,
+    duration: Duration,
+) -> CallReport {
+    let (stdout, _) = captured.stdout.take();
+    let (stderr, _) = captured.stderr.take();
+    CallReport {
+        result,
+        stdout,
+        stderr,
+        logs: std::mem::take(&mut store.data_mut().logs),
+        duration,
+    }
+}
+
+/// Turns a failed call into the error that names its cause: a limit when
+/// one was hit, the trap otherwise.
+fn classify(err: &wasmtime::Error, store: &mut Store<TaskState>, captured: &Captured, limits: &Limits) -> CallError {
+    let stderr_tail = || tail(&captured.stderr.peek());
+    if let Some(requested) = store.data_mut().limiter.refused.take() {
+        return CallError::Limit {
+            limit: Limit::MemoryBytes(limits.memory_bytes),
+            detail: Some(format!("a memory grow to {requested} bytes was refused")),
+        };
+    }
+    for (name, pipe) in [("stdout", &captured.stdout), ("stderr", &captured.stderr)] {
+        if pipe.overflowed() {
+            return CallError::Limit {
+                limit: Limit::OutputBytes(name, limits.output_bytes),
+                detail: None,
+            };
+        }
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => CallError::Limit {
+            limit: Limit::WallTime(limits.wall_time),
+            detail: None,
+        },
+        Some(Trap::StackOverflow) => CallError::Limit {
+            limit: Limit::StackBytes(limits.stack_bytes),
+            detail: None,
+        },
+        Some(trap) => CallError::Trap {
+            trap: trap.to_string(),
+            detail: stderr_tail(),
+        },
+        None => CallError::Trap {
+            trap: root_message(err),
+            detail: stderr_tail(),
+        },
+    }
+}
+
+/// The end of a guest's stderr, where a panic message is, as text.
+fn tail(stderr: &[u8]) -> Option<String> {
+    let start = stderr.len().saturating_sub(STDERR_TAIL);
+    let text = String::from_utf8_lossy(&stderr[start..]);
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+fn root_message(err: &wasmtime::Error) -> String {
+    err.root_cause().to_string()
+}
+
+fn engine_config(limits: &Limits, max_instances: u32) -> Config {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(max_instances)
+        .total_core_instances(max_instances * 16)
+        .total_memories(max_instances * 2)
+        .total_tables(max_instances * 8)
+        .total_stacks(max_instances)
+        .max_core_instances_per_component(64)
+        .max_memories_per_component(8)
+        .max_tables_per_component(32)
+        .max_memory_size(limits.memory_bytes)
+        // Python and JavaScript components need large tables (TOOLCHAIN.md).
+        .table_elements(100_000);
+    let mut config = Config::new();
+    config
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .epoch_interruption(true)
+        .max_wasm_stack(limits.stack_bytes)
+        // Host calls (WASI) run on the same fiber stack as the guest.
+        .async_stack_size(limits.stack_bytes + (2 << 20));
+    config
+}
+
+fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("wasp-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::error!(cause = %err, "could not start the epoch ticker; wall-time limits rest on the timer alone");
+    }
+}

@@ -1,0 +1,200 @@
+//! The per-call sandbox: what a task's `Store` holds and what its linker
+//! grants.
+//!
+//! Policy: WASI p2 is linked with nothing granted. No preopened directories,
+//! no environment variables, no arguments, no sockets, no name lookup, no
+//! inherited stdio (stdout and stderr are captured, bounded, into the call's
+//! metadata; stdin is empty). Wall and monotonic clocks and random numbers
+//! are granted, because `sleep` and Monte Carlo need them. Beyond WASI, a
+//! task may import `wasp:task` (identity and logging), nothing else.
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::capture::CapturePipe;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "wasp:task/imports",
+    });
+}
+
+use bindings::wasp::task::{identity, log};
+
+/// Who a call runs as: what `wasp:task/identity` answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallContext {
+    /// The engine's id (0 when run locally).
+    pub engine_id: u32,
+    /// The tenant that submitted the task.
+    pub tenant: String,
+    /// The task's id.
+    pub task_id: String,
+}
+
+/// How severe a log line is (`wasp:task/log.level`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Fine detail.
+    Trace,
+    /// Debugging detail.
+    Debug,
+    /// Normal progress.
+    Info,
+    /// Something looks wrong.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// One line the guest logged through `wasp:task/log`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    /// Its level.
+    pub level: LogLevel,
+    /// Its text.
+    pub message: String,
+}
+
+/// The data of one task's `Store`.
+pub(crate) struct TaskState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) context: CallContext,
+    pub(crate) logs: Vec<LogLine>,
+    log_bytes: usize,
+    log_limit: usize,
+    pub(crate) logs_overflowed: bool,
+}
+
+/// The captured streams of a task, kept outside its store so they can be
+/// read after a trap.
+#[derive(Clone)]
+pub(crate) struct Captured {
+    pub(crate) stdout: CapturePipe,
+    pub(crate) stderr: CapturePipe,
+}
+
+impl TaskState {
+    /// A sandbox with nothing granted but clocks and random, and stdout and
+    /// stderr captured up to `output_limit` bytes each.
+    pub(crate) fn new(context: CallContext, memory_limit: usize, output_limit: usize) -> (Self, Captured) {
+        let captured = Captured {
+            stdout: CapturePipe::new(output_limit),
+            stderr: CapturePipe::new(output_limit),
+        };
+        let wasi = WasiCtx::builder()
+            .stdout(captured.stdout.clone())
+            .stderr(captured.stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = Self {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(memory_limit),
+            context,
+            logs: Vec::new(),
+            log_bytes: 0,
+            log_limit: output_limit,
+            logs_overflowed: false,
+        };
+        (state, captured)
+    }
+}
+
+impl WasiView for TaskState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl identity::Host for TaskState {
+    fn engine_id(&mut self) -> u32 {
+        self.context.engine_id
+    }
+
+    fn tenant(&mut self) -> String {
+        self.context.tenant.clone()
+    }
+
+    fn task_id(&mut self) -> String {
+        self.context.task_id.clone()
+    }
+}
+
+impl log::Host for TaskState {
+    fn log(&mut self, level: log::Level, message: String) {
+        // Lines past the limit are dropped, not fatal: logging must never be
+        // the reason a task fails. The drop is reported in the metadata.
+        if self.log_bytes + message.len() > self.log_limit {
+            self.logs_overflowed = true;
+            return;
+        }
+        self.log_bytes += message.len();
+        let level = match level {
+            log::Level::Trace => LogLevel::Trace,
+            log::Level::Debug => LogLevel::Debug,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Warn => LogLevel::Warn,
+            log::Level::Error => LogLevel::Error,
+        };
+        tracing::debug!(task = %self.context.task_id, ?level, %message, "guest log");
+        self.logs.push(LogLine { level, message });
+    }
+}
+
+/// Builds the linker every task is instantiated against: WASI p2 and
+/// `wasp:task`, nothing else.
+pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<TaskState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    bindings::Imports::add_to_linker::<TaskState, HasSelf<TaskState>>(&mut linker, |state| state)?;
+    Ok(linker)
+}
+
+/// Bounds a task's linear memory and remembers a refusal, so that the trap
+/// that usually follows (an allocation failure) is reported as the memory
+/// limit rather than as a bare `unreachable`.
+pub(crate) struct MemoryLimiter {
+    limit: usize,
+    /// Bytes currently held by the instance's memories.
+    in_use: usize,
+    /// The size a refused grow asked for.
+    pub(crate) refused: Option<usize>,
+}
+
+impl MemoryLimiter {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            in_use: 0,
+            refused: None,
+        }
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.in_use - current.min(self.in_use) + desired;
+        if total > self.limit {
+            self.refused = Some(total);
+            return Ok(false);
+        }
+        self.in_use = total;
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        // Tables hold function references; the pooling allocator bounds
+        // their size, this keeps a guest from asking for absurd ones.
+        Ok(desired <= 1_000_000)
+    }
+}
