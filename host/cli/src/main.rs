@@ -1,0 +1,35 @@
+//! `wasp`: the command line of the wasp worker pool.
+//!
+//! A thin `main`: parse, dispatch, print errors with their causes, map them
+//! to exit codes (as ripgrep's `crates/core/main.rs` does).
+
+mod cli;
+mod inspect;
+mod run;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let args = cli::Cli::parse();
+    match run_command(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("wasp: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_command(args: cli::Cli) -> anyhow::Result<ExitCode> {
+    match args.command {
+        cli::Command::Inspect(args) => inspect::inspect(&args),
+        cli::Command::Run(args) => run::run(&args),
+    }
+}
