@@ -58,7 +58,10 @@ fn run_shows_the_guest_output_on_stderr() {
     let err = stderr(&out);
     assert!(err.contains("engine 0 tenant local task run\n"), "{err}");
     assert!(err.contains("whoami on stderr"), "{err}");
-    assert!(err.contains("[Info] engine 0 tenant local task run"), "{err}");
+    assert!(
+        err.contains("[Info] engine 0 tenant local task run"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -76,7 +79,11 @@ fn wrong_arity_and_types_show_the_expected_signature() {
          the signature is `area: func(w: s64, h: s64) -> s64`\n"
     );
     let out = wasp(&["run", tasks::AREA, "volume"]);
-    assert!(stderr(&out).contains("no function named \"volume\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no function named \"volume\""),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -94,7 +101,10 @@ fn inspect_prints_every_export_with_its_signature() {
     let out = wasp(&["inspect", tasks::SLEEP]);
     assert!(out.status.success());
     let text = stdout(&out);
-    assert!(text.contains("  sleep: func(t: f64)    (wasp:sleep/sleep#sleep)\n"), "{text}");
+    assert!(
+        text.contains("  sleep: func(t: f64)    (wasp:sleep/sleep#sleep)\n"),
+        "{text}"
+    );
     assert!(
         text.contains("  sleep-here: func(t: f64) -> u32    (wasp:sleep/sleep#sleep-here)\n"),
         "{text}"
@@ -106,7 +116,10 @@ fn inspect_prints_every_export_with_its_signature() {
     assert_eq!(export["name"], "count-words");
     assert_eq!(export["qualified"], "wasp:wordcount/wordcount#count-words");
     assert_eq!(export["params"][0]["type"], "string");
-    assert_eq!(export["result"], "list<record { word: string, count: u32 }>");
+    assert_eq!(
+        export["result"],
+        "list<record { word: string, count: u32 }>"
+    );
     assert_eq!(json["sha256"].as_str().map(str::len), Some(64));
 }
 
@@ -122,11 +135,23 @@ fn bad_files_get_clear_errors() {
     std::fs::write(&truncated, &area[..area.len() - 100]).unwrap();
 
     let out = wasp(&["inspect", garbage.to_str().unwrap()]);
-    assert!(stderr(&out).contains("does not start with the \\0asm magic bytes"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not start with the \\0asm magic bytes"),
+        "{}",
+        stderr(&out)
+    );
     let out = wasp(&["inspect", core.to_str().unwrap()]);
-    assert!(stderr(&out).contains("core WebAssembly module, not a component"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("core WebAssembly module, not a component"),
+        "{}",
+        stderr(&out)
+    );
     let out = wasp(&["inspect", truncated.to_str().unwrap()]);
-    assert!(stderr(&out).contains("invalid component: "), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid component: "),
+        "{}",
+        stderr(&out)
+    );
     let out = wasp(&["inspect", "--max-module-size", "1KiB", tasks::AREA]);
     assert!(
         stderr(&out).contains("is over the module size limit (1 KiB)"),

@@ -15,7 +15,10 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{:#}", describe_json(&module, size));
     } else {
-        print!("{}", describe_text(&module, size, &args.module.display().to_string()));
+        print!(
+            "{}",
+            describe_text(&module, size, &args.module.display().to_string())
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -30,7 +30,11 @@ impl FromStr for ByteSize {
             "k" | "kb" | "kib" => 1 << 10,
             "m" | "mb" | "mib" => 1 << 20,
             "g" | "gb" | "gib" => 1 << 30,
-            other => return Err(format!("unknown size unit {other:?}: expected B, KiB, MiB or GiB")),
+            other => {
+                return Err(format!(
+                    "unknown size unit {other:?}: expected B, KiB, MiB or GiB"
+                ));
+            }
         };
         n.checked_mul(scale)
             .map(ByteSize)
@@ -124,9 +128,15 @@ mod tests {
         assert_eq!("1000".parse::<ByteSize>().unwrap().0, 1000);
         assert_eq!("2 GiB".parse::<ByteSize>().unwrap().0, 2 << 30);
         assert!("64 parsecs".parse::<ByteSize>().is_err());
-        assert_eq!("500ms".parse::<Seconds>().unwrap().0, Duration::from_millis(500));
+        assert_eq!(
+            "500ms".parse::<Seconds>().unwrap().0,
+            Duration::from_millis(500)
+        );
         assert_eq!("2m".parse::<Seconds>().unwrap().0, Duration::from_secs(120));
-        assert_eq!("1.5".parse::<Seconds>().unwrap().0, Duration::from_millis(1500));
+        assert_eq!(
+            "1.5".parse::<Seconds>().unwrap().0,
+            Duration::from_millis(1500)
+        );
         assert!("soon".parse::<Seconds>().is_err());
     }
 }

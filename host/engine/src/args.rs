@@ -10,14 +10,14 @@ use crate::limits::Limit;
 pub fn check_args(sig: &FuncSig, args: &[Value], arg_limit: usize) -> Result<(), CallError> {
     if args.len() != sig.params.len() {
         return Err(CallError::Arity {
-            sig: sig.clone(),
+            sig: Box::new(sig.clone()),
             given: args.len(),
         });
     }
     for (param, arg) in sig.params.iter().zip(args) {
         arg.check(&param.ty, &param.name)
             .map_err(|mismatch| CallError::ArgumentType {
-                sig: sig.clone(),
+                sig: Box::new(sig.clone()),
                 mismatch,
             })?;
     }
@@ -35,7 +35,7 @@ pub fn check_args(sig: &FuncSig, args: &[Value], arg_limit: usize) -> Result<(),
 pub fn args_from_json(sig: &FuncSig, args: &[Json]) -> Result<Vec<Value>, CallError> {
     if args.len() != sig.params.len() {
         return Err(CallError::Arity {
-            sig: sig.clone(),
+            sig: Box::new(sig.clone()),
             given: args.len(),
         });
     }
@@ -44,7 +44,7 @@ pub fn args_from_json(sig: &FuncSig, args: &[Json]) -> Result<Vec<Value>, CallEr
         .zip(args)
         .map(|(param, json)| {
             json_to_value(json, &param.ty, &param.name).map_err(|error| CallError::ArgumentJson {
-                sig: sig.clone(),
+                sig: Box::new(sig.clone()),
                 error,
             })
         })

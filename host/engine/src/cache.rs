@@ -80,7 +80,10 @@ impl DiskCache {
 
 /// A uniquely named temporary file beside `target`.
 fn tempfile_in(dir: &Path, target: &Path) -> std::io::Result<(PathBuf, fs::File)> {
-    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("artifact");
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("artifact");
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let unique = NEXT.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.{}.{unique}.tmp", std::process::id()));

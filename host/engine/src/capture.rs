@@ -125,7 +125,11 @@ impl Pollable for CapturePipe {
 }
 
 impl AsyncWrite for CapturePipe {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let mut buffer = self.lock();
         if buffer.overflowed || !buffer.append(data) {
             return Poll::Ready(Err(io::Error::new(

@@ -70,7 +70,9 @@ pub fn from_val(val: Val) -> Result<Value, CallError> {
                 .map(|(name, v)| Ok((name, from_val(v)?)))
                 .collect::<Result<_, CallError>>()?,
         ),
-        Val::Tuple(items) => Value::Tuple(items.into_iter().map(from_val).collect::<Result<_, _>>()?),
+        Val::Tuple(items) => {
+            Value::Tuple(items.into_iter().map(from_val).collect::<Result<_, _>>()?)
+        }
         Val::Variant(case, payload) => Value::Variant(case, boxed_value(payload)?),
         Val::Enum(case) => Value::Enum(case),
         Val::Option(inner) => Value::Option(boxed_value(inner)?),

@@ -29,7 +29,9 @@ pub enum LoadError {
     )]
     CoreModule,
     /// The header names a binary format version this engine does not know.
-    #[error("unsupported WebAssembly binary version {version:#x} (layer {layer}): expected a component (version 0xd, layer 1)")]
+    #[error(
+        "unsupported WebAssembly binary version {version:#x} (layer {layer}): expected a component (version 0xd, layer 1)"
+    )]
     UnknownVersion {
         /// The version field of the header.
         version: u16,
@@ -70,7 +72,7 @@ pub enum CallError {
     #[error("expected {} argument(s), got {given}; the signature is `{sig}`", .sig.params.len())]
     Arity {
         /// The function's signature.
-        sig: FuncSig,
+        sig: Box<FuncSig>,
         /// How many arguments were given.
         given: usize,
     },
@@ -78,7 +80,7 @@ pub enum CallError {
     #[error("argument {mismatch}; the signature is `{sig}`")]
     ArgumentType {
         /// The function's signature.
-        sig: FuncSig,
+        sig: Box<FuncSig>,
         /// Which argument, what was expected and found.
         mismatch: TypeMismatch,
     },
@@ -86,7 +88,7 @@ pub enum CallError {
     #[error("argument {error}; the signature is `{sig}`")]
     ArgumentJson {
         /// The function's signature.
-        sig: FuncSig,
+        sig: Box<FuncSig>,
         /// Which argument and what went wrong.
         error: JsonError,
     },

@@ -35,8 +35,14 @@ mod tests {
     fn tells_garbage_core_modules_and_components_apart() {
         let component = b"\0asm\x0d\x00\x01\x00";
         assert!(check(component, 100).is_ok());
-        assert!(matches!(check(b"\0asm\x01\x00\x00\x00", 100), Err(LoadError::CoreModule)));
-        assert!(matches!(check(b"#!/bin/sh\necho", 100), Err(LoadError::NotWasm)));
+        assert!(matches!(
+            check(b"\0asm\x01\x00\x00\x00", 100),
+            Err(LoadError::CoreModule)
+        ));
+        assert!(matches!(
+            check(b"#!/bin/sh\necho", 100),
+            Err(LoadError::NotWasm)
+        ));
         assert!(matches!(check(b"\0as", 100), Err(LoadError::NotWasm)));
         assert!(matches!(
             check(component, 4),

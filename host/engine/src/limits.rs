@@ -91,9 +91,9 @@ impl fmt::Display for Limit {
 
 /// Prints a byte count in the largest whole binary unit: `64 MiB`, `1500 B`.
 pub fn bytes(n: usize) -> String {
-    if n >= MIB && n % MIB == 0 {
+    if n >= MIB && n.is_multiple_of(MIB) {
         format!("{} MiB", n / MIB)
-    } else if n >= KIB && n % KIB == 0 {
+    } else if n >= KIB && n.is_multiple_of(KIB) {
         format!("{} KiB", n / KIB)
     } else {
         format!("{n} B")

@@ -175,7 +175,12 @@ pub fn wit_type(ty: &types::Type) -> Result<Type, String> {
                 })
                 .collect::<Result<_, String>>()?,
         ),
-        T::Tuple(tuple) => Type::Tuple(tuple.types().map(|t| wit_type(&t)).collect::<Result<_, _>>()?),
+        T::Tuple(tuple) => Type::Tuple(
+            tuple
+                .types()
+                .map(|t| wit_type(&t))
+                .collect::<Result<_, _>>()?,
+        ),
         T::Variant(variant) => Type::Variant(
             variant
                 .cases()
@@ -190,8 +195,18 @@ pub fn wit_type(ty: &types::Type) -> Result<Type, String> {
         T::Enum(e) => Type::Enum(e.names().map(str::to_owned).collect()),
         T::Option(option) => Type::Option(Box::new(wit_type(&option.ty())?)),
         T::Result(result) => Type::Result {
-            ok: result.ok().as_ref().map(wit_type).transpose()?.map(Box::new),
-            err: result.err().as_ref().map(wit_type).transpose()?.map(Box::new),
+            ok: result
+                .ok()
+                .as_ref()
+                .map(wit_type)
+                .transpose()?
+                .map(Box::new),
+            err: result
+                .err()
+                .as_ref()
+                .map(wit_type)
+                .transpose()?
+                .map(Box::new),
         },
         T::Flags(flags) => Type::Flags(flags.names().map(str::to_owned).collect()),
         T::Own(_) | T::Borrow(_) => return Err("resources cannot cross the wire".into()),

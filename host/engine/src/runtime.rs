@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, Instance, InstancePre, Linker, Val};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    UpdateDeadline,
+};
 use wasp_proto::{ModuleHash, Value};
 
 use crate::args::check_args;
@@ -132,9 +135,10 @@ impl Runtime {
             .map_err(|e| SetupError(e.to_string()))?;
         let linker = linker(&engine).map_err(|e| SetupError(e.to_string()))?;
         let disk = match &config.cache_dir {
-            Some(dir) => Some(DiskCache::open(dir, &engine).map_err(|e| {
-                SetupError(format!("compile cache at {}: {e}", dir.display()))
-            })?),
+            Some(dir) => Some(
+                DiskCache::open(dir, &engine)
+                    .map_err(|e| SetupError(format!("compile cache at {}: {e}", dir.display())))?,
+            ),
             None => None,
         };
         let ticker = Arc::new(AtomicBool::new(false));
@@ -169,7 +173,11 @@ impl Runtime {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.load_blocking(&bytes))
             .await
-            .unwrap_or_else(|join| Err(LoadError::Invalid(format!("the compiler thread failed: {join}"))))
+            .unwrap_or_else(|join| {
+                Err(LoadError::Invalid(format!(
+                    "the compiler thread failed: {join}"
+                )))
+            })
     }
 
     /// [`Runtime::load`] on the calling thread.
@@ -216,7 +224,12 @@ impl Runtime {
         self.inner.modules.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn prepare(&self, hash: ModuleHash, component: Component, origin: Origin) -> Result<Arc<Module>, LoadError> {
+    fn prepare(
+        &self,
+        hash: ModuleHash,
+        component: Component,
+        origin: Origin,
+    ) -> Result<Arc<Module>, LoadError> {
         let pre = self
             .inner
             .linker
@@ -233,7 +246,13 @@ impl Runtime {
     }
 
     /// Runs one call in a fresh sandbox.
-    pub async fn call(&self, module: &Arc<Module>, func: &str, args: &[Value], context: CallContext) -> CallReport {
+    pub async fn call(
+        &self,
+        module: &Arc<Module>,
+        func: &str,
+        args: &[Value],
+        context: CallContext,
+    ) -> CallReport {
         let started = Instant::now();
         match self.instantiate(module, context).await {
             Ok(mut instance) => instance.call(func, args).await,
@@ -246,7 +265,11 @@ impl Runtime {
 
     /// Instantiates a module in a fresh sandbox, for one or more calls (the
     /// items of one chunk). Waits while the instance pool is full.
-    pub async fn instantiate(&self, module: &Arc<Module>, context: CallContext) -> Result<TaskInstance, Box<CallReport>> {
+    pub async fn instantiate(
+        &self,
+        module: &Arc<Module>,
+        context: CallContext,
+    ) -> Result<TaskInstance, Box<CallReport>> {
         let permit = self
             .inner
             .instances
@@ -275,7 +298,12 @@ impl Runtime {
                     CallError::Trap { trap, .. } => CallError::Instantiate(trap),
                     other => other,
                 };
-                Err(Box::new(report(Err(error), &mut store, &captured, Duration::ZERO)))
+                Err(Box::new(report(
+                    Err(error),
+                    &mut store,
+                    &captured,
+                    Duration::ZERO,
+                )))
             }
         }
     }
@@ -305,8 +333,10 @@ impl TaskInstance {
         check_args(&export.sig, args, self.limits.arg_bytes)?;
         let func = self
             .instance
-            .get_func(&mut self.store, &export.index)
-            .ok_or_else(|| CallError::Instantiate(format!("export {} is not a function", export.qualified)))?;
+            .get_func(&mut self.store, export.index)
+            .ok_or_else(|| {
+                CallError::Instantiate(format!("export {} is not a function", export.qualified))
+            })?;
         let params: Vec<Val> = args.iter().map(to_val).collect();
         let mut results = vec![Val::Bool(false); usize::from(export.sig.result.is_some())];
 
@@ -327,7 +357,12 @@ impl TaskInstance {
                 limit: Limit::WallTime(wall_time),
                 detail: None,
             }),
-            Ok(Err(err)) => Err(classify(&err, &mut self.store, &self.captured, &self.limits)),
+            Ok(Err(err)) => Err(classify(
+                &err,
+                &mut self.store,
+                &self.captured,
+                &self.limits,
+            )),
             Ok(Ok(())) => {
                 let value = results.pop().map(from_val).transpose()?;
                 let size = value.as_ref().map_or(0, Value::size_bytes);
@@ -363,7 +398,12 @@ fn report(
 
 /// Turns a failed call into the error that names its cause: a limit when
 /// one was hit, the trap otherwise.
-fn classify(err: &wasmtime::Error, store: &mut Store<TaskState>, captured: &Captured, limits: &Limits) -> CallError {
+fn classify(
+    err: &wasmtime::Error,
+    store: &mut Store<TaskState>,
+    captured: &Captured,
+    limits: &Limits,
+) -> CallError {
     let stderr_tail = || tail(&captured.stderr.peek());
     if let Some(requested) = store.data_mut().limiter.refused.take() {
         return CallError::Limit {

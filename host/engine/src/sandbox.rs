@@ -81,7 +81,11 @@ pub(crate) struct Captured {
 impl TaskState {
     /// A sandbox with nothing granted but clocks and random, and stdout and
     /// stderr captured up to `output_limit` bytes each.
-    pub(crate) fn new(context: CallContext, memory_limit: usize, output_limit: usize) -> (Self, Captured) {
+    pub(crate) fn new(
+        context: CallContext,
+        memory_limit: usize,
+        output_limit: usize,
+    ) -> (Self, Captured) {
         let captured = Captured {
             stdout: CapturePipe::new(output_limit),
             stderr: CapturePipe::new(output_limit),
@@ -182,7 +186,12 @@ impl MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let total = self.in_use - current.min(self.in_use) + desired;
         if total > self.limit {
             self.refused = Some(total);
@@ -192,7 +201,12 @@ impl ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         // Tables hold function references; the pooling allocator bounds
         // their size, this keeps a guest from asking for absurd ones.
         Ok(desired <= 1_000_000)

@@ -36,7 +36,9 @@ pub fn runtime() -> &'static Runtime {
 /// Loads a task component by its artifact path.
 pub fn load(path: &str) -> Arc<Module> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    runtime().load_blocking(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"))
+    runtime()
+        .load_blocking(&bytes)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// The identity every test call runs as.

@@ -36,7 +36,11 @@ async fn sleeping_in_the_host_past_the_limit_is_stopped_too() {
     let report = call(&sleep, "sleep", &[Value::F64(30.0)]).await;
     let err = report.result.unwrap_err().to_string();
     assert_eq!(err, "task exceeded the wall-time limit (wall_time = 2s)");
-    assert!(report.duration.as_secs_f64() < 29.0, "{:?}", report.duration);
+    assert!(
+        report.duration.as_secs_f64() < 29.0,
+        "{:?}",
+        report.duration
+    );
     still_serving().await;
 }
 
@@ -45,7 +49,9 @@ async fn memory_grow_hits_the_memory_limit() {
     let evil = load(tasks::EVIL);
     let err = call_err(&evil, "grow-memory", &[]).await;
     assert!(
-        err.starts_with("task exceeded the memory limit (memory_bytes = 64 MiB): a memory grow to "),
+        err.starts_with(
+            "task exceeded the memory limit (memory_bytes = 64 MiB): a memory grow to "
+        ),
         "{err}"
     );
     still_serving().await;
@@ -55,7 +61,10 @@ async fn memory_grow_hits_the_memory_limit() {
 async fn unbounded_recursion_hits_the_stack_limit() {
     let evil = load(tasks::EVIL);
     let err = call_err(&evil, "recurse", &[Value::U64(0)]).await;
-    assert_eq!(err, "task exceeded the wasm stack limit (stack_bytes = 1 MiB)");
+    assert_eq!(
+        err,
+        "task exceeded the wasm stack limit (stack_bytes = 1 MiB)"
+    );
     still_serving().await;
 }
 
@@ -64,7 +73,10 @@ async fn stdout_flood_hits_the_output_limit_and_keeps_what_fits() {
     let evil = load(tasks::EVIL);
     let report = call(&evil, "flood-stdout", &[Value::U64(100 << 20)]).await;
     let err = report.result.unwrap_err().to_string();
-    assert_eq!(err, "task exceeded the captured stdout limit (output_bytes = 64 KiB)");
+    assert_eq!(
+        err,
+        "task exceeded the captured stdout limit (output_bytes = 64 KiB)"
+    );
     assert_eq!(report.stdout.len(), 64 << 10);
     assert!(report.stdout.iter().all(|&b| b == b'x'));
     // Under the limit, the same guest succeeds.
@@ -101,7 +113,10 @@ async fn oversize_arguments_are_refused_before_the_call() {
 async fn a_panic_fails_its_call_with_the_message() {
     let evil = load(tasks::EVIL);
     let err = call_err(&evil, "fail", &[Value::String("the sky is falling".into())]).await;
-    assert!(err.starts_with("task trapped: wasm trap: wasm `unreachable` instruction executed"), "{err}");
+    assert!(
+        err.starts_with("task trapped: wasm trap: wasm `unreachable` instruction executed"),
+        "{err}"
+    );
     assert!(err.contains("the sky is falling"), "{err}");
     still_serving().await;
 }
@@ -121,7 +136,10 @@ async fn environment_is_empty() {
     let evil = load(tasks::EVIL);
     assert!(std::env::var("PATH").is_ok(), "the host has PATH");
     let value = call_ok(&evil, "read-env", &[Value::String("PATH".into())]).await;
-    assert_eq!(ok_string(value), Err("environment variable not found".into()));
+    assert_eq!(
+        ok_string(value),
+        Err("environment variable not found".into())
+    );
 }
 
 #[tokio::test]
@@ -148,7 +166,9 @@ async fn sockets_are_denied_even_to_a_listening_port() {
 #[test]
 fn garbage_truncated_and_core_modules_are_refused_clearly() {
     let runtime = runtime();
-    let garbage = runtime.load_blocking(b"this is not wasm at all").unwrap_err();
+    let garbage = runtime
+        .load_blocking(b"this is not wasm at all")
+        .unwrap_err();
     assert!(matches!(garbage, LoadError::NotWasm), "{garbage}");
     assert_eq!(
         garbage.to_string(),
@@ -158,7 +178,10 @@ fn garbage_truncated_and_core_modules_are_refused_clearly() {
     let area = std::fs::read(tasks::AREA).unwrap();
     let truncated = runtime.load_blocking(&area[..area.len() / 2]).unwrap_err();
     assert!(matches!(truncated, LoadError::Invalid(_)), "{truncated}");
-    assert!(truncated.to_string().starts_with("invalid component: "), "{truncated}");
+    assert!(
+        truncated.to_string().starts_with("invalid component: "),
+        "{truncated}"
+    );
 
     // The smallest valid core module: magic and version 1.
     let core = runtime.load_blocking(b"\0asm\x01\0\0\0").unwrap_err();
@@ -201,14 +224,25 @@ async fn wrong_arity_and_types_show_the_signature() {
         "argument h: expected s64, found string; the signature is `area: func(w: s64, h: s64) -> s64`"
     );
     let err = call_err(&area, "volume", &[]).await;
-    assert_eq!(err, "no function named \"volume\" in this module; it exports: area");
+    assert_eq!(
+        err,
+        "no function named \"volume\" in this module; it exports: area"
+    );
 }
 
 #[tokio::test]
 async fn exports_are_named_bare_and_qualified() {
     let sleep = load(tasks::SLEEP);
-    let names: Vec<String> = sleep.exports.funcs.iter().map(|e| e.qualified.clone()).collect();
-    assert_eq!(names, ["wasp:sleep/sleep#sleep", "wasp:sleep/sleep#sleep-here"]);
+    let names: Vec<String> = sleep
+        .exports
+        .funcs
+        .iter()
+        .map(|e| e.qualified.clone())
+        .collect();
+    assert_eq!(
+        names,
+        ["wasp:sleep/sleep#sleep", "wasp:sleep/sleep#sleep-here"]
+    );
     let sig = sleep.exports.find("sleep-here").unwrap().sig.to_string();
     assert_eq!(sig, "sleep-here: func(t: f64) -> u32");
     let qualified = call_ok(&sleep, "wasp:sleep/sleep#sleep-here", &[Value::F64(0.0)]).await;
@@ -218,7 +252,10 @@ async fn exports_are_named_bare_and_qualified() {
 #[tokio::test]
 async fn a_reused_instance_serves_several_calls_with_their_own_output() {
     let getpid = load(tasks::GETPID);
-    let mut instance = runtime().instantiate(&getpid, common::context()).await.unwrap();
+    let mut instance = runtime()
+        .instantiate(&getpid, common::context())
+        .await
+        .unwrap();
     for _ in 0..3 {
         let report = instance.call("whoami", &[]).await;
         assert!(report.result.is_ok());
@@ -242,12 +279,17 @@ fn compiled_modules_are_cached_in_memory_and_on_disk() {
     let compiled = first.load_blocking(&bytes).unwrap();
     assert_eq!(compiled.origin, Origin::Compiled);
     let again = first.load_blocking(&bytes).unwrap();
-    assert!(std::sync::Arc::ptr_eq(&compiled, &again), "second load is the same module");
+    assert!(
+        std::sync::Arc::ptr_eq(&compiled, &again),
+        "second load is the same module"
+    );
 
     // A second runtime (as a second process would) finds it on disk, and can
     // even load it by hash alone, without the bytes.
     let second = Runtime::new(config).unwrap();
-    let cached = second.cached(&compiled.hash).expect("found by hash on disk");
+    let cached = second
+        .cached(&compiled.hash)
+        .expect("found by hash on disk");
     assert_eq!(cached.origin, Origin::DiskCache);
     assert_eq!(cached.exports.funcs.len(), 1);
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();

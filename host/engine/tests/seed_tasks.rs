@@ -36,7 +36,11 @@ async fn norm_matches_numpy_definition() {
     let got = as_f64(call_ok(&norm, "norm", &[f64s(&a), Value::F64(2.0)]).await);
     assert!((got - l2).abs() <= 1e-12 * l2, "{got} vs {l2}");
 
-    let l3 = a.iter().map(|x| x.abs().powi(3)).sum::<f64>().powf(1.0 / 3.0);
+    let l3 = a
+        .iter()
+        .map(|x| x.abs().powi(3))
+        .sum::<f64>()
+        .powf(1.0 / 3.0);
     let got = as_f64(call_ok(&norm, "norm", &[f64s(&a), Value::F64(3.0)]).await);
     assert!((got - l3).abs() <= 1e-12 * l3, "{got} vs {l3}");
 
@@ -60,7 +64,10 @@ async fn getpid_is_the_engine_id_and_whoami_is_captured() {
     let line = "engine 3 tenant physics task t-99";
     assert_eq!(report.result.unwrap(), Some(Value::String(line.into())));
     assert_eq!(String::from_utf8_lossy(&report.stdout), format!("{line}\n"));
-    assert_eq!(String::from_utf8_lossy(&report.stderr), "whoami on stderr\n");
+    assert_eq!(
+        String::from_utf8_lossy(&report.stderr),
+        "whoami on stderr\n"
+    );
     assert_eq!(report.logs.len(), 1);
     assert_eq!(report.logs[0].level, LogLevel::Info);
     assert_eq!(report.logs[0].message, line);
@@ -84,7 +91,11 @@ async fn sleep_and_sleep_here() {
     let sleep = load(tasks::SLEEP);
     let report = call(&sleep, "sleep", &[Value::F64(0.05)]).await;
     assert_eq!(report.result.unwrap(), None);
-    assert!(report.duration.as_secs_f64() >= 0.05, "{:?}", report.duration);
+    assert!(
+        report.duration.as_secs_f64() >= 0.05,
+        "{:?}",
+        report.duration
+    );
     let here = call_ok(&sleep, "sleep-here", &[Value::F64(0.01)]).await;
     assert_eq!(here, Some(Value::U32(common::context().engine_id)));
 }
@@ -127,7 +138,15 @@ async fn word_counts_match_a_native_count() {
 }
 
 /// ipyparallel's mcpricer, as the guest documents it, computed natively.
-fn native_prices(spot: f64, strikes: &[f64], vol: f64, rate: f64, days: u32, paths: u32, seed: u64) -> Vec<[f64; 4]> {
+fn native_prices(
+    spot: f64,
+    strikes: &[f64],
+    vol: f64,
+    rate: f64,
+    days: u32,
+    paths: u32,
+    seed: u64,
+) -> Vec<[f64; 4]> {
     let mut state = seed;
     let mut next = || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -151,7 +170,9 @@ fn native_prices(spot: f64, strikes: &[f64], vol: f64, rate: f64, days: u32, pat
         finals.push((price, sum / f64::from(days)));
     }
     let discount = (-rate * h * f64::from(days)).exp();
-    let mean = |f: &dyn Fn(&(f64, f64)) -> f64| discount * finals.iter().map(f).sum::<f64>() / f64::from(paths);
+    let mean = |f: &dyn Fn(&(f64, f64)) -> f64| {
+        discount * finals.iter().map(f).sum::<f64>() / f64::from(paths)
+    };
     strikes
         .iter()
         .map(|&k| {
@@ -185,19 +206,43 @@ async fn monte_carlo_prices_match_a_native_simulation() {
     let native = native_prices(spot, &strikes, vol, rate, days, paths, seed);
     assert_eq!(rows.len(), strikes.len());
     for (row, (k, want)) in rows.iter().zip(strikes.iter().zip(&native)) {
-        let Value::Record(fields) = row else { panic!("expected a record") };
+        let Value::Record(fields) = row else {
+            panic!("expected a record")
+        };
         let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["strike", "european-call", "european-put", "asian-call", "asian-put"]);
+        assert_eq!(
+            names,
+            [
+                "strike",
+                "european-call",
+                "european-put",
+                "asian-call",
+                "asian-put"
+            ]
+        );
         assert_eq!(fields[0].1, Value::F64(*k));
         for (i, want) in want.iter().enumerate() {
-            let Value::F64(got) = fields[i + 1].1 else { panic!("expected f64") };
+            let Value::F64(got) = fields[i + 1].1 else {
+                panic!("expected f64")
+            };
             // The guest's libm (wasi-libc) and the host's differ in the last bits.
-            assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{}: {got} vs {want}", names[i + 1]);
+            assert!(
+                (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+                "{}: {got} vs {want}",
+                names[i + 1]
+            );
         }
     }
     // Sanity of the pricer itself: put-call parity within Monte Carlo error.
-    let Value::Record(atm) = &rows[1] else { panic!() };
-    let (Value::F64(call), Value::F64(put)) = (&atm[1].1, &atm[2].1) else { panic!() };
+    let Value::Record(atm) = &rows[1] else {
+        panic!()
+    };
+    let (Value::F64(call), Value::F64(put)) = (&atm[1].1, &atm[2].1) else {
+        panic!()
+    };
     let parity = spot - 100.0 * (-rate).exp();
-    assert!((call - put - parity).abs() < 1.0, "call {call} put {put} parity {parity}");
+    assert!(
+        (call - put - parity).abs() < 1.0,
+        "call {call} put {put} parity {parity}"
+    );
 }

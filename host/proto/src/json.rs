@@ -94,7 +94,10 @@ fn snippet(json: &Json) -> String {
     if text.len() <= MAX {
         return text;
     }
-    let cut = (0..=MAX).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    let cut = (0..=MAX)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
     format!("{}...", &text[..cut])
 }
 
@@ -178,7 +181,9 @@ impl Parser<'_> {
             }
             Type::Record(fields) => {
                 let object = json.as_object().ok_or_else(|| self.expected(ty, json))?;
-                if let Some(unknown) = object.keys().find(|k| !fields.iter().any(|f| f.name == **k))
+                if let Some(unknown) = object
+                    .keys()
+                    .find(|k| !fields.iter().any(|f| f.name == **k))
                 {
                     return Err(self.error(format!("unknown field {unknown:?} for {ty}")));
                 }
@@ -191,10 +196,9 @@ impl Parser<'_> {
                             }
                             (None, Type::Option(_)) => Value::Option(None),
                             (None, _) => {
-                                return Err(self.error(format!(
-                                    "missing field {:?} of {ty}",
-                                    field.name
-                                )));
+                                return Err(
+                                    self.error(format!("missing field {:?} of {ty}", field.name))
+                                );
                             }
                         };
                         Ok((field.name.clone(), value))
@@ -225,7 +229,12 @@ impl Parser<'_> {
                                 set.push(name.to_owned());
                             }
                         }
-                        _ => return Err(self.error(format!("expected a flag of {ty}, found {}", snippet(item)))),
+                        _ => {
+                            return Err(self.error(format!(
+                                "expected a flag of {ty}, found {}",
+                                snippet(item)
+                            )));
+                        }
                     }
                 }
                 Ok(Value::Flags(set))
@@ -237,8 +246,16 @@ impl Parser<'_> {
             Type::Result { ok, err } => {
                 let (side, payload) = self.tag(json, ty)?;
                 match side.as_str() {
-                    "ok" => Ok(Value::Result(Ok(self.payload("ok", ok.as_deref(), payload)?))),
-                    "err" => Ok(Value::Result(Err(self.payload("err", err.as_deref(), payload)?))),
+                    "ok" => Ok(Value::Result(Ok(self.payload(
+                        "ok",
+                        ok.as_deref(),
+                        payload,
+                    )?))),
+                    "err" => Ok(Value::Result(Err(self.payload(
+                        "err",
+                        err.as_deref(),
+                        payload,
+                    )?))),
                     _ => Err(self.error(format!(
                         "expected {ty} as {{\"ok\": ...}} or {{\"err\": ...}}, found {}",
                         snippet(json)
@@ -272,10 +289,12 @@ impl Parser<'_> {
                 "case {case:?} has no payload, found {}",
                 snippet(json)
             ))),
-            (Some(ty), None) => Err(self.error(format!("case {case:?} needs a payload of type {ty}"))),
-            (Some(ty), Some(json)) => {
-                self.at(&format!(".{case}"), |p| p.parse(json, ty)).map(|v| Some(Box::new(v)))
+            (Some(ty), None) => {
+                Err(self.error(format!("case {case:?} needs a payload of type {ty}")))
             }
+            (Some(ty), Some(json)) => self
+                .at(&format!(".{case}"), |p| p.parse(json, ty))
+                .map(|v| Some(Box::new(v))),
         }
     }
 
@@ -286,7 +305,11 @@ impl Parser<'_> {
                 .map(i128::from)
                 .or_else(|| n.as_u64().map(i128::from))
                 // 3.0 is an integer; 3.5 is not.
-                .or_else(|| n.as_f64().filter(|x| x.fract() == 0.0 && x.abs() < 1e38).map(|x| x as i128)),
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|x| x.fract() == 0.0 && x.abs() < 1e38)
+                        .map(|x| x as i128)
+                }),
             Json::String(s) => s.trim().parse::<i128>().ok(),
             _ => None,
         };
@@ -342,7 +365,10 @@ mod tests {
     fn integers_are_range_checked_and_accept_strings() {
         assert_eq!(parse(json!(255), &Type::U8), Ok(Value::U8(255)));
         let err = parse(json!(256), &Type::U8).unwrap_err();
-        assert_eq!(err.to_string(), "arg: 256 is out of range for u8 (0 to 255)");
+        assert_eq!(
+            err.to_string(),
+            "arg: 256 is out of range for u8 (0 to 255)"
+        );
         assert_eq!(
             parse(json!("18446744073709551615"), &Type::U64),
             Ok(Value::U64(u64::MAX))
@@ -408,7 +434,10 @@ mod tests {
         ]);
         assert_eq!(
             parse(json!({"circle": 1.5}), &variant),
-            Ok(Value::Variant("circle".into(), Some(Box::new(Value::F64(1.5)))))
+            Ok(Value::Variant(
+                "circle".into(),
+                Some(Box::new(Value::F64(1.5)))
+            ))
         );
         assert_eq!(
             parse(json!("empty"), &variant),
@@ -426,7 +455,10 @@ mod tests {
             Ok(Value::Result(Ok(Some(Box::new(Value::U8(7))))))
         );
         assert_eq!(parse(json!("err"), &result), Ok(Value::Result(Err(None))));
-        assert_eq!(value_to_json(&Value::Result(Err(None))), json!({"err": null}));
+        assert_eq!(
+            value_to_json(&Value::Result(Err(None))),
+            json!({"err": null})
+        );
     }
 
     #[test]

@@ -150,8 +150,10 @@ impl Value {
                 .zip(items)
                 .enumerate()
                 .try_for_each(|(i, (ty, item))| item.check(ty, &format!("{path}.{i}"))),
-            (Type::Record(fields), Value::Record(values)) if fields.len() == values.len() => {
-                fields.iter().zip(values).try_for_each(|(field, (name, value))| {
+            (Type::Record(fields), Value::Record(values)) if fields.len() == values.len() => fields
+                .iter()
+                .zip(values)
+                .try_for_each(|(field, (name, value))| {
                     if field.name != *name {
                         return Err(TypeMismatch {
                             path: path.to_owned(),
@@ -160,11 +162,18 @@ impl Value {
                         });
                     }
                     value.check(&field.ty, &format!("{path}.{name}"))
-                })
-            }
+                }),
             (Type::Variant(cases), Value::Variant(name, payload)) => {
-                let case = cases.iter().find(|c| c.name == *name).ok_or_else(mismatch)?;
-                check_payload(case.ty.as_ref(), payload, &format!("{path}.{name}"), mismatch)
+                let case = cases
+                    .iter()
+                    .find(|c| c.name == *name)
+                    .ok_or_else(mismatch)?;
+                check_payload(
+                    case.ty.as_ref(),
+                    payload,
+                    &format!("{path}.{name}"),
+                    mismatch,
+                )
             }
             (Type::Enum(names), Value::Enum(name)) if names.contains(name) => Ok(()),
             (Type::Flags(names), Value::Flags(set)) if set.iter().all(|n| names.contains(n)) => {
@@ -172,18 +181,12 @@ impl Value {
             }
             (Type::Option(_), Value::Option(None)) => Ok(()),
             (Type::Option(inner), Value::Option(Some(value))) => value.check(inner, path),
-            (Type::Result { ok, .. }, Value::Result(Ok(payload))) => check_payload(
-                ok.as_deref(),
-                payload,
-                &format!("{path}.ok"),
-                mismatch,
-            ),
-            (Type::Result { err, .. }, Value::Result(Err(payload))) => check_payload(
-                err.as_deref(),
-                payload,
-                &format!("{path}.err"),
-                mismatch,
-            ),
+            (Type::Result { ok, .. }, Value::Result(Ok(payload))) => {
+                check_payload(ok.as_deref(), payload, &format!("{path}.ok"), mismatch)
+            }
+            (Type::Result { err, .. }, Value::Result(Err(payload))) => {
+                check_payload(err.as_deref(), payload, &format!("{path}.err"), mismatch)
+            }
             _ => Err(mismatch()),
         }
     }
