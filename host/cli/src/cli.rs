@@ -26,6 +26,145 @@ pub enum Command {
     /// (`wasp run area.wasm area 3 7` prints `21`); text that is not JSON is
     /// taken as a string.
     Run(RunArgs),
+    /// Run a controller: the hub and the scheduler (ipcontroller).
+    Controller(ControllerArgs),
+    /// Run an engine that joins a controller (ipengine).
+    Engine(EngineArgs),
+    /// Start, stop or inspect a local cluster (ipcluster).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Run one call on the cluster; print its result as JSON.
+    Apply(ApplyArgs),
+    /// Map a function over argument lists (one JSON array per line, from a
+    /// file or stdin); print results as JSON lines.
+    Map(MapArgs),
+}
+
+/// Which cluster to talk to.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// The profile name: its folder is $WASP_DIR/profile_NAME (default
+    /// ~/.wasp/profile_NAME).
+    #[arg(long, default_value = "default")]
+    pub profile: String,
+}
+
+/// Scheduler settings.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// The load-balancing scheme: leastload, lru, plainrandom, twobin, weighted.
+    #[arg(long, default_value = "leastload")]
+    pub scheme: String,
+    /// Max outstanding tasks per engine (0 = unlimited).
+    #[arg(long, default_value_t = 1)]
+    pub hwm: u32,
+}
+
+/// `wasp controller`
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    /// Which profile folder to use.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub ip: std::net::IpAddr,
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Scheduler settings.
+    #[command(flatten)]
+    pub scheduler: SchedulerArgs,
+}
+
+/// `wasp engine`
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// The engine connection file (default: the profile's
+    /// security/wasp-engine.json).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Which profile folder to use.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    /// Runtime settings.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// `wasp cluster ...`
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Start a controller and N engines on this host.
+    Start(ClusterStartArgs),
+    /// Stop the cluster's controller and engines.
+    Stop(ProfileOnly),
+    /// Show engines, queue and tasks done.
+    Status(ProfileOnly),
+}
+
+/// Arguments that only name the profile.
+#[derive(Debug, Args)]
+pub struct ProfileOnly {
+    /// Which profile folder to use.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+/// `wasp cluster start`
+#[derive(Debug, Args)]
+pub struct ClusterStartArgs {
+    /// How many engines.
+    #[arg(short = 'n', long = "n", default_value_t = 2)]
+    pub engines: u32,
+    /// Return once the cluster is up, leaving it running.
+    #[arg(long)]
+    pub daemon: bool,
+    /// Which profile folder to use.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    /// Scheduler settings.
+    #[command(flatten)]
+    pub scheduler: SchedulerArgs,
+}
+
+/// `wasp apply`
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The component (.wasm).
+    pub module: PathBuf,
+    /// The function.
+    pub func: String,
+    /// The arguments, one JSON value each.
+    #[arg(allow_hyphen_values = true)]
+    pub args: Vec<String>,
+    /// Run on these engines (`all`, `0`, `0,2`) instead of where the
+    /// scheduler chooses.
+    #[arg(long)]
+    pub targets: Option<String>,
+    /// Which profile folder to use.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+/// `wasp map`
+#[derive(Debug, Args)]
+pub struct MapArgs {
+    /// The component (.wasm).
+    pub module: PathBuf,
+    /// The function.
+    pub func: String,
+    /// File of argument lists, one JSON array per line (default: stdin).
+    pub input: Option<PathBuf>,
+    /// Items per task.
+    #[arg(long, default_value_t = 1)]
+    pub chunksize: usize,
+    /// Print results as they complete instead of in input order.
+    #[arg(long)]
+    pub unordered: bool,
+    /// Which profile folder to use.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
 }
 
 /// `wasp inspect`

@@ -4,8 +4,11 @@
 //! to exit codes (as ripgrep's `crates/core/main.rs` does).
 
 mod cli;
+mod cluster;
 mod inspect;
+mod remote;
 mod run;
+mod serve;
 mod settings;
 
 use std::process::ExitCode;
@@ -31,5 +34,12 @@ fn run_command(args: cli::Cli) -> anyhow::Result<ExitCode> {
     match args.command {
         cli::Command::Inspect(args) => inspect::inspect(&args),
         cli::Command::Run(args) => run::run(&args),
+        cli::Command::Controller(args) => serve::controller(&args),
+        cli::Command::Engine(args) => serve::engine(&args),
+        cli::Command::Cluster(cli::ClusterCommand::Start(args)) => cluster::start(&args),
+        cli::Command::Cluster(cli::ClusterCommand::Stop(args)) => cluster::stop(&args),
+        cli::Command::Cluster(cli::ClusterCommand::Status(args)) => cluster::status(&args),
+        cli::Command::Apply(args) => remote::apply(&args),
+        cli::Command::Map(args) => remote::map(&args),
     }
 }

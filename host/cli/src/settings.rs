@@ -106,15 +106,19 @@ impl RuntimeArgs {
         Some(base.join("wasp").join("modules"))
     }
 
-    /// A runtime with these settings.
-    pub fn runtime(&self) -> anyhow::Result<Runtime> {
-        let config = RuntimeConfig {
+    /// The runtime configuration these settings give.
+    pub fn runtime_config(&self) -> RuntimeConfig {
+        RuntimeConfig {
             limits: self.limits(),
             cache_dir: self.cache_dir(),
             // One call at a time locally; keep the instance pool small.
             max_instances: 4,
-        };
-        Runtime::new(config).context("starting the local runtime")
+        }
+    }
+
+    /// A runtime with these settings.
+    pub fn runtime(&self) -> anyhow::Result<Runtime> {
+        Runtime::new(self.runtime_config()).context("starting the local runtime")
     }
 }
 

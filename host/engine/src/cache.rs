@@ -67,6 +67,20 @@ impl DiskCache {
         }
     }
 
+    /// The modules this cache holds for this engine configuration.
+    pub(crate) fn hashes(&self) -> Vec<ModuleHash> {
+        let suffix = format!("-{}.cwasm", self.engine_key);
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name().into_string().ok()?;
+                name.strip_suffix(&suffix)?.parse().ok()
+            })
+            .collect()
+    }
+
     /// Stores a compiled component's artifact.
     pub(crate) fn store(&self, hash: &ModuleHash, component: &Component) -> std::io::Result<()> {
         let bytes = component.serialize().map_err(std::io::Error::other)?;

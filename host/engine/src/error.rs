@@ -4,7 +4,7 @@
 //! expected (the signature, the limit and its value), so that they read
 //! well after a caller's context.
 
-use wasp_proto::{FuncSig, JsonError, TypeMismatch};
+use wasp_proto::{FuncSig, JsonError, SignatureError};
 
 use crate::limits::Limit;
 
@@ -68,22 +68,9 @@ pub enum CallError {
         /// The qualified names it matches.
         candidates: Vec<String>,
     },
-    /// The number of arguments does not match the signature.
-    #[error("expected {} argument(s), got {given}; the signature is `{sig}`", .sig.params.len())]
-    Arity {
-        /// The function's signature.
-        sig: Box<FuncSig>,
-        /// How many arguments were given.
-        given: usize,
-    },
-    /// An argument does not have the parameter's type.
-    #[error("argument {mismatch}; the signature is `{sig}`")]
-    ArgumentType {
-        /// The function's signature.
-        sig: Box<FuncSig>,
-        /// Which argument, what was expected and found.
-        mismatch: TypeMismatch,
-    },
+    /// The arguments do not fit the signature (arity or types).
+    #[error(transparent)]
+    Signature(SignatureError),
     /// An argument given as JSON does not fit its parameter's type.
     #[error("argument {error}; the signature is `{sig}`")]
     ArgumentJson {

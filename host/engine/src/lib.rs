@@ -18,6 +18,7 @@
 //! ```
 //!
 //! # Layout
+//! - [`node`]: the engine process: joins a controller, runs what it is sent.
 //! - [`runtime`]: [`Runtime`] (engine, linker, module caches, calls),
 //!   [`Module`], [`TaskInstance`], [`CallReport`].
 //! - [`sandbox`]: what each task's store holds and what it is granted (the
@@ -37,6 +38,7 @@ pub mod convert;
 pub mod error;
 mod header;
 pub mod limits;
+pub mod node;
 pub mod reflect;
 pub mod runtime;
 pub mod sandbox;

@@ -214,6 +214,16 @@ impl Runtime {
         self.prepare(*hash, component, Origin::DiskCache).ok()
     }
 
+    /// The modules the disk cache holds, which an engine announces so
+    /// that their bytes are never sent to it.
+    pub fn disk_cached_hashes(&self) -> Vec<ModuleHash> {
+        self.inner
+            .disk
+            .as_ref()
+            .map(DiskCache::hashes)
+            .unwrap_or_default()
+    }
+
     fn in_memory(&self, hash: &ModuleHash) -> Option<Arc<Module>> {
         self.modules().get(hash).cloned()
     }
@@ -281,7 +291,17 @@ impl Runtime {
         let (state, captured) = TaskState::new(context, limits.memory_bytes, limits.output_bytes);
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        // One callback for the store's life, installed here rather than per
+        // call (a boxed closure each time): it reads the running call's
+        // deadline from the store. Code running in wasm is stopped by it;
+        // time spent blocked in the host (a long sleep) by the timer around
+        // the call (`TaskInstance::try_call`).
+        store.epoch_deadline_callback(|store| {
+            Ok(match store.data().deadline {
+                Some(deadline) if Instant::now() >= deadline => UpdateDeadline::Interrupt,
+                _ => UpdateDeadline::Yield(1),
+            })
+        });
         store.set_epoch_deadline(1);
         match module.pre.instantiate_async(&mut store).await {
             Ok(instance) => Ok(TaskInstance {
@@ -338,21 +358,20 @@ impl TaskInstance {
                 CallError::Instantiate(format!("export {} is not a function", export.qualified))
             })?;
         let params: Vec<Val> = args.iter().map(to_val).collect();
-        let mut results = vec![Val::Bool(false); usize::from(export.sig.result.is_some())];
+        // On the stack: a function has at most one result.
+        let mut result = [Val::Bool(false)];
+        let results = &mut result[..usize::from(export.sig.result.is_some())];
 
         let wall_time = self.limits.wall_time;
         let deadline = Instant::now() + wall_time;
-        // Code running in wasm is stopped by the epoch callback; time spent
-        // blocked in the host (a long sleep) by the timer around the call.
-        self.store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
-        });
-        let call = func.call_async(&mut self.store, &params, &mut results);
-        match tokio::time::timeout(wall_time, call).await {
+        // The epoch callback (see `Runtime::instantiate`) stops code running
+        // in wasm at the deadline; the timer, time blocked in the host. The
+        // timer takes the same deadline rather than reading the clock again.
+        self.store.data_mut().deadline = Some(deadline);
+        let call = func.call_async(&mut self.store, &params, results);
+        let outcome = tokio::time::timeout_at(deadline.into(), call).await;
+        self.store.data_mut().deadline = None;
+        match outcome {
             Err(_elapsed) => Err(CallError::Limit {
                 limit: Limit::WallTime(wall_time),
                 detail: None,
@@ -364,7 +383,10 @@ impl TaskInstance {
                 &self.limits,
             )),
             Ok(Ok(())) => {
-                let value = results.pop().map(from_val).transpose()?;
+                let value = results
+                    .first_mut()
+                    .map(|val| from_val(std::mem::replace(val, Val::Bool(false))))
+                    .transpose()?;
                 let size = value.as_ref().map_or(0, Value::size_bytes);
                 if size > self.limits.result_bytes {
                     return Err(CallError::Limit {

@@ -8,6 +8,8 @@
 //! are granted, because `sleep` and Monte Carlo need them. Beyond WASI, a
 //! task may import `wasp:task` (identity and logging), nothing else.
 
+use std::time::Instant;
+
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -34,29 +36,7 @@ pub struct CallContext {
     pub task_id: String,
 }
 
-/// How severe a log line is (`wasp:task/log.level`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    /// Fine detail.
-    Trace,
-    /// Debugging detail.
-    Debug,
-    /// Normal progress.
-    Info,
-    /// Something looks wrong.
-    Warn,
-    /// Something failed.
-    Error,
-}
-
-/// One line the guest logged through `wasp:task/log`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogLine {
-    /// Its level.
-    pub level: LogLevel,
-    /// Its text.
-    pub message: String,
-}
+pub use wasp_proto::msg::{LogLevel, LogLine};
 
 /// The data of one task's `Store`.
 pub(crate) struct TaskState {
@@ -68,6 +48,9 @@ pub(crate) struct TaskState {
     log_bytes: usize,
     log_limit: usize,
     pub(crate) logs_overflowed: bool,
+    /// When the running call's wall time is up (`None` between calls and
+    /// while instantiating), read by the store's epoch callback.
+    pub(crate) deadline: Option<Instant>,
 }
 
 /// The captured streams of a task, kept outside its store so they can be
@@ -106,6 +89,7 @@ impl TaskState {
             log_bytes: 0,
             log_limit: output_limit,
             logs_overflowed: false,
+            deadline: None,
         };
         (state, captured)
     }

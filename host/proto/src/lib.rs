@@ -11,17 +11,25 @@
 //! - [`value`]: [`Value`], a dynamic value of any WIT type, and the check of a
 //!   value against a type.
 //! - [`json`]: the JSON form of values, parsed against a [`Type`].
+//! - [`msg`]: the wire protocol's messages.
+//! - [`codec`]: the wire encoding, length-prefixed bincode frames with
+//!   size caps on every frame and every decode.
 //! - [`hash`]: [`ModuleHash`], the sha256 content address of a module.
+//! - [`ids`]: [`EngineId`], [`TaskId`], [`Tenant`].
 //! - `testing` (feature `testing`): proptest strategies for types and values.
 
+pub mod codec;
 pub mod hash;
+pub mod ids;
 pub mod json;
+pub mod msg;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod value;
 pub mod wit;
 
 pub use hash::ModuleHash;
+pub use ids::{EngineId, TaskId, Tenant};
 pub use json::{JsonError, json_to_value, value_to_json};
 pub use value::{TypeMismatch, Value};
-pub use wit::{Case, Field, FuncSig, Param, Type};
+pub use wit::{Case, Field, FuncSig, Param, SignatureError, Type};

@@ -233,3 +233,47 @@ mod tests {
         assert_eq!(err_only.to_string(), "result<_, tuple<u8, char>>");
     }
 }
+
+/// Arguments that do not fit a signature.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// Wrong number of arguments.
+    #[error("expected {expected} argument(s), got {given}; the signature is `{sig}`")]
+    Arity {
+        /// The signature.
+        sig: Box<FuncSig>,
+        /// Parameters it has.
+        expected: usize,
+        /// Arguments given.
+        given: usize,
+    },
+    /// An argument of the wrong type.
+    #[error("argument {mismatch}; the signature is `{sig}`")]
+    Type {
+        /// The signature.
+        sig: Box<FuncSig>,
+        /// Which argument, what was expected and found.
+        mismatch: crate::value::TypeMismatch,
+    },
+}
+
+impl FuncSig {
+    /// Checks the number and types of `args` against this signature.
+    pub fn check_args(&self, args: &[crate::value::Value]) -> Result<(), SignatureError> {
+        if args.len() != self.params.len() {
+            return Err(SignatureError::Arity {
+                sig: Box::new(self.clone()),
+                expected: self.params.len(),
+                given: args.len(),
+            });
+        }
+        for (param, arg) in self.params.iter().zip(args) {
+            arg.check(&param.ty, &param.name)
+                .map_err(|mismatch| SignatureError::Type {
+                    sig: Box::new(self.clone()),
+                    mismatch,
+                })?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,172 @@
+//! `wasp apply` and `wasp map`: calls on the cluster, JSON in and out.
+//! Arguments are checked against the export's WIT signature before anything
+//! is dispatched.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use serde_json::Value as Json;
+use wasp_client::{Client, Module};
+use wasp_net::Profile;
+use wasp_proto::{EngineId, FuncSig, Value, json_to_value, value_to_json};
+
+use crate::cli::{ApplyArgs, MapArgs};
+use crate::serve::tokio_runtime;
+
+async fn connect(profile: &str) -> anyhow::Result<Client> {
+    let file = Profile::new(profile)?.client_file();
+    Client::connect_file(&file).await.with_context(|| {
+        format!(
+            "connecting to the cluster of profile {profile:?} (is it started? `wasp cluster start`)"
+        )
+    })
+}
+
+/// Parses one call's JSON arguments against the signature.
+fn parse_args(sig: &FuncSig, args: &[Json], what: &str) -> anyhow::Result<Vec<Value>> {
+    if args.len() != sig.params.len() {
+        bail!(
+            "{what}: expected {} argument(s), got {}; the signature is `{sig}`",
+            sig.params.len(),
+            args.len()
+        );
+    }
+    sig.params
+        .iter()
+        .zip(args)
+        .map(|(param, json)| {
+            json_to_value(json, &param.ty, &param.name)
+                .map_err(|err| anyhow::anyhow!("{what}: argument {err}; the signature is `{sig}`"))
+        })
+        .collect()
+}
+
+fn print_value(value: Option<&Value>) -> String {
+    value.map_or(Json::Null, value_to_json).to_string()
+}
+
+pub fn apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
+    let module = Module::from_file(&args.module)?;
+    let sig = module.find(&args.func)?.sig.clone();
+    let json: Vec<Json> = args
+        .args
+        .iter()
+        .map(|a| serde_json::from_str(a).unwrap_or_else(|_| Json::String(a.clone())))
+        .collect();
+    let values = parse_args(&sig, &json, "arguments")?;
+    tokio_runtime()?.block_on(async {
+        let client = connect(&args.profile.profile).await?;
+        match &args.targets {
+            None => {
+                let mut result = client
+                    .load_balanced_view()
+                    .apply(&module, &args.func, values)
+                    .await?;
+                let value = result.get_one(None).await?;
+                println!("{}", print_value(value.as_ref()));
+                if let Some(Some(meta)) = result.metadata().first() {
+                    print_output(meta);
+                }
+            }
+            Some(targets) => {
+                let targets = parse_targets(targets, &client).await?;
+                let view = client.view(targets.clone());
+                let mut result = view.apply(&module, &args.func, values).await?;
+                let values = result.get(None).await?;
+                if targets.len() == 1 {
+                    println!("{}", print_value(values.first().and_then(Option::as_ref)));
+                } else {
+                    let all: Vec<Json> = values
+                        .iter()
+                        .map(|v| v.as_ref().map_or(Json::Null, value_to_json))
+                        .collect();
+                    println!("{}", Json::from(all));
+                }
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_output(meta: &wasp_proto::msg::TaskMeta) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(meta.stdout.as_bytes());
+    let _ = err.write_all(meta.stderr.as_bytes());
+}
+
+/// `all`, `0`, or `0,2`.
+async fn parse_targets(text: &str, client: &Client) -> anyhow::Result<Vec<EngineId>> {
+    if text == "all" {
+        return Ok(client.ids().await?);
+    }
+    text.split(',')
+        .map(|t| {
+            t.trim().parse().map(EngineId).map_err(|_| {
+                anyhow::anyhow!("--targets {text:?}: expected all, an engine id, or ids like 0,2")
+            })
+        })
+        .collect()
+}
+
+pub fn map(args: &MapArgs) -> anyhow::Result<ExitCode> {
+    let module = Module::from_file(&args.module)?;
+    let sig = module.find(&args.func)?.sig.clone();
+    let input: Box<dyn BufRead> = match &args.input {
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let mut items = Vec::new();
+    for (n, line) in input.lines().enumerate() {
+        let line = line.context("reading the argument lines")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let what = format!("line {}", n + 1);
+        let json: Json =
+            serde_json::from_str(&line).with_context(|| format!("{what}: not JSON"))?;
+        let list = match json {
+            Json::Array(list) if sig.params.len() != 1 || list.len() == 1 => list,
+            // A one-parameter function may take its argument bare.
+            other if sig.params.len() == 1 => vec![other],
+            other => bail!("{what}: expected a JSON array of arguments, found {other}"),
+        };
+        items.push(parse_args(&sig, &list, &what)?);
+    }
+    let params = sig.params.len();
+    // The view zips sequences: one per parameter.
+    let mut sequences = vec![Vec::with_capacity(items.len()); params];
+    for item in items {
+        for (seq, value) in sequences.iter_mut().zip(item) {
+            seq.push(value);
+        }
+    }
+    let total = sequences.first().map_or(0, Vec::len);
+    tokio_runtime()?.block_on(async {
+        let client = connect(&args.profile.profile).await?;
+        let view = client
+            .load_balanced_view()
+            .with_chunksize(args.chunksize)
+            .with_ordered(!args.unordered);
+        let mut result = view.map_async(&module, &args.func, sequences).await?;
+        let bar = indicatif::ProgressBar::new(total as u64);
+        let mut out = std::io::stdout().lock();
+        while let Some(value) = result.next().await {
+            let value = value?;
+            bar.inc(1);
+            writeln!(out, "{}", print_value(value.as_ref()))?;
+        }
+        bar.finish_and_clear();
+        let (wall, serial) = (result.wall_time(), result.serial_time());
+        let speedup = if wall > 0.0 { serial / wall } else { 0.0 };
+        eprintln!(
+            "{total} results from {} tasks: wall time {wall:.3} s, serial time {serial:.3} s, speedup {speedup:.2}x",
+            result.msg_ids().len()
+        );
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,77 @@
+//! `wasp controller` and `wasp engine`: the two long-running processes.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use wasp_controller::{Controller, ControllerConfig};
+use wasp_engine::node::{NodeConfig, run_node};
+use wasp_net::{ConnectionFile, Profile};
+
+use crate::cli::{ControllerArgs, EngineArgs};
+
+pub fn controller(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
+    let profile = Profile::new(&args.profile.profile)?;
+    let mut config = ControllerConfig::new(profile.dir().to_owned());
+    config.bind = std::net::SocketAddr::new(args.ip, args.port);
+    config.scheme = args
+        .scheduler
+        .scheme
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--scheme: {e}"))?;
+    config.hwm = args.scheduler.hwm;
+    tokio_runtime()?.block_on(async {
+        let controller = Controller::start(config)
+            .await
+            .context("starting the controller")?;
+        eprintln!(
+            "wasp controller listening on {}; client connection file: {}",
+            controller.addr,
+            controller.client_file.display()
+        );
+        let stop = tokio::signal::ctrl_c();
+        tokio::select! {
+            _ = controller_wait(&controller) => {}
+            _ = stop => controller.stop(),
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn controller_wait(controller: &Controller) {
+    controller.stopped().await;
+}
+
+pub fn engine(args: &EngineArgs) -> anyhow::Result<ExitCode> {
+    let path = match &args.file {
+        Some(path) => path.clone(),
+        None => Profile::new(&args.profile.profile)?.engine_file(),
+    };
+    let connection = ConnectionFile::read(&path)?;
+    let mut runtime = args.runtime.runtime_config();
+    // An engine runs one task at a time; a few instances cover a chunk's
+    // reuse and a load in flight.
+    runtime.max_instances = 8;
+    let name = format!("{}:{}", hostname(), std::process::id());
+    let engine = tokio_runtime()?.block_on(run_node(NodeConfig {
+        connection,
+        runtime,
+        name,
+    }))?;
+    tracing::info!(%engine, "engine stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// A multi-threaded tokio runtime for the long-running processes.
+pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}

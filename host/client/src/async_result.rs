@@ -1,0 +1,288 @@
+//! [`AsyncResult`]: the results of submitted tasks, as they arrive.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use wasp_proto::msg::{TaskMeta, TaskResult};
+use wasp_proto::{TaskId, Value};
+
+use crate::client::Client;
+use crate::error::{ClientError, RemoteError};
+
+/// The results of an `apply` (one task) or a `map` (one task per chunk),
+/// available as they arrive (ipyparallel's `AsyncResult`).
+pub struct AsyncResult {
+    client: Client,
+    msg_ids: Vec<TaskId>,
+    /// Items per task (a map chunk's size).
+    sizes: Vec<usize>,
+    index: HashMap<TaskId, usize>,
+    rx: mpsc::UnboundedReceiver<TaskResult>,
+    results: Vec<Option<TaskResult>>,
+    /// Task indexes in arrival order.
+    arrival: Vec<usize>,
+    ordered: bool,
+    single: bool,
+    created: Instant,
+    /// The next item `next` yields: a task index and an item within it.
+    cursor: (usize, usize),
+    disconnected: bool,
+}
+
+impl AsyncResult {
+    pub(crate) fn new(
+        client: Client,
+        msg_ids: Vec<TaskId>,
+        sizes: Vec<usize>,
+        rx: mpsc::UnboundedReceiver<TaskResult>,
+        ordered: bool,
+        single: bool,
+    ) -> Self {
+        let index = msg_ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let results = vec![None; msg_ids.len()];
+        Self {
+            client,
+            msg_ids,
+            sizes,
+            index,
+            rx,
+            results,
+            arrival: Vec::new(),
+            ordered,
+            single,
+            created: Instant::now(),
+            cursor: (0, 0),
+            disconnected: false,
+        }
+    }
+
+    /// The tasks' ids: one per `apply`, one per chunk of a `map`.
+    pub fn msg_ids(&self) -> &[TaskId] {
+        &self.msg_ids
+    }
+
+    /// How many tasks have finished.
+    pub fn progress(&mut self) -> usize {
+        self.drain();
+        self.arrival.len()
+    }
+
+    /// Whether every task has finished.
+    pub fn ready(&mut self) -> bool {
+        self.progress() == self.msg_ids.len()
+    }
+
+    fn accept(&mut self, result: TaskResult) {
+        if let Some(&i) = self.index.get(&result.id)
+            && self.results[i].is_none()
+        {
+            self.results[i] = Some(result);
+            self.arrival.push(i);
+        }
+    }
+
+    fn drain(&mut self) {
+        loop {
+            match self.rx.try_recv() {
+                Ok(result) => self.accept(result),
+                Err(mpsc::error::TryRecvError::Empty) => return,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.disconnected = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Waits for one more result; false when none can come.
+    async fn receive(&mut self) -> bool {
+        match self.rx.recv().await {
+            Some(result) => {
+                self.accept(result);
+                true
+            }
+            None => {
+                self.disconnected = true;
+                false
+            }
+        }
+    }
+
+    /// Waits until every task has finished or `timeout` passes; returns
+    /// whether all finished.
+    pub async fn wait(&mut self, timeout: Option<Duration>) -> bool {
+        let all = async {
+            while !self.ready() {
+                if !self.receive().await {
+                    break;
+                }
+            }
+        };
+        match timeout {
+            Some(limit) => {
+                let _ = tokio::time::timeout(limit, all).await;
+            }
+            None => all.await,
+        }
+        self.ready()
+    }
+
+    /// Waits, showing a progress bar of finished tasks on stderr
+    /// (ipyparallel's `wait_interactive`).
+    pub async fn wait_interactive(&mut self) {
+        let bar = indicatif::ProgressBar::new(self.msg_ids.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} tasks  {elapsed_precise}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        while !self.ready() {
+            bar.set_position(self.arrival.len() as u64);
+            if !self.receive().await {
+                break;
+            }
+        }
+        bar.set_position(self.arrival.len() as u64);
+        bar.finish();
+    }
+
+    /// Every item's result in submission order, waiting up to `timeout`;
+    /// the first failed task's error otherwise.
+    pub async fn get(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Option<Value>>, ClientError> {
+        if !self.wait(timeout).await {
+            return Err(self.incomplete(timeout));
+        }
+        let mut values = Vec::with_capacity(self.sizes.iter().sum());
+        for result in self.results.iter().flatten() {
+            values.extend(outcome(result)?.iter().cloned());
+        }
+        Ok(values)
+    }
+
+    /// The single result of an `apply`.
+    pub async fn get_one(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Value>, ClientError> {
+        Ok(self.get(timeout).await?.into_iter().next().flatten())
+    }
+
+    fn incomplete(&self, timeout: Option<Duration>) -> ClientError {
+        if self.disconnected {
+            ClientError::Disconnected
+        } else {
+            ClientError::Timeout(timeout.unwrap_or_default())
+        }
+    }
+
+    /// The next item's result as results arrive: in submission order when
+    /// `ordered`, else in completion order. `None` after the last.
+    pub async fn next(&mut self) -> Option<Result<Option<Value>, ClientError>> {
+        loop {
+            self.drain();
+            let (task, item) = self.cursor;
+            if task >= self.msg_ids.len() {
+                return None;
+            }
+            let slot = if self.ordered {
+                Some(task)
+            } else {
+                self.arrival.get(task).copied()
+            };
+            if let Some(result) = slot.and_then(|i| self.results[i].as_ref()) {
+                let len = self.sizes[slot.unwrap_or(0)];
+                self.cursor = if item + 1 >= len {
+                    (task + 1, 0)
+                } else {
+                    (task, item + 1)
+                };
+                return Some(match outcome(result) {
+                    Ok(values) => Ok(values.get(item).cloned().flatten()),
+                    Err(err) => {
+                        // A failed chunk yields its error once, not per item.
+                        self.cursor = (task + 1, 0);
+                        Err(err)
+                    }
+                });
+            }
+            if !self.receive().await {
+                return Some(Err(ClientError::Disconnected));
+            }
+        }
+    }
+
+    /// Each finished task's metadata, in submission order (`None` for tasks
+    /// still running).
+    pub fn metadata(&self) -> Vec<Option<&TaskMeta>> {
+        self.results
+            .iter()
+            .map(|r| r.as_ref().map(|r| &r.meta))
+            .collect()
+    }
+
+    fn metas(&self) -> impl Iterator<Item = &TaskMeta> {
+        self.results.iter().flatten().map(|r| &r.meta)
+    }
+
+    /// Seconds from the first submission to the last completion
+    /// (ipyparallel's `wall_time`).
+    pub fn wall_time(&self) -> f64 {
+        let first = self
+            .metas()
+            .map(|m| m.submitted_us)
+            .filter(|&t| t > 0)
+            .min();
+        let last = self.metas().map(|m| m.completed_us).max();
+        match (first, last) {
+            (Some(first), Some(last)) if last > first => (last - first) as f64 / 1e6,
+            _ => 0.0,
+        }
+    }
+
+    /// Sum of the tasks' own run times (ipyparallel's `serial_time`).
+    pub fn serial_time(&self) -> f64 {
+        self.metas()
+            .map(|m| m.completed_us.saturating_sub(m.started_us) as f64 / 1e6)
+            .sum()
+    }
+
+    /// Seconds since submission; once everything finished, the wall time
+    /// (ipyparallel's `elapsed`).
+    pub fn elapsed(&mut self) -> f64 {
+        if self.ready() {
+            return self.wall_time();
+        }
+        self.created.elapsed().as_secs_f64()
+    }
+
+    /// Whether this is the result of an `apply` (one value) rather than a
+    /// `map`.
+    pub fn is_single(&self) -> bool {
+        self.single
+    }
+}
+
+fn outcome(result: &TaskResult) -> Result<&[Option<Value>], ClientError> {
+    result.outcome.as_deref().map_err(|err| {
+        ClientError::Remote(RemoteError {
+            task: result.id,
+            engine: result.meta.engine,
+            kind: err.kind,
+            item: err.item,
+            message: err.message.clone(),
+        })
+    })
+}
+
+impl Drop for AsyncResult {
+    fn drop(&mut self) {
+        if self.arrival.len() != self.msg_ids.len() {
+            self.client.forget(&self.msg_ids);
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! [`Client`]: a connection to a controller (ipyparallel's `Client`).
+//!
+//! One reader task routes what the controller sends: task results to the
+//! [`AsyncResult`](crate::AsyncResult) waiting for them, answers to requests
+//! in the order the requests were sent (the controller answers a
+//! connection's requests in order). One writer task sends requests, many to
+//! a frame.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::{mpsc, oneshot};
+use wasp_net::{ConnectionFile, FramedRecv, FramedSend, Profile, Session};
+use wasp_proto::msg::{ClientMsg, ClusterStatus, Role, TaskResult, TaskSpec, ToClient};
+use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
+
+use crate::error::ClientError;
+use crate::module::Module;
+use crate::view::{DirectView, LoadBalancedView};
+
+/// Most requests written in one frame.
+const MAX_BATCH: usize = 256;
+
+/// A connection to a wasp controller. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    session: u32,
+    tenant: Tenant,
+    out: mpsc::UnboundedSender<ClientMsg>,
+    state: Mutex<State>,
+    next_seq: AtomicU32,
+    connection: quinn::Connection,
+    _endpoint: quinn::Endpoint,
+}
+
+#[derive(Default)]
+struct State {
+    /// Waiters for answers, in request order.
+    replies: VecDeque<oneshot::Sender<ToClient>>,
+    /// Where each pending task's result goes.
+    pending: HashMap<TaskId, mpsc::UnboundedSender<TaskResult>>,
+    /// Modules known to be on the controller.
+    uploaded: HashSet<ModuleHash>,
+    closed: bool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.connection.close(0u32.into(), b"client closed");
+    }
+}
+
+impl Client {
+    /// Connects with the client connection file of profile `name` (as
+    /// `ipyparallel.Client(profile=name)`).
+    pub async fn connect(profile: &str) -> Result<Self, ClientError> {
+        Self::connect_file(&Profile::new(profile)?.client_file()).await
+    }
+
+    /// Connects with a connection file.
+    pub async fn connect_file(path: &Path) -> Result<Self, ClientError> {
+        let file = ConnectionFile::read(path)?;
+        Self::connect_with(&file).await
+    }
+
+    /// Connects with the contents of a connection file.
+    pub async fn connect_with(file: &ConnectionFile) -> Result<Self, ClientError> {
+        let session = wasp_net::dial(file, Role::Client).await?;
+        let Session {
+            endpoint,
+            connection,
+            send,
+            recv,
+            tenant,
+            session,
+            ..
+        } = session;
+        let (out, out_rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            session,
+            tenant,
+            out,
+            state: Mutex::new(State::default()),
+            next_seq: AtomicU32::new(0),
+            connection,
+            _endpoint: endpoint,
+        });
+        tokio::spawn(write_requests(send, out_rx));
+        tokio::spawn(read_replies(recv, Arc::downgrade(&inner)));
+        Ok(Self { inner })
+    }
+
+    /// The tenant this client authenticated as.
+    pub fn tenant(&self) -> &Tenant {
+        &self.inner.tenant
+    }
+
+    /// The ids of the engines connected now (ipyparallel's `rc.ids`).
+    pub async fn ids(&self) -> Result<Vec<EngineId>, ClientError> {
+        Ok(self.status().await?.engines.iter().map(|e| e.id).collect())
+    }
+
+    /// Engines, queue and task counts.
+    pub async fn status(&self) -> Result<ClusterStatus, ClientError> {
+        match self.request(ClientMsg::Status).await? {
+            ToClient::Status(status) => Ok(status),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A view that lets the scheduler choose engines.
+    pub fn load_balanced_view(&self) -> LoadBalancedView {
+        LoadBalancedView::new(self.clone(), None)
+    }
+
+    /// A view on explicit engines (ipyparallel's `rc[0]`, `rc[[0, 2]]`).
+    pub fn view(&self, targets: impl Into<Vec<EngineId>>) -> DirectView {
+        DirectView::new(self.clone(), targets.into())
+    }
+
+    /// Asks the controller to stop with its engines (admin tokens only).
+    pub async fn shutdown(&self) -> Result<(), ClientError> {
+        // The controller closes the connection when it stops; a refusal
+        // arrives as an error message instead.
+        let refusal = self.start_request(ClientMsg::Shutdown)?;
+        let closed = self.inner.connection.closed();
+        tokio::select! {
+            _ = closed => Ok(()),
+            reply = refusal => match reply {
+                Ok(ToClient::Error(message)) => Err(ClientError::Controller(message)),
+                Ok(other) => Err(unexpected(other)),
+                Err(_) => Ok(()),
+            },
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn send(&self, msg: ClientMsg) -> Result<(), ClientError> {
+        self.inner
+            .out
+            .send(msg)
+            .map_err(|_| ClientError::Disconnected)
+    }
+
+    /// Sends a request and returns where its answer will arrive. The
+    /// waiter is queued and the request sent under one lock, so answers
+    /// pair up with requests even when tasks race.
+    fn start_request(&self, msg: ClientMsg) -> Result<oneshot::Receiver<ToClient>, ClientError> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(ClientError::Disconnected);
+        }
+        let (tx, rx) = oneshot::channel();
+        state.replies.push_back(tx);
+        self.send(msg)?;
+        Ok(rx)
+    }
+
+    async fn request(&self, msg: ClientMsg) -> Result<ToClient, ClientError> {
+        match self.start_request(msg)?.await {
+            Ok(ToClient::Error(message)) => Err(ClientError::Controller(message)),
+            Ok(answer) => Ok(answer),
+            Err(_) => Err(ClientError::Disconnected),
+        }
+    }
+
+    /// Makes sure the controller holds `module` for our tenant, uploading
+    /// its bytes only if it does not.
+    pub async fn ensure_module(&self, module: &Module) -> Result<(), ClientError> {
+        if self.lock().uploaded.contains(&module.hash) {
+            return Ok(());
+        }
+        let known = match self
+            .request(ClientMsg::HasModules(vec![module.hash]))
+            .await?
+        {
+            ToClient::ModulesKnown(known) => known.first().copied().unwrap_or(false),
+            other => return Err(unexpected(other)),
+        };
+        if !known {
+            match self
+                .request(ClientMsg::Upload(module.bytes().to_vec()))
+                .await?
+            {
+                ToClient::Uploaded(hash) if hash == module.hash => {}
+                other => return Err(unexpected(other)),
+            }
+        }
+        self.lock().uploaded.insert(module.hash);
+        Ok(())
+    }
+
+    /// A fresh task id of this session.
+    pub(crate) fn next_task_id(&self) -> TaskId {
+        TaskId::new(
+            self.inner.session,
+            self.inner.next_seq.fetch_add(1, Ordering::Relaxed),
+        )
+    }
+
+    /// Submits tasks and returns the channel their results arrive on.
+    pub(crate) fn submit(
+        &self,
+        specs: Vec<TaskSpec>,
+    ) -> Result<mpsc::UnboundedReceiver<TaskResult>, ClientError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut state = self.lock();
+            if state.closed {
+                return Err(ClientError::Disconnected);
+            }
+            for spec in &specs {
+                state.pending.insert(spec.id, tx.clone());
+            }
+        }
+        self.send(ClientMsg::Submit(specs))?;
+        Ok(rx)
+    }
+
+    /// Forgets tasks whose results are no longer awaited.
+    pub(crate) fn forget(&self, ids: &[TaskId]) {
+        let mut state = self.lock();
+        for id in ids {
+            state.pending.remove(id);
+        }
+    }
+}
+
+fn unexpected(answer: ToClient) -> ClientError {
+    ClientError::Controller(format!("unexpected answer: {answer:?}"))
+}
+
+async fn write_requests(mut send: FramedSend, mut rx: mpsc::UnboundedReceiver<ClientMsg>) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        if let Err(err) = send.send(&batch).await {
+            tracing::warn!(cause = %err, "could not send to the controller");
+            return;
+        }
+        batch.clear();
+    }
+}
+
+async fn read_replies(mut recv: FramedRecv, inner: std::sync::Weak<Inner>) {
+    loop {
+        let batch = match recv.recv::<Vec<ToClient>>().await {
+            Ok(Some(batch)) => batch,
+            Ok(None) => break,
+            Err(err) => {
+                tracing::debug!(cause = %err, "connection to the controller ended");
+                break;
+            }
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        let mut state = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        for msg in batch {
+            match msg {
+                ToClient::Results(results) => {
+                    for result in results {
+                        if let Some(tx) = state.pending.remove(&result.id) {
+                            let _ = tx.send(result);
+                        }
+                    }
+                }
+                answer => {
+                    if let Some(waiter) = state.replies.pop_front() {
+                        let _ = waiter.send(answer);
+                    }
+                }
+            }
+        }
+    }
+    // Wake everyone still waiting: their results will not come.
+    if let Some(inner) = inner.upgrade() {
+        let mut state = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.closed = true;
+        state.replies.clear();
+        state.pending.clear();
+    }
+}

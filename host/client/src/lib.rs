@@ -1,0 +1,30 @@
+//! wasp's Rust client, with ipyparallel's names and meanings: a
+//! [`Client`] connects to a controller; a [`LoadBalancedView`] lets the
+//! scheduler place tasks; a [`DirectView`] names engines; every submission
+//! returns an [`AsyncResult`] whose results can be awaited, iterated as they
+//! arrive, and timed (`wall_time`, `serial_time`, `elapsed`).
+//!
+//! A remote failure arrives as a [`RemoteError`]: which task, which engine,
+//! what went wrong. Arguments are checked against the function's WIT
+//! signature (read from the component, see [`Module`]) before anything is
+//! sent.
+//!
+//! # Layout
+//! - [`client`]: [`Client`], the connection and its reader/writer tasks.
+//! - [`view`]: [`LoadBalancedView`], [`DirectView`].
+//! - [`async_result`]: [`AsyncResult`].
+//! - [`module`]: [`Module`], a component's bytes, content hash and exported
+//!   signatures, read without compiling it.
+//! - [`error`]: [`ClientError`], [`RemoteError`].
+
+pub mod async_result;
+pub mod client;
+pub mod error;
+pub mod module;
+pub mod view;
+
+pub use async_result::AsyncResult;
+pub use client::Client;
+pub use error::{ClientError, RemoteError};
+pub use module::Module;
+pub use view::{DirectView, LoadBalancedView};

@@ -1,0 +1,168 @@
+//! The controller's settings and its tenants file.
+//!
+//! Tokens live in `controller.json` in the profile folder (mode 0600),
+//! created with one default tenant on first start: every client token maps
+//! to a tenant, so records, modules and namespaces are keyed by tenant from
+//! the start; engines present a separate engine token.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use wasp_proto::Tenant;
+use wasp_sched::Scheme;
+
+/// Settings of a controller.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// The profile folder: connection files, tenants file, task database.
+    pub profile_dir: PathBuf,
+    /// Where to listen (port 0: any free port).
+    pub bind: SocketAddr,
+    /// The load-balancing scheme.
+    pub scheme: Scheme,
+    /// Max outstanding tasks per engine (0 = unlimited).
+    pub hwm: u32,
+    /// Most connections at once (clients and engines).
+    pub max_connections: usize,
+    /// Largest module a client may upload.
+    pub max_module_bytes: usize,
+    /// How long a peer has to present its token.
+    pub handshake_deadline: Duration,
+    /// An engine silent this long is declared dead.
+    pub heartbeat_timeout: Duration,
+    /// Seed of the scheduler's randomness (random schemes).
+    pub seed: u64,
+}
+
+impl ControllerConfig {
+    /// Defaults for a controller on `profile_dir`, listening on loopback.
+    pub fn new(profile_dir: PathBuf) -> Self {
+        Self {
+            profile_dir,
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            scheme: Scheme::default(),
+            hwm: 1,
+            max_connections: 1024,
+            max_module_bytes: 256 << 20,
+            handshake_deadline: Duration::from_secs(5),
+            heartbeat_timeout: Duration::from_secs(10),
+            seed: 0x5eed,
+        }
+    }
+
+    /// Where task records are kept.
+    pub fn database(&self) -> PathBuf {
+        self.profile_dir.join("tasks.sqlite")
+    }
+}
+
+/// One tenant and its token.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TenantEntry {
+    /// The tenant's name.
+    pub name: String,
+    /// The secret its clients present.
+    pub token: String,
+    /// Whether its clients may stop the cluster.
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// The tenants file, `controller.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TenantsFile {
+    /// Client tokens and their tenants.
+    pub tenants: Vec<TenantEntry>,
+    /// The token engines present.
+    pub engine_token: String,
+}
+
+/// The tenants file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("tenants file {path}: {message}")]
+pub struct TenantsError {
+    path: PathBuf,
+    message: String,
+}
+
+impl TenantsFile {
+    /// Reads `path`, or creates it with one admin tenant `default` and
+    /// fresh tokens.
+    pub fn load_or_create(path: &Path) -> Result<Self, TenantsError> {
+        let error = |message: String| TenantsError {
+            path: path.to_owned(),
+            message,
+        };
+        if path.exists() {
+            let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+            let file: Self = serde_json::from_str(&text)
+                .map_err(|e| error(format!("not a valid tenants file: {e}")))?;
+            if file.tenants.is_empty() {
+                return Err(error("no tenants: expected at least one".into()));
+            }
+            return Ok(file);
+        }
+        let file = Self {
+            tenants: vec![TenantEntry {
+                name: "default".into(),
+                token: new_token().map_err(error)?,
+                admin: true,
+            }],
+            engine_token: new_token().map_err(error)?,
+        };
+        let text = serde_json::to_string_pretty(&file).map_err(|e| error(e.to_string()))?;
+        wasp_net::connfile::write_private(path, text.as_bytes())
+            .map_err(|e| error(e.to_string()))?;
+        Ok(file)
+    }
+
+    /// The tenant a client token belongs to, and whether it is an admin.
+    pub fn tenant_of(&self, token: &str) -> Option<(Tenant, bool)> {
+        self.tenants
+            .iter()
+            .find(|t| constant_time_eq(t.token.as_bytes(), token.as_bytes()))
+            .map(|t| (Tenant(t.name.clone()), t.admin))
+    }
+
+    /// Whether `token` is the engine token.
+    pub fn is_engine_token(&self, token: &str) -> bool {
+        constant_time_eq(self.engine_token.as_bytes(), token.as_bytes())
+    }
+}
+
+/// 32 random bytes as hex.
+fn new_token() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for a token: {e}"))?;
+    Ok(hex::encode(bytes))
+}
+
+/// Compares secrets without leaking where they differ through timing.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenants_file_is_created_once_and_maps_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("controller.json");
+        let first = TenantsFile::load_or_create(&path).unwrap();
+        let again = TenantsFile::load_or_create(&path).unwrap();
+        assert_eq!(first.engine_token, again.engine_token);
+        let token = &first.tenants[0].token;
+        assert_eq!(token.len(), 64);
+        assert_eq!(
+            first.tenant_of(token),
+            Some((Tenant("default".into()), true))
+        );
+        assert_eq!(first.tenant_of("wrong"), None);
+        assert!(first.is_engine_token(&first.engine_token));
+        assert!(!first.is_engine_token(token));
+    }
+}

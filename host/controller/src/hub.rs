@@ -1,0 +1,496 @@
+//! The hub: the one task that owns the controller's state — the scheduler,
+//! the engine registry, the task table and the module store — and changes
+//! it in response to events from the connections. Nothing here is shared
+//! behind a lock; connections talk to the hub through a channel, and the
+//! hub answers through each connection's own channel.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use wasp_proto::msg::{
+    ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, RunTask, TaskError, TaskMeta,
+    TaskResult, TaskSpec, ToClient, ToEngine,
+};
+use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value};
+use wasp_sched::{Action, Scheduler, SchedulerConfig};
+
+use crate::config::ControllerConfig;
+use crate::records::{Record, Records};
+
+/// What connections tell the hub.
+pub(crate) enum Event {
+    /// A client completed its handshake.
+    ClientJoined {
+        session: u32,
+        tenant: Tenant,
+        admin: bool,
+        tx: mpsc::UnboundedSender<ToClient>,
+    },
+    /// A client sent requests.
+    ClientMsgs { session: u32, msgs: Vec<ClientMsg> },
+    /// A client uploaded a module (hashed by its connection task).
+    Upload {
+        session: u32,
+        hash: ModuleHash,
+        bytes: Arc<Vec<u8>>,
+    },
+    /// A client's connection ended.
+    ClientLeft { session: u32 },
+    /// An engine completed its handshake.
+    EngineJoined {
+        engine: EngineId,
+        name: String,
+        cached: Vec<ModuleHash>,
+        tx: mpsc::UnboundedSender<ToEngine>,
+    },
+    /// An engine sent messages.
+    EngineMsgs {
+        engine: EngineId,
+        msgs: Vec<FromEngine>,
+    },
+    /// An engine's connection ended.
+    EngineLeft { engine: EngineId },
+}
+
+struct ClientEntry {
+    tenant: Tenant,
+    admin: bool,
+    tx: mpsc::UnboundedSender<ToClient>,
+}
+
+struct EngineEntry {
+    name: String,
+    tx: mpsc::UnboundedSender<ToEngine>,
+    /// Modules the engine has (announced or sent): never sent twice.
+    modules: HashSet<ModuleHash>,
+    last_seen: Instant,
+    done: u64,
+    module_bytes_sent: u64,
+}
+
+struct TaskEntry {
+    tenant: Tenant,
+    module: ModuleHash,
+    func: String,
+    /// Taken when dispatched: a task runs once.
+    items: Vec<Vec<Value>>,
+    submitted_us: u64,
+    engine: Option<EngineId>,
+}
+
+struct StoredModule {
+    bytes: Arc<Vec<u8>>,
+    /// Tenants that uploaded it: only they may run it.
+    tenants: HashSet<Tenant>,
+}
+
+/// The hub's state.
+pub(crate) struct Hub {
+    config: ControllerConfig,
+    sched: Scheduler,
+    started: Instant,
+    clients: HashMap<u32, ClientEntry>,
+    engines: BTreeMap<EngineId, EngineEntry>,
+    tasks: HashMap<TaskId, TaskEntry>,
+    modules: HashMap<ModuleHash, StoredModule>,
+    records: Records,
+    succeeded: u64,
+    failed: u64,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Hub {
+    pub(crate) fn new(
+        config: ControllerConfig,
+        records: Records,
+        shutdown: watch::Sender<bool>,
+    ) -> Self {
+        let sched = Scheduler::new(SchedulerConfig {
+            scheme: config.scheme,
+            hwm: config.hwm,
+            seed: config.seed,
+        });
+        Self {
+            config,
+            sched,
+            started: Instant::now(),
+            clients: HashMap::new(),
+            engines: BTreeMap::new(),
+            tasks: HashMap::new(),
+            modules: HashMap::new(),
+            records,
+            succeeded: 0,
+            failed: 0,
+            shutdown,
+        }
+    }
+
+    /// Handles events until every connection's sender is gone or the
+    /// controller shuts down.
+    pub(crate) async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut shutdown = self.shutdown.subscribe();
+        let mut batch = Vec::new();
+        loop {
+            tokio::select! {
+                n = events.recv_many(&mut batch, 256) => {
+                    if n == 0 {
+                        break;
+                    }
+                    for event in batch.drain(..) {
+                        self.handle(event);
+                    }
+                    self.drain_actions();
+                }
+                _ = tick.tick() => self.tick(),
+                _ = shutdown.changed() => break,
+            }
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::ClientJoined {
+                session,
+                tenant,
+                admin,
+                tx,
+            } => {
+                self.clients
+                    .insert(session, ClientEntry { tenant, admin, tx });
+            }
+            Event::ClientMsgs { session, msgs } => {
+                for msg in msgs {
+                    self.client_msg(session, msg);
+                }
+            }
+            Event::Upload {
+                session,
+                hash,
+                bytes,
+            } => {
+                let Some(client) = self.clients.get(&session) else {
+                    return;
+                };
+                let stored = self.modules.entry(hash).or_insert_with(|| StoredModule {
+                    bytes,
+                    tenants: HashSet::new(),
+                });
+                stored.tenants.insert(client.tenant.clone());
+                tracing::info!(module = %hash.short(), tenant = %client.tenant, "module stored");
+                let _ = client.tx.send(ToClient::Uploaded(hash));
+            }
+            Event::ClientLeft { session } => {
+                // Its tasks run on; their results stay in the records.
+                self.clients.remove(&session);
+            }
+            Event::EngineJoined {
+                engine,
+                name,
+                cached,
+                tx,
+            } => {
+                tracing::info!(%engine, %name, cached = cached.len(), "engine joined");
+                self.engines.insert(
+                    engine,
+                    EngineEntry {
+                        name,
+                        tx,
+                        modules: cached.into_iter().collect(),
+                        last_seen: Instant::now(),
+                        done: 0,
+                        module_bytes_sent: 0,
+                    },
+                );
+                let now = self.now();
+                log_refusal(self.sched.handle_engine_joined(now, engine));
+            }
+            Event::EngineMsgs { engine, msgs } => {
+                if let Some(entry) = self.engines.get_mut(&engine) {
+                    entry.last_seen = Instant::now();
+                }
+                for msg in msgs {
+                    match msg {
+                        FromEngine::Heartbeat => {}
+                        FromEngine::Done(result) => self.finished(engine, result),
+                    }
+                }
+            }
+            Event::EngineLeft { engine } => self.engine_left(engine, "its connection closed"),
+        }
+    }
+
+    fn client_msg(&mut self, session: u32, msg: ClientMsg) {
+        let Some(client) = self.clients.get(&session) else {
+            return;
+        };
+        match msg {
+            ClientMsg::HasModules(hashes) => {
+                let known = hashes
+                    .iter()
+                    .map(|h| {
+                        self.modules
+                            .get(h)
+                            .is_some_and(|m| m.tenants.contains(&client.tenant))
+                    })
+                    .collect();
+                let _ = client.tx.send(ToClient::ModulesKnown(known));
+            }
+            // Uploads are hashed by the connection task and arrive as
+            // `Event::Upload`.
+            ClientMsg::Upload(_) => {}
+            ClientMsg::Submit(specs) => {
+                let tenant = client.tenant.clone();
+                for spec in specs {
+                    self.submit(session, &tenant, spec);
+                }
+            }
+            ClientMsg::Status => {
+                let status = self.status();
+                let _ = client.tx.send(ToClient::Status(status));
+            }
+            ClientMsg::Shutdown => {
+                if client.admin {
+                    tracing::info!(session, "shutdown requested");
+                    for engine in self.engines.values() {
+                        let _ = engine.tx.send(ToEngine::Shutdown);
+                    }
+                    let _ = self.shutdown.send(true);
+                } else {
+                    let _ = client.tx.send(ToClient::Error(format!(
+                        "tenant {} may not stop the cluster: its token is not an admin token",
+                        client.tenant
+                    )));
+                }
+            }
+        }
+    }
+
+    fn submit(&mut self, session: u32, tenant: &Tenant, spec: TaskSpec) {
+        let submitted_us = now_us();
+        let refuse = |kind, message: String| TaskResult {
+            id: spec.id,
+            outcome: Err(TaskError {
+                kind,
+                message,
+                item: None,
+            }),
+            meta: TaskMeta {
+                submitted_us,
+                ..TaskMeta::default()
+            },
+        };
+        let refusal = if spec.id.session() != session {
+            Some(refuse(
+                ErrorKind::Call,
+                format!("task id {} does not belong to session {session}", spec.id),
+            ))
+        } else if self.tasks.contains_key(&spec.id) {
+            Some(refuse(
+                ErrorKind::Call,
+                format!("task id {} was already submitted", spec.id),
+            ))
+        } else if !self
+            .modules
+            .get(&spec.module)
+            .is_some_and(|m| m.tenants.contains(tenant))
+        {
+            Some(refuse(
+                ErrorKind::Module,
+                format!("module {} is not uploaded for tenant {tenant}", spec.module),
+            ))
+        } else {
+            None
+        };
+        if let Some(result) = refusal {
+            self.deliver(result);
+            return;
+        }
+        self.records.send(Record::Submitted {
+            id: spec.id,
+            tenant: tenant.clone(),
+            module: spec.module,
+            func: spec.func.clone(),
+            items: spec.items.len(),
+            submitted_us,
+        });
+        self.tasks.insert(
+            spec.id,
+            TaskEntry {
+                tenant: tenant.clone(),
+                module: spec.module,
+                func: spec.func,
+                items: spec.items,
+                submitted_us,
+                engine: None,
+            },
+        );
+        let now = self.now();
+        log_refusal(self.sched.handle_submit(now, spec.id, spec.targets));
+    }
+
+    fn drain_actions(&mut self) {
+        while let Some(action) = self.sched.poll_action() {
+            match action {
+                Action::Dispatch { task, engine } => self.dispatch(task, engine),
+                Action::Fail { task, reason } => self.fail(task, reason),
+            }
+        }
+    }
+
+    fn dispatch(&mut self, id: TaskId, engine: EngineId) {
+        let (Some(task), Some(entry)) = (self.tasks.get_mut(&id), self.engines.get_mut(&engine))
+        else {
+            tracing::error!(task = %id, %engine, "scheduler dispatched an unknown task or engine");
+            return;
+        };
+        if !entry.modules.contains(&task.module)
+            && let Some(stored) = self.modules.get(&task.module)
+        {
+            entry.module_bytes_sent += stored.bytes.len() as u64;
+            entry.modules.insert(task.module);
+            let _ = entry.tx.send(ToEngine::Module {
+                hash: task.module,
+                bytes: stored.bytes.as_ref().clone(),
+            });
+        }
+        task.engine = Some(engine);
+        let _ = entry.tx.send(ToEngine::Run(RunTask {
+            id,
+            tenant: task.tenant.clone(),
+            module: task.module,
+            func: task.func.clone(),
+            items: std::mem::take(&mut task.items),
+        }));
+    }
+
+    fn fail(&mut self, id: TaskId, reason: String) {
+        let Some(task) = self.tasks.get(&id) else {
+            return;
+        };
+        let kind = if task.engine.is_some() {
+            ErrorKind::EngineDied
+        } else {
+            ErrorKind::Unschedulable
+        };
+        let result = TaskResult {
+            id,
+            outcome: Err(TaskError {
+                kind,
+                message: reason,
+                item: None,
+            }),
+            meta: TaskMeta {
+                engine: task.engine,
+                ..TaskMeta::default()
+            },
+        };
+        self.complete(result);
+    }
+
+    fn finished(&mut self, engine: EngineId, result: TaskResult) {
+        // Only the engine the task was sent to may finish it.
+        if self.tasks.get(&result.id).and_then(|t| t.engine) != Some(engine) {
+            tracing::warn!(task = %result.id, %engine, "ignoring a result for a task not running there");
+            return;
+        }
+        if let Some(entry) = self.engines.get_mut(&engine) {
+            entry.done += 1;
+        }
+        let now = self.now();
+        log_refusal(self.sched.handle_finished(now, result.id));
+        self.complete(result);
+    }
+
+    /// Records a task's end and sends it to its client.
+    fn complete(&mut self, mut result: TaskResult) {
+        let Some(task) = self.tasks.remove(&result.id) else {
+            return;
+        };
+        result.meta.submitted_us = task.submitted_us;
+        if result.outcome.is_ok() {
+            self.succeeded += 1;
+        } else {
+            self.failed += 1;
+        }
+        self.records
+            .send(Record::Finished(Box::new(result.clone())));
+        self.deliver(result);
+    }
+
+    fn deliver(&self, result: TaskResult) {
+        if let Some(client) = self.clients.get(&result.id.session()) {
+            let _ = client.tx.send(ToClient::Results(vec![result]));
+        }
+    }
+
+    fn engine_left(&mut self, engine: EngineId, why: &str) {
+        if self.engines.remove(&engine).is_some() {
+            tracing::warn!(%engine, why, "engine left");
+            let now = self.now();
+            log_refusal(self.sched.handle_engine_left(now, engine));
+            self.drain_actions();
+        }
+    }
+
+    fn tick(&mut self) {
+        let timeout = self.config.heartbeat_timeout;
+        let silent: Vec<EngineId> = self
+            .engines
+            .iter()
+            .filter(|(_, e)| e.last_seen.elapsed() > timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for engine in silent {
+            self.engine_left(engine, "no heartbeat");
+        }
+        let now = self.now();
+        self.sched.handle_tick(now);
+        self.drain_actions();
+    }
+
+    fn status(&self) -> ClusterStatus {
+        let running = self.tasks.values().filter(|t| t.engine.is_some()).count() as u64;
+        ClusterStatus {
+            engines: self
+                .engines
+                .iter()
+                .map(|(id, e)| EngineStatus {
+                    id: *id,
+                    name: e.name.clone(),
+                    outstanding: self.sched.outstanding(*id).unwrap_or(0),
+                    done: e.done,
+                    module_bytes_sent: e.module_bytes_sent,
+                })
+                .collect(),
+            queued: self.tasks.len() as u64 - running,
+            running,
+            succeeded: self.succeeded,
+            failed: self.failed,
+            scheme: self.config.scheme.to_string(),
+            hwm: self.config.hwm,
+        }
+    }
+}
+
+/// Microseconds since the Unix epoch.
+pub(crate) fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The scheduler refuses events that contradict its state (an unknown task,
+/// a duplicate engine); the hub already filters those, so one reaching here
+/// is a bug worth a log line, not a crash.
+fn log_refusal(result: Result<(), wasp_sched::SchedError>) {
+    if let Err(err) = result {
+        tracing::warn!(cause = %err, "the scheduler refused an event");
+    }
+}

@@ -1,0 +1,152 @@
+//! Task records in SQLite, like ipyparallel's SQLiteDB hub backend: what
+//! ran, for whom, where, when, and how it ended, so results outlive the
+//! client that asked for them.
+//!
+//! The database is written by one blocking thread fed through a channel,
+//! in batches of one transaction each, so the hub never waits on disk.
+
+use std::path::Path;
+
+use rusqlite::{Connection, params};
+use tokio::sync::mpsc;
+use wasp_proto::msg::TaskResult;
+use wasp_proto::{ModuleHash, TaskId, Tenant, value_to_json};
+
+/// Most records written in one transaction.
+const BATCH: usize = 4096;
+
+/// One change to the records.
+pub(crate) enum Record {
+    /// A task was accepted.
+    Submitted {
+        id: TaskId,
+        tenant: Tenant,
+        module: ModuleHash,
+        func: String,
+        items: usize,
+        submitted_us: u64,
+    },
+    /// A task ended.
+    Finished(Box<TaskResult>),
+}
+
+/// The sending side of the records thread.
+#[derive(Clone)]
+pub(crate) struct Records {
+    tx: mpsc::UnboundedSender<Record>,
+}
+
+impl Records {
+    /// Opens (creating if needed) the database and starts its writer.
+    pub(crate) fn open(path: &Path) -> rusqlite::Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             CREATE TABLE IF NOT EXISTS tasks (
+                 id INTEGER PRIMARY KEY,
+                 msg_id TEXT NOT NULL,
+                 tenant TEXT NOT NULL,
+                 module TEXT NOT NULL,
+                 func TEXT NOT NULL,
+                 items INTEGER NOT NULL,
+                 submitted_us INTEGER NOT NULL,
+                 engine INTEGER,
+                 started_us INTEGER,
+                 completed_us INTEGER,
+                 status TEXT NOT NULL,
+                 result TEXT,
+                 error TEXT,
+                 stdout TEXT,
+                 stderr TEXT
+             );
+             CREATE INDEX IF NOT EXISTS tasks_by_tenant ON tasks (tenant, submitted_us);",
+        )?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("wasp-records".into())
+            .spawn(move || writer(conn, rx))
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(Self { tx })
+    }
+
+    /// Queues a change; the writer applies it soon.
+    pub(crate) fn send(&self, record: Record) {
+        // The writer only stops when the database fails; the hub goes on
+        // without records then (logged by the writer).
+        let _ = self.tx.send(record);
+    }
+}
+
+fn writer(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Record>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.blocking_recv_many(&mut batch, BATCH) > 0 {
+        if let Err(err) = write_batch(&mut conn, &batch) {
+            tracing::error!(cause = %err, "task records could not be written; continuing without them");
+            return;
+        }
+        batch.clear();
+    }
+}
+
+fn write_batch(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR REPLACE INTO tasks (id, msg_id, tenant, module, func, items, submitted_us, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
+        )?;
+        let mut finish = tx.prepare_cached(
+            "UPDATE tasks SET engine = ?2, started_us = ?3, completed_us = ?4, status = ?5,
+                 result = ?6, error = ?7, stdout = ?8, stderr = ?9
+             WHERE id = ?1",
+        )?;
+        for record in batch {
+            match record {
+                Record::Submitted {
+                    id,
+                    tenant,
+                    module,
+                    func,
+                    items,
+                    submitted_us,
+                } => {
+                    insert.execute(params![
+                        id.0 as i64,
+                        id.to_string(),
+                        tenant.0,
+                        module.to_string(),
+                        func,
+                        *items as i64,
+                        *submitted_us as i64,
+                    ])?;
+                }
+                Record::Finished(result) => {
+                    let (status, value, error) = match &result.outcome {
+                        Ok(values) => {
+                            let json: Vec<_> = values
+                                .iter()
+                                .map(|v| v.as_ref().map_or(serde_json::Value::Null, value_to_json))
+                                .collect();
+                            ("ok", Some(serde_json::Value::from(json).to_string()), None)
+                        }
+                        Err(err) => ("error", None, Some(err.message.clone())),
+                    };
+                    let meta = &result.meta;
+                    finish.execute(params![
+                        result.id.0 as i64,
+                        meta.engine.map(|e| e.0),
+                        meta.started_us as i64,
+                        meta.completed_us as i64,
+                        status,
+                        value,
+                        error,
+                        meta.stdout,
+                        meta.stderr,
+                    ])?;
+                }
+            }
+        }
+    }
+    tx.commit()
+}

@@ -1,0 +1,48 @@
+//! wasp's QUIC glue, shared by the controller, the engines and the clients:
+//! endpoints with bounded windows and no 0-RTT, self-signed certificates
+//! pinned by fingerprint, connection files, and streams of length-prefixed
+//! messages.
+//!
+//! A controller generates a [`SelfSignedCert`], serves it with
+//! [`server_endpoint`], admits connections through a [`ConnectionLimiter`]
+//! and writes a [`ConnectionFile`] (address, fingerprint, token) into its
+//! [`Profile`]. A client or engine reads that file, opens a
+//! [`client_endpoint`] and [`connect`]s, which succeeds only if the server
+//! holds the pinned certificate. Both sides then talk through
+//! [`FramedSend`] and [`FramedRecv`], whose frames are encoded by
+//! [`wasp_proto::codec`] and capped before anything is allocated.
+//!
+//! # Layout
+//! - [`tls`]: [`SelfSignedCert`], [`fingerprint`], and the rustls
+//!   configurations with the pinned-certificate verifier.
+//! - [`endpoint`]: [`server_endpoint`], [`client_endpoint`], [`connect`],
+//!   the transport limits, and [`ConnectionLimiter`].
+//! - [`framed`]: [`FramedSend`], [`FramedRecv`], [`open_bi`], [`accept_bi`],
+//!   [`with_deadline`].
+//! - [`dial`]: the connecting side's handshake, [`dial`] to a [`Session`].
+//! - [`connfile`]: [`ConnectionFile`] and [`Profile`].
+//! - [`error`]: [`NetError`], every failure with the address, file or
+//!   limit involved.
+
+#![warn(missing_docs)]
+
+pub mod connfile;
+pub mod dial;
+pub mod endpoint;
+pub mod error;
+pub mod framed;
+#[cfg(test)]
+mod testing;
+pub mod tls;
+
+pub use connfile::{ConnectionFile, Profile};
+pub use dial::{Session, dial};
+pub use endpoint::{
+    ConnectionLimiter, ConnectionPermit, client_endpoint, connect, server_endpoint,
+};
+pub use error::NetError;
+pub use framed::{FramedRecv, FramedSend, accept_bi, open_bi, with_deadline};
+pub use tls::{ALPN, SelfSignedCert, fingerprint, parse_fingerprint};
+
+// Re-exported so users need not depend on quinn's exact version themselves.
+pub use quinn;

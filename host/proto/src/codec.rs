@@ -1,0 +1,317 @@
+//! The wire encoding: one message is one frame, a 4-byte little-endian length
+//! followed by that many bytes of bincode (serde, `config::standard()`).
+//!
+//! This is the only module that knows the encoding, so that it can be
+//! swapped in one place (DESIGN.md). bincode is flagged unmaintained
+//! (RUSTSEC-2025-0141) and its decoder trusts the lengths it reads, so two
+//! bounds apply before any memory is committed to a peer's say-so:
+//!
+//! - [`frame_len`] refuses a frame longer than a cap from its prefix alone,
+//!   before the receiver allocates or reads the payload.
+//! - [`decode`] runs bincode with a byte limit that scales with the payload
+//!   (see [`decode`]), so a forged length *inside* a payload (a `String` or
+//!   a byte buffer claiming 2^60 elements) fails instead of allocating.
+//!
+//! Not covered: serde's sequence visitors preallocate from the claimed
+//! length, but serde caps that preallocation (at 1 MiB per sequence), and
+//! every element is then counted against the limit as it is decoded.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The largest frame payload accepted by default: 300 MiB, room for a
+/// 256 MiB module plus its message around it.
+pub const MAX_FRAME: usize = 300 * 1024 * 1024;
+
+/// Bytes in a frame's length prefix.
+pub const PREFIX_LEN: usize = 4;
+
+/// The most memory bincode claims per payload byte: a `u128` counts 16 bytes
+/// against the limit but can be encoded as a one-byte varint. Strings and
+/// byte buffers claim their length, which a real payload must contain.
+const CLAIM_PER_BYTE: usize = 16;
+
+/// What went wrong encoding or decoding a message.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// A frame (received or about to be sent) is longer than the cap.
+    #[error("frame of {len} bytes exceeds the cap of {cap} bytes")]
+    FrameTooLarge {
+        /// The frame's payload length.
+        len: usize,
+        /// The cap it was checked against.
+        cap: usize,
+    },
+    /// The message could not be encoded.
+    #[error("cannot encode message: {reason}")]
+    Encode {
+        /// The encoder's explanation.
+        reason: String,
+    },
+    /// The payload is not a valid encoding of the expected message.
+    #[error("cannot decode message of {len} bytes: {reason}")]
+    Decode {
+        /// The payload length.
+        len: usize,
+        /// The decoder's explanation.
+        reason: String,
+    },
+    /// The payload claims more memory than its size allows, e.g. a forged
+    /// length prefix inside it.
+    #[error(
+        "message of {len} bytes claims more than the decode limit of {limit} bytes \
+         (a forged length inside the payload?)"
+    )]
+    LimitExceeded {
+        /// The payload length.
+        len: usize,
+        /// The limit the decode ran with.
+        limit: usize,
+    },
+    /// A message was decoded but bytes were left over.
+    #[error("{trailing} trailing bytes after a message of {used} bytes")]
+    TrailingBytes {
+        /// Bytes the message used.
+        used: usize,
+        /// Bytes left over after it.
+        trailing: usize,
+    },
+}
+
+fn config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// Encodes `msg` as one frame: a 4-byte little-endian payload length, then
+/// the payload. Refuses a payload longer than [`MAX_FRAME`], which no
+/// receiver would accept.
+pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
+    // Encode straight after a placeholder prefix rather than copying a
+    // possibly 256 MiB payload into a second buffer.
+    let mut frame = vec![0u8; PREFIX_LEN];
+    bincode::serde::encode_into_std_write(msg, &mut frame, config()).map_err(|err| {
+        CodecError::Encode {
+            reason: err.to_string(),
+        }
+    })?;
+    let len = frame.len() - PREFIX_LEN;
+    let prefix =
+        u32::try_from(len)
+            .ok()
+            .filter(|_| len <= MAX_FRAME)
+            .ok_or(CodecError::FrameTooLarge {
+                len,
+                cap: MAX_FRAME,
+            })?;
+    frame[..PREFIX_LEN].copy_from_slice(&prefix.to_le_bytes());
+    Ok(frame)
+}
+
+/// Reads a frame's length from its prefix, refusing one over `cap`. Call it
+/// before allocating or reading the payload.
+pub fn frame_len(prefix: [u8; PREFIX_LEN], cap: usize) -> Result<usize, CodecError> {
+    let len = u32::from_le_bytes(prefix);
+    match usize::try_from(len) {
+        Ok(len) if len <= cap => Ok(len),
+        // A u32 that does not fit usize is over any cap this platform has.
+        _ => Err(CodecError::FrameTooLarge {
+            len: len as usize,
+            cap,
+        }),
+    }
+}
+
+/// Decodes one message from a frame's payload (without its prefix),
+/// refusing trailing bytes.
+///
+/// bincode's limit is a type parameter, so it comes in three sizes, each at
+/// least [`CLAIM_PER_BYTE`] times the payload: a forged length in a small
+/// message is refused after claiming at most 1 MiB, and none may claim more
+/// than 16 × [`MAX_FRAME`]. (Three sizes rather than one per power of two
+/// keep the number of copies of each message's decoder small.)
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, CodecError> {
+    const SMALL: usize = 64 * 1024;
+    const MEDIUM: usize = 4 * 1024 * 1024;
+    if payload.len() <= SMALL {
+        decode_limited::<T, { SMALL * CLAIM_PER_BYTE }>(payload)
+    } else if payload.len() <= MEDIUM {
+        decode_limited::<T, { MEDIUM * CLAIM_PER_BYTE }>(payload)
+    } else {
+        // Larger payloads than MAX_FRAME never arrive through frame_len; a
+        // caller decoding one directly gets the largest limit, no more.
+        decode_limited::<T, { MAX_FRAME * CLAIM_PER_BYTE }>(payload)
+    }
+}
+
+fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(
+    payload: &[u8],
+) -> Result<T, CodecError> {
+    let len = payload.len();
+    let (msg, used) =
+        bincode::serde::decode_from_slice::<T, _>(payload, config().with_limit::<LIMIT>())
+            .map_err(|err| match err {
+                bincode::error::DecodeError::LimitExceeded => {
+                    CodecError::LimitExceeded { len, limit: LIMIT }
+                }
+                err => CodecError::Decode {
+                    len,
+                    reason: err.to_string(),
+                },
+            })?;
+    if used != len {
+        return Err(CodecError::TrailingBytes {
+            used,
+            trailing: len - used,
+        });
+    }
+    Ok(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use std::time::{Duration, Instant};
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    enum Msg {
+        Hello { name: String, id: u64 },
+        Bytes(Vec<u8>),
+        Many(Vec<(u32, Option<String>)>),
+        Bye,
+    }
+
+    fn payload(frame: &[u8]) -> &[u8] {
+        let len = frame_len(frame[..PREFIX_LEN].try_into().expect("4 bytes"), MAX_FRAME)
+            .expect("under the cap");
+        assert_eq!(len, frame.len() - PREFIX_LEN);
+        &frame[PREFIX_LEN..]
+    }
+
+    /// A bincode (standard config) varint for a u64: 253 then 8 LE bytes.
+    fn varint_u64(n: u64) -> Vec<u8> {
+        let mut out = vec![253];
+        out.extend_from_slice(&n.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn round_trip() {
+        let msgs = [
+            Msg::Hello {
+                name: "engine-1".into(),
+                id: u64::MAX,
+            },
+            Msg::Bytes((0..=255).collect()),
+            Msg::Many(vec![(1, None), (2, Some("two".into()))]),
+            Msg::Bye,
+        ];
+        for msg in msgs {
+            let frame = encode_frame(&msg).expect("encodes");
+            let back: Msg = decode(payload(&frame)).expect("decodes");
+            assert_eq!(back, msg);
+        }
+    }
+
+    #[test]
+    fn round_trip_large_payload_uses_a_larger_limit() {
+        // 5 MiB of u8 in a serde sequence claims 1 byte each: past the small
+        // and medium buckets' payload sizes, within the large one.
+        let msg = Msg::Bytes(vec![7; 5 * 1024 * 1024]);
+        let frame = encode_frame(&msg).expect("encodes");
+        let back: Msg = decode(payload(&frame)).expect("decodes");
+        assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn oversize_length_refused() {
+        let prefix = u32::try_from(MAX_FRAME + 1).expect("fits").to_le_bytes();
+        let err = frame_len(prefix, MAX_FRAME).expect_err("over the cap");
+        assert!(
+            matches!(err, CodecError::FrameTooLarge { len, cap } if len == MAX_FRAME + 1 && cap == MAX_FRAME)
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(&MAX_FRAME.to_string()), "{msg}");
+
+        assert_eq!(frame_len(100u32.to_le_bytes(), 100).expect("at cap"), 100);
+        assert!(frame_len(101u32.to_le_bytes(), 100).is_err());
+        assert!(frame_len([0xff; 4], MAX_FRAME).is_err());
+    }
+
+    #[test]
+    fn forged_inner_length_refused_without_allocating() {
+        // Msg::Bytes is variant 1; its Vec<u8> claims 2^40 elements, then the
+        // payload ends. Decoding must fail on the claim, not try to allocate
+        // a terabyte or loop 2^40 times.
+        let mut forged = vec![1u8];
+        forged.extend(varint_u64(1 << 40));
+        let started = Instant::now();
+        let err = decode::<Msg>(&forged).expect_err("forged");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        // Either refusal is fine as long as it is prompt: the element claims
+        // or the end of input.
+        assert!(
+            matches!(
+                err,
+                CodecError::LimitExceeded { .. } | CodecError::Decode { .. }
+            ),
+            "{err:?}"
+        );
+
+        // A String allocates its claimed length up front in bincode, so this
+        // is the case the limit exists for: 2^60 bytes, and 64 MiB, which is
+        // under a fixed 300 MiB limit but far over this payload's.
+        for claimed in [1u64 << 60, 64 << 20] {
+            let mut forged = vec![0u8]; // Msg::Hello
+            forged.extend(varint_u64(claimed));
+            forged.extend_from_slice(b"short");
+            let started = Instant::now();
+            let err = decode::<Msg>(&forged).expect_err("forged");
+            assert!(started.elapsed() < Duration::from_secs(1));
+            assert!(
+                matches!(err, CodecError::LimitExceeded { len, .. } if len == forged.len()),
+                "{claimed}: {err:?}"
+            );
+            assert!(err.to_string().contains("decode limit"), "{err}");
+        }
+
+        // The same forgery as a plain Vec<u8> via bincode's own path.
+        let mut forged = varint_u64(1 << 60);
+        forged.push(0);
+        assert!(matches!(
+            decode::<String>(&forged),
+            Err(CodecError::LimitExceeded { .. })
+        ));
+    }
+
+    #[test]
+    fn trailing_garbage_refused() {
+        let frame = encode_frame(&Msg::Bye).expect("encodes");
+        let mut bytes = payload(&frame).to_vec();
+        bytes.extend_from_slice(&[0xde, 0xad]);
+        let err = decode::<Msg>(&bytes).expect_err("trailing");
+        assert!(
+            matches!(
+                err,
+                CodecError::TrailingBytes {
+                    used: 1,
+                    trailing: 2
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn truncated_payload_refused() {
+        let frame = encode_frame(&Msg::Hello {
+            name: "x".repeat(10),
+            id: 1,
+        })
+        .expect("encodes");
+        let bytes = payload(&frame);
+        let err = decode::<Msg>(&bytes[..bytes.len() - 3]).expect_err("truncated");
+        assert!(matches!(err, CodecError::Decode { .. }), "{err:?}");
+    }
+}

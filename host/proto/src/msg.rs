@@ -1,0 +1,275 @@
+//! The messages of the wire protocol, shared by client, controller and
+//! engines. Each connection carries one bidirectional stream of frames
+//! (`codec`); every frame holds a batch (`Vec`) of one role's messages, so
+//! that many small messages cost one frame.
+//!
+//! The connecting side speaks first with a [`Hello`] carrying the protocol
+//! version and its token; nothing else is read or acted on before the
+//! controller answers with a [`Welcome`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::ModuleHash;
+use crate::ids::{EngineId, TaskId, Tenant};
+use crate::value::Value;
+
+/// The protocol version; a peer with another version is refused at the
+/// handshake.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The first message on a connection, from the side that connected.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL_VERSION`] of the sender.
+    pub version: u32,
+    /// The secret from the connection file.
+    pub token: String,
+    /// Who is connecting.
+    pub role: Role,
+}
+
+/// Who is connecting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Role {
+    /// A client (the CLI or the Rust library).
+    Client,
+    /// An engine, with what it already has.
+    Engine(EngineHello),
+}
+
+/// What an engine says about itself when it joins.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineHello {
+    /// A name for status displays, e.g. `host:pid`.
+    pub name: String,
+    /// Modules the engine already has compiled (its disk cache), so they are
+    /// never sent to it.
+    pub cached: Vec<ModuleHash>,
+}
+
+/// The controller's answer to a [`Hello`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Welcome {
+    /// The connection is accepted.
+    Accepted {
+        /// The tenant the token maps to (engines: the operator's tenant).
+        tenant: Tenant,
+        /// A client's session number: the high half of its task ids.
+        session: u32,
+        /// An engine's assigned id.
+        engine: Option<EngineId>,
+    },
+    /// The connection is refused; the controller closes it after this.
+    Refused {
+        /// Why, in words for the user.
+        reason: String,
+    },
+}
+
+/// A client's request to the controller.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ClientMsg {
+    /// Which of these modules does the controller hold for my tenant?
+    /// Answered by [`ToClient::ModulesKnown`].
+    HasModules(Vec<ModuleHash>),
+    /// Store a module's bytes. Answered by [`ToClient::Uploaded`] or
+    /// [`ToClient::Error`].
+    Upload(Vec<u8>),
+    /// Run these tasks; each one's result comes back in a
+    /// [`ToClient::Results`] batch as it completes.
+    Submit(Vec<TaskSpec>),
+    /// Answered by [`ToClient::Status`].
+    Status,
+    /// Stop the controller and its engines (tokens with admin rights only).
+    /// Answered by [`ToClient::Error`] when refused.
+    Shutdown,
+}
+
+/// One task: a function of a module over one chunk of argument lists.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    /// The task's id (its `msg_id`).
+    pub id: TaskId,
+    /// The module, already uploaded.
+    pub module: ModuleHash,
+    /// The function, qualified or bare.
+    pub func: String,
+    /// One argument list per item: one item for `apply`, `chunksize` items
+    /// for a `map` chunk.
+    pub items: Vec<Vec<Value>>,
+    /// Engines allowed to run it (`None`: any, chosen by the scheduler).
+    pub targets: Option<Vec<EngineId>>,
+}
+
+/// The controller's messages to a client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ToClient {
+    /// Answer to [`ClientMsg::HasModules`], one flag per hash.
+    ModulesKnown(Vec<bool>),
+    /// Answer to [`ClientMsg::Upload`].
+    Uploaded(ModuleHash),
+    /// Results of tasks, as they complete.
+    Results(Vec<TaskResult>),
+    /// Answer to [`ClientMsg::Status`].
+    Status(ClusterStatus),
+    /// A request failed (e.g. an upload over the module size limit).
+    Error(String),
+}
+
+/// What the controller sends an engine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ToEngine {
+    /// A module's bytes, sent only when the engine lacks it, always before
+    /// the first task that needs it.
+    Module {
+        /// The module's hash.
+        hash: ModuleHash,
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
+    /// Run a task.
+    Run(RunTask),
+    /// Finish what is running and exit.
+    Shutdown,
+}
+
+/// A task as an engine receives it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunTask {
+    /// The task's id.
+    pub id: TaskId,
+    /// The tenant that submitted it.
+    pub tenant: Tenant,
+    /// The module to run.
+    pub module: ModuleHash,
+    /// The function.
+    pub func: String,
+    /// The argument lists, one per item.
+    pub items: Vec<Vec<Value>>,
+}
+
+/// What an engine sends the controller.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum FromEngine {
+    /// I am alive (sent periodically).
+    Heartbeat,
+    /// A task finished (its `meta.submitted` is filled in by the controller).
+    Done(TaskResult),
+}
+
+/// The outcome of one task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskResult {
+    /// The task's id.
+    pub id: TaskId,
+    /// One result per item (`None` for a function without a result), or
+    /// the error that stopped the task.
+    pub outcome: Result<Vec<Option<Value>>, TaskError>,
+    /// Where, when, and what it printed.
+    pub meta: TaskMeta,
+}
+
+/// Why a task failed, as it travels to the client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskError {
+    /// The kind of failure.
+    pub kind: ErrorKind,
+    /// What went wrong, in words (the engine's error text).
+    pub message: String,
+    /// For a chunk, which item failed (0-based).
+    pub item: Option<u32>,
+}
+
+/// Kinds of task failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// The module was not uploaded, or did not load on the engine.
+    Module,
+    /// No such function, or arguments that do not fit its signature.
+    Call,
+    /// A host-enforced limit was exceeded.
+    Limit,
+    /// The guest trapped or panicked.
+    Trap,
+    /// The engine running the task left or died.
+    EngineDied,
+    /// No engine can run the task (its targets are gone).
+    Unschedulable,
+}
+
+/// Where and when a task ran, and what it printed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskMeta {
+    /// The engine that ran it, if any did.
+    pub engine: Option<EngineId>,
+    /// When the controller received it (microseconds since the Unix epoch).
+    pub submitted_us: u64,
+    /// When the engine started it.
+    pub started_us: u64,
+    /// When the engine finished it.
+    pub completed_us: u64,
+    /// Captured stdout, lossily decoded as UTF-8.
+    pub stdout: String,
+    /// Captured stderr, lossily decoded as UTF-8.
+    pub stderr: String,
+    /// Lines logged through `wasp:task/log`.
+    pub logs: Vec<LogLine>,
+}
+
+/// How severe a log line is (`wasp:task/log.level`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum LogLevel {
+    /// Fine detail.
+    Trace,
+    /// Debugging detail.
+    Debug,
+    /// Normal progress.
+    Info,
+    /// Something looks wrong.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// One line a task logged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Its level.
+    pub level: LogLevel,
+    /// Its text.
+    pub message: String,
+}
+
+/// A snapshot of the cluster for `wasp cluster status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// The connected engines.
+    pub engines: Vec<EngineStatus>,
+    /// Tasks waiting for an engine.
+    pub queued: u64,
+    /// Tasks running or sent to an engine.
+    pub running: u64,
+    /// Tasks completed successfully since the controller started.
+    pub succeeded: u64,
+    /// Tasks failed since the controller started.
+    pub failed: u64,
+    /// The scheduler scheme, e.g. `leastload`.
+    pub scheme: String,
+    /// The scheduler's high-water mark (0 = unlimited).
+    pub hwm: u32,
+}
+
+/// One engine in a [`ClusterStatus`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineStatus {
+    /// Its id.
+    pub id: EngineId,
+    /// Its name (`host:pid`).
+    pub name: String,
+    /// Tasks dispatched to it and not finished.
+    pub outstanding: u32,
+    /// Tasks it has finished.
+    pub done: u64,
+    /// Module bytes the controller has sent it.
+    pub module_bytes_sent: u64,
+}

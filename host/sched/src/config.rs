@@ -1,0 +1,158 @@
+//! What a scheduler is configured with: the scheme that picks an engine, the
+//! high-water mark, and the seed of the randomized schemes.
+//!
+//! The names and defaults are ipyparallel's (`TaskScheduler.scheme_name`,
+//! `TaskScheduler.hwm`), so that a user's `--scheme twobin --hwm 0` means
+//! what it meant there.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// How the scheduler picks among the engines eligible for a task.
+///
+/// "Eligible" means joined, below the high-water mark, and allowed by the
+/// task's targets. Every scheme only ever chooses among eligible engines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// `leastload`: the engine with the fewest outstanding tasks; among
+    /// equally loaded engines the least recently used one, never-used engines
+    /// first in join order (ipyparallel keeps its load list in LRU order and
+    /// takes the first minimum).
+    #[default]
+    LeastLoad,
+    /// `lru`: the engine whose last dispatch is the oldest; never-used engines
+    /// first, in join order.
+    Lru,
+    /// `plainrandom`: uniformly at random.
+    PlainRandom,
+    /// `twobin`: draw two engines uniformly (with replacement) and take the
+    /// less recently used of the two.
+    TwoBin,
+    /// `weighted`: draw two engines (with replacement) with probability
+    /// proportional to `1 / (1e-6 + outstanding)` and take the less loaded of
+    /// the two; an idle engine thus weighs a million times a busy one.
+    Weighted,
+}
+
+impl Scheme {
+    /// Every scheme, in the order ipyparallel's documentation lists them.
+    pub const ALL: [Scheme; 5] = [
+        Scheme::LeastLoad,
+        Scheme::Lru,
+        Scheme::PlainRandom,
+        Scheme::TwoBin,
+        Scheme::Weighted,
+    ];
+
+    /// The scheme's ipyparallel name, e.g. `"leastload"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::LeastLoad => "leastload",
+            Scheme::Lru => "lru",
+            Scheme::PlainRandom => "plainrandom",
+            Scheme::TwoBin => "twobin",
+            Scheme::Weighted => "weighted",
+        }
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Scheme {
+    type Err = ParseSchemeError;
+
+    /// Parses an ipyparallel scheme name; exact, lowercase, as ipyparallel's
+    /// traitlets `Enum` accepts them.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scheme::ALL
+            .into_iter()
+            .find(|scheme| scheme.name() == s)
+            .ok_or_else(|| ParseSchemeError {
+                given: s.to_owned(),
+            })
+    }
+}
+
+/// A string that names no [`Scheme`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseSchemeError {
+    given: String,
+}
+
+impl fmt::Display for ParseSchemeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown scheduler scheme `{}` (expected one of:",
+            self.given
+        )?;
+        for (i, scheme) in Scheme::ALL.iter().enumerate() {
+            let sep = if i == 0 { " " } else { ", " };
+            write!(f, "{sep}{scheme}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl std::error::Error for ParseSchemeError {}
+
+/// A [`Scheduler`](crate::Scheduler)'s configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    /// How an engine is picked among the eligible ones.
+    pub scheme: Scheme,
+    /// The high-water mark: the most tasks outstanding on one engine at once;
+    /// 0 means no limit.
+    ///
+    /// ipyparallel's default, 1, sends work only to idle engines, which keeps
+    /// a slow task from trapping others behind it. A higher mark hides the
+    /// network round trip behind computation at the price of balance when
+    /// task durations vary.
+    pub hwm: u32,
+    /// The seed of the random draws of `plainrandom`, `twobin` and
+    /// `weighted`: the same seed and the same inputs give the same decisions.
+    pub seed: u64,
+}
+
+impl Default for SchedulerConfig {
+    /// `leastload`, `hwm = 1`, seed 0: ipyparallel's defaults.
+    fn default() -> Self {
+        Self {
+            scheme: Scheme::default(),
+            hwm: 1,
+            seed: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for scheme in Scheme::ALL {
+            assert_eq!(scheme.to_string().parse::<Scheme>(), Ok(scheme));
+        }
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_valid_ones() {
+        let err = "pure".parse::<Scheme>().expect_err("pure is not supported");
+        assert_eq!(
+            err.to_string(),
+            "unknown scheduler scheme `pure` (expected one of: leastload, lru, plainrandom, twobin, weighted)"
+        );
+    }
+
+    #[test]
+    fn defaults_are_ipyparallels() {
+        let config = SchedulerConfig::default();
+        assert_eq!(config.scheme, Scheme::LeastLoad);
+        assert_eq!(config.hwm, 1);
+    }
+}

@@ -1,0 +1,59 @@
+//! wasp's load-balancing scheduler: which engine runs which task.
+//!
+//! This is ipyparallel's `TaskScheduler` (its schemes `leastload`, `lru`,
+//! `plainrandom`, `twobin` and `weighted`, its high-water mark `hwm`, its
+//! targeted tasks) as a pure state machine, in the manner of quinn-proto: it
+//! "contains no networking code and does not get any relevant timestamps from
+//! the operating system". Events come in through `handle_*` methods that
+//! carry the current time; decisions come out of
+//! [`Scheduler::poll_action`]; random schemes draw from a seeded generator.
+//! The controller owns one [`Scheduler`] and feeds it from the network;
+//! tests feed it from a simulated clock with thousands of engines.
+//!
+//! ```
+//! use std::time::Duration;
+//! use wasp_proto::{EngineId, TaskId};
+//! use wasp_sched::{Action, Scheduler, SchedulerConfig};
+//!
+//! let mut sched = Scheduler::new(SchedulerConfig::default());
+//! let t = Duration::ZERO;
+//! sched.handle_engine_joined(t, EngineId(0))?;
+//! sched.handle_submit(t, TaskId(1), None)?;
+//! sched.handle_submit(t, TaskId(2), None)?;
+//! // hwm = 1: the engine takes one task; the other waits for it.
+//! assert_eq!(
+//!     sched.poll_action(),
+//!     Some(Action::Dispatch { task: TaskId(1), engine: EngineId(0) })
+//! );
+//! assert_eq!(sched.poll_action(), None);
+//! sched.handle_finished(t, TaskId(1))?;
+//! assert_eq!(
+//!     sched.poll_action(),
+//!     Some(Action::Dispatch { task: TaskId(2), engine: EngineId(0) })
+//! );
+//! # Ok::<(), wasp_sched::SchedError>(())
+//! ```
+//!
+//! # Layout
+//!
+//! - [`config`]: [`Scheme`], [`SchedulerConfig`] and their ipyparallel
+//!   names and defaults.
+//! - [`scheduler`]: the [`Scheduler`] state machine, its [`Action`]s and
+//!   [`Stats`]; how queued tasks are kept so that the oldest runnable one is
+//!   found without a scan.
+//! - [`error`]: [`SchedError`], the inputs the scheduler refuses.
+//! - `pick` (private): one engine index per scheme, so that choosing an
+//!   engine costs `O(log engines)` at most.
+//! - `rng` (private): SplitMix64, the seeded generator of the random schemes.
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod error;
+mod pick;
+mod rng;
+pub mod scheduler;
+
+pub use config::{ParseSchemeError, SchedulerConfig, Scheme};
+pub use error::SchedError;
+pub use scheduler::{Action, Scheduler, Stats};

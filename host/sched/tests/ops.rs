@@ -1,0 +1,272 @@
+//! Random operation sequences against a plain model of the scheduler (as
+//! quinn fuzzes its streams with `Arbitrary` operation lists): after every
+//! step, and at every action, the scheduler must agree with the model.
+//!
+//! The model is deliberately naive (linear scans over everything) so that it
+//! is obviously right; the ids come from small ranges so that duplicates,
+//! unknown ids, rejoins and busy targets happen often.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use wasp_proto::{EngineId, TaskId};
+use wasp_sched::{Action, SchedError, Scheduler, SchedulerConfig, Scheme};
+
+#[derive(Clone, Debug)]
+enum Op {
+    Join(u32),
+    Leave(u32),
+    Submit(u64, Option<Vec<u32>>),
+    /// Finish any task id, running or not.
+    Finish(u64),
+    /// Finish the n-th running task (modulo their number), so that finishes
+    /// usually hit.
+    FinishRunning(usize),
+    Tick(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => (0..6u32).prop_map(Op::Join),
+        1 => (0..6u32).prop_map(Op::Leave),
+        5 => (0..30u64, proptest::option::of(proptest::collection::vec(0..6u32, 0..4)))
+            .prop_map(|(task, targets)| Op::Submit(task, targets)),
+        1 => (0..30u64).prop_map(Op::Finish),
+        4 => any::<usize>().prop_map(Op::FinishRunning),
+        1 => (0..1_000u64).prop_map(Op::Tick),
+    ]
+}
+
+fn config() -> impl Strategy<Value = SchedulerConfig> {
+    (
+        proptest::sample::select(Scheme::ALL.to_vec()),
+        0..4u32,
+        any::<u64>(),
+    )
+        .prop_map(|(scheme, hwm, seed)| SchedulerConfig { scheme, hwm, seed })
+}
+
+/// What the scheduler should be doing, kept the slow and obvious way.
+#[derive(Debug, Default)]
+struct Model {
+    hwm: u32,
+    alive: BTreeSet<u32>,
+    /// Queued tasks in submission order; targets `None` for any engine,
+    /// otherwise the connected targets.
+    queued: Vec<(u64, Option<Vec<u32>>)>,
+    /// Running task → engine.
+    running: BTreeMap<u64, u32>,
+}
+
+impl Model {
+    fn load(&self, engine: u32) -> u32 {
+        self.running.values().filter(|&&e| e == engine).count() as u32
+    }
+
+    fn can_take(&self, engine: u32) -> bool {
+        self.alive.contains(&engine) && (self.hwm == 0 || self.load(engine) < self.hwm)
+    }
+
+    fn allows(targets: &Option<Vec<u32>>, engine: u32) -> bool {
+        targets.as_ref().is_none_or(|list| list.contains(&engine))
+    }
+
+    fn runnable(&self, targets: &Option<Vec<u32>>) -> bool {
+        self.alive
+            .iter()
+            .any(|&engine| Self::allows(targets, engine) && self.can_take(engine))
+    }
+
+    /// Applies one action, checking it was legal.
+    fn apply(&mut self, action: Action) -> Result<(), TestCaseError> {
+        match action {
+            Action::Dispatch { task, engine } => {
+                let (task, engine) = (task.0, engine.0);
+                let position = self.queued.iter().position(|(t, _)| *t == task);
+                let Some(position) = position else {
+                    return Err(TestCaseError::fail(format!(
+                        "dispatch of unqueued task {task}"
+                    )));
+                };
+                prop_assert!(
+                    self.alive.contains(&engine),
+                    "dispatch to missing engine {engine}"
+                );
+                prop_assert!(
+                    self.can_take(engine),
+                    "engine {engine} is at the high-water mark"
+                );
+                prop_assert!(
+                    Self::allows(&self.queued[position].1, engine),
+                    "off-target dispatch"
+                );
+                for (older, targets) in &self.queued[..position] {
+                    prop_assert!(
+                        !self.runnable(targets),
+                        "task {task} overtook runnable task {older}"
+                    );
+                }
+                self.queued.remove(position);
+                self.running.insert(task, engine);
+            }
+            Action::Fail { task, reason } => {
+                let task = task.0;
+                if let Some(engine) = self.running.get(&task).copied() {
+                    prop_assert!(
+                        !self.alive.contains(&engine),
+                        "{task} failed on live engine: {reason}"
+                    );
+                    self.running.remove(&task);
+                } else if let Some(position) = self.queued.iter().position(|(t, _)| *t == task) {
+                    let targets = &self.queued[position].1;
+                    prop_assert!(
+                        targets
+                            .as_ref()
+                            .is_some_and(|list| list.iter().all(|e| !self.alive.contains(e))),
+                        "queued task {task} failed with a live target: {reason}"
+                    );
+                    self.queued.remove(position);
+                } else {
+                    return Err(TestCaseError::fail(format!("fail of unknown task {task}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything the scheduler reports must match, and nothing queued may
+    /// be runnable.
+    fn check(&self, sched: &Scheduler) -> Result<(), TestCaseError> {
+        let engines: BTreeSet<u32> = sched.engines().map(|e| e.0).collect();
+        prop_assert_eq!(&engines, &self.alive);
+        for engine in 0..6 {
+            let expected = self.alive.contains(&engine).then(|| self.load(engine));
+            prop_assert_eq!(
+                sched.outstanding(EngineId(engine)),
+                expected,
+                "engine {}",
+                engine
+            );
+        }
+        prop_assert_eq!(sched.queued(), self.queued.len());
+        prop_assert_eq!(sched.running(), self.running.len());
+        for (&task, &engine) in &self.running {
+            prop_assert_eq!(sched.engine_of(TaskId(task)), Some(EngineId(engine)));
+            prop_assert!(
+                self.alive.contains(&engine),
+                "task {} left on a departed engine",
+                task
+            );
+        }
+        for (task, targets) in &self.queued {
+            prop_assert!(!self.runnable(targets), "task {} could run but waits", task);
+            if let Some(list) = targets {
+                prop_assert!(
+                    list.iter().any(|e| self.alive.contains(e)),
+                    "task {} waits for departed engines only",
+                    task
+                );
+            }
+        }
+        let stats = sched.stats();
+        prop_assert_eq!(stats.engines, self.alive.len());
+        prop_assert_eq!(stats.queued, self.queued.len());
+        prop_assert_eq!(stats.running, self.running.len());
+        Ok(())
+    }
+}
+
+fn run(config: SchedulerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let mut model = Model {
+        hwm: config.hwm,
+        ..Model::default()
+    };
+    let mut sched = Scheduler::new(config);
+    let mut now = Duration::ZERO;
+    for op in ops {
+        now += Duration::from_millis(1);
+        match op {
+            Op::Join(engine) => {
+                let result = sched.handle_engine_joined(now, EngineId(engine));
+                if model.alive.insert(engine) {
+                    prop_assert_eq!(result, Ok(()));
+                } else {
+                    prop_assert_eq!(result, Err(SchedError::DuplicateEngine(EngineId(engine))));
+                }
+            }
+            Op::Leave(engine) => {
+                let result = sched.handle_engine_left(now, EngineId(engine));
+                if model.alive.remove(&engine) {
+                    prop_assert_eq!(result, Ok(()));
+                    for (_, targets) in &mut model.queued {
+                        if let Some(list) = targets {
+                            list.retain(|&e| e != engine);
+                        }
+                    }
+                } else {
+                    prop_assert_eq!(result, Err(SchedError::UnknownEngine(EngineId(engine))));
+                }
+            }
+            Op::Submit(task, targets) => {
+                let duplicate = model.running.contains_key(&task)
+                    || model.queued.iter().any(|(t, _)| *t == task);
+                let requested = targets
+                    .clone()
+                    .map(|list| list.into_iter().map(EngineId).collect());
+                let result = sched.handle_submit(now, TaskId(task), requested);
+                if duplicate {
+                    prop_assert_eq!(result, Err(SchedError::DuplicateTask(TaskId(task))));
+                } else {
+                    prop_assert_eq!(result, Ok(()));
+                    let targets = targets.filter(|list| !list.is_empty()).map(|mut list| {
+                        list.retain(|e| model.alive.contains(e));
+                        list
+                    });
+                    model.queued.push((task, targets));
+                }
+            }
+            Op::Finish(task) => finish(&mut sched, &mut model, now, task)?,
+            Op::FinishRunning(n) => {
+                if !model.running.is_empty() {
+                    let task = *model
+                        .running
+                        .keys()
+                        .nth(n % model.running.len())
+                        .expect("in range");
+                    finish(&mut sched, &mut model, now, task)?;
+                }
+            }
+            Op::Tick(ms) => sched.handle_tick(Duration::from_millis(ms)),
+        }
+        while let Some(action) = sched.poll_action() {
+            model.apply(action)?;
+        }
+        model.check(&sched)?;
+    }
+    Ok(())
+}
+
+fn finish(
+    sched: &mut Scheduler,
+    model: &mut Model,
+    now: Duration,
+    task: u64,
+) -> Result<(), TestCaseError> {
+    let result = sched.handle_finished(now, TaskId(task));
+    if model.running.remove(&task).is_some() {
+        prop_assert_eq!(result, Ok(()));
+    } else {
+        prop_assert_eq!(result, Err(SchedError::UnknownTask(TaskId(task))));
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn scheduler_agrees_with_the_model(config in config(), ops in proptest::collection::vec(op(), 1..200)) {
+        run(config, ops)?;
+    }
+}
