@@ -12,7 +12,7 @@
 //! # Layout
 //! - [`client`]: [`Client`], the connection and its reader/writer tasks.
 //! - [`view`]: [`LoadBalancedView`], [`DirectView`].
-//! - [`async_result`]: [`AsyncResult`].
+//! - [`async_result`]: [`AsyncResult`], the results of a submission.
 //! - [`module`]: [`Module`], a component's bytes, content hash and exported
 //!   signatures, read without compiling it.
 //! - [`error`]: [`ClientError`], [`RemoteError`].

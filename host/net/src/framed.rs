@@ -1,5 +1,5 @@
 //! Messages over QUIC streams: [`FramedSend`] writes one
-//! [`codec`](wasp_proto::codec) frame per message, [`FramedRecv`] reads them
+//! [`wasp_proto::codec`] frame per message, [`FramedRecv`] reads them
 //! back, checking each frame's length against a cap before keeping any of
 //! it.
 //!

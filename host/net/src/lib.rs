@@ -19,7 +19,8 @@
 //!   the transport limits, and [`ConnectionLimiter`].
 //! - [`framed`]: [`FramedSend`], [`FramedRecv`], [`open_bi`], [`accept_bi`],
 //!   [`with_deadline`].
-//! - [`dial`]: the connecting side's handshake, [`dial`] to a [`Session`].
+//! - [`dial`](mod@dial): the connecting side's handshake, [`dial()`] to a
+//!   [`Session`].
 //! - [`connfile`]: [`ConnectionFile`] and [`Profile`].
 //! - [`error`]: [`NetError`], every failure with the address, file or
 //!   limit involved.

@@ -126,7 +126,7 @@ pub fn frame_len(prefix: [u8; PREFIX_LEN], cap: usize) -> Result<usize, CodecErr
 /// refusing trailing bytes.
 ///
 /// bincode's limit is a type parameter, so it comes in three sizes, each at
-/// least [`CLAIM_PER_BYTE`] times the payload: a forged length in a small
+/// least 16 times the payload (`CLAIM_PER_BYTE`): a forged length in a small
 /// message is refused after claiming at most 1 MiB, and none may claim more
 /// than 16 × [`MAX_FRAME`]. (Three sizes rather than one per power of two
 /// keep the number of copies of each message's decoder small.)

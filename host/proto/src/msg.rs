@@ -74,7 +74,7 @@ pub enum ClientMsg {
     HasModules(Vec<ModuleHash>),
     /// Store a module's bytes. Answered by [`ToClient::Uploaded`] or
     /// [`ToClient::Error`].
-    Upload(Vec<u8>),
+    Upload(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Run these tasks; each one's result comes back in a
     /// [`ToClient::Results`] batch as it completes.
     Submit(Vec<TaskSpec>),
@@ -124,7 +124,8 @@ pub enum ToEngine {
     Module {
         /// The module's hash.
         hash: ModuleHash,
-        /// Its bytes.
+        /// Its bytes (encoded as one byte string, not byte by byte).
+        #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
     /// Run a task.

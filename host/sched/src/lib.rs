@@ -36,23 +36,25 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: [`Scheme`], [`SchedulerConfig`] and their ipyparallel
-//!   names and defaults.
-//! - [`scheduler`]: the [`Scheduler`] state machine, its [`Action`]s and
+//! Everything public is re-exported here; the modules are private.
+//!
+//! - `config`: [`Scheme`], [`SchedulerConfig`] and their ipyparallel names
+//!   and defaults.
+//! - `scheduler`: the [`Scheduler`] state machine, its [`Action`]s and
 //!   [`Stats`]; how queued tasks are kept so that the oldest runnable one is
 //!   found without a scan.
-//! - [`error`]: [`SchedError`], the inputs the scheduler refuses.
-//! - `pick` (private): one engine index per scheme, so that choosing an
-//!   engine costs `O(log engines)` at most.
-//! - `rng` (private): SplitMix64, the seeded generator of the random schemes.
+//! - `error`: [`SchedError`], the inputs the scheduler refuses.
+//! - `pick`: one engine index per scheme, so that choosing an engine costs
+//!   `O(log engines)` at most.
+//! - `rng`: SplitMix64, the seeded generator of the random schemes.
 
 #![warn(missing_docs)]
 
-pub mod config;
-pub mod error;
+mod config;
+mod error;
 mod pick;
 mod rng;
-pub mod scheduler;
+mod scheduler;
 
 pub use config::{ParseSchemeError, SchedulerConfig, Scheme};
 pub use error::SchedError;

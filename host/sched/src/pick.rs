@@ -277,7 +277,7 @@ pub(crate) fn pick_among(
     if candidates.is_empty() {
         return None;
     }
-    let chosen = match scheme {
+    match scheme {
         Scheme::LeastLoad => candidates
             .iter()
             .min_by_key(|(engine, load)| load.least_load_key(*engine))
@@ -309,8 +309,7 @@ pub(crate) fn pick_among(
             let second = draw();
             Some(less_loaded(first, second))
         }
-    };
-    chosen
+    }
 }
 
 #[cfg(test)]
@@ -404,7 +403,7 @@ mod tests {
         let mut rng = Rng::new(5);
         for scheme in [Scheme::TwoBin, Scheme::PlainRandom] {
             let available = filled(scheme, &engines);
-            let mut older = 0;
+            let mut older: i32 = 0;
             for _ in 0..10_000 {
                 if available.pick(&mut rng, |e| loads[&e]) == Some(EngineId(0)) {
                     older += 1;
@@ -418,7 +417,7 @@ mod tests {
             } else {
                 10_000
             };
-            assert!((older - expected as i32).abs() < 500, "{scheme}: {older}");
+            assert!((older - expected).abs() < 500, "{scheme}: {older}");
         }
     }
 }
