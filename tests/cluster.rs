@@ -397,3 +397,51 @@ async fn task_records_are_kept_in_sqlite() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[test]
+fn cli_apply_map_and_status_on_a_cluster() {
+    let cluster = Cluster::start(2);
+    let dir = &cluster.dir;
+    let out = wasp(dir, &["apply", tasks::AREA, "area", "3", "7"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "21\n", "{}", String::from_utf8_lossy(&out.stderr));
+    let out = wasp(dir, &["apply", tasks::GETPID, "getpid", "--targets", "all"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "[0,1]\n");
+    let out = wasp(dir, &["apply", tasks::AREA, "area", "3", "x"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the signature is `area: func(w: s64, h: s64) -> s64`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // map: one JSON argument list per line, results as JSON lines in order.
+    let input = dir.path().join("pairs.jsonl");
+    let mut lines = String::new();
+    let mut expected = String::new();
+    for w in 1..4 {
+        for h in 6..10 {
+            lines.push_str(&format!("[{w}, {h}]\n"));
+            expected.push_str(&format!("{}\n", w * h));
+        }
+    }
+    std::fs::write(&input, lines).unwrap();
+    let out = wasp(dir, &["map", tasks::AREA, "area", input.to_str().unwrap(), "--chunksize", "5"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains("12 results from 3 tasks: wall time"), "{summary}");
+    assert!(summary.contains("speedup"), "{summary}");
+
+    // A bad line is refused before anything is dispatched.
+    std::fs::write(&input, "[1, 2]\n[1, \"two\"]\n").unwrap();
+    let out = wasp(dir, &["map", tasks::AREA, "area", input.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: argument h: expected s64"));
+
+    let out = wasp(dir, &["cluster", "status"]);
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(status.starts_with("scheme leastload (hwm 1); 2 engines; queued 0, running 0, succeeded 6, failed 0"), "{status}");
+    let out = wasp(dir, &["cluster", "stop"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = wasp(dir, &["cluster", "status"]);
+    assert!(!out.status.success(), "the cluster is gone");
+}
