@@ -403,13 +403,19 @@ fn cli_apply_map_and_status_on_a_cluster() {
     let cluster = Cluster::start(2);
     let dir = &cluster.dir;
     let out = wasp(dir, &["apply", tasks::AREA, "area", "3", "7"]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "21\n", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "21\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = wasp(dir, &["apply", tasks::GETPID, "getpid", "--targets", "all"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "[0,1]\n");
     let out = wasp(dir, &["apply", tasks::AREA, "area", "3", "x"]);
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("the signature is `area: func(w: s64, h: s64) -> s64`"),
+        String::from_utf8_lossy(&out.stderr)
+            .contains("the signature is `area: func(w: s64, h: s64) -> s64`"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -425,10 +431,23 @@ fn cli_apply_map_and_status_on_a_cluster() {
         }
     }
     std::fs::write(&input, lines).unwrap();
-    let out = wasp(dir, &["map", tasks::AREA, "area", input.to_str().unwrap(), "--chunksize", "5"]);
+    let out = wasp(
+        dir,
+        &[
+            "map",
+            tasks::AREA,
+            "area",
+            input.to_str().unwrap(),
+            "--chunksize",
+            "5",
+        ],
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
     let summary = String::from_utf8_lossy(&out.stderr);
-    assert!(summary.contains("12 results from 3 tasks: wall time"), "{summary}");
+    assert!(
+        summary.contains("12 results from 3 tasks: wall time"),
+        "{summary}"
+    );
     assert!(summary.contains("speedup"), "{summary}");
 
     // A bad line is refused before anything is dispatched.
@@ -439,9 +458,18 @@ fn cli_apply_map_and_status_on_a_cluster() {
 
     let out = wasp(dir, &["cluster", "status"]);
     let status = String::from_utf8_lossy(&out.stdout);
-    assert!(status.starts_with("scheme leastload (hwm 1); 2 engines; queued 0, running 0, succeeded 6, failed 0"), "{status}");
+    assert!(
+        status.starts_with(
+            "scheme leastload (hwm 1); 2 engines; queued 0, running 0, succeeded 6, failed 0"
+        ),
+        "{status}"
+    );
     let out = wasp(dir, &["cluster", "stop"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = wasp(dir, &["cluster", "status"]);
     assert!(!out.status.success(), "the cluster is gone");
 }

@@ -1,23 +1,9 @@
-//! Checking call arguments against an export's signature.
+//! Call arguments given as JSON, parsed against an export's signature.
 
 use serde_json::Value as Json;
 use wasp_proto::{FuncSig, SignatureError, Value, json_to_value};
 
 use crate::error::CallError;
-use crate::limits::Limit;
-
-/// Checks arity, types and total size of `args` for `sig`.
-pub fn check_args(sig: &FuncSig, args: &[Value], arg_limit: usize) -> Result<(), CallError> {
-    sig.check_args(args).map_err(CallError::Signature)?;
-    let size: usize = args.iter().map(Value::size_bytes).sum();
-    if size > arg_limit {
-        return Err(CallError::Limit {
-            limit: Limit::ArgBytes(arg_limit),
-            detail: Some(format!("the arguments are {size} bytes")),
-        });
-    }
-    Ok(())
-}
 
 /// Parses JSON arguments against `sig`'s parameter types.
 pub fn args_from_json(sig: &FuncSig, args: &[Json]) -> Result<Vec<Value>, CallError> {

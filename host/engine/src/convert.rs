@@ -5,9 +5,131 @@
 //! type-checks the result once more when the call is made.
 
 use wasmtime::component::Val;
-use wasp_proto::Value;
+use wasp_proto::{FuncSig, Type, Value};
 
 use crate::error::CallError;
+use crate::limits::Limit;
+
+/// Converts a call's arguments, checking each against its parameter's type
+/// and counting their size (as `Value::size_bytes` does) in the same pass:
+/// this is on every call's path. Only when something does not fit is the
+/// slower check run, for an error that names where.
+pub fn args_to_vals(
+    sig: &FuncSig,
+    args: &[Value],
+    arg_limit: usize,
+) -> Result<Vec<Val>, CallError> {
+    let mut size = 0;
+    let vals = if args.len() == sig.params.len() {
+        sig.params
+            .iter()
+            .zip(args)
+            .map(|(param, arg)| typed_val(arg, &param.ty, &mut size))
+            .collect::<Option<Vec<Val>>>()
+    } else {
+        None
+    };
+    let Some(vals) = vals else {
+        sig.check_args(args).map_err(CallError::Signature)?;
+        // The fast path and `check_args` agree on what fits; reaching here
+        // would be a bug in one of them.
+        return Err(CallError::Unsupported(format!(
+            "arguments that fit `{sig}` could not be converted"
+        )));
+    };
+    if size > arg_limit {
+        return Err(CallError::Limit {
+            limit: Limit::ArgBytes(arg_limit),
+            detail: Some(format!("the arguments are {size} bytes")),
+        });
+    }
+    Ok(vals)
+}
+
+/// `value` as a `Val` if it has type `ty`, adding its size to `size`.
+fn typed_val(value: &Value, ty: &Type, size: &mut usize) -> Option<Val> {
+    let scalar = |size: &mut usize, width: usize, val: Val| {
+        *size += width;
+        Some(val)
+    };
+    match (ty, value) {
+        (Type::Bool, Value::Bool(b)) => scalar(size, 1, Val::Bool(*b)),
+        (Type::S8, Value::S8(n)) => scalar(size, 1, Val::S8(*n)),
+        (Type::U8, Value::U8(n)) => scalar(size, 1, Val::U8(*n)),
+        (Type::S16, Value::S16(n)) => scalar(size, 2, Val::S16(*n)),
+        (Type::U16, Value::U16(n)) => scalar(size, 2, Val::U16(*n)),
+        (Type::S32, Value::S32(n)) => scalar(size, 4, Val::S32(*n)),
+        (Type::U32, Value::U32(n)) => scalar(size, 4, Val::U32(*n)),
+        (Type::S64, Value::S64(n)) => scalar(size, 8, Val::S64(*n)),
+        (Type::U64, Value::U64(n)) => scalar(size, 8, Val::U64(*n)),
+        (Type::F32, Value::F32(x)) => scalar(size, 4, Val::Float32(*x)),
+        (Type::F64, Value::F64(x)) => scalar(size, 8, Val::Float64(*x)),
+        (Type::Char, Value::Char(c)) => scalar(size, 4, Val::Char(*c)),
+        (Type::String, Value::String(s)) => scalar(size, s.len(), Val::String(s.clone())),
+        (Type::List(elem), Value::List(items)) => items
+            .iter()
+            .map(|item| typed_val(item, elem, size))
+            .collect::<Option<_>>()
+            .map(Val::List),
+        (Type::Tuple(types), Value::Tuple(items)) if types.len() == items.len() => types
+            .iter()
+            .zip(items)
+            .map(|(ty, item)| typed_val(item, ty, size))
+            .collect::<Option<_>>()
+            .map(Val::Tuple),
+        (Type::Record(fields), Value::Record(values)) if fields.len() == values.len() => fields
+            .iter()
+            .zip(values)
+            .map(|(field, (name, value))| {
+                if field.name != *name {
+                    return None;
+                }
+                *size += name.len();
+                Some((name.clone(), typed_val(value, &field.ty, size)?))
+            })
+            .collect::<Option<_>>()
+            .map(Val::Record),
+        (Type::Variant(cases), Value::Variant(name, payload)) => {
+            let case = cases.iter().find(|c| c.name == *name)?;
+            *size += name.len();
+            typed_payload(case.ty.as_ref(), payload, size).map(|p| Val::Variant(name.clone(), p))
+        }
+        (Type::Enum(names), Value::Enum(name)) if names.contains(name) => {
+            scalar(size, name.len(), Val::Enum(name.clone()))
+        }
+        (Type::Flags(names), Value::Flags(set)) if set.iter().all(|n| names.contains(n)) => scalar(
+            size,
+            set.iter().map(String::len).sum(),
+            Val::Flags(set.clone()),
+        ),
+        (Type::Option(_), Value::Option(None)) => scalar(size, 1, Val::Option(None)),
+        (Type::Option(inner), Value::Option(Some(value))) => {
+            *size += 1;
+            typed_val(value, inner, size).map(|v| Val::Option(Some(Box::new(v))))
+        }
+        (Type::Result { ok, .. }, Value::Result(Ok(payload))) => {
+            *size += 1;
+            typed_payload(ok.as_deref(), payload, size).map(|p| Val::Result(Ok(p)))
+        }
+        (Type::Result { err, .. }, Value::Result(Err(payload))) => {
+            *size += 1;
+            typed_payload(err.as_deref(), payload, size).map(|p| Val::Result(Err(p)))
+        }
+        _ => None,
+    }
+}
+
+fn typed_payload(
+    ty: Option<&Type>,
+    payload: &Option<Box<Value>>,
+    size: &mut usize,
+) -> Option<Option<Box<Val>>> {
+    match (ty, payload) {
+        (None, None) => Some(None),
+        (Some(ty), Some(value)) => typed_val(value, ty, size).map(|v| Some(Box::new(v))),
+        _ => None,
+    }
+}
 
 /// Converts an argument for a call.
 pub fn to_val(value: &Value) -> Val {
@@ -102,6 +224,20 @@ mod tests {
     use super::*;
 
     proptest! {
+        /// The one-pass conversion agrees with the plain one and with
+        /// `Value::size_bytes`, for every WIT type.
+        #[test]
+        fn typed_conversion_matches_check_and_size((ty, value) in arb_type().prop_flat_map(|ty| {
+            let values = arb_value_of(&ty);
+            (Just(ty), values)
+        })) {
+            let mut size = 0;
+            let typed = typed_val(&value, &ty, &mut size).expect("a value of its own type converts");
+            let back = from_val(typed).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert!(same_value(&back, &value));
+            prop_assert_eq!(size, value.size_bytes());
+        }
+
         /// JSON -> Value -> Val -> Value gives back the value, for every
         /// WIT type.
         #[test]

@@ -16,9 +16,8 @@ use wasmtime::{
 };
 use wasp_proto::{ModuleHash, Value};
 
-use crate::args::check_args;
 use crate::cache::DiskCache;
-use crate::convert::{from_val, to_val};
+use crate::convert::{args_to_vals, from_val};
 use crate::error::{CallError, LoadError};
 use crate::header;
 use crate::limits::{Limit, Limits};
@@ -350,14 +349,13 @@ impl TaskInstance {
 
     async fn try_call(&mut self, func: &str, args: &[Value]) -> Result<Option<Value>, CallError> {
         let export = self.module.exports.find(func)?;
-        check_args(&export.sig, args, self.limits.arg_bytes)?;
+        let params = args_to_vals(&export.sig, args, self.limits.arg_bytes)?;
         let func = self
             .instance
             .get_func(&mut self.store, export.index)
             .ok_or_else(|| {
                 CallError::Instantiate(format!("export {} is not a function", export.qualified))
             })?;
-        let params: Vec<Val> = args.iter().map(to_val).collect();
         // On the stack: a function has at most one result.
         let mut result = [Val::Bool(false)];
         let results = &mut result[..usize::from(export.sig.result.is_some())];
@@ -413,7 +411,7 @@ fn report(
         result,
         stdout,
         stderr,
-        logs: std::mem::take(&mut store.data_mut().logs),
+        logs: store.data_mut().take_logs(),
         duration,
     }
 }

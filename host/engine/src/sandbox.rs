@@ -47,7 +47,7 @@ pub(crate) struct TaskState {
     pub(crate) logs: Vec<LogLine>,
     log_bytes: usize,
     log_limit: usize,
-    pub(crate) logs_overflowed: bool,
+    logs_overflowed: bool,
     /// When the running call's wall time is up (`None` between calls and
     /// while instantiating), read by the store's epoch callback.
     pub(crate) deadline: Option<Instant>,
@@ -92,6 +92,26 @@ impl TaskState {
             deadline: None,
         };
         (state, captured)
+    }
+}
+
+impl TaskState {
+    /// Takes this call's log lines, starting the log limit afresh for the
+    /// next call on the same instance. Lines dropped at the limit are
+    /// reported by a last line saying so.
+    pub(crate) fn take_logs(&mut self) -> Vec<LogLine> {
+        let mut logs = std::mem::take(&mut self.logs);
+        if std::mem::take(&mut self.logs_overflowed) {
+            logs.push(LogLine {
+                level: LogLevel::Warn,
+                message: format!(
+                    "wasp: later log lines were dropped at the captured log limit (output_bytes = {})",
+                    crate::limits::bytes(self.log_limit)
+                ),
+            });
+        }
+        self.log_bytes = 0;
+        logs
     }
 }
 

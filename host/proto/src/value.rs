@@ -122,8 +122,14 @@ impl Value {
     /// Checks that this value has type `ty`; `path` names the value in the
     /// error (usually the parameter name).
     pub fn check(&self, ty: &Type, path: &str) -> Result<(), TypeMismatch> {
+        self.check_at(ty, &Path::Root(path))
+    }
+
+    /// [`Value::check`] with the path kept as a chain of borrowed parts and
+    /// printed only into an error: checking a long list allocates nothing.
+    fn check_at(&self, ty: &Type, path: &Path<'_>) -> Result<(), TypeMismatch> {
         let mismatch = || TypeMismatch {
-            path: path.to_owned(),
+            path: path.to_string(),
             expected: ty.to_string(),
             found: self.kind(),
         };
@@ -144,24 +150,24 @@ impl Value {
             (Type::List(elem), Value::List(items)) => items
                 .iter()
                 .enumerate()
-                .try_for_each(|(i, item)| item.check(elem, &format!("{path}[{i}]"))),
+                .try_for_each(|(i, item)| item.check_at(elem, &Path::Index(path, i))),
             (Type::Tuple(types), Value::Tuple(items)) if types.len() == items.len() => types
                 .iter()
                 .zip(items)
                 .enumerate()
-                .try_for_each(|(i, (ty, item))| item.check(ty, &format!("{path}.{i}"))),
+                .try_for_each(|(i, (ty, item))| item.check_at(ty, &Path::Position(path, i))),
             (Type::Record(fields), Value::Record(values)) if fields.len() == values.len() => fields
                 .iter()
                 .zip(values)
                 .try_for_each(|(field, (name, value))| {
                     if field.name != *name {
                         return Err(TypeMismatch {
-                            path: path.to_owned(),
+                            path: path.to_string(),
                             expected: ty.to_string(),
                             found: format!("field {name:?} where {:?} belongs", field.name),
                         });
                     }
-                    value.check(&field.ty, &format!("{path}.{name}"))
+                    value.check_at(&field.ty, &Path::Field(path, name))
                 }),
             (Type::Variant(cases), Value::Variant(name, payload)) => {
                 let case = cases
@@ -171,7 +177,7 @@ impl Value {
                 check_payload(
                     case.ty.as_ref(),
                     payload,
-                    &format!("{path}.{name}"),
+                    &Path::Field(path, name),
                     mismatch,
                 )
             }
@@ -180,14 +186,34 @@ impl Value {
                 Ok(())
             }
             (Type::Option(_), Value::Option(None)) => Ok(()),
-            (Type::Option(inner), Value::Option(Some(value))) => value.check(inner, path),
+            (Type::Option(inner), Value::Option(Some(value))) => value.check_at(inner, path),
             (Type::Result { ok, .. }, Value::Result(Ok(payload))) => {
-                check_payload(ok.as_deref(), payload, &format!("{path}.ok"), mismatch)
+                check_payload(ok.as_deref(), payload, &Path::Field(path, "ok"), mismatch)
             }
             (Type::Result { err, .. }, Value::Result(Err(payload))) => {
-                check_payload(err.as_deref(), payload, &format!("{path}.err"), mismatch)
+                check_payload(err.as_deref(), payload, &Path::Field(path, "err"), mismatch)
             }
             _ => Err(mismatch()),
+        }
+    }
+}
+
+/// Where a value sits inside an argument: `v`, `v[3]`, `v.1`, `v.name`.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root(&'a str),
+    Index(&'a Path<'a>, usize),
+    Position(&'a Path<'a>, usize),
+    Field(&'a Path<'a>, &'a str),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root(name) => f.write_str(name),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+            Path::Position(parent, i) => write!(f, "{parent}.{i}"),
+            Path::Field(parent, name) => write!(f, "{parent}.{name}"),
         }
     }
 }
@@ -199,12 +225,12 @@ fn boxed_size(value: &Option<Box<Value>>) -> usize {
 fn check_payload(
     ty: Option<&Type>,
     payload: &Option<Box<Value>>,
-    path: &str,
+    path: &Path<'_>,
     mismatch: impl Fn() -> TypeMismatch,
 ) -> Result<(), TypeMismatch> {
     match (ty, payload) {
         (None, None) => Ok(()),
-        (Some(ty), Some(value)) => value.check(ty, path),
+        (Some(ty), Some(value)) => value.check_at(ty, path),
         _ => Err(mismatch()),
     }
 }
