@@ -1,7 +1,11 @@
-//! The seed notebook (load-balancing.ipynb), cell by cell, against a running
-//! cluster: `wasp cluster start -n 2 --daemon`, then
-//! `cargo run --release -p wasp-client --example seed -- TASK_DIR`, where
-//! TASK_DIR holds the built task components (norm.wasm, getpid.wasm, ...).
+//! `wasp-seed`: the seed notebook (load-balancing.ipynb), cell by cell,
+//! against a running cluster: `wasp cluster start -n 2 --daemon`, then
+//! `wasp-seed TASK_DIR`, where TASK_DIR holds the built task components
+//! (norm.wasm, getpid.wasm, ...). `scripts/demo` does all of it.
+//!
+//! A program rather than an example, so that it builds with the `wasp`
+//! binary in one cargo invocation (examples pull in dev-dependencies, which
+//! would build the dependency tree a second time with other features).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -116,6 +120,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut i = 0;
         while let Some(engine) = amr.next().await {
             let engine = engine?.unwrap_or(Value::Option(None));
+            // Every tenth line, to keep the output readable.
             if i % 10 == 0 || i >= 98 {
                 println!(
                     "task {i} on engine {engine}: {:.3}",
