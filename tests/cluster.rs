@@ -2,8 +2,6 @@
 //! controller and real engine processes (`wasp cluster start`) on loopback,
 //! driven by the Rust client over QUIC.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use wasp_client::{Client, ClientError, Module};
@@ -11,61 +9,8 @@ use wasp_proto::msg::ErrorKind;
 use wasp_proto::{EngineId, Value};
 use wasp_task_artifacts as tasks;
 
-/// A cluster of real processes in a fresh profile folder, stopped on drop.
-struct Cluster {
-    dir: tempfile::TempDir,
-}
-
-impl Cluster {
-    fn start(engines: u32) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let out = wasp(
-            &dir,
-            &["cluster", "start", "-n", &engines.to_string(), "--daemon"],
-        );
-        assert!(
-            out.status.success(),
-            "cluster start failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Self { dir }
-    }
-
-    fn profile(&self) -> PathBuf {
-        self.dir.path().join("profile_default")
-    }
-
-    fn client_file(&self) -> PathBuf {
-        self.profile().join("security/wasp-client.json")
-    }
-
-    async fn client(&self) -> Client {
-        Client::connect_file(&self.client_file())
-            .await
-            .expect("connect")
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = wasp(&self.dir, &["cluster", "stop"]);
-        // Whatever did not stop on request is killed.
-        if let Ok(pids) = std::fs::read_to_string(self.profile().join("cluster.pids")) {
-            for pid in pids.lines() {
-                let _ = Command::new("kill").arg("-9").arg(pid).status();
-            }
-        }
-    }
-}
-
-fn wasp(dir: &tempfile::TempDir, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wasp"))
-        .args(args)
-        .env("WASP_DIR", dir.path())
-        .env("WASP_CACHE_DIR", dir.path().join("cache"))
-        .output()
-        .expect("spawn wasp")
-}
+mod common;
+use common::{Cluster, wasp};
 
 fn module(path: &str) -> Module {
     Module::from_file(path).expect("module")

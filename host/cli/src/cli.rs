@@ -87,6 +87,10 @@ pub struct EngineArgs {
     /// Which profile folder to use.
     #[command(flatten)]
     pub profile: ProfileArgs,
+    /// Most bytes one tenant's namespace may hold on this engine
+    /// [default: 256MiB].
+    #[arg(long, value_name = "SIZE")]
+    pub max_namespace: Option<ByteSize>,
     /// Runtime settings.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
@@ -120,6 +124,10 @@ pub struct ClusterStartArgs {
     /// Return once the cluster is up, leaving it running.
     #[arg(long)]
     pub daemon: bool,
+    /// Most bytes one tenant's namespace may hold on each engine
+    /// [default: 256MiB].
+    #[arg(long, value_name = "SIZE")]
+    pub max_namespace: Option<String>,
     /// Which profile folder to use.
     #[command(flatten)]
     pub profile: ProfileArgs,

@@ -38,10 +38,12 @@ pub fn start(args: &ClusterStartArgs) -> anyhow::Result<ExitCode> {
     children.push(controller);
     wait_for_file(&engine_file, &mut children)?;
     for i in 0..args.engines {
-        let engine = spawn(
-            Command::new(&exe).args(["engine", "--profile", profile_name]),
-            &logs.join(format!("engine-{i}.log")),
-        )?;
+        let mut command = Command::new(&exe);
+        command.args(["engine", "--profile", profile_name]);
+        if let Some(size) = &args.max_namespace {
+            command.args(["--max-namespace", size]);
+        }
+        let engine = spawn(&mut command, &logs.join(format!("engine-{i}.log")))?;
         children.push(engine);
     }
     let pids: Vec<String> = children.iter().map(|c| c.id().to_string()).collect();

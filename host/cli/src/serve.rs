@@ -57,6 +57,9 @@ pub fn engine(args: &EngineArgs) -> anyhow::Result<ExitCode> {
         connection,
         runtime,
         name,
+        namespace_bytes: args
+            .max_namespace
+            .map_or(wasp_engine::node::DEFAULT_NAMESPACE_BYTES, |size| size.0),
     }))?;
     tracing::info!(%engine, "engine stopped");
     Ok(ExitCode::SUCCESS)

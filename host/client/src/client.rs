@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, oneshot};
 use wasp_net::{ConnectionFile, FramedRecv, FramedSend, Profile, Session};
-use wasp_proto::msg::{ClientMsg, ClusterStatus, Role, TaskResult, TaskSpec, ToClient};
+use wasp_proto::msg::{
+    ClientMsg, ClusterStatus, NamespaceOp, Role, TaskResult, TaskSpec, ToClient,
+};
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
 
 use crate::error::ClientError;
@@ -170,6 +172,22 @@ impl Client {
             Ok(ToClient::Error(message)) => Err(ClientError::Controller(message)),
             Ok(answer) => Ok(answer),
             Err(_) => Err(ClientError::Disconnected),
+        }
+    }
+
+    /// Applies a namespace operation on `targets`: one reply per target, in
+    /// target order; the first engine's error fails the whole operation.
+    pub(crate) async fn namespace(
+        &self,
+        targets: Vec<EngineId>,
+        op: NamespaceOp,
+    ) -> Result<Vec<Vec<wasp_proto::Value>>, ClientError> {
+        match self.request(ClientMsg::Namespace { targets, op }).await? {
+            ToClient::Namespace(replies) => replies
+                .into_iter()
+                .map(|reply| reply.map_err(ClientError::Namespace))
+                .collect(),
+            other => Err(unexpected(other)),
         }
     }
 

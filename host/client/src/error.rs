@@ -57,6 +57,10 @@ pub enum ClientError {
     /// The controller answered a request with an error.
     #[error("the controller says: {0}")]
     Controller(String),
+    /// A namespace operation failed on an engine (a missing name, a value
+    /// over the namespace limit); the message names the engine.
+    #[error("{0}")]
+    Namespace(String),
     /// Results did not arrive in time.
     #[error("timed out after {0:?} waiting for results")]
     Timeout(std::time::Duration),

@@ -27,4 +27,11 @@ pub use async_result::AsyncResult;
 pub use client::Client;
 pub use error::{ClientError, RemoteError};
 pub use module::Module;
-pub use view::{DirectView, LoadBalancedView};
+pub use view::{DirectView, LoadBalancedView, partition};
+pub use wasp_proto::msg::Arg;
+
+/// An argument that each engine replaces with its own namespace value of
+/// `name` (ipyparallel's `parallel.Reference`).
+pub fn reference(name: &str) -> Arg {
+    Arg::Ref(name.to_owned())
+}

@@ -7,8 +7,8 @@
 //! `block = true` they return it only once every result has arrived.
 //! `apply_sync` returns the value itself.
 
-use wasp_proto::msg::TaskSpec;
-use wasp_proto::{EngineId, Value};
+use wasp_proto::msg::{Arg, NamespaceOp, TaskSpec};
+use wasp_proto::{EngineId, FuncSig, SignatureError, Value};
 
 use crate::async_result::AsyncResult;
 use crate::client::Client;
@@ -23,12 +23,39 @@ struct ViewCore {
 }
 
 /// One task to submit: its items and the engines allowed to run it.
-type Chunk = (Vec<Vec<Value>>, Option<Vec<EngineId>>);
+type Chunk = (Vec<Vec<Arg>>, Option<Vec<EngineId>>);
+
+/// Checks arguments against a signature; references are checked by the
+/// engine that resolves them.
+fn check_args(sig: &FuncSig, args: &[Arg]) -> Result<(), SignatureError> {
+    if args.len() != sig.params.len() {
+        return Err(SignatureError::Arity {
+            sig: Box::new(sig.clone()),
+            expected: sig.params.len(),
+            given: args.len(),
+        });
+    }
+    for (param, arg) in sig.params.iter().zip(args) {
+        if let Arg::Value(value) = arg {
+            value
+                .check(&param.ty, &param.name)
+                .map_err(|mismatch| SignatureError::Type {
+                    sig: Box::new(sig.clone()),
+                    mismatch,
+                })?;
+        }
+    }
+    Ok(())
+}
+
+fn to_args(values: Vec<Value>) -> Vec<Arg> {
+    values.into_iter().map(Arg::Value).collect()
+}
 
 impl ViewCore {
     /// Splits items into chunks of `chunksize`, each allowed on the view's
     /// targets.
-    fn chunks(&self, items: Vec<Vec<Value>>, chunksize: usize) -> Vec<Chunk> {
+    fn chunks(&self, items: Vec<Vec<Arg>>, chunksize: usize) -> Vec<Chunk> {
         let chunksize = chunksize.max(1);
         let mut chunks = Vec::with_capacity(items.len().div_ceil(chunksize));
         let mut items = items.into_iter().peekable();
@@ -53,7 +80,7 @@ impl ViewCore {
     ) -> Result<AsyncResult, ClientError> {
         let export = module.find(func)?;
         for (i, args) in chunks.iter().flat_map(|(items, _)| items).enumerate() {
-            export.sig.check_args(args).map_err(|err| {
+            check_args(&export.sig, args).map_err(|err| {
                 let which = if single {
                     String::new()
                 } else {
@@ -155,7 +182,7 @@ impl LoadBalancedView {
         func: &str,
         args: Vec<Value>,
     ) -> Result<AsyncResult, ClientError> {
-        let chunks = self.core.chunks(vec![args], 1);
+        let chunks = self.core.chunks(vec![to_args(args)], 1);
         let mut result = self.core.submit(module, func, chunks, true, true).await?;
         if self.block {
             result.wait(None).await;
@@ -170,7 +197,7 @@ impl LoadBalancedView {
         func: &str,
         args: Vec<Value>,
     ) -> Result<Option<Value>, ClientError> {
-        let chunks = self.core.chunks(vec![args], 1);
+        let chunks = self.core.chunks(vec![to_args(args)], 1);
         let mut result = self.core.submit(module, func, chunks, true, true).await?;
         result.get_one(None).await
     }
@@ -182,7 +209,8 @@ impl LoadBalancedView {
         func: &str,
         sequences: Vec<Vec<Value>>,
     ) -> Result<AsyncResult, ClientError> {
-        let chunks = self.core.chunks(zip_sequences(sequences), self.chunksize);
+        let items = zip_sequences(sequences).into_iter().map(to_args).collect();
+        let chunks = self.core.chunks(items, self.chunksize);
         let mut result = self
             .core
             .submit(module, func, chunks, self.ordered, false)
@@ -240,6 +268,18 @@ impl DirectView {
         func: &str,
         args: Vec<Value>,
     ) -> Result<AsyncResult, ClientError> {
+        self.apply_args(module, func, to_args(args)).await
+    }
+
+    /// Like [`DirectView::apply`], with arguments that may be references to
+    /// each engine's own namespace value ([`crate::reference`]), as
+    /// `dv.apply(f, parallel.Reference('id'))`.
+    pub async fn apply_args(
+        &self,
+        module: &Module,
+        func: &str,
+        args: Vec<Arg>,
+    ) -> Result<AsyncResult, ClientError> {
         let chunks = self
             .targets
             .iter()
@@ -273,4 +313,88 @@ impl DirectView {
                 .collect(),
         ))
     }
+}
+
+impl DirectView {
+    async fn namespace(&self, op: NamespaceOp) -> Result<Vec<Vec<Value>>, ClientError> {
+        self.core.client.namespace(self.targets.clone(), op).await
+    }
+
+    /// Sets `name = value` in every target's namespace (`dv.push`).
+    pub async fn push(&self, values: Vec<(String, Value)>) -> Result<(), ClientError> {
+        self.namespace(NamespaceOp::Push(values)).await.map(drop)
+    }
+
+    /// Each target's value of `name`, in target order (`dv['name']`,
+    /// `dv.pull('name')`).
+    pub async fn pull(&self, name: &str) -> Result<Vec<Value>, ClientError> {
+        let replies = self
+            .namespace(NamespaceOp::Pull(vec![name.to_owned()]))
+            .await?;
+        Ok(replies.into_iter().flatten().collect())
+    }
+
+    /// Removes every name from the targets' namespaces.
+    pub async fn clear(&self) -> Result<(), ClientError> {
+        self.namespace(NamespaceOp::Clear).await.map(drop)
+    }
+
+    /// Splits `seq` into contiguous, balanced parts, one per target, and
+    /// pushes part i to target i as `name` (`dv.scatter`). With `flatten`,
+    /// a one-item part is pushed as the item itself, not a one-item list.
+    pub async fn scatter(
+        &self,
+        name: &str,
+        seq: Vec<Value>,
+        flatten: bool,
+    ) -> Result<(), ClientError> {
+        let parts = partition(seq, self.targets.len());
+        let pushes = parts.into_iter().zip(&self.targets).map(|(part, target)| {
+            let value = if flatten && part.len() == 1 {
+                part.into_iter().next().unwrap_or(Value::List(Vec::new()))
+            } else {
+                Value::List(part)
+            };
+            let view = DirectView::new(self.core.client.clone(), vec![*target]);
+            let name = name.to_owned();
+            async move { view.push(vec![(name, value)]).await }
+        });
+        for push in pushes {
+            push.await?;
+        }
+        Ok(())
+    }
+
+    /// Concatenates the targets' values of `name`, in target order
+    /// (`dv.gather`): lists are joined, other values appended as items.
+    pub async fn gather(&self, name: &str) -> Result<Vec<Value>, ClientError> {
+        let mut all = Vec::new();
+        for value in self.pull(name).await? {
+            match value {
+                Value::List(items) => all.extend(items),
+                item => all.push(item),
+            }
+        }
+        Ok(all)
+    }
+
+    /// Sends `module` to the targets ahead of use, where it is compiled and
+    /// cached; an engine that has it receives only its hash.
+    pub async fn load(&self, module: &Module) -> Result<(), ClientError> {
+        self.core.client.ensure_module(module).await?;
+        self.namespace(NamespaceOp::Load(module.hash))
+            .await
+            .map(drop)
+    }
+}
+
+/// ipyparallel's partitioning for `scatter`: `n` items into `parts`
+/// contiguous parts whose sizes differ by at most one, the larger first.
+pub fn partition(seq: Vec<Value>, parts: usize) -> Vec<Vec<Value>> {
+    let parts = parts.max(1);
+    let (base, extra) = (seq.len() / parts, seq.len() % parts);
+    let mut items = seq.into_iter();
+    (0..parts)
+        .map(|p| items.by_ref().take(base + usize::from(p < extra)).collect())
+        .collect()
 }

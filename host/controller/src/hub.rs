@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use wasp_proto::msg::{
-    ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, RunTask, TaskError, TaskMeta,
-    TaskResult, TaskSpec, ToClient, ToEngine,
+    Arg, ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, NamespaceOp,
+    NamespaceReply, RunTask, TaskError, TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine,
 };
-use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value};
+use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
 use wasp_sched::{Action, Scheduler, SchedulerConfig};
 
 use crate::config::ControllerConfig;
@@ -75,9 +75,16 @@ struct TaskEntry {
     module: ModuleHash,
     func: String,
     /// Taken when dispatched: a task runs once.
-    items: Vec<Vec<Value>>,
+    items: Vec<Vec<Arg>>,
     submitted_us: u64,
     engine: Option<EngineId>,
+}
+
+/// A namespace operation waiting for its engines' replies.
+struct PendingNamespace {
+    session: u32,
+    targets: Vec<EngineId>,
+    replies: Vec<Option<NamespaceReply>>,
 }
 
 struct StoredModule {
@@ -96,6 +103,8 @@ pub(crate) struct Hub {
     tasks: HashMap<TaskId, TaskEntry>,
     modules: HashMap<ModuleHash, StoredModule>,
     records: Records,
+    namespace_requests: HashMap<u64, PendingNamespace>,
+    next_request: u64,
     succeeded: u64,
     failed: u64,
     shutdown: watch::Sender<bool>,
@@ -121,6 +130,8 @@ impl Hub {
             tasks: HashMap::new(),
             modules: HashMap::new(),
             records,
+            namespace_requests: HashMap::new(),
+            next_request: 0,
             succeeded: 0,
             failed: 0,
             shutdown,
@@ -219,6 +230,9 @@ impl Hub {
                     match msg {
                         FromEngine::Heartbeat => {}
                         FromEngine::Done(result) => self.finished(engine, result),
+                        FromEngine::Namespace { request, reply } => {
+                            self.namespace_reply(request, engine, reply);
+                        }
                     }
                 }
             }
@@ -250,6 +264,10 @@ impl Hub {
                 for spec in specs {
                     self.submit(session, &tenant, spec);
                 }
+            }
+            ClientMsg::Namespace { targets, op } => {
+                let tenant = client.tenant.clone();
+                self.namespace(session, tenant, targets, op);
             }
             ClientMsg::Status => {
                 let status = self.status();
@@ -350,16 +368,7 @@ impl Hub {
             tracing::error!(task = %id, %engine, "scheduler dispatched an unknown task or engine");
             return;
         };
-        if !entry.modules.contains(&task.module)
-            && let Some(stored) = self.modules.get(&task.module)
-        {
-            entry.module_bytes_sent += stored.bytes.len() as u64;
-            entry.modules.insert(task.module);
-            let _ = entry.tx.send(ToEngine::Module {
-                hash: task.module,
-                bytes: stored.bytes.as_ref().clone(),
-            });
-        }
+        send_module_if_missing(entry, &self.modules, task.module);
         task.engine = Some(engine);
         let _ = entry.tx.send(ToEngine::Run(RunTask {
             id,
@@ -368,6 +377,80 @@ impl Hub {
             func: task.func.clone(),
             items: std::mem::take(&mut task.items),
         }));
+    }
+
+    /// Sends a namespace operation to each target; the client's answer goes
+    /// out when every target has replied.
+    fn namespace(&mut self, session: u32, tenant: Tenant, targets: Vec<EngineId>, op: NamespaceOp) {
+        let request = self.next_request;
+        self.next_request += 1;
+        let mut replies = vec![None; targets.len()];
+        if let NamespaceOp::Load(hash) = &op
+            && !self
+                .modules
+                .get(hash)
+                .is_some_and(|m| m.tenants.contains(&tenant))
+        {
+            let reason = format!("module {hash} is not uploaded for tenant {tenant}");
+            replies
+                .iter_mut()
+                .for_each(|r| *r = Some(Err(reason.clone())));
+        }
+        for (i, target) in targets.iter().enumerate() {
+            if replies[i].is_some() {
+                continue;
+            }
+            let Some(entry) = self.engines.get_mut(target) else {
+                replies[i] = Some(Err(format!("engine {target} is not connected")));
+                continue;
+            };
+            if let NamespaceOp::Load(hash) = &op {
+                send_module_if_missing(entry, &self.modules, *hash);
+            }
+            let _ = entry.tx.send(ToEngine::Namespace {
+                request,
+                tenant: tenant.clone(),
+                op: op.clone(),
+            });
+        }
+        self.namespace_requests.insert(
+            request,
+            PendingNamespace {
+                session,
+                targets,
+                replies,
+            },
+        );
+        self.answer_namespace_if_complete(request);
+    }
+
+    fn namespace_reply(&mut self, request: u64, engine: EngineId, reply: NamespaceReply) {
+        let Some(pending) = self.namespace_requests.get_mut(&request) else {
+            return;
+        };
+        for (target, slot) in pending.targets.iter().zip(pending.replies.iter_mut()) {
+            if *target == engine && slot.is_none() {
+                *slot = Some(reply);
+                break;
+            }
+        }
+        self.answer_namespace_if_complete(request);
+    }
+
+    fn answer_namespace_if_complete(&mut self, request: u64) {
+        let complete = self
+            .namespace_requests
+            .get(&request)
+            .is_some_and(|p| p.replies.iter().all(Option::is_some));
+        if !complete {
+            return;
+        }
+        if let Some(pending) = self.namespace_requests.remove(&request)
+            && let Some(client) = self.clients.get(&pending.session)
+        {
+            let replies = pending.replies.into_iter().flatten().collect();
+            let _ = client.tx.send(ToClient::Namespace(replies));
+        }
     }
 
     fn fail(&mut self, id: TaskId, reason: String) {
@@ -433,6 +516,15 @@ impl Hub {
     fn engine_left(&mut self, engine: EngineId, why: &str) {
         if self.engines.remove(&engine).is_some() {
             tracing::warn!(%engine, why, "engine left");
+            let waiting: Vec<u64> = self
+                .namespace_requests
+                .iter()
+                .filter(|(_, p)| p.targets.contains(&engine))
+                .map(|(request, _)| *request)
+                .collect();
+            for request in waiting {
+                self.namespace_reply(request, engine, Err(format!("engine {engine} left: {why}")));
+            }
             let now = self.now();
             log_refusal(self.sched.handle_engine_left(now, engine));
             self.drain_actions();
@@ -476,6 +568,25 @@ impl Hub {
             scheme: self.config.scheme.to_string(),
             hwm: self.config.hwm,
         }
+    }
+}
+
+/// Sends `hash`'s bytes to an engine that lacks them, once, counting them.
+fn send_module_if_missing(
+    entry: &mut EngineEntry,
+    modules: &HashMap<ModuleHash, StoredModule>,
+    hash: ModuleHash,
+) {
+    if entry.modules.contains(&hash) {
+        return;
+    }
+    if let Some(stored) = modules.get(&hash) {
+        entry.module_bytes_sent += stored.bytes.len() as u64;
+        entry.modules.insert(hash);
+        let _ = entry.tx.send(ToEngine::Module {
+            hash,
+            bytes: stored.bytes.as_ref().clone(),
+        });
     }
 }
 

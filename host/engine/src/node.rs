@@ -15,9 +15,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use wasp_net::{ConnectionFile, NetError, Session};
 use wasp_proto::msg::{
-    EngineHello, ErrorKind, FromEngine, Role, RunTask, TaskError, TaskMeta, TaskResult, ToEngine,
+    Arg, EngineHello, ErrorKind, FromEngine, NamespaceOp, NamespaceReply, Role, RunTask, TaskError,
+    TaskMeta, TaskResult, ToEngine,
 };
-use wasp_proto::{EngineId, ModuleHash};
+use wasp_proto::{EngineId, ModuleHash, Tenant, Value};
 
 use crate::error::CallError;
 use crate::runtime::{Module, Runtime, RuntimeConfig, SetupError};
@@ -38,7 +39,13 @@ pub struct NodeConfig {
     pub runtime: RuntimeConfig,
     /// A name for status displays (`host:pid`).
     pub name: String,
+    /// Most bytes (as `Value::size_bytes` counts) one tenant's namespace may
+    /// hold on this engine.
+    pub namespace_bytes: usize,
 }
+
+/// The default of [`NodeConfig::namespace_bytes`].
+pub const DEFAULT_NAMESPACE_BYTES: usize = 256 << 20;
 
 /// Why an engine node stopped.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +66,7 @@ pub enum NodeError {
 enum Work {
     Load(ModuleHash, Vec<u8>),
     Run(RunTask),
+    Namespace(u64, Tenant, NamespaceOp),
 }
 
 /// Runs an engine until the controller closes the connection or says stop.
@@ -66,7 +74,7 @@ enum Work {
 pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
     let runtime = Runtime::new(config.runtime)?;
     let hello = EngineHello {
-        name: config.name,
+        name: config.name.clone(),
         cached: runtime.disk_cached_hashes(),
     };
     let Session {
@@ -100,7 +108,13 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
         })
     };
     let (work_tx, work_rx) = mpsc::unbounded_channel::<Work>();
-    let executor = tokio::spawn(execute(runtime, engine, work_rx, out_tx));
+    let executor = tokio::spawn(execute(
+        runtime,
+        engine,
+        config.namespace_bytes,
+        work_rx,
+        out_tx,
+    ));
 
     let ended = loop {
         match recv.recv::<Vec<ToEngine>>().await {
@@ -110,6 +124,11 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
                     let work = match msg {
                         ToEngine::Module { hash, bytes } => Work::Load(hash, bytes),
                         ToEngine::Run(task) => Work::Run(task),
+                        ToEngine::Namespace {
+                            request,
+                            tenant,
+                            op,
+                        } => Work::Namespace(request, tenant, op),
                         ToEngine::Shutdown => {
                             stop = true;
                             break;
@@ -136,14 +155,23 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
     Ok(engine)
 }
 
+/// One tenant's namespace on this engine (ipyparallel's engine namespace).
+#[derive(Default)]
+struct Namespace {
+    values: HashMap<String, Value>,
+    bytes: usize,
+}
+
 /// Runs work items one at a time.
 async fn execute(
     runtime: Runtime,
     engine: EngineId,
+    namespace_bytes: usize,
     mut work: mpsc::UnboundedReceiver<Work>,
     out: mpsc::UnboundedSender<FromEngine>,
 ) {
     let mut modules: HashMap<ModuleHash, Result<Arc<Module>, String>> = HashMap::new();
+    let mut namespaces: HashMap<Tenant, Namespace> = HashMap::new();
     while let Some(item) = work.recv().await {
         match item {
             Work::Load(hash, bytes) => {
@@ -153,7 +181,27 @@ async fn execute(
                 }
                 modules.insert(hash, loaded);
             }
+            Work::Namespace(request, tenant, op) => {
+                let namespace = namespaces.entry(tenant).or_default();
+                let reply = match op {
+                    NamespaceOp::Load(hash) => load_now(&runtime, engine, &mut modules, hash),
+                    op => apply_namespace_op(engine, namespace, namespace_bytes, op),
+                };
+                if out.send(FromEngine::Namespace { request, reply }).is_err() {
+                    break;
+                }
+            }
             Work::Run(task) => {
+                let namespace = namespaces.entry(task.tenant.clone()).or_default();
+                let task = match resolve_refs(engine, namespace, task) {
+                    Ok(task) => task,
+                    Err(failed) => {
+                        if out.send(FromEngine::Done(*failed)).is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                };
                 let module = match modules.get(&task.module) {
                     Some(loaded) => loaded.clone(),
                     None => runtime.cached(&task.module).ok_or_else(|| {
@@ -169,13 +217,141 @@ async fn execute(
     }
 }
 
+/// Answers `load`: the module was compiled when its bytes arrived (they are
+/// always sent first when missing), or is in the disk cache.
+fn load_now(
+    runtime: &Runtime,
+    engine: EngineId,
+    modules: &mut HashMap<ModuleHash, Result<Arc<Module>, String>>,
+    hash: ModuleHash,
+) -> NamespaceReply {
+    let loaded = modules.entry(hash).or_insert_with(|| {
+        runtime
+            .cached(&hash)
+            .ok_or_else(|| format!("engine {engine} does not have module {hash}"))
+    });
+    match loaded {
+        Ok(_) => Ok(Vec::new()),
+        Err(err) => Err(format!(
+            "engine {engine} could not load module {hash}: {err}"
+        )),
+    }
+}
+
+/// Push, pull or clear in a tenant's namespace.
+fn apply_namespace_op(
+    engine: EngineId,
+    namespace: &mut Namespace,
+    limit: usize,
+    op: NamespaceOp,
+) -> NamespaceReply {
+    match op {
+        NamespaceOp::Push(entries) => {
+            let freed: usize = entries
+                .iter()
+                .filter_map(|(name, _)| {
+                    namespace
+                        .values
+                        .get(name)
+                        .map(|v| name.len() + v.size_bytes())
+                })
+                .sum();
+            let added: usize = entries
+                .iter()
+                .map(|(name, v)| name.len() + v.size_bytes())
+                .sum();
+            let total = namespace.bytes - freed.min(namespace.bytes) + added;
+            if total > limit {
+                return Err(format!(
+                    "engine {engine}: the namespace would hold {total} bytes, over its limit \
+                     (namespace_bytes = {})",
+                    crate::limits::bytes(limit)
+                ));
+            }
+            namespace.bytes = total;
+            namespace.values.extend(entries);
+            Ok(Vec::new())
+        }
+        NamespaceOp::Pull(names) => names
+            .iter()
+            .map(|name| {
+                namespace.values.get(name).cloned().ok_or_else(|| {
+                    format!("engine {engine} has no value named {name:?} in its namespace")
+                })
+            })
+            .collect(),
+        NamespaceOp::Clear => {
+            *namespace = Namespace::default();
+            Ok(Vec::new())
+        }
+        NamespaceOp::Load(_) => Ok(Vec::new()),
+    }
+}
+
+/// Replaces every `Arg::Ref` with this engine's value of that name.
+fn resolve_refs(
+    engine: EngineId,
+    namespace: &Namespace,
+    task: RunTask,
+) -> Result<ResolvedTask, Box<TaskResult>> {
+    let mut items = Vec::with_capacity(task.items.len());
+    for args in task.items {
+        let mut values = Vec::with_capacity(args.len());
+        for arg in args {
+            match arg {
+                Arg::Value(value) => values.push(value),
+                Arg::Ref(name) => match namespace.values.get(&name) {
+                    Some(value) => values.push(value.clone()),
+                    None => {
+                        let now = now_us();
+                        return Err(Box::new(TaskResult {
+                            id: task.id,
+                            outcome: Err(TaskError {
+                                kind: ErrorKind::Call,
+                                message: format!(
+                                    "engine {engine} has no value named {name:?} in its namespace \
+                                     (a Reference argument)"
+                                ),
+                                item: None,
+                            }),
+                            meta: TaskMeta {
+                                engine: Some(engine),
+                                started_us: now,
+                                completed_us: now,
+                                ..TaskMeta::default()
+                            },
+                        }));
+                    }
+                },
+            }
+        }
+        items.push(values);
+    }
+    Ok(ResolvedTask {
+        id: task.id,
+        tenant: task.tenant,
+        module: task.module,
+        func: task.func,
+        items,
+    })
+}
+
+/// A task whose references are replaced by values.
+struct ResolvedTask {
+    id: wasp_proto::TaskId,
+    tenant: Tenant,
+    module: ModuleHash,
+    func: String,
+    items: Vec<Vec<Value>>,
+}
+
 /// Runs one task's chunk on one instance, item after item; the first
 /// failing item fails the task.
 async fn run_task(
     runtime: &Runtime,
     engine: EngineId,
     module: Result<Arc<Module>, String>,
-    task: RunTask,
+    task: ResolvedTask,
 ) -> TaskResult {
     let mut meta = TaskMeta {
         engine: Some(engine),
@@ -202,7 +378,7 @@ async fn run_items(
     runtime: &Runtime,
     engine: EngineId,
     module: &Arc<Module>,
-    task: &RunTask,
+    task: &ResolvedTask,
     meta: &mut TaskMeta,
 ) -> Result<Vec<Option<wasp_proto::Value>>, TaskError> {
     let context = CallContext {

@@ -80,6 +80,14 @@ pub enum ClientMsg {
     Submit(Vec<TaskSpec>),
     /// Answered by [`ToClient::Status`].
     Status,
+    /// Apply a namespace operation on each of these engines. Answered by
+    /// [`ToClient::Namespace`], one reply per target, in target order.
+    Namespace {
+        /// The engines, in the order their replies are wanted.
+        targets: Vec<EngineId>,
+        /// What to do on each.
+        op: NamespaceOp,
+    },
     /// Stop the controller and its engines (tokens with admin rights only).
     /// Answered by [`ToClient::Error`] when refused.
     Shutdown,
@@ -96,10 +104,47 @@ pub struct TaskSpec {
     pub func: String,
     /// One argument list per item: one item for `apply`, `chunksize` items
     /// for a `map` chunk.
-    pub items: Vec<Vec<Value>>,
+    pub items: Vec<Vec<Arg>>,
     /// Engines allowed to run it (`None`: any, chosen by the scheduler).
     pub targets: Option<Vec<EngineId>>,
 }
+
+/// A task argument: a value, or a reference to a name in the namespace of
+/// the engine that runs the task (ipyparallel's `parallel.Reference`).
+/// The engine replaces a reference with its own value of that name, and
+/// checks it against the function's signature there.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Arg {
+    /// A value sent with the task.
+    Value(Value),
+    /// The running engine's value of this name.
+    Ref(String),
+}
+
+impl From<Value> for Arg {
+    fn from(value: Value) -> Self {
+        Arg::Value(value)
+    }
+}
+
+/// An operation on the namespaces of explicit engines (a DirectView's
+/// `push`, `pull`, `clear`, and module `load`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum NamespaceOp {
+    /// Set these names to these values.
+    Push(Vec<(String, Value)>),
+    /// Read these names.
+    Pull(Vec<String>),
+    /// Remove every name.
+    Clear,
+    /// Compile and cache this module now (its bytes are sent first if the
+    /// engine lacks them).
+    Load(ModuleHash),
+}
+
+/// What one engine answered to a [`NamespaceOp`]: the pulled values (empty
+/// for other operations), or why it failed.
+pub type NamespaceReply = Result<Vec<Value>, String>;
 
 /// The controller's messages to a client.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,6 +157,8 @@ pub enum ToClient {
     Results(Vec<TaskResult>),
     /// Answer to [`ClientMsg::Status`].
     Status(ClusterStatus),
+    /// Answer to [`ClientMsg::Namespace`]: one reply per target, in order.
+    Namespace(Vec<NamespaceReply>),
     /// A request failed (e.g. an upload over the module size limit).
     Error(String),
 }
@@ -130,6 +177,16 @@ pub enum ToEngine {
     },
     /// Run a task.
     Run(RunTask),
+    /// Apply a namespace operation for a tenant; answered by
+    /// [`FromEngine::Namespace`] with the same request number.
+    Namespace {
+        /// Pairs the answer with the request.
+        request: u64,
+        /// Whose namespace.
+        tenant: Tenant,
+        /// What to do.
+        op: NamespaceOp,
+    },
     /// Finish what is running and exit.
     Shutdown,
 }
@@ -146,7 +203,7 @@ pub struct RunTask {
     /// The function.
     pub func: String,
     /// The argument lists, one per item.
-    pub items: Vec<Vec<Value>>,
+    pub items: Vec<Vec<Arg>>,
 }
 
 /// What an engine sends the controller.
@@ -156,6 +213,13 @@ pub enum FromEngine {
     Heartbeat,
     /// A task finished (its `meta.submitted` is filled in by the controller).
     Done(TaskResult),
+    /// The answer to a [`ToEngine::Namespace`].
+    Namespace {
+        /// The request's number.
+        request: u64,
+        /// The answer.
+        reply: NamespaceReply,
+    },
 }
 
 /// The outcome of one task.

@@ -1,0 +1,80 @@
+//! The cluster fixture shared by the end-to-end tests: a real controller
+//! and real engine processes in a fresh profile folder.
+
+#![allow(dead_code, reason = "each test file uses a different part")]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use wasp_client::Client;
+
+/// A cluster of real processes in a fresh profile folder, stopped on drop.
+pub struct Cluster {
+    /// Holds the profile folder (`WASP_DIR`).
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts a controller and `engines` engines.
+    pub fn start(engines: u32) -> Self {
+        Self::start_with(engines, &[])
+    }
+
+    /// Starts with extra `wasp cluster start` flags.
+    pub fn start_with(engines: u32, flags: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let n = engines.to_string();
+        let mut args = vec!["cluster", "start", "-n", &n, "--daemon"];
+        args.extend_from_slice(flags);
+        let out = wasp(&dir, &args);
+        assert!(
+            out.status.success(),
+            "cluster start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self { dir }
+    }
+
+    /// The profile folder.
+    pub fn profile(&self) -> PathBuf {
+        self.dir.path().join("profile_default")
+    }
+
+    /// The client connection file.
+    pub fn client_file(&self) -> PathBuf {
+        self.profile().join("security/wasp-client.json")
+    }
+
+    /// A connected client.
+    pub async fn client(&self) -> Client {
+        Client::connect_file(&self.client_file())
+            .await
+            .expect("connect")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = wasp(&self.dir, &["cluster", "stop"]);
+        // Whatever did not stop on request is killed.
+        if let Ok(pids) = std::fs::read_to_string(self.profile().join("cluster.pids")) {
+            for pid in pids.lines() {
+                let _ = Command::new("kill")
+                    .arg("-9")
+                    .arg(pid)
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
+/// Runs the `wasp` binary in the cluster's profile folder.
+pub fn wasp(dir: &tempfile::TempDir, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_wasp"))
+        .args(args)
+        .env("WASP_DIR", dir.path())
+        .env("WASP_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .expect("spawn wasp")
+}

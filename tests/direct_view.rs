@@ -1,0 +1,229 @@
+//! DirectView end to end: explicit targets, per-engine namespaces (push,
+//! pull, scatter, gather), Reference, and module broadcast, on a real
+//! cluster (the seed notebook's multiplexing cells).
+
+use std::time::{Duration, Instant};
+
+use wasp_client::{ClientError, Module, reference};
+use wasp_proto::{EngineId, Value};
+use wasp_task_artifacts as tasks;
+
+mod common;
+use common::Cluster;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scatter_ids_then_pull_gives_each_engine_its_id() {
+    let cluster = Cluster::start(2);
+    let rc = cluster.client().await;
+    let ids = rc.ids().await.unwrap();
+    let dv = rc.view(ids.clone());
+    let id_values: Vec<Value> = ids.iter().map(|id| Value::U32(id.0)).collect();
+    dv.scatter("id", id_values.clone(), true).await.unwrap();
+    assert_eq!(dv.pull("id").await.unwrap(), id_values, "dv['id']");
+    assert_eq!(dv.gather("id").await.unwrap(), id_values);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scatter_partitions_as_ipyparallel_and_gather_reassembles() {
+    let cluster = Cluster::start(2);
+    let rc = cluster.client().await;
+    let dv = rc.view(rc.ids().await.unwrap());
+    let seq: Vec<Value> = (0..5).map(Value::S64).collect();
+    dv.scatter("x", seq.clone(), false).await.unwrap();
+    // Contiguous and balanced, the larger part first.
+    assert_eq!(
+        dv.pull("x").await.unwrap(),
+        vec![
+            Value::List(seq[..3].to_vec()),
+            Value::List(seq[3..].to_vec())
+        ]
+    );
+    assert_eq!(dv.gather("x").await.unwrap(), seq);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reference_resolves_per_engine_and_results_arrive_as_they_finish() {
+    let cluster = Cluster::start(2);
+    let rc = cluster.client().await;
+    let dv = rc.view(rc.ids().await.unwrap());
+    dv.scatter("id", vec![Value::F64(0.0), Value::F64(1.0)], true)
+        .await
+        .unwrap();
+    let sleep = Module::from_file(tasks::SLEEP).unwrap();
+    let tic = Instant::now();
+    let mut ar = dv
+        .apply_args(&sleep, "sleep-here", vec![reference("id")])
+        .await
+        .unwrap();
+    // Engine i sleeps i seconds and says who it is, in target order.
+    let first = ar.next().await.unwrap().unwrap();
+    let first_at = tic.elapsed();
+    let second = ar.next().await.unwrap().unwrap();
+    let second_at = tic.elapsed();
+    assert_eq!((first, second), (Some(Value::U32(0)), Some(Value::U32(1))));
+    assert!(
+        first_at < Duration::from_millis(900),
+        "engine 0 answered after {first_at:?}"
+    );
+    assert!(
+        second_at >= Duration::from_secs(1),
+        "engine 1 answered after {second_at:?}"
+    );
+
+    // A reference to a name an engine lacks fails that task, naming both.
+    let err = dv
+        .apply_args(&sleep, "sleep-here", vec![reference("nope")])
+        .await
+        .unwrap()
+        .get(None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("engine 0 has no value named \"nope\""),
+        "{err}"
+    );
+    // A referenced value of the wrong type is checked against the signature there.
+    dv.push(vec![("name".into(), Value::String("zero".into()))])
+        .await
+        .unwrap();
+    let err = dv
+        .apply_args(&sleep, "sleep-here", vec![reference("name")])
+        .await
+        .unwrap()
+        .get(None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("argument t: expected f64, found string"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_to_all_is_in_target_order_and_to_one_is_bare() {
+    let cluster = Cluster::start(2);
+    let rc = cluster.client().await;
+    let getpid = Module::from_file(tasks::GETPID).unwrap();
+    let all = rc.view(vec![EngineId(1), EngineId(0)]);
+    assert_eq!(
+        all.apply_sync(&getpid, "getpid", vec![]).await.unwrap(),
+        Value::List(vec![Value::U32(1), Value::U32(0)])
+    );
+    let one = rc.view(vec![EngineId(1)]);
+    assert_eq!(
+        one.apply_sync(&getpid, "getpid", vec![]).await.unwrap(),
+        Value::U32(1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_and_pull_round_trip_every_wit_value_type() {
+    let cluster = Cluster::start(1);
+    let rc = cluster.client().await;
+    let dv = rc.view(vec![EngineId(0)]);
+    let values = vec![
+        Value::Bool(true),
+        Value::S8(-8),
+        Value::U8(8),
+        Value::S16(-16),
+        Value::U16(16),
+        Value::S32(-32),
+        Value::U32(32),
+        Value::S64(i64::MIN),
+        Value::U64(u64::MAX),
+        Value::F32(0.5),
+        Value::F64(f64::MAX),
+        Value::Char('ß'),
+        Value::String("wasp".into()),
+        Value::List(vec![Value::U8(1), Value::U8(2)]),
+        Value::Record(vec![
+            ("word".into(), Value::String("a".into())),
+            ("count".into(), Value::U32(2)),
+        ]),
+        Value::Tuple(vec![Value::S64(1), Value::Char('x')]),
+        Value::Variant("circle".into(), Some(Box::new(Value::F64(1.5)))),
+        Value::Variant("empty".into(), None),
+        Value::Enum("put".into()),
+        Value::Option(None),
+        Value::Option(Some(Box::new(Value::U16(7)))),
+        Value::Result(Ok(Some(Box::new(Value::String("ok".into()))))),
+        Value::Result(Err(None)),
+        Value::Flags(vec!["read".into(), "write".into()]),
+    ];
+    let entries: Vec<(String, Value)> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("v{i}"), v.clone()))
+        .collect();
+    dv.push(entries).await.unwrap();
+    for (i, value) in values.iter().enumerate() {
+        assert_eq!(
+            dv.pull(&format!("v{i}")).await.unwrap(),
+            vec![value.clone()]
+        );
+    }
+    dv.clear().await.unwrap();
+    assert!(dv.pull("v0").await.is_err(), "cleared");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_names_and_oversize_scatters_fail_clearly() {
+    let cluster = Cluster::start_with(2, &["--max-namespace", "1KiB"]);
+    let rc = cluster.client().await;
+    let dv = rc.view(rc.ids().await.unwrap());
+    let err = dv.pull("missing").await.unwrap_err();
+    assert!(matches!(err, ClientError::Namespace(_)), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "engine 0 has no value named \"missing\" in its namespace"
+    );
+
+    let big: Vec<Value> = (0..400).map(Value::U64).collect();
+    let err = dv.scatter("big", big, false).await.unwrap_err();
+    assert!(
+        err.to_string().starts_with("engine 0: the namespace would hold 1603 bytes, over its limit (namespace_bytes = 1 KiB)"),
+        "{err}"
+    );
+    // Nothing half-stored: the namespace still serves small values.
+    dv.push(vec![("small".into(), Value::U8(1))]).await.unwrap();
+    assert_eq!(
+        dv.pull("small").await.unwrap(),
+        vec![Value::U8(1), Value::U8(1)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn module_broadcast_sends_bytes_once_per_engine() {
+    let cluster = Cluster::start(2);
+    let rc = cluster.client().await;
+    let dv = rc.view(rc.ids().await.unwrap());
+    let norm = Module::from_file(tasks::NORM).unwrap();
+    let size = norm.bytes().len() as u64;
+
+    let sent = |status: wasp_proto::msg::ClusterStatus| -> Vec<u64> {
+        status.engines.iter().map(|e| e.module_bytes_sent).collect()
+    };
+    assert_eq!(sent(rc.status().await.unwrap()), vec![0, 0]);
+    dv.load(&norm).await.unwrap();
+    assert_eq!(sent(rc.status().await.unwrap()), vec![size, size]);
+    // Pushing it again sends only its hash; so do later tasks.
+    dv.load(&norm).await.unwrap();
+    let args = vec![
+        Value::List(vec![Value::F64(3.0), Value::F64(4.0)]),
+        Value::F64(2.0),
+    ];
+    assert_eq!(
+        dv.apply_sync(&norm, "norm", args.clone()).await.unwrap(),
+        Value::List(vec![Value::F64(5.0), Value::F64(5.0)])
+    );
+    let lview = rc.load_balanced_view();
+    for _ in 0..4 {
+        assert_eq!(
+            lview.apply_sync(&norm, "norm", args.clone()).await.unwrap(),
+            Some(Value::F64(5.0))
+        );
+    }
+    assert_eq!(sent(rc.status().await.unwrap()), vec![size, size]);
+}
