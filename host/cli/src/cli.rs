@@ -38,6 +38,69 @@ pub enum Command {
     /// Map a function over argument lists (one JSON array per line, from a
     /// file or stdin); print results as JSON lines.
     Map(MapArgs),
+    /// Send a module to engines ahead of use, where it is compiled and
+    /// cached (an engine that has it receives only its hash).
+    Push(PushArgs),
+    /// Print each engine's value of a name in its namespace (`dv['name']`).
+    Pull(NameArgs),
+    /// Split a JSON array across engines, contiguous and balanced, as `name`.
+    Scatter(ScatterArgs),
+    /// Concatenate the engines' values of a name, in engine order.
+    Gather(NameArgs),
+}
+
+/// Which engines a DirectView command addresses.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// `all`, an engine id (`0`) or ids (`0,2`).
+    #[arg(long, default_value = "all")]
+    pub targets: String,
+}
+
+/// `wasp push`
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The component (.wasm).
+    pub module: PathBuf,
+    /// Which engines.
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// Which profile folder to use.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+/// `wasp pull` and `wasp gather`
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// The name in the engines' namespaces.
+    pub name: String,
+    /// Which engines.
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// Which profile folder to use.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+/// `wasp scatter`
+#[derive(Debug, Args)]
+pub struct ScatterArgs {
+    /// The name to set on each engine.
+    pub name: String,
+    /// A file holding one JSON array (default: stdin). Values are typed by
+    /// their JSON: integers become s64, other numbers f64, arrays lists (or
+    /// tuples when mixed), objects records.
+    pub input: Option<PathBuf>,
+    /// Push a one-item part as the item itself, not a one-item list.
+    #[arg(long)]
+    pub flatten: bool,
+    /// Which engines.
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// Which profile folder to use.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
 }
 
 /// Which cluster to talk to.
@@ -143,7 +206,8 @@ pub struct ApplyArgs {
     pub module: PathBuf,
     /// The function.
     pub func: String,
-    /// The arguments, one JSON value each.
+    /// The arguments, one JSON value each; `@name` is each engine's own
+    /// namespace value of `name` (a Reference).
     #[arg(allow_hyphen_values = true)]
     pub args: Vec<String>,
     /// Run on these engines (`all`, `0`, `0,2`) instead of where the

@@ -41,5 +41,9 @@ fn run_command(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Cluster(cli::ClusterCommand::Status(args)) => cluster::status(&args),
         cli::Command::Apply(args) => remote::apply(&args),
         cli::Command::Map(args) => remote::map(&args),
+        cli::Command::Push(args) => remote::push(&args),
+        cli::Command::Pull(args) => remote::pull(&args),
+        cli::Command::Scatter(args) => remote::scatter(&args),
+        cli::Command::Gather(args) => remote::gather(&args),
     }
 }

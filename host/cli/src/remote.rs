@@ -7,11 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use serde_json::Value as Json;
-use wasp_client::{Client, Module};
+use wasp_client::{Arg, Client, DirectView, Module};
 use wasp_net::Profile;
 use wasp_proto::{EngineId, FuncSig, Value, json_to_value, value_to_json};
 
-use crate::cli::{ApplyArgs, MapArgs};
+use crate::cli::{ApplyArgs, MapArgs, NameArgs, PushArgs, ScatterArgs};
 use crate::serve::tokio_runtime;
 
 async fn connect(profile: &str) -> anyhow::Result<Client> {
@@ -46,19 +46,55 @@ fn print_value(value: Option<&Value>) -> String {
     value.map_or(Json::Null, value_to_json).to_string()
 }
 
+/// Command-line arguments as task arguments: JSON typed by the signature,
+/// bare text as a string, and `@name` (not valid JSON) as a Reference.
+fn parse_cli_args(sig: &FuncSig, args: &[String]) -> anyhow::Result<Vec<Arg>> {
+    if args.len() != sig.params.len() {
+        bail!(
+            "arguments: expected {} argument(s), got {}; the signature is `{sig}`",
+            sig.params.len(),
+            args.len()
+        );
+    }
+    sig.params
+        .iter()
+        .zip(args)
+        .map(|(param, arg)| {
+            let json = match serde_json::from_str(arg) {
+                Ok(json) => json,
+                Err(_) => match arg.strip_prefix('@') {
+                    Some(name) if !name.is_empty() => return Ok(Arg::Ref(name.to_owned())),
+                    _ => Json::String(arg.clone()),
+                },
+            };
+            json_to_value(&json, &param.ty, &param.name)
+                .map(Arg::Value)
+                .map_err(|err| {
+                    anyhow::anyhow!("arguments: argument {err}; the signature is `{sig}`")
+                })
+        })
+        .collect()
+}
+
 pub fn apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let module = Module::from_file(&args.module)?;
     let sig = module.find(&args.func)?.sig.clone();
-    let json: Vec<Json> = args
-        .args
-        .iter()
-        .map(|a| serde_json::from_str(a).unwrap_or_else(|_| Json::String(a.clone())))
-        .collect();
-    let values = parse_args(&sig, &json, "arguments")?;
+    let parsed = parse_cli_args(&sig, &args.args)?;
+    let has_refs = parsed.iter().any(|a| matches!(a, Arg::Ref(_)));
+    if has_refs && args.targets.is_none() {
+        bail!("@name arguments refer to engine namespaces: name the engines with --targets");
+    }
     tokio_runtime()?.block_on(async {
         let client = connect(&args.profile.profile).await?;
         match &args.targets {
             None => {
+                let values = parsed
+                    .into_iter()
+                    .filter_map(|a| match a {
+                        Arg::Value(v) => Some(v),
+                        Arg::Ref(_) => None,
+                    })
+                    .collect();
                 let mut result = client
                     .load_balanced_view()
                     .apply(&module, &args.func, values)
@@ -72,7 +108,7 @@ pub fn apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
             Some(targets) => {
                 let targets = parse_targets(targets, &client).await?;
                 let view = client.view(targets.clone());
-                let mut result = view.apply(&module, &args.func, values).await?;
+                let mut result = view.apply_args(&module, &args.func, parsed).await?;
                 let values = result.get(None).await?;
                 if targets.len() == 1 {
                     println!("{}", print_value(values.first().and_then(Option::as_ref)));
@@ -166,6 +202,73 @@ pub fn map(args: &MapArgs) -> anyhow::Result<ExitCode> {
             "{total} results from {} tasks: wall time {wall:.3} s, serial time {serial:.3} s, speedup {speedup:.2}x",
             result.msg_ids().len()
         );
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn direct_view(profile: &str, targets: &str) -> anyhow::Result<DirectView> {
+    let client = connect(profile).await?;
+    let targets = parse_targets(targets, &client).await?;
+    Ok(client.view(targets))
+}
+
+fn print_per_engine(values: &[Value]) {
+    let all: Vec<Json> = values.iter().map(value_to_json).collect();
+    println!("{}", Json::from(all));
+}
+
+pub fn push(args: &PushArgs) -> anyhow::Result<ExitCode> {
+    let module = Module::from_file(&args.module)?;
+    tokio_runtime()?.block_on(async {
+        let dv = direct_view(&args.profile.profile, &args.targets.targets).await?;
+        dv.load(&module).await?;
+        eprintln!(
+            "module {} loaded on engines {:?}",
+            module.hash.short(),
+            dv.targets().iter().map(|t| t.0).collect::<Vec<_>>()
+        );
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn pull(args: &NameArgs) -> anyhow::Result<ExitCode> {
+    tokio_runtime()?.block_on(async {
+        let dv = direct_view(&args.profile.profile, &args.targets.targets).await?;
+        print_per_engine(&dv.pull(&args.name).await?);
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn gather(args: &NameArgs) -> anyhow::Result<ExitCode> {
+    tokio_runtime()?.block_on(async {
+        let dv = direct_view(&args.profile.profile, &args.targets.targets).await?;
+        print_per_engine(&dv.gather(&args.name).await?);
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn scatter(args: &ScatterArgs) -> anyhow::Result<ExitCode> {
+    let text = match &args.input {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => std::io::read_to_string(std::io::stdin()).context("reading stdin")?,
+    };
+    let json: Json = serde_json::from_str(&text).context("the input is not JSON")?;
+    let Json::Array(items) = json else {
+        bail!("expected a JSON array to scatter, found {}", json);
+    };
+    let seq = items
+        .iter()
+        .map(wasp_proto::json::infer_value)
+        .collect::<Result<Vec<_>, _>>()?;
+    tokio_runtime()?.block_on(async {
+        let dv = direct_view(&args.profile.profile, &args.targets.targets).await?;
+        dv.scatter(&args.name, seq, args.flatten).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -72,6 +72,49 @@ pub fn value_to_json(value: &Value) -> Json {
     }
 }
 
+/// Reads JSON without a type to parse it against, for values that have
+/// none yet (a namespace entry from the command line): integers become
+/// `s64` (or `u64` above its range), other numbers `f64`, strings
+/// `string`, arrays `list` when their items share a kind (else `tuple`),
+/// objects `record`, `null` an empty `option`.
+pub fn infer_value(json: &Json) -> Result<Value, JsonError> {
+    Ok(match json {
+        Json::Null => Value::Option(None),
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Value::S64(i),
+            (None, Some(u), _) => Value::U64(u),
+            (_, _, Some(x)) => Value::F64(x),
+            _ => {
+                return Err(JsonError {
+                    path: String::new(),
+                    message: format!("unreadable number {n}"),
+                });
+            }
+        },
+        Json::String(s) => Value::String(s.clone()),
+        Json::Array(items) => {
+            let values = items
+                .iter()
+                .map(infer_value)
+                .collect::<Result<Vec<_>, _>>()?;
+            let same = values
+                .windows(2)
+                .all(|w| std::mem::discriminant(&w[0]) == std::mem::discriminant(&w[1]));
+            if same {
+                Value::List(values)
+            } else {
+                Value::Tuple(values)
+            }
+        }
+        Json::Object(map) => Value::Record(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), infer_value(v)?)))
+                .collect::<Result<_, JsonError>>()?,
+        ),
+    })
+}
+
 fn tagged(tag: &str, payload: Option<&Value>) -> Json {
     let mut map = Map::new();
     map.insert(tag.to_owned(), payload.map_or(Json::Null, value_to_json));
