@@ -227,3 +227,30 @@ async fn module_broadcast_sends_bytes_once_per_engine() {
     }
     assert_eq!(sent(rc.status().await.unwrap()), vec![size, size]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn direct_map_gives_one_chunk_per_engine_and_pull_takes_names() {
+    let cluster = Cluster::start(2);
+    let rc = cluster.client().await;
+    let dv = rc.view(rc.ids().await.unwrap());
+    let pow10 = Module::from_file(tasks::POW10).unwrap();
+    let xs: Vec<Value> = (0..7).map(Value::S64).collect();
+    let mut ar = dv.map_async(&pow10, "pow10", vec![xs]).await.unwrap();
+    assert_eq!(ar.msg_ids().len(), 2, "one task per engine");
+    let expected: Vec<Option<Value>> = (0..7i64).map(|x| Some(Value::S64(x.pow(10)))).collect();
+    assert_eq!(ar.get(None).await.unwrap(), expected);
+    // The first engine took the larger, first part.
+    let engines: Vec<_> = ar.metadata().iter().map(|m| m.unwrap().engine).collect();
+    assert_eq!(engines, vec![Some(EngineId(0)), Some(EngineId(1))]);
+
+    dv.push(vec![("a".into(), Value::U8(1)), ("b".into(), Value::U8(2))])
+        .await
+        .unwrap();
+    assert_eq!(
+        dv.pull_names(&["b", "a"]).await.unwrap(),
+        vec![
+            vec![Value::U8(2), Value::U8(1)],
+            vec![Value::U8(2), Value::U8(1)]
+        ]
+    );
+}

@@ -40,6 +40,10 @@ pub fn controller(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
 
 async fn controller_wait(controller: &Controller) {
     controller.stopped().await;
+    // Give the connection writers a moment to deliver the engines' Shutdown
+    // and the endpoint's close frames, so peers learn at once rather than
+    // at their idle timeout.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 }
 
 pub fn engine(args: &EngineArgs) -> anyhow::Result<ExitCode> {

@@ -128,17 +128,10 @@ impl Client {
 
     /// Asks the controller to stop with its engines (admin tokens only).
     pub async fn shutdown(&self) -> Result<(), ClientError> {
-        // The controller closes the connection when it stops; a refusal
-        // arrives as an error message instead.
-        let refusal = self.start_request(ClientMsg::Shutdown)?;
-        let closed = self.inner.connection.closed();
-        tokio::select! {
-            _ = closed => Ok(()),
-            reply = refusal => match reply {
-                Ok(ToClient::Error(message)) => Err(ClientError::Controller(message)),
-                Ok(other) => Err(unexpected(other)),
-                Err(_) => Ok(()),
-            },
+        match self.request(ClientMsg::Shutdown).await {
+            Ok(ToClient::ShuttingDown) | Err(ClientError::Disconnected) => Ok(()),
+            Ok(other) => Err(unexpected(other)),
+            Err(err) => Err(err),
         }
     }
 

@@ -334,6 +334,57 @@ impl DirectView {
         Ok(replies.into_iter().flatten().collect())
     }
 
+    /// Each target's values of several names: one list per target, in
+    /// target order, the values in the order of `names`.
+    pub async fn pull_names(&self, names: &[&str]) -> Result<Vec<Vec<Value>>, ClientError> {
+        let names = names.iter().map(|n| (*n).to_owned()).collect();
+        self.namespace(NamespaceOp::Pull(names)).await
+    }
+
+    /// `map(func, *sequences)` as ipyparallel's DirectView does it: the
+    /// items split into one contiguous, balanced chunk per target; results
+    /// in item order.
+    pub async fn map_async(
+        &self,
+        module: &Module,
+        func: &str,
+        sequences: Vec<Vec<Value>>,
+    ) -> Result<AsyncResult, ClientError> {
+        let items: Vec<Value> = zip_sequences(sequences)
+            .into_iter()
+            .map(Value::Tuple)
+            .collect();
+        let chunks = partition(items, self.targets.len())
+            .into_iter()
+            .zip(&self.targets)
+            .filter(|(part, _)| !part.is_empty())
+            .map(|(part, target)| {
+                let part = part
+                    .into_iter()
+                    .map(|item| match item {
+                        Value::Tuple(args) => to_args(args),
+                        other => vec![Arg::Value(other)],
+                    })
+                    .collect();
+                (part, Some(vec![*target]))
+            })
+            .collect();
+        self.core.submit(module, func, chunks, true, false).await
+    }
+
+    /// [`DirectView::map_async`], waiting for every result.
+    pub async fn map(
+        &self,
+        module: &Module,
+        func: &str,
+        sequences: Vec<Vec<Value>>,
+    ) -> Result<Vec<Option<Value>>, ClientError> {
+        self.map_async(module, func, sequences)
+            .await?
+            .get(None)
+            .await
+    }
+
     /// Removes every name from the targets' namespaces.
     pub async fn clear(&self) -> Result<(), ClientError> {
         self.namespace(NamespaceOp::Clear).await.map(drop)

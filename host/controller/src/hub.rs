@@ -276,6 +276,7 @@ impl Hub {
             ClientMsg::Shutdown => {
                 if client.admin {
                     tracing::info!(session, "shutdown requested");
+                    let _ = client.tx.send(ToClient::ShuttingDown);
                     for engine in self.engines.values() {
                         let _ = engine.tx.send(ToEngine::Shutdown);
                     }

@@ -89,7 +89,8 @@ pub enum ClientMsg {
         op: NamespaceOp,
     },
     /// Stop the controller and its engines (tokens with admin rights only).
-    /// Answered by [`ToClient::Error`] when refused.
+    /// Answered by [`ToClient::ShuttingDown`], or [`ToClient::Error`] when
+    /// refused.
     Shutdown,
 }
 
@@ -161,6 +162,8 @@ pub enum ToClient {
     Namespace(Vec<NamespaceReply>),
     /// A request failed (e.g. an upload over the module size limit).
     Error(String),
+    /// Answer to [`ClientMsg::Shutdown`]: the controller is stopping.
+    ShuttingDown,
 }
 
 /// What the controller sends an engine.
