@@ -8,7 +8,7 @@
 //! then names each component here. Tests depend on this crate and load the
 //! files:
 //!
-//! ```ignore
+//! ```text
 //! let bytes = std::fs::read(wasp_task_artifacts::AREA)?;
 //! ```
 //!
