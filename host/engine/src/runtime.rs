@@ -243,7 +243,9 @@ impl Runtime {
             .inner
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| LoadError::MissingImport(root_message(&e)))?;
+            // The whole chain: the root cause alone ("resource implementation
+            // is missing") does not name the import.
+            .map_err(|e| LoadError::MissingImport(format!("{e:#}")))?;
         let module = Arc::new(Module {
             hash,
             exports: Exports::of(&self.inner.engine, &component),
