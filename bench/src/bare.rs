@@ -13,32 +13,14 @@
 use wasmtime::component::{
     Component, ComponentExportIndex, Func, Instance, InstancePre, Linker, ResourceTable, Val,
 };
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasp_engine::Limits;
 
-/// An engine configured as wasp's runtime configures its own for `limits`
-/// and `max_instances` (keep in step with `engine_config` in
-/// `host/engine/src/runtime.rs`), epoch interruption included.
+/// An engine configured exactly as wasp's runtime configures its own for
+/// `limits` and `max_instances`, epoch interruption included.
 pub fn engine(limits: &Limits, max_instances: u32) -> wasmtime::Result<Engine> {
-    let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(max_instances)
-        .total_core_instances(max_instances * 16)
-        .total_memories(max_instances * 2)
-        .total_tables(max_instances * 8)
-        .total_stacks(max_instances)
-        .max_core_instances_per_component(64)
-        .max_memories_per_component(8)
-        .max_tables_per_component(32)
-        .max_memory_size(limits.memory_bytes)
-        .table_elements(100_000);
-    let mut config = Config::new();
-    config
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-        .epoch_interruption(true)
-        .max_wasm_stack(limits.stack_bytes)
-        .async_stack_size(limits.stack_bytes + (2 << 20));
-    Engine::new(&config)
+    Engine::new(&wasp_engine::runtime::engine_config(limits, max_instances))
 }
 
 /// The data of a bare store.

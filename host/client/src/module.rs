@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use wasp_proto::component::{HeaderError, check_header};
 use wasp_proto::{Case, Field, FuncSig, ModuleHash, Param, Type};
 use wit_parser::decoding::DecodedWasm;
 use wit_parser::{Function, Handle, Resolve, TypeDefKind, WorldItem};
@@ -54,25 +55,10 @@ pub struct Unsupported {
 /// A module could not be read, or has no function by a given name.
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
-    /// The bytes are not WebAssembly at all.
-    #[error("not a WebAssembly component: the file does not start with the \\0asm magic bytes")]
-    NotWasm,
-    /// The bytes are a core module, not a component.
-    #[error(
-        "this is a core WebAssembly module, not a component: build it for wasm32-wasip2 \
-         (or wrap it with `wasm-tools component new`)"
-    )]
-    CoreModule,
-    /// The header names a binary format version wasp does not know.
-    #[error(
-        "unsupported WebAssembly binary version {version:#x} (layer {layer}): expected a component (version 0xd, layer 1)"
-    )]
-    UnknownVersion {
-        /// The version field of the header.
-        version: u16,
-        /// The layer field of the header.
-        layer: u16,
-    },
+    /// The bytes are not a component (not WebAssembly, or a core module),
+    /// in the engine's words.
+    #[error(transparent)]
+    Header(#[from] HeaderError),
     /// The component is malformed (truncated, invalid), or is a WIT package
     /// with no implementation.
     #[error("invalid component: {0}")]
@@ -199,23 +185,6 @@ impl fmt::Debug for Module {
             .field("funcs", &self.funcs)
             .field("unsupported", &self.unsupported)
             .finish()
-    }
-}
-
-/// The engine's header check (`wasp_engine::header`), minus the size limit,
-/// which is the engine's to set.
-fn check_header(bytes: &[u8]) -> Result<(), ModuleError> {
-    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
-        return Err(ModuleError::NotWasm);
-    }
-    // A 16-bit version and a 16-bit layer: core modules are version 1,
-    // layer 0; components version 0xd, layer 1.
-    let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-    let layer = u16::from_le_bytes([bytes[6], bytes[7]]);
-    match (version, layer) {
-        (_, 0) => Err(ModuleError::CoreModule),
-        (0xd, 1) => Ok(()),
-        (version, layer) => Err(ModuleError::UnknownVersion { version, layer }),
     }
 }
 

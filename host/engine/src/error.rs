@@ -4,6 +4,7 @@
 //! expected (the signature, the limit and its value), so that they read
 //! well after a caller's context.
 
+use wasp_proto::component::HeaderError;
 use wasp_proto::{FuncSig, JsonError, SignatureError};
 
 use crate::limits::Limit;
@@ -19,25 +20,9 @@ pub enum LoadError {
         /// The limit it exceeds.
         limit: Limit,
     },
-    /// The bytes are not WebAssembly at all.
-    #[error("not a WebAssembly component: the file does not start with the \\0asm magic bytes")]
-    NotWasm,
-    /// The bytes are a core module, not a component.
-    #[error(
-        "this is a core WebAssembly module, not a component: build it for wasm32-wasip2 \
-         (or wrap it with `wasm-tools component new`)"
-    )]
-    CoreModule,
-    /// The header names a binary format version this engine does not know.
-    #[error(
-        "unsupported WebAssembly binary version {version:#x} (layer {layer}): expected a component (version 0xd, layer 1)"
-    )]
-    UnknownVersion {
-        /// The version field of the header.
-        version: u16,
-        /// The layer field of the header.
-        layer: u16,
-    },
+    /// The bytes are not a component (not WebAssembly, or a core module).
+    #[error(transparent)]
+    Header(#[from] HeaderError),
     /// The component is malformed (truncated, invalid) and did not compile.
     #[error("invalid component: {0}")]
     Invalid(String),

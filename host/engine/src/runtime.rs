@@ -473,7 +473,9 @@ fn root_message(err: &wasmtime::Error) -> String {
     err.root_cause().to_string()
 }
 
-fn engine_config(limits: &Limits, max_instances: u32) -> Config {
+/// The wasmtime configuration of a runtime with these limits and instance
+/// pool size (public so that benchmarks compare against the same engine).
+pub fn engine_config(limits: &Limits, max_instances: u32) -> Config {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(max_instances)
         .total_core_instances(max_instances * 16)

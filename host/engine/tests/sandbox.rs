@@ -7,6 +7,7 @@ mod common;
 use common::{call, call_err, call_ok, load, runtime, still_serving, test_limits};
 use wasp_engine::{LoadError, Origin, Runtime, RuntimeConfig};
 use wasp_proto::Value;
+use wasp_proto::component::HeaderError;
 use wasp_task_artifacts as tasks;
 
 fn ok_string(value: Option<Value>) -> Result<String, String> {
@@ -169,7 +170,10 @@ fn garbage_truncated_and_core_modules_are_refused_clearly() {
     let garbage = runtime
         .load_blocking(b"this is not wasm at all")
         .unwrap_err();
-    assert!(matches!(garbage, LoadError::NotWasm), "{garbage}");
+    assert!(
+        matches!(garbage, LoadError::Header(HeaderError::NotWasm)),
+        "{garbage}"
+    );
     assert_eq!(
         garbage.to_string(),
         "not a WebAssembly component: the file does not start with the \\0asm magic bytes"
@@ -185,7 +189,10 @@ fn garbage_truncated_and_core_modules_are_refused_clearly() {
 
     // The smallest valid core module: magic and version 1.
     let core = runtime.load_blocking(b"\0asm\x01\0\0\0").unwrap_err();
-    assert!(matches!(core, LoadError::CoreModule), "{core}");
+    assert!(
+        matches!(core, LoadError::Header(HeaderError::CoreModule)),
+        "{core}"
+    );
     assert!(core.to_string().contains("not a component"), "{core}");
 }
 

@@ -14,11 +14,13 @@
 //! - [`msg`]: the wire protocol's messages.
 //! - [`codec`]: the wire encoding, length-prefixed bincode frames with
 //!   size caps on every frame and every decode.
+//! - [`component`]: the header check every component passes first.
 //! - [`hash`]: [`ModuleHash`], the sha256 content address of a module.
 //! - [`ids`]: [`EngineId`], [`TaskId`], [`Tenant`].
 //! - `testing` (feature `testing`): proptest strategies for types and values.
 
 pub mod codec;
+pub mod component;
 pub mod hash;
 pub mod ids;
 pub mod json;
