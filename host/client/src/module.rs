@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wasp_proto::component::{HeaderError, check_header};
+use wasp_proto::naming::{self, Exported, FindError};
 use wasp_proto::{Case, Field, FuncSig, ModuleHash, Param, Type};
 use wit_parser::decoding::DecodedWasm;
 use wit_parser::{Function, Handle, Resolve, TypeDefKind, WorldItem};
@@ -42,6 +43,16 @@ pub struct ModuleFunc {
     pub sig: FuncSig,
 }
 
+impl Exported for ModuleFunc {
+    fn qualified(&self) -> &str {
+        &self.qualified
+    }
+
+    fn sig(&self) -> &FuncSig {
+        &self.sig
+    }
+}
+
 /// An exported function wasp cannot call, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unsupported {
@@ -63,22 +74,9 @@ pub enum ModuleError {
     /// with no implementation.
     #[error("invalid component: {0}")]
     Invalid(String),
-    /// No export has this name.
-    #[error("no function named {name:?} in this module; it exports: {}", .available.join(", "))]
-    UnknownFunction {
-        /// The name asked for.
-        name: String,
-        /// The names that would work.
-        available: Vec<String>,
-    },
-    /// A bare name matches functions in several interfaces.
-    #[error("{name:?} is ambiguous: use one of {}", .candidates.join(", "))]
-    AmbiguousFunction {
-        /// The name asked for.
-        name: String,
-        /// The qualified names it matches.
-        candidates: Vec<String>,
-    },
+    /// No export, or more than one, answers to the name.
+    #[error(transparent)]
+    Find(#[from] FindError),
     /// The file could not be read.
     #[error("could not read {}: {source}", .path.display())]
     Io {
@@ -149,31 +147,12 @@ impl Module {
     /// Finds a function by its qualified name, or by its bare name when
     /// only one interface exports a function of that name.
     pub fn find(&self, name: &str) -> Result<&ModuleFunc, ModuleError> {
-        if let Some(func) = self.funcs.iter().find(|f| f.qualified == name) {
-            return Ok(func);
-        }
-        let matches: Vec<&ModuleFunc> = self.funcs.iter().filter(|f| f.sig.name == name).collect();
-        match matches.as_slice() {
-            [one] => Ok(one),
-            [] => Err(ModuleError::UnknownFunction {
-                name: name.to_owned(),
-                available: self.funcs.iter().map(|f| self.call_name(f)).collect(),
-            }),
-            many => Err(ModuleError::AmbiguousFunction {
-                name: name.to_owned(),
-                candidates: many.iter().map(|f| f.qualified.clone()).collect(),
-            }),
-        }
+        Ok(naming::find(&self.funcs, name)?)
     }
 
     /// The shortest name that finds `func`: its bare name when unique.
     pub fn call_name(&self, func: &ModuleFunc) -> String {
-        let bare = &func.sig.name;
-        if self.funcs.iter().filter(|f| f.sig.name == *bare).count() == 1 {
-            bare.clone()
-        } else {
-            func.qualified.clone()
-        }
+        naming::call_name(&self.funcs, func)
     }
 }
 
@@ -501,7 +480,7 @@ mod tests {
         // An unsupported function is not callable by either name.
         assert!(matches!(
             module.find("read-counter"),
-            Err(ModuleError::UnknownFunction { .. })
+            Err(ModuleError::Find(FindError::Unknown { .. }))
         ));
     }
 

@@ -5,6 +5,7 @@
 //! well after a caller's context.
 
 use wasp_proto::component::HeaderError;
+use wasp_proto::naming::FindError;
 use wasp_proto::{FuncSig, JsonError, SignatureError};
 
 use crate::limits::Limit;
@@ -37,22 +38,9 @@ pub enum LoadError {
 /// A call failed. The engine that ran it keeps serving.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    /// No export has this name.
-    #[error("no function named {name:?} in this module; it exports: {}", .available.join(", "))]
-    UnknownFunction {
-        /// The name asked for.
-        name: String,
-        /// The names that would work.
-        available: Vec<String>,
-    },
-    /// A bare name matches functions in several interfaces.
-    #[error("{name:?} is ambiguous: use one of {}", .candidates.join(", "))]
-    AmbiguousFunction {
-        /// The name asked for.
-        name: String,
-        /// The qualified names it matches.
-        candidates: Vec<String>,
-    },
+    /// No export, or more than one, answers to the name.
+    #[error(transparent)]
+    Find(#[from] FindError),
     /// The arguments do not fit the signature (arity or types).
     #[error(transparent)]
     Signature(SignatureError),

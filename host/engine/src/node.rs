@@ -426,8 +426,7 @@ fn task_error(err: Option<CallError>, item: Option<u32>) -> TaskError {
         };
     };
     let kind = match &err {
-        CallError::UnknownFunction { .. }
-        | CallError::AmbiguousFunction { .. }
+        CallError::Find(_)
         | CallError::Signature(_)
         | CallError::ArgumentJson { .. }
         | CallError::Unsupported(_) => ErrorKind::Call,

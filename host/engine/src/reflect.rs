@@ -8,6 +8,7 @@
 use wasmtime::Engine;
 use wasmtime::component::types::{self, ComponentItem};
 use wasmtime::component::{Component, ComponentExportIndex};
+use wasp_proto::naming::{self, Exported};
 use wasp_proto::{Case, Field, FuncSig, Param, Type};
 
 use crate::error::CallError;
@@ -20,6 +21,16 @@ pub struct Export {
     /// The signature, named by [`Export::qualified`]'s function part.
     pub sig: FuncSig,
     pub(crate) index: ComponentExportIndex,
+}
+
+impl Exported for Export {
+    fn qualified(&self) -> &str {
+        &self.qualified
+    }
+
+    fn sig(&self) -> &FuncSig {
+        &self.sig
+    }
 }
 
 /// An export wasp cannot call, and why (e.g. it takes a resource).
@@ -96,31 +107,12 @@ impl Exports {
     /// Finds a function by its qualified name, or by its bare name when
     /// only one interface exports a function of that name.
     pub fn find(&self, name: &str) -> Result<&Export, CallError> {
-        if let Some(export) = self.funcs.iter().find(|e| e.qualified == name) {
-            return Ok(export);
-        }
-        let matches: Vec<&Export> = self.funcs.iter().filter(|e| e.sig.name == name).collect();
-        match matches.as_slice() {
-            [one] => Ok(one),
-            [] => Err(CallError::UnknownFunction {
-                name: name.to_owned(),
-                available: self.funcs.iter().map(|e| self.call_name(e)).collect(),
-            }),
-            many => Err(CallError::AmbiguousFunction {
-                name: name.to_owned(),
-                candidates: many.iter().map(|e| e.qualified.clone()).collect(),
-            }),
-        }
+        Ok(naming::find(&self.funcs, name)?)
     }
 
-    /// The shortest name that finds `export`: its bare name when unique.
-    pub fn call_name(&self, export: &Export) -> String {
-        let bare = &export.sig.name;
-        if self.funcs.iter().filter(|e| e.sig.name == *bare).count() == 1 {
-            bare.clone()
-        } else {
-            export.qualified.clone()
-        }
+    /// The shortest name that finds `func`: its bare name when unique.
+    pub fn call_name(&self, func: &Export) -> String {
+        naming::call_name(&self.funcs, func)
     }
 }
 

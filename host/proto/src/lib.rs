@@ -11,6 +11,7 @@
 //! - [`value`]: [`Value`], a dynamic value of any WIT type, and the check of a
 //!   value against a type.
 //! - [`json`]: the JSON form of values, parsed against a [`Type`].
+//! - [`naming`]: how a caller names an exported function.
 //! - [`msg`]: the wire protocol's messages.
 //! - [`codec`]: the wire encoding, length-prefixed bincode frames with
 //!   size caps on every frame and every decode.
@@ -25,6 +26,7 @@ pub mod hash;
 pub mod ids;
 pub mod json;
 pub mod msg;
+pub mod naming;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod value;
