@@ -190,6 +190,18 @@ impl LoadBalancedView {
         Ok(result)
     }
 
+    /// Runs `func(args...)` once without waiting, whatever `block` says
+    /// (ipyparallel's `apply_async`).
+    pub async fn apply_async(
+        &self,
+        module: &Module,
+        func: &str,
+        args: Vec<Value>,
+    ) -> Result<AsyncResult, ClientError> {
+        let chunks = self.core.chunks(vec![to_args(args)], 1);
+        self.core.submit(module, func, chunks, true, true).await
+    }
+
     /// Runs `func(args...)` once and returns its result.
     pub async fn apply_sync(
         &self,
@@ -269,6 +281,16 @@ impl DirectView {
         args: Vec<Value>,
     ) -> Result<AsyncResult, ClientError> {
         self.apply_args(module, func, to_args(args)).await
+    }
+
+    /// [`DirectView::apply`] (which never waits), by ipyparallel's name.
+    pub async fn apply_async(
+        &self,
+        module: &Module,
+        func: &str,
+        args: Vec<Value>,
+    ) -> Result<AsyncResult, ClientError> {
+        self.apply(module, func, args).await
     }
 
     /// Like [`DirectView::apply`], with arguments that may be references to
