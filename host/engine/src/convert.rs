@@ -66,11 +66,25 @@ fn typed_val(value: &Value, ty: &Type, size: &mut usize) -> Option<Val> {
         (Type::F64, Value::F64(x)) => scalar(size, 8, Val::Float64(*x)),
         (Type::Char, Value::Char(c)) => scalar(size, 4, Val::Char(*c)),
         (Type::String, Value::String(s)) => scalar(size, s.len(), Val::String(s.clone())),
-        (Type::List(elem), Value::List(items)) => items
-            .iter()
-            .map(|item| typed_val(item, elem, size))
-            .collect::<Option<_>>()
-            .map(Val::List),
+        (Type::List(elem), Value::List(items)) => {
+            if let Some((width, convert)) = scalar_converter(elem) {
+                // Lists of numbers are the bulk of scientific arguments: one
+                // tight loop, no recursion per item.
+                let mut vals = Vec::with_capacity(items.len());
+                for item in items {
+                    vals.push(convert(item)?);
+                }
+                *size += width * vals.len();
+                return Some(Val::List(vals));
+            }
+            // With the exact capacity: collecting into an `Option` cannot
+            // know the length, and a long list would grow by doubling.
+            let mut vals = Vec::with_capacity(items.len());
+            for item in items {
+                vals.push(typed_val(item, elem, size)?);
+            }
+            Some(Val::List(vals))
+        }
         (Type::Tuple(types), Value::Tuple(items)) if types.len() == items.len() => types
             .iter()
             .zip(items)
@@ -117,6 +131,45 @@ fn typed_val(value: &Value, ty: &Type, size: &mut usize) -> Option<Val> {
         }
         _ => None,
     }
+}
+
+/// Converts one value of a known scalar type, or refuses any other.
+type ScalarConverter = fn(&Value) -> Option<Val>;
+
+/// For a scalar type, its width and a converter that accepts only values of
+/// it.
+fn scalar_converter(ty: &Type) -> Option<(usize, ScalarConverter)> {
+    Some(match ty {
+        Type::F64 => (8, |v| match v {
+            Value::F64(x) => Some(Val::Float64(*x)),
+            _ => None,
+        }),
+        Type::F32 => (4, |v| match v {
+            Value::F32(x) => Some(Val::Float32(*x)),
+            _ => None,
+        }),
+        Type::S64 => (8, |v| match v {
+            Value::S64(n) => Some(Val::S64(*n)),
+            _ => None,
+        }),
+        Type::U64 => (8, |v| match v {
+            Value::U64(n) => Some(Val::U64(*n)),
+            _ => None,
+        }),
+        Type::S32 => (4, |v| match v {
+            Value::S32(n) => Some(Val::S32(*n)),
+            _ => None,
+        }),
+        Type::U32 => (4, |v| match v {
+            Value::U32(n) => Some(Val::U32(*n)),
+            _ => None,
+        }),
+        Type::U8 => (1, |v| match v {
+            Value::U8(n) => Some(Val::U8(*n)),
+            _ => None,
+        }),
+        _ => return None,
+    })
 }
 
 fn typed_payload(
