@@ -234,18 +234,24 @@ pub fn push(args: &PushArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn pull(args: &NameArgs) -> anyhow::Result<ExitCode> {
-    tokio_runtime()?.block_on(async {
-        let dv = direct_view(&args.profile.profile, &args.targets.targets).await?;
-        print_per_engine(&dv.pull(&args.name).await?);
-        anyhow::Ok(())
-    })?;
-    Ok(ExitCode::SUCCESS)
+    read_name(args, false)
 }
 
 pub fn gather(args: &NameArgs) -> anyhow::Result<ExitCode> {
+    read_name(args, true)
+}
+
+/// Prints the targets' values of `args.name` as one JSON array: one per
+/// engine (`pull`), or their lists joined (`gather`).
+fn read_name(args: &NameArgs, gather: bool) -> anyhow::Result<ExitCode> {
     tokio_runtime()?.block_on(async {
         let dv = direct_view(&args.profile.profile, &args.targets.targets).await?;
-        print_per_engine(&dv.gather(&args.name).await?);
+        let values = if gather {
+            dv.gather(&args.name).await?
+        } else {
+            dv.pull(&args.name).await?
+        };
+        print_per_engine(&values);
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -182,8 +182,7 @@ impl LoadBalancedView {
         func: &str,
         args: Vec<Value>,
     ) -> Result<AsyncResult, ClientError> {
-        let chunks = self.core.chunks(vec![to_args(args)], 1);
-        let mut result = self.core.submit(module, func, chunks, true, true).await?;
+        let mut result = self.apply_async(module, func, args).await?;
         if self.block {
             result.wait(None).await;
         }
@@ -209,9 +208,10 @@ impl LoadBalancedView {
         func: &str,
         args: Vec<Value>,
     ) -> Result<Option<Value>, ClientError> {
-        let chunks = self.core.chunks(vec![to_args(args)], 1);
-        let mut result = self.core.submit(module, func, chunks, true, true).await?;
-        result.get_one(None).await
+        self.apply_async(module, func, args)
+            .await?
+            .get_one(None)
+            .await
     }
 
     /// `map(func, *sequences)`, not waiting: one task per `chunksize` items.
