@@ -12,16 +12,14 @@
 //!     (as `wasm-tools component new --adapt wasi_snapshot_preview1=...`)
 //! ```
 //!
-//! `scripts/build-polyglot` runs it.
+//! `scripts/build-polyglot` runs it; `wasp build` calls the library
+//! (`src/lib.rs`) directly.
 
 use std::fs;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER;
-use wit_component::ComponentEncoder;
-use wit_parser::Resolve;
 
 const USAGE: &str = "usage: wasp-componentize bindgen-c WIT_DIR WORLD OUT_DIR\n       \
                      wasp-componentize new CORE.wasm OUT.wasm";
@@ -45,43 +43,15 @@ fn run() -> anyhow::Result<()> {
     }
 }
 
-/// Generates the C bindings of `world` from the WIT package in `wit`
-/// (with its `deps/`).
+/// `bindgen-c`: the C bindings of `world`.
 fn bindgen_c(wit: &Path, world: &str, out: &Path) -> anyhow::Result<()> {
-    let mut resolve = Resolve::default();
-    let (package, _) = resolve
-        .push_path(wit)
-        .with_context(|| format!("reading WIT from {}", wit.display()))?;
-    let world = resolve
-        .select_world(&[package], Some(world))
-        .with_context(|| format!("no world {world} in {}", wit.display()))?;
-    let mut files = wit_bindgen_core::Files::default();
-    wit_bindgen_c::Opts::default()
-        .build()
-        .generate(&mut resolve, world, &mut files)
-        .context("generating C bindings")?;
-    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    for (name, contents) in files.iter() {
-        let path = out.join(name);
-        fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))?;
-    }
+    wasp_componentize::bindgen_c(wit, world, out)?;
     Ok(())
 }
 
-/// Makes a component of a core module whose component type is embedded
-/// (the bindings' `_component_type.o` was linked in).
+/// `new`: a component of a core module.
 fn new(core: &Path, out: &Path) -> anyhow::Result<()> {
     let module = fs::read(core).with_context(|| format!("reading {}", core.display()))?;
-    let component = ComponentEncoder::default()
-        .validate(true)
-        .module(&module)
-        .context("reading the core module's component type")?
-        .adapter(
-            "wasi_snapshot_preview1",
-            WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-        )
-        .context("adding the preview1 reactor adapter")?
-        .encode()
-        .context("encoding the component")?;
+    let component = wasp_componentize::component_from_core(&module)?;
     fs::write(out, component).with_context(|| format!("writing {}", out.display()))
 }
