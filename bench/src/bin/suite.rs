@@ -1,0 +1,476 @@
+//! The benchmark suite of issue 6: every scenario for wasp and for
+//! ipyparallel, Dask distributed and Ray in one run, a markdown table of the
+//! figures with wasp's ratio to the best peer and the targets, and
+//! `results/suite.json` and `results/suite.md`.
+//!
+//! Driven by `scripts/bench`, which builds this binary and `wasp` in
+//! release and makes the peers' virtualenv:
+//!
+//! ```text
+//! suite [--quick] [--skip-peers] [--python PATH] [--out DIR]
+//! ```
+//!
+//! `--quick` cuts every sample count (a smoke run, not figures to quote);
+//! `--skip-peers` runs wasp alone; `--python` is the peers' interpreter
+//! (default `target/peers-venv/bin/python`); `--out` is where the results
+//! go (default `bench/results`). See `bench/README.md` for what each
+//! scenario measures.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use serde_json::{Value as Json, json};
+use wasp_bench::cluster::Cluster;
+use wasp_bench::compare::{self, Better, PEER_NAMES, Row, Target};
+use wasp_bench::peers::{self, PEERS};
+use wasp_bench::{schedsim, workloads};
+use wasp_sched::Scheme;
+
+const ENGINES: u32 = 2;
+
+/// Sample counts: the full run's, or a smoke run's.
+struct Plan {
+    rtt_calls: usize,
+    map1_items: i64,
+    map100_items: i64,
+    cpu_rounds: usize,
+    push_firsts: usize,
+    push_cached: usize,
+    big_push_firsts: usize,
+    big_push_cached: usize,
+    cold_samples: usize,
+    queued_items: u64,
+    sched_engines: u32,
+    sched_tasks: u64,
+    peer_items: u32,
+    peer_cold_samples: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Self {
+                rtt_calls: 200,
+                map1_items: 1_000,
+                map100_items: 20_000,
+                cpu_rounds: 2,
+                push_firsts: 2,
+                push_cached: 10,
+                big_push_firsts: 1,
+                big_push_cached: 3,
+                cold_samples: 1,
+                queued_items: 1_000_000,
+                sched_engines: 1_000,
+                sched_tasks: 200_000,
+                peer_items: 1_000,
+                peer_cold_samples: 1,
+            }
+        } else {
+            Self {
+                rtt_calls: 1_000,
+                map1_items: 5_000,
+                map100_items: 100_000,
+                cpu_rounds: 5,
+                push_firsts: 5,
+                push_cached: 20,
+                big_push_firsts: 2,
+                big_push_cached: 5,
+                cold_samples: 3,
+                queued_items: 1_000_000,
+                sched_engines: 1_000,
+                sched_tasks: 1_000_000,
+                peer_items: 5_000,
+                peer_cold_samples: 3,
+            }
+        }
+    }
+}
+
+struct Args {
+    quick: bool,
+    skip_peers: bool,
+    python: PathBuf,
+    out: PathBuf,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut args = Args {
+        quick: false,
+        skip_peers: false,
+        python: repo.join("target/peers-venv/bin/python"),
+        out: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--quick" => args.quick = true,
+            "--skip-peers" => args.skip_peers = true,
+            "--python" => args.python = it.next().context("--python needs a path")?.into(),
+            "--out" => args.out = it.next().context("--out needs a folder")?.into(),
+            other => bail!(
+                "unknown argument {other:?}; usage: suite [--quick] [--skip-peers] [--python PATH] [--out DIR]"
+            ),
+        }
+    }
+    Ok(args)
+}
+
+/// The Python component of `area`, when `scripts/build-polyglot` made it.
+fn python_area() -> Option<PathBuf> {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tasks/polyglot/python/area.wasm");
+    path.is_file().then_some(path)
+}
+
+/// The scenarios on a running 2-engine cluster.
+async fn wasp_cluster_scenarios(plan: &Plan) -> anyhow::Result<Json> {
+    let tasks = workloads::Tasks::load()?;
+    let cluster = Cluster::start(ENGINES)?;
+    let client = cluster.client().await?;
+    eprintln!("== wasp: warm-up");
+    workloads::warm_up(&client, &tasks).await?;
+    eprintln!("== wasp: apply_sync round trip ({} calls)", plan.rtt_calls);
+    let rtt = workloads::round_trip(&client, &tasks.area, plan.rtt_calls).await?;
+    eprintln!("== wasp: map");
+    let map1 = workloads::map_rate(&client, &tasks.pow10, plan.map1_items, 1).await?;
+    let map100 = workloads::map_rate(&client, &tasks.pow10, plan.map100_items, 100).await?;
+    eprintln!("== wasp: sleep_here");
+    let sleep = workloads::sleep_ratio(&client, &tasks.sleep).await?;
+    eprintln!("== wasp: CPU-bound speedup ({} rounds)", plan.cpu_rounds);
+    let cpu = workloads::cpu_speedup(&client, &tasks.cpu, plan.cpu_rounds).await?;
+    eprintln!("== wasp: module push");
+    let push_area = workloads::module_push(
+        &client,
+        tasks.area.bytes(),
+        plan.push_firsts,
+        plan.push_cached,
+    )
+    .await?;
+    let push_python = match python_area() {
+        Some(path) => {
+            let bytes = std::fs::read(&path)?;
+            workloads::module_push(&client, &bytes, plan.big_push_firsts, plan.big_push_cached)
+                .await?
+        }
+        None => Json::Null,
+    };
+    drop(client);
+    cluster.stop()?;
+    Ok(json!({
+        "rtt": rtt,
+        "map_chunk1_tasks_per_s": map1,
+        "map_chunk1_items": plan.map1_items,
+        "map_chunk100_items_per_s": map100,
+        "map_chunk100_items": plan.map100_items,
+        "sleep_serial_over_wall": sleep,
+        "cpu": cpu,
+        "push_area": push_area,
+        "push_python_area": push_python,
+    }))
+}
+
+async fn wasp_scenarios(plan: &Plan) -> anyhow::Result<Json> {
+    let mut figures = wasp_cluster_scenarios(plan).await?;
+    let tasks = workloads::Tasks::load()?;
+    eprintln!("== wasp: cold start ({} samples each)", plan.cold_samples);
+    figures["cold_start"] = workloads::cold_start(ENGINES, &tasks.area, plan.cold_samples).await?;
+    eprintln!(
+        "== wasp: controller memory, {} tasks queued",
+        plan.queued_items
+    );
+    figures["queued"] = workloads::queued_memory(&tasks.pow10, plan.queued_items).await?;
+    eprintln!(
+        "== wasp: scheduler simulation, {} engines",
+        plan.sched_engines
+    );
+    figures["sched"] =
+        schedsim::decisions_per_second(Scheme::default(), plan.sched_engines, plan.sched_tasks)?;
+    Ok(figures)
+}
+
+/// Every peer's scenarios and cold start; a failure is recorded, not fatal.
+async fn peer_scenarios(plan: &Plan, python: &std::path::Path) -> anyhow::Result<Json> {
+    if !python.is_file() {
+        bail!(
+            "no peers' Python at {} (scripts/bench makes it; or pass --skip-peers)",
+            python.display()
+        );
+    }
+    let mut all = serde_json::Map::new();
+    for peer in &PEERS {
+        eprintln!("== {}: scenarios ({} items)", peer.name, plan.peer_items);
+        let scenarios = peers::scenarios(python, peer, plan.peer_items, ENGINES)
+            .await
+            .unwrap_or_else(|err| {
+                eprintln!("{} failed: {err:#}", peer.name);
+                json!({"error": format!("{err:#}")})
+            });
+        eprintln!("== {}: cold start", peer.name);
+        let cold = peers::cold_start(python, peer, plan.peer_cold_samples)
+            .await
+            .unwrap_or_else(|err| {
+                eprintln!("{} cold start failed: {err:#}", peer.name);
+                json!({"error": format!("{err:#}")})
+            });
+        all.insert(
+            peer.name.to_owned(),
+            json!({"scenarios": scenarios, "cold_start": cold}),
+        );
+    }
+    Ok(Json::Object(all))
+}
+
+/// The table's rows from the raw figures.
+fn rows(wasp: &Json, peers: &Json) -> Vec<Row> {
+    let peer = |path: &[&str]| -> [Option<f64>; 3] {
+        PEER_NAMES.map(|name| {
+            path.iter()
+                .try_fold(&peers[name], |v, key| v.get(key))
+                .and_then(Json::as_f64)
+        })
+    };
+    let at = |path: &[&str]| {
+        path.iter()
+            .try_fold(wasp, |v, key| v.get(key))
+            .and_then(Json::as_f64)
+    };
+    let mb = |path: &[&str]| at(path).map(|b| b / 1e6);
+    let row = |figure: String, unit, better, wasp, peers, target| Row {
+        figure,
+        unit,
+        better,
+        wasp,
+        peers,
+        target,
+    };
+    let none = [None; 3];
+    let mut rows = vec![
+        row(
+            "apply_sync round trip, median".to_owned(),
+            "ms",
+            Better::Lower,
+            at(&["rtt", "median_ms"]),
+            peer(&["scenarios", "rtt_ms_median"]),
+            Target::RatioAtMost(0.1),
+        ),
+        row(
+            "apply_sync round trip, p99".to_owned(),
+            "ms",
+            Better::Lower,
+            at(&["rtt", "p99_ms"]),
+            peer(&["scenarios", "rtt_ms_p99"]),
+            Target::None,
+        ),
+        row(
+            "map, chunksize 1".to_owned(),
+            "tasks/s",
+            Better::Higher,
+            at(&["map_chunk1_tasks_per_s"]),
+            peer(&["scenarios", "map_chunk1_tasks_per_s"]),
+            Target::RatioAtLeast(20.0),
+        ),
+        row(
+            "map, chunksize 100".to_owned(),
+            "items/s",
+            Better::Higher,
+            at(&["map_chunk100_items_per_s"]),
+            // The peers' key says tasks; they count items.
+            peer(&["scenarios", "map_chunk100_tasks_per_s"]),
+            Target::RatioAtLeast(10.0),
+        ),
+        row(
+            "sleep_here, serial_time / wall_time".to_owned(),
+            "",
+            Better::Higher,
+            at(&["sleep_serial_over_wall"]),
+            peer(&["scenarios", "sleep_serial_over_wall"]),
+            Target::AtLeast(1.98),
+        ),
+        row(
+            "64 x 20 ms CPU items, speedup".to_owned(),
+            "",
+            Better::Higher,
+            at(&["cpu", "speedup"]),
+            peer(&["scenarios", "cpu_64x20ms_speedup"]),
+            Target::AtLeast(1.85),
+        ),
+        row(
+            "cold start to first result, cold compile cache".to_owned(),
+            "s",
+            Better::Lower,
+            at(&["cold_start", "cold_cache_s_median"]),
+            peer(&["cold_start", "median_s"]),
+            Target::RatioAtMost(0.2),
+        ),
+        row(
+            "cold start to first result, warm compile cache".to_owned(),
+            "s",
+            Better::Lower,
+            at(&["cold_start", "warm_cache_s_median"]),
+            peer(&["cold_start", "median_s"]),
+            Target::RatioAtMost(0.2),
+        ),
+        row(
+            "module push to 2 engines, first (area, Rust)".to_owned(),
+            "ms",
+            Better::Lower,
+            at(&["push_area", "first_ms_median"]),
+            none,
+            Target::None,
+        ),
+        row(
+            "module push to 2 engines, cached (area, Rust)".to_owned(),
+            "ms",
+            Better::Lower,
+            at(&["push_area", "cached_ms_median"]),
+            none,
+            Target::None,
+        ),
+    ];
+    if !wasp["push_python_area"].is_null() {
+        rows.extend([
+            row(
+                "module push to 2 engines, first (area, Python)".to_owned(),
+                "ms",
+                Better::Lower,
+                at(&["push_python_area", "first_ms_median"]),
+                none,
+                Target::None,
+            ),
+            row(
+                "module push to 2 engines, cached (area, Python)".to_owned(),
+                "ms",
+                Better::Lower,
+                at(&["push_python_area", "cached_ms_median"]),
+                none,
+                Target::None,
+            ),
+        ]);
+    }
+    let queued = at(&["queued", "items"]).unwrap_or(0.0);
+    rows.extend([
+        row(
+            format!("controller RSS, {} tasks queued", compare::number(queued)),
+            "MB",
+            Better::Lower,
+            mb(&["queued", "rss_bytes"]),
+            none,
+            Target::Below(500.0),
+        ),
+        row(
+            "controller peak RSS (VmHWM) in that run".to_owned(),
+            "MB",
+            Better::Lower,
+            mb(&["queued", "hwm_bytes"]),
+            none,
+            Target::Below(500.0),
+        ),
+        row(
+            format!(
+                "scheduler decisions/s, simulation, {} engines",
+                compare::number(at(&["sched", "engines"]).unwrap_or(0.0))
+            ),
+            "/s",
+            Better::Higher,
+            at(&["sched", "decisions_per_s"]),
+            none,
+            Target::None,
+        ),
+    ]);
+    rows
+}
+
+/// The machine and the moment, for reading the figures later.
+fn meta(args: &Args, plan: &Plan) -> Json {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let field = |text: &str, key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|v| v.trim().to_owned())
+    };
+    let command = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    json!({
+        "date": command("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]),
+        "git_commit": command("git", &["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short", "HEAD"]),
+        "quick": args.quick,
+        "skip_peers": args.skip_peers,
+        "engines": ENGINES,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).ok(),
+        "cpu_model": field(&read("/proc/cpuinfo"), "model name"),
+        "memory": field(&read("/proc/meminfo"), "MemTotal"),
+        "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        "loadavg_at_start": read("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        "rtt_calls": plan.rtt_calls,
+        "peer_items": plan.peer_items,
+    })
+}
+
+async fn run() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let plan = Plan::new(args.quick);
+    let started = Instant::now();
+    let mut meta = meta(&args, &plan);
+
+    let wasp = wasp_scenarios(&plan).await?;
+    let peers = if args.skip_peers {
+        Json::Null
+    } else {
+        peer_scenarios(&plan, &args.python).await?
+    };
+    let rows = rows(&wasp, &peers);
+    meta["duration_s"] = json!(started.elapsed().as_secs_f64());
+
+    let title = format!(
+        "## wasp against its peers, {} engines ({}, {} CPUs{}{})\n\n",
+        ENGINES,
+        meta["date"].as_str().unwrap_or("?"),
+        meta["cpus"],
+        if args.quick { ", --quick" } else { "" },
+        if args.skip_peers {
+            ", peers skipped"
+        } else {
+            ""
+        },
+    );
+    let table = compare::markdown(&rows);
+    println!("{title}{table}");
+    eprintln!("suite took {:.0} s", started.elapsed().as_secs_f64());
+
+    std::fs::create_dir_all(&args.out)?;
+    let results = json!({
+        "meta": meta,
+        "rows": compare::to_json(&rows),
+        "wasp": wasp,
+        "peers": peers,
+    });
+    let json_path = args.out.join("suite.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&results)? + "\n")
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    let md_path = args.out.join("suite.md");
+    std::fs::write(&md_path, format!("{title}{table}"))
+        .with_context(|| format!("writing {}", md_path.display()))?;
+    eprintln!("wrote {} and {}", json_path.display(), md_path.display());
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("suite: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! A real local cluster for the benchmarks: `wasp cluster start -n N
+//! --daemon` (a controller and N engine processes, QUIC on loopback) in a
+//! temporary profile folder, stopped when dropped.
+//!
+//! The `wasp` binary is the one built beside the running benchmark
+//! (`target/release/wasp`), so a benchmark never measures a stale or
+//! debug build by accident.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::{Context, bail};
+use wasp_client::Client;
+
+/// The `wasp` binary beside the running executable.
+pub fn wasp_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating the benchmark binary")?;
+    let wasp = exe.with_file_name("wasp");
+    if !wasp.exists() {
+        bail!(
+            "{} not found: build it first with `cargo build --release -j2 -p wasp-cli -p wasp-bench`",
+            wasp.display()
+        );
+    }
+    Ok(wasp)
+}
+
+/// A running local cluster in a profile folder of its own.
+pub struct Cluster {
+    wasp: PathBuf,
+    dir: tempfile::TempDir,
+    cache: PathBuf,
+    stopped: bool,
+}
+
+impl Cluster {
+    /// Starts a controller and `engines` engines whose compile cache is a
+    /// fresh, empty folder inside the profile: every module compiles once.
+    pub fn start(engines: u32) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let cache = dir.path().join("cache");
+        Self::start_with_cache(engines, dir, cache)
+    }
+
+    /// Starts a controller and `engines` engines in the profile folder
+    /// `dir`, with `cache` as the engines' compile cache (`WASP_CACHE_DIR`),
+    /// so that a caller can hand over a cache primed by an earlier cluster.
+    /// Returns once every engine has joined (that is what `--daemon` waits
+    /// for).
+    pub fn start_with_cache(
+        engines: u32,
+        dir: tempfile::TempDir,
+        cache: PathBuf,
+    ) -> anyhow::Result<Self> {
+        let mut cluster = Self {
+            wasp: wasp_binary()?,
+            dir,
+            cache,
+            // Nothing to stop until the start succeeded.
+            stopped: true,
+        };
+        let out = cluster.run(&["cluster", "start", "-n", &engines.to_string(), "--daemon"])?;
+        if !out.status.success() {
+            bail!(
+                "wasp cluster start -n {engines} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        cluster.stopped = false;
+        Ok(cluster)
+    }
+
+    /// Runs `wasp ARGS` against this cluster's profile and cache.
+    pub fn run(&self, args: &[&str]) -> anyhow::Result<Output> {
+        Command::new(&self.wasp)
+            .args(args)
+            .env("WASP_DIR", self.dir.path())
+            .env("WASP_CACHE_DIR", &self.cache)
+            .output()
+            .with_context(|| format!("running wasp {}", args.join(" ")))
+    }
+
+    /// The profile folder.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The client connection file.
+    pub fn client_file(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join("profile_default/security/wasp-client.json")
+    }
+
+    /// Connects a client.
+    pub async fn client(&self) -> anyhow::Result<Client> {
+        Client::connect_file(&self.client_file())
+            .await
+            .context("connecting to the benchmark cluster")
+    }
+
+    /// The controller's process id: the first line of `cluster.pids`, which
+    /// `wasp cluster start` writes controller first.
+    pub fn controller_pid(&self) -> anyhow::Result<u32> {
+        let path = self.dir.path().join("profile_default/cluster.pids");
+        let pids = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        pids.lines()
+            .next()
+            .context("an empty cluster.pids")?
+            .trim()
+            .parse()
+            .context("a controller pid that is not a number")
+    }
+
+    /// Stops the cluster (`wasp cluster stop`), reporting a failure that
+    /// dropping it would swallow.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.stopped = true;
+        let out = self.run(&["cluster", "stop"])?;
+        if !out.status.success() {
+            bail!(
+                "wasp cluster stop failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = self.run(&["cluster", "stop"]);
+        }
+    }
+}
