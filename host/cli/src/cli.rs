@@ -26,6 +26,12 @@ pub enum Command {
     /// (`wasp run area.wasm area 3 7` prints `21`); text that is not JSON is
     /// taken as a string.
     Run(RunArgs),
+    /// Create a task project in Rust, C, Python or JavaScript, wired to the
+    /// `wasp:task` WIT package.
+    New(NewArgs),
+    /// Build a task project into a component with its language's
+    /// toolchain, and print its exports with their WIT signatures.
+    Build(BuildArgs),
     /// Run a controller: the hub and the scheduler (ipcontroller).
     Controller(ControllerArgs),
     /// Run an engine that joins a controller (ipengine).
@@ -237,6 +243,65 @@ pub struct MapArgs {
     /// Which profile folder to use.
     #[command(flatten)]
     pub profile: ProfileArgs,
+}
+
+/// The languages `wasp new` and `wasp build` know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// Rust, with the guest SDK (crate wasp-guest) and cargo.
+    Rust,
+    /// C, with wit-bindgen's C bindings, clang and wasi-libc.
+    C,
+    /// Python, with componentize-py.
+    Python,
+    /// JavaScript, with componentize-js.
+    Js,
+}
+
+impl Lang {
+    /// The language's name for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Lang::Rust => "Rust",
+            Lang::C => "C",
+            Lang::Python => "Python",
+            Lang::Js => "JavaScript",
+        }
+    }
+}
+
+/// `wasp new`
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The project folder to create; its name is the task's name
+    /// (lowercase words joined by `-`, e.g. `word-count`).
+    pub path: PathBuf,
+    /// The language of the task.
+    #[arg(long, value_enum)]
+    pub lang: Lang,
+    /// The wasp repository, whose guest-sdk/ a Rust task depends on
+    /// [default: the checkout this binary was built from].
+    #[arg(long, value_name = "DIR", env = "WASP_REPO")]
+    pub repo: Option<PathBuf>,
+}
+
+/// `wasp build`
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The project folder.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Where to write the component [default: DIR/target/NAME.wasm].
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// The wasp repository, where ./scripts/setup installs componentize-py
+    /// (target/py-venv) and componentize-js (target/node); tools on PATH
+    /// come first [default: the checkout this binary was built from].
+    #[arg(long, value_name = "DIR", env = "WASP_REPO")]
+    pub repo: Option<PathBuf>,
+    /// Runtime settings (for loading the component built).
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 /// `wasp inspect`

@@ -23,7 +23,8 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn describe_text(module: &Arc<Module>, size: u64, path: &str) -> String {
+/// The text form: one line per export, with its WIT signature.
+pub fn describe_text(module: &Arc<Module>, size: u64, path: &str) -> String {
     let mut out = format!("{path}: component, {size} bytes, sha256 {}\n", module.hash);
     let exports = &module.exports;
     if exports.funcs.is_empty() {

@@ -3,13 +3,16 @@
 //! A thin `main`: parse, dispatch, print errors with their causes, map them
 //! to exit codes (as ripgrep's `crates/core/main.rs` does).
 
+mod build_task;
 mod cli;
 mod cluster;
 mod inspect;
 mod remote;
 mod run;
+mod scaffold;
 mod serve;
 mod settings;
+mod toolchain;
 
 use std::process::ExitCode;
 
@@ -34,6 +37,8 @@ fn run_command(args: cli::Cli) -> anyhow::Result<ExitCode> {
     match args.command {
         cli::Command::Inspect(args) => inspect::inspect(&args),
         cli::Command::Run(args) => run::run(&args),
+        cli::Command::New(args) => scaffold::new(&args),
+        cli::Command::Build(args) => build_task::build(&args),
         cli::Command::Controller(args) => serve::controller(&args),
         cli::Command::Engine(args) => serve::engine(&args),
         cli::Command::Cluster(cli::ClusterCommand::Start(args)) => cluster::start(&args),
