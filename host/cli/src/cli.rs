@@ -127,6 +127,12 @@ pub struct SchedulerArgs {
     /// Max outstanding tasks per engine (0 = unlimited).
     #[arg(long, default_value_t = 1)]
     pub hwm: u32,
+    /// Queued work an engine may hold beyond --hwm, in expected run time
+    /// (its recent tasks' run time): short tasks are sent ahead so that an
+    /// engine does not wait a round trip for each; tasks longer than this
+    /// get no extra room. 0 turns it off (ipyparallel's behaviour).
+    #[arg(long, default_value = "1ms")]
+    pub prefetch: Seconds,
 }
 
 /// `wasp controller`

@@ -32,7 +32,11 @@ pub fn start(args: &ClusterStartArgs) -> anyhow::Result<ExitCode> {
         Command::new(&exe)
             .args(["controller", "--profile", profile_name])
             .args(["--scheme", &args.scheduler.scheme])
-            .args(["--hwm", &args.scheduler.hwm.to_string()]),
+            .args(["--hwm", &args.scheduler.hwm.to_string()])
+            .args([
+                "--prefetch",
+                &format!("{}s", args.scheduler.prefetch.0.as_secs_f64()),
+            ]),
         &logs.join("controller.log"),
     )?;
     children.push(controller);

@@ -24,6 +24,9 @@ pub struct ControllerConfig {
     pub scheme: Scheme,
     /// Max outstanding tasks per engine (0 = unlimited).
     pub hwm: u32,
+    /// Queued work, in expected run time, an engine may hold beyond `hwm`
+    /// (zero: none); see [`wasp_sched::SchedulerConfig::prefetch`].
+    pub prefetch: Duration,
     /// Most connections at once (clients and engines).
     pub max_connections: usize,
     /// Largest module a client may upload.
@@ -44,6 +47,7 @@ impl ControllerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             scheme: Scheme::default(),
             hwm: 1,
+            prefetch: wasp_sched::DEFAULT_PREFETCH,
             max_connections: 1024,
             max_module_bytes: 256 << 20,
             handshake_deadline: Duration::from_secs(5),

@@ -120,6 +120,7 @@ impl Hub {
             scheme: config.scheme,
             hwm: config.hwm,
             seed: config.seed,
+            prefetch: config.prefetch,
         });
         Self {
             config,
@@ -488,7 +489,10 @@ impl Hub {
             entry.done += 1;
         }
         let now = self.now();
-        log_refusal(self.sched.handle_finished(now, result.id));
+        // The engine's own clock: its run time, without the network.
+        let meta = &result.meta;
+        let run_time = Duration::from_micros(meta.completed_us.saturating_sub(meta.started_us));
+        log_refusal(self.sched.handle_finished_after(now, result.id, run_time));
         self.complete(result);
     }
 

@@ -15,6 +15,10 @@ use wasp_proto::{ModuleHash, TaskId, Tenant, value_to_json};
 /// Most records written in one transaction.
 const BATCH: usize = 4096;
 
+/// How long the writer waits after a transaction before the next: records
+/// reach the file at most this much later than they would otherwise.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// One change to the records.
 pub(crate) enum Record {
     /// A task was accepted.
@@ -86,6 +90,10 @@ fn writer(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Record>) {
             return;
         }
         batch.clear();
+        // Let records gather: one transaction per task (and one wakeup of
+        // this thread per task on the hub's side) would cost more than the
+        // task itself when tasks are short.
+        std::thread::sleep(LINGER);
     }
 }
 

@@ -56,6 +56,6 @@ mod pick;
 mod rng;
 mod scheduler;
 
-pub use config::{ParseSchemeError, SchedulerConfig, Scheme};
+pub use config::{DEFAULT_PREFETCH, MAX_PREFETCH, ParseSchemeError, SchedulerConfig, Scheme};
 pub use error::SchedError;
 pub use scheduler::{Action, Scheduler, Stats};

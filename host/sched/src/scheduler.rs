@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use wasp_proto::{EngineId, TaskId};
 
-use crate::config::SchedulerConfig;
+use crate::config::{MAX_PREFETCH, SchedulerConfig};
 use crate::error::SchedError;
 use crate::pick::{Available, Load, pick_among};
 use crate::rng::Rng;
@@ -146,6 +146,18 @@ struct Engine {
     lane: VecDeque<Entry>,
     /// The head sequence number under which this engine is in `ready`.
     ready_seq: Option<u64>,
+    /// The most tasks it may hold (0: no limit): the high-water mark plus
+    /// prefetch.
+    capacity: u32,
+    /// How long its recent tasks ran, for prefetch.
+    run_time: Option<Duration>,
+}
+
+impl Engine {
+    /// Whether it may take another task.
+    fn has_room(&self) -> bool {
+        self.capacity == 0 || self.load.outstanding < self.capacity
+    }
 }
 
 impl Scheduler {
@@ -268,6 +280,8 @@ impl Scheduler {
                 running: BTreeMap::new(),
                 lane: VecDeque::new(),
                 ready_seq: None,
+                capacity: capacity(&self.config, None),
+                run_time: None,
             },
         );
         // Any high-water mark admits an idle engine.
@@ -292,7 +306,7 @@ impl Scheduler {
         let Some(gone) = self.engines.remove(&engine) else {
             return Err(SchedError::UnknownEngine(engine));
         };
-        if below_hwm(self.config.hwm, gone.load.outstanding) {
+        if gone.has_room() {
             self.available.remove(engine, gone.load);
         }
         if let Some(seq) = gone.ready_seq {
@@ -326,12 +340,34 @@ impl Scheduler {
     /// A running task finished, successfully or not: its engine has room for
     /// another.
     pub fn handle_finished(&mut self, now: Duration, task: TaskId) -> Result<(), SchedError> {
+        self.finish(now, task, None)
+    }
+
+    /// A running task finished after running for `run_time` on its engine
+    /// (as the engine measured it): as [`handle_finished`](Self::handle_finished),
+    /// and the time sizes the engine's prefetch
+    /// ([`SchedulerConfig::prefetch`]).
+    pub fn handle_finished_after(
+        &mut self,
+        now: Duration,
+        task: TaskId,
+        run_time: Duration,
+    ) -> Result<(), SchedError> {
+        self.finish(now, task, Some(run_time))
+    }
+
+    fn finish(
+        &mut self,
+        now: Duration,
+        task: TaskId,
+        run_time: Option<Duration>,
+    ) -> Result<(), SchedError> {
         self.observe(now);
         let Some(run) = self.running.remove(&task) else {
             return Err(SchedError::UnknownTask(task));
         };
         self.finished += 1;
-        let hwm = self.config.hwm;
+        let config = &self.config;
         let Some(engine) = self.engines.get_mut(&run.engine) else {
             // A departure removes its engine's tasks from `running`.
             debug_assert!(
@@ -341,16 +377,20 @@ impl Scheduler {
             );
             return Ok(());
         };
-        let was_available = below_hwm(hwm, engine.load.outstanding);
-        if was_available {
+        if engine.has_room() {
             self.available.remove(run.engine, engine.load);
+        }
+        if let Some(run_time) = run_time {
+            engine.run_time = Some(estimate_run_time(engine.run_time, run_time));
+            engine.capacity = capacity(config, engine.run_time);
         }
         engine.load.outstanding = engine.load.outstanding.saturating_sub(1);
         engine.running.remove(&run.seq);
-        self.available.insert(run.engine, engine.load);
-        if !was_available {
-            self.refresh_ready(run.engine);
+        // The capacity may have shrunk below the tasks still held.
+        if engine.has_room() {
+            self.available.insert(run.engine, engine.load);
         }
+        self.refresh_ready(run.engine);
         self.pump();
         Ok(())
     }
@@ -469,12 +509,11 @@ impl Scheduler {
     /// The scheme's choice among the available targets of a queued task.
     fn pick_target(&mut self, entry: Entry) -> Option<EngineId> {
         let targets = self.queued.get(&entry.task)?.targets.as_deref()?;
-        let hwm = self.config.hwm;
         let candidates: Vec<(EngineId, Load)> = targets
             .iter()
             .filter_map(|&id| {
-                let load = self.engines.get(&id)?.load;
-                below_hwm(hwm, load.outstanding).then_some((id, load))
+                let engine = self.engines.get(&id)?;
+                engine.has_room().then_some((id, engine.load))
             })
             .collect();
         pick_among(self.config.scheme, &mut self.rng, &candidates)
@@ -492,7 +531,6 @@ impl Scheduler {
     }
 
     fn dispatch(&mut self, entry: Entry, id: EngineId) {
-        let hwm = self.config.hwm;
         let (Some(queued), Some(engine)) =
             (self.queued.remove(&entry.task), self.engines.get_mut(&id))
         else {
@@ -510,7 +548,7 @@ impl Scheduler {
             last_used: self.dispatched,
         };
         engine.running.insert(self.dispatched, entry.task);
-        if below_hwm(hwm, engine.load.outstanding) {
+        if engine.has_room() {
             self.available.insert(id, engine.load);
         }
         self.running.insert(
@@ -548,7 +586,7 @@ impl Scheduler {
         if let Some(seq) = engine.ready_seq.take() {
             self.ready.remove(&(seq, id));
         }
-        if !below_hwm(self.config.hwm, engine.load.outstanding) {
+        if !engine.has_room() {
             return;
         }
         while let Some(&head) = engine.lane.front() {
@@ -567,9 +605,32 @@ const IDLE: Load = Load {
     last_used: 0,
 };
 
-/// Whether an engine with `outstanding` tasks may take another.
-fn below_hwm(hwm: u32, outstanding: u32) -> bool {
-    hwm == 0 || outstanding < hwm
+/// The most tasks an engine whose tasks run for about `run_time` may hold:
+/// the high-water mark, plus as many tasks as fit in the prefetch budget;
+/// 0 (no limit) when the mark is 0.
+fn capacity(config: &SchedulerConfig, run_time: Option<Duration>) -> u32 {
+    if config.hwm == 0 {
+        return 0;
+    }
+    let extra = match run_time {
+        Some(run_time) if !config.prefetch.is_zero() => {
+            let fit = config.prefetch.as_nanos() / run_time.as_nanos().max(1);
+            u32::try_from(fit).unwrap_or(u32::MAX).min(MAX_PREFETCH)
+        }
+        _ => 0,
+    };
+    config.hwm.saturating_add(extra)
+}
+
+/// The next estimate of an engine's task run time: up at once to a longer
+/// task (so a long task after short ones stops prefetch right away), down
+/// by a quarter of the gap after a shorter one (so one short task among
+/// long ones does not open it).
+fn estimate_run_time(estimate: Option<Duration>, sample: Duration) -> Duration {
+    match estimate {
+        Some(estimate) if sample < estimate => (estimate * 3 + sample) / 4,
+        _ => sample,
+    }
 }
 
 fn is_live(queued: &HashMap<TaskId, Queued>, entry: Entry) -> bool {
@@ -604,6 +665,7 @@ mod tests {
             scheme,
             hwm,
             seed: 42,
+            prefetch: Duration::ZERO,
         })
     }
 
@@ -688,6 +750,89 @@ mod tests {
         // comes round in turn after 1 and 2.
         finish(&mut s, 1);
         assert_eq!(submit(&mut s, 7), Some(1));
+    }
+
+    /// One engine, `hwm = 1`, 1 ms of prefetch.
+    fn prefetching() -> Scheduler {
+        let mut s = Scheduler::new(SchedulerConfig {
+            scheme: Scheme::LeastLoad,
+            hwm: 1,
+            seed: 42,
+            prefetch: Duration::from_millis(1),
+        });
+        s.handle_engine_joined(T0, EngineId(0))
+            .expect("fresh engine");
+        s
+    }
+
+    fn finish_after(s: &mut Scheduler, task: u64, micros: u64) -> Vec<Action> {
+        s.handle_finished_after(T0, TaskId(task), Duration::from_micros(micros))
+            .expect("running task");
+        actions(s)
+    }
+
+    #[test]
+    fn prefetch_gives_short_tasks_room_and_long_tasks_none() {
+        let mut s = prefetching();
+        // Nothing is known of the engine yet: the high-water mark alone.
+        assert_eq!(submit(&mut s, 1), Some(0));
+        for task in 2..=60 {
+            assert_eq!(submit(&mut s, task), None);
+        }
+        // Task 1 ran for 250 us: 1 ms holds four more, so five in all.
+        assert_eq!(
+            finish_after(&mut s, 1, 250),
+            (2..=6).map(|t| dispatch(t, 0)).collect::<Vec<_>>()
+        );
+        assert_eq!(s.outstanding(EngineId(0)), Some(5));
+        // Very short tasks: the estimate decays by a quarter of the gap per
+        // task (250 us to under 1 ms / 16 in five), and the room is capped
+        // at MAX_PREFETCH extra.
+        let held = 1 + MAX_PREFETCH;
+        let mut next = 2;
+        for _ in 0..5 {
+            finish_after(&mut s, next, 1);
+            next += 1;
+        }
+        assert_eq!(s.outstanding(EngineId(0)), Some(held));
+        finish_after(&mut s, next, 1);
+        next += 1;
+        assert_eq!(s.outstanding(EngineId(0)), Some(held));
+        // A task longer than the budget closes prefetch at once: the engine
+        // keeps what it holds and gets nothing until it is below the mark.
+        for i in 0..held - 1 {
+            assert_eq!(finish_after(&mut s, next, 5_000), [], "finish {i}");
+            next += 1;
+        }
+        assert_eq!(s.outstanding(EngineId(0)), Some(1));
+        assert_eq!(finish_after(&mut s, next, 5_000).len(), 1);
+        assert_eq!(s.outstanding(EngineId(0)), Some(1));
+    }
+
+    #[test]
+    fn one_short_task_among_long_ones_does_not_open_prefetch() {
+        let mut s = prefetching();
+        for task in 1..=10 {
+            submit(&mut s, task);
+        }
+        assert_eq!(finish_after(&mut s, 1, 20_000).len(), 1);
+        // The estimate falls by a quarter of the gap: still over 1 ms.
+        assert_eq!(finish_after(&mut s, 2, 1).len(), 1);
+        assert_eq!(s.outstanding(EngineId(0)), Some(1));
+    }
+
+    #[test]
+    fn no_prefetch_without_run_times_or_with_a_zero_budget() {
+        let mut s = prefetching();
+        for task in 1..=5 {
+            submit(&mut s, task);
+        }
+        assert_eq!(finish(&mut s, 1), [dispatch(2, 0)]);
+        let mut strict = with_engines(Scheme::LeastLoad, 1, 1);
+        for task in 1..=5 {
+            submit(&mut strict, task);
+        }
+        assert_eq!(finish_after(&mut strict, 1, 1), [dispatch(2, 0)]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use wasp_proto::{EngineId, TaskId};
-use wasp_sched::{Action, SchedError, Scheduler, SchedulerConfig, Scheme};
+use wasp_sched::{Action, MAX_PREFETCH, SchedError, Scheduler, SchedulerConfig, Scheme};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -21,8 +21,8 @@ enum Op {
     /// Finish any task id, running or not.
     Finish(u64),
     /// Finish the n-th running task (modulo their number), so that finishes
-    /// usually hit.
-    FinishRunning(usize),
+    /// usually hit; with its run time in microseconds, if given.
+    FinishRunning(usize, Option<u64>),
     Tick(u64),
 }
 
@@ -33,7 +33,8 @@ fn op() -> impl Strategy<Value = Op> {
         5 => (0..30u64, proptest::option::of(proptest::collection::vec(0..6u32, 0..4)))
             .prop_map(|(task, targets)| Op::Submit(task, targets)),
         1 => (0..30u64).prop_map(Op::Finish),
-        4 => any::<usize>().prop_map(Op::FinishRunning),
+        4 => (any::<usize>(), proptest::option::of(0..3_000u64))
+            .prop_map(|(n, micros)| Op::FinishRunning(n, micros)),
         1 => (0..1_000u64).prop_map(Op::Tick),
     ]
 }
@@ -43,14 +44,23 @@ fn config() -> impl Strategy<Value = SchedulerConfig> {
         proptest::sample::select(Scheme::ALL.to_vec()),
         0..4u32,
         any::<u64>(),
+        proptest::sample::select(vec![0u64, 1_000]),
     )
-        .prop_map(|(scheme, hwm, seed)| SchedulerConfig { scheme, hwm, seed })
+        .prop_map(|(scheme, hwm, seed, prefetch_us)| SchedulerConfig {
+            scheme,
+            hwm,
+            seed,
+            prefetch: Duration::from_micros(prefetch_us),
+        })
 }
 
 /// What the scheduler should be doing, kept the slow and obvious way.
 #[derive(Debug, Default)]
 struct Model {
     hwm: u32,
+    prefetch: Duration,
+    /// Each live engine's estimate of its tasks' run time, once one is known.
+    run_time: BTreeMap<u32, Duration>,
     alive: BTreeSet<u32>,
     /// Queued tasks in submission order; targets `None` for any engine,
     /// otherwise the connected targets.
@@ -64,8 +74,35 @@ impl Model {
         self.running.values().filter(|&&e| e == engine).count() as u32
     }
 
+    /// The high-water mark plus prefetch (`SchedulerConfig::prefetch`):
+    /// `hwm + min(prefetch / run time, MAX_PREFETCH)`, 0 for no limit.
+    fn capacity(&self, engine: u32) -> u32 {
+        if self.hwm == 0 {
+            return 0;
+        }
+        let extra = match self.run_time.get(&engine) {
+            Some(run) if !self.prefetch.is_zero() => {
+                let fit = self.prefetch.as_nanos() / run.as_nanos().max(1);
+                fit.min(u128::from(MAX_PREFETCH)) as u32
+            }
+            _ => 0,
+        };
+        self.hwm + extra
+    }
+
     fn can_take(&self, engine: u32) -> bool {
-        self.alive.contains(&engine) && (self.hwm == 0 || self.load(engine) < self.hwm)
+        let capacity = self.capacity(engine);
+        self.alive.contains(&engine) && (capacity == 0 || self.load(engine) < capacity)
+    }
+
+    /// A task ran for `sample` on `engine`: the estimate jumps up to a
+    /// longer time and moves a quarter of the way down to a shorter one.
+    fn ran(&mut self, engine: u32, sample: Duration) {
+        let next = match self.run_time.get(&engine) {
+            Some(&old) if sample < old => (old * 3 + sample) / 4,
+            _ => sample,
+        };
+        self.run_time.insert(engine, next);
     }
 
     fn allows(targets: &Option<Vec<u32>>, engine: u32) -> bool {
@@ -180,6 +217,7 @@ impl Model {
 fn run(config: SchedulerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut model = Model {
         hwm: config.hwm,
+        prefetch: config.prefetch,
         ..Model::default()
     };
     let mut sched = Scheduler::new(config);
@@ -190,6 +228,7 @@ fn run(config: SchedulerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Join(engine) => {
                 let result = sched.handle_engine_joined(now, EngineId(engine));
                 if model.alive.insert(engine) {
+                    model.run_time.remove(&engine);
                     prop_assert_eq!(result, Ok(()));
                 } else {
                     prop_assert_eq!(result, Err(SchedError::DuplicateEngine(EngineId(engine))));
@@ -226,15 +265,16 @@ fn run(config: SchedulerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     model.queued.push((task, targets));
                 }
             }
-            Op::Finish(task) => finish(&mut sched, &mut model, now, task)?,
-            Op::FinishRunning(n) => {
+            Op::Finish(task) => finish(&mut sched, &mut model, now, task, None)?,
+            Op::FinishRunning(n, micros) => {
                 if !model.running.is_empty() {
                     let task = *model
                         .running
                         .keys()
                         .nth(n % model.running.len())
                         .expect("in range");
-                    finish(&mut sched, &mut model, now, task)?;
+                    let run_time = micros.map(Duration::from_micros);
+                    finish(&mut sched, &mut model, now, task, run_time)?;
                 }
             }
             Op::Tick(ms) => sched.handle_tick(Duration::from_millis(ms)),
@@ -252,9 +292,16 @@ fn finish(
     model: &mut Model,
     now: Duration,
     task: u64,
+    run_time: Option<Duration>,
 ) -> Result<(), TestCaseError> {
-    let result = sched.handle_finished(now, TaskId(task));
-    if model.running.remove(&task).is_some() {
+    let result = match run_time {
+        Some(run_time) => sched.handle_finished_after(now, TaskId(task), run_time),
+        None => sched.handle_finished(now, TaskId(task)),
+    };
+    if let Some(engine) = model.running.remove(&task) {
+        if let Some(run_time) = run_time {
+            model.ran(engine, run_time);
+        }
         prop_assert_eq!(result, Ok(()));
     } else {
         prop_assert_eq!(result, Err(SchedError::UnknownTask(TaskId(task))));

@@ -156,6 +156,7 @@ impl Sim {
                 scheme: scenario.scheme,
                 hwm: scenario.hwm,
                 seed: scenario.seed,
+                prefetch: Duration::ZERO,
             }),
             rng: Rng(scenario.seed ^ 0x5151),
             clock: 0,
