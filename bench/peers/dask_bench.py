@@ -24,8 +24,8 @@ if __name__ == "__main__":
         for i in range(300):
             t = time.perf_counter(); c.submit(noop, i, pure=False).result(); ts.append(time.perf_counter() - t)
         out["rtt_ms_median"] = statistics.median(ts) * 1e3
-    # wasp bench/peers: p99 as well (the only change from ../shared/bench/peers)
-    out["rtt_ms_p99"] = sorted(ts)[round(.99 * (len(ts) - 1))] * 1e3
+        # wasp bench/peers: p99 as well (the only change from ../shared/bench/peers)
+        out["rtt_ms_p99"] = sorted(ts)[round(.99 * (len(ts) - 1))] * 1e3
         t = time.perf_counter(); r = c.gather(c.map(pow10, range(N))); dt = time.perf_counter() - t
         assert r == [x ** 10 for x in range(N)]
         out["map_chunk1_tasks_per_s"] = N / dt

@@ -115,6 +115,9 @@ fn parse_args() -> anyhow::Result<Args> {
             ),
         }
     }
+    // Absolute, since the peers run in scratch folders; not canonical, since
+    // a virtualenv's python is a symlink that must keep its own path.
+    args.python = std::path::absolute(&args.python)?;
     Ok(args)
 }
 
