@@ -226,164 +226,207 @@ async fn peer_scenarios(plan: &Plan, python: &std::path::Path) -> anyhow::Result
     Ok(Json::Object(all))
 }
 
-/// The table's rows from the raw figures.
-fn rows(wasp: &Json, peers: &Json) -> Vec<Row> {
-    let peer = |path: &[&str]| -> [Option<f64>; 3] {
-        PEER_NAMES.map(|name| {
-            path.iter()
-                .try_fold(&peers[name], |v, key| v.get(key))
-                .and_then(Json::as_f64)
-        })
-    };
-    let at = |path: &[&str]| {
-        path.iter()
-            .try_fold(wasp, |v, key| v.get(key))
-            .and_then(Json::as_f64)
-    };
-    let mb = |path: &[&str]| at(path).map(|b| b / 1e6);
-    let row = |figure: String, unit, better, wasp, peers, target| Row {
+/// One row of the table: where its figures are in the raw JSON.
+struct Spec {
+    figure: &'static str,
+    unit: &'static str,
+    better: Better,
+    /// Path to wasp's figure in [`wasp_scenarios`]'s JSON.
+    wasp: &'static [&'static str],
+    /// Path to each peer's figure in [`peer_scenarios`]'s JSON, if peers
+    /// have one.
+    peers: &'static [&'static str],
+    /// wasp's figure is in bytes, shown in MB.
+    bytes: bool,
+    target: Target,
+}
+
+const fn spec(
+    figure: &'static str,
+    unit: &'static str,
+    better: Better,
+    wasp: &'static [&'static str],
+    peers: &'static [&'static str],
+    target: Target,
+) -> Spec {
+    Spec {
         figure,
         unit,
         better,
         wasp,
         peers,
+        bytes: false,
         target,
-    };
-    let none = [None; 3];
-    let mut rows = vec![
-        row(
-            "apply_sync round trip, median".to_owned(),
-            "ms",
-            Better::Lower,
-            at(&["rtt", "median_ms"]),
-            peer(&["scenarios", "rtt_ms_median"]),
-            Target::RatioAtMost(0.1),
-        ),
-        row(
-            "apply_sync round trip, p99".to_owned(),
-            "ms",
-            Better::Lower,
-            at(&["rtt", "p99_ms"]),
-            peer(&["scenarios", "rtt_ms_p99"]),
-            Target::None,
-        ),
-        row(
-            "map, chunksize 1".to_owned(),
-            "tasks/s",
-            Better::Higher,
-            at(&["map_chunk1_tasks_per_s"]),
-            peer(&["scenarios", "map_chunk1_tasks_per_s"]),
-            Target::RatioAtLeast(20.0),
-        ),
-        row(
-            "map, chunksize 100".to_owned(),
-            "items/s",
-            Better::Higher,
-            at(&["map_chunk100_items_per_s"]),
-            // The peers' key says tasks; they count items.
-            peer(&["scenarios", "map_chunk100_tasks_per_s"]),
-            Target::RatioAtLeast(10.0),
-        ),
-        row(
-            "sleep_here, serial_time / wall_time".to_owned(),
-            "",
-            Better::Higher,
-            at(&["sleep_serial_over_wall"]),
-            peer(&["scenarios", "sleep_serial_over_wall"]),
-            Target::AtLeast(1.98),
-        ),
-        row(
-            "64 x 20 ms CPU items, speedup".to_owned(),
-            "",
-            Better::Higher,
-            at(&["cpu", "speedup"]),
-            peer(&["scenarios", "cpu_64x20ms_speedup"]),
-            Target::AtLeast(1.85),
-        ),
-        row(
-            "cold start to first result, cold compile cache".to_owned(),
-            "s",
-            Better::Lower,
-            at(&["cold_start", "cold_cache_s_median"]),
-            peer(&["cold_start", "median_s"]),
-            Target::RatioAtMost(0.2),
-        ),
-        row(
-            "cold start to first result, warm compile cache".to_owned(),
-            "s",
-            Better::Lower,
-            at(&["cold_start", "warm_cache_s_median"]),
-            peer(&["cold_start", "median_s"]),
-            Target::RatioAtMost(0.2),
-        ),
-        row(
-            "module push to 2 engines, first (area, Rust)".to_owned(),
-            "ms",
-            Better::Lower,
-            at(&["push_area", "first_ms_median"]),
-            none,
-            Target::None,
-        ),
-        row(
-            "module push to 2 engines, cached (area, Rust)".to_owned(),
-            "ms",
-            Better::Lower,
-            at(&["push_area", "cached_ms_median"]),
-            none,
-            Target::None,
-        ),
-    ];
-    if !wasp["push_python_area"].is_null() {
-        rows.extend([
-            row(
-                "module push to 2 engines, first (area, Python)".to_owned(),
-                "ms",
-                Better::Lower,
-                at(&["push_python_area", "first_ms_median"]),
-                none,
-                Target::None,
-            ),
-            row(
-                "module push to 2 engines, cached (area, Python)".to_owned(),
-                "ms",
-                Better::Lower,
-                at(&["push_python_area", "cached_ms_median"]),
-                none,
-                Target::None,
-            ),
-        ]);
     }
-    let queued = at(&["queued", "items"]).unwrap_or(0.0);
-    rows.extend([
-        row(
-            format!("controller RSS, {} tasks queued", compare::number(queued)),
+}
+
+/// The table, in order. Sizes in figure names are the full run's (the
+/// quick run queues a million too, and simulates 1,000 engines too).
+const SPECS: &[Spec] = &[
+    spec(
+        "apply_sync round trip, median",
+        "ms",
+        Better::Lower,
+        &["rtt", "median_ms"],
+        &["scenarios", "rtt_ms_median"],
+        Target::RatioAtMost(0.1),
+    ),
+    spec(
+        "apply_sync round trip, p99",
+        "ms",
+        Better::Lower,
+        &["rtt", "p99_ms"],
+        &["scenarios", "rtt_ms_p99"],
+        Target::None,
+    ),
+    spec(
+        "map, chunksize 1",
+        "tasks/s",
+        Better::Higher,
+        &["map_chunk1_tasks_per_s"],
+        &["scenarios", "map_chunk1_tasks_per_s"],
+        Target::RatioAtLeast(20.0),
+    ),
+    spec(
+        "map, chunksize 100",
+        "items/s",
+        Better::Higher,
+        &["map_chunk100_items_per_s"],
+        // The peers' key says tasks; they count items.
+        &["scenarios", "map_chunk100_tasks_per_s"],
+        Target::RatioAtLeast(10.0),
+    ),
+    spec(
+        "sleep_here, serial_time / wall_time",
+        "",
+        Better::Higher,
+        &["sleep_serial_over_wall"],
+        &["scenarios", "sleep_serial_over_wall"],
+        Target::AtLeast(1.98),
+    ),
+    spec(
+        "64 x 20 ms CPU items, speedup",
+        "",
+        Better::Higher,
+        &["cpu", "speedup"],
+        &["scenarios", "cpu_64x20ms_speedup"],
+        Target::AtLeast(1.85),
+    ),
+    spec(
+        "cold start to first result, cold compile cache",
+        "s",
+        Better::Lower,
+        &["cold_start", "cold_cache_s_median"],
+        &["cold_start", "median_s"],
+        Target::RatioAtMost(0.2),
+    ),
+    spec(
+        "cold start to first result, warm compile cache",
+        "s",
+        Better::Lower,
+        &["cold_start", "warm_cache_s_median"],
+        &["cold_start", "median_s"],
+        Target::RatioAtMost(0.2),
+    ),
+    spec(
+        "module push to 2 engines, first (area, Rust)",
+        "ms",
+        Better::Lower,
+        &["push_area", "first_ms_median"],
+        &[],
+        Target::None,
+    ),
+    spec(
+        "module push to 2 engines, cached (area, Rust)",
+        "ms",
+        Better::Lower,
+        &["push_area", "cached_ms_median"],
+        &[],
+        Target::None,
+    ),
+    spec(
+        "module push to 2 engines, first (area, Python)",
+        "ms",
+        Better::Lower,
+        &["push_python_area", "first_ms_median"],
+        &[],
+        Target::None,
+    ),
+    spec(
+        "module push to 2 engines, cached (area, Python)",
+        "ms",
+        Better::Lower,
+        &["push_python_area", "cached_ms_median"],
+        &[],
+        Target::None,
+    ),
+    Spec {
+        bytes: true,
+        ..spec(
+            "controller RSS, 1,000,000 tasks queued",
             "MB",
             Better::Lower,
-            mb(&["queued", "rss_bytes"]),
-            none,
+            &["queued", "rss_bytes"],
+            &[],
             Target::Below(500.0),
-        ),
-        row(
-            "controller peak RSS (VmHWM) in that run".to_owned(),
+        )
+    },
+    Spec {
+        bytes: true,
+        ..spec(
+            "controller peak RSS (VmHWM) in that run",
             "MB",
             Better::Lower,
-            mb(&["queued", "hwm_bytes"]),
-            none,
+            &["queued", "hwm_bytes"],
+            &[],
             Target::Below(500.0),
-        ),
-        row(
-            format!(
-                "scheduler decisions/s, simulation, {} engines",
-                compare::number(at(&["sched", "engines"]).unwrap_or(0.0))
-            ),
-            "/s",
-            Better::Higher,
-            at(&["sched", "decisions_per_s"]),
-            none,
-            Target::None,
-        ),
-    ]);
-    rows
+        )
+    },
+    spec(
+        "scheduler decisions/s, simulation, 1,000 engines",
+        "/s",
+        Better::Higher,
+        &["sched", "decisions_per_s"],
+        &[],
+        Target::None,
+    ),
+];
+
+/// The number at `path` in `json`.
+fn lookup(json: &Json, path: &[&str]) -> Option<f64> {
+    path.iter()
+        .try_fold(json, |v, key| v.get(key))
+        .and_then(Json::as_f64)
+}
+
+/// The table's rows from the raw figures; a row nothing measured (the
+/// Python push without `scripts/build-polyglot`) is left out.
+fn rows(wasp: &Json, peers: &Json) -> Vec<Row> {
+    SPECS
+        .iter()
+        .map(|spec| Row {
+            figure: spec.figure.to_owned(),
+            unit: spec.unit,
+            better: spec.better,
+            wasp: lookup(wasp, spec.wasp).map(|v| if spec.bytes { v / 1e6 } else { v }),
+            peers: PEER_NAMES.map(|name| match spec.peers {
+                [] => None,
+                path => lookup(&peers[name], path),
+            }),
+            target: spec.target,
+        })
+        .filter(|row| row.wasp.is_some() || row.peers.iter().any(Option::is_some))
+        .collect()
+}
+
+/// The 1, 5 and 15-minute load averages.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The machine and the moment, for reading the figures later.
@@ -413,7 +456,7 @@ fn meta(args: &Args, plan: &Plan) -> Json {
         "cpu_model": field(&read("/proc/cpuinfo"), "model name"),
         "memory": field(&read("/proc/meminfo"), "MemTotal"),
         "kernel": read("/proc/sys/kernel/osrelease").trim(),
-        "loadavg_at_start": read("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        "loadavg_at_start": loadavg(),
         "rtt_calls": plan.rtt_calls,
         "peer_items": plan.peer_items,
     })
@@ -433,12 +476,18 @@ async fn run() -> anyhow::Result<()> {
     };
     let rows = rows(&wasp, &peers);
     meta["duration_s"] = json!(started.elapsed().as_secs_f64());
+    // Other work on the machine moves every figure: say how busy it was.
+    meta["loadavg_at_end"] = json!(loadavg());
 
     let title = format!(
-        "## wasp against its peers, {} engines ({}, {} CPUs{}{})\n\n",
-        ENGINES,
+        "## wasp against its peers, {ENGINES} engines\n\n\
+         {}, {} CPUs ({}), load average {} at start and {} at end, {:.0} s{}{}\n\n",
         meta["date"].as_str().unwrap_or("?"),
         meta["cpus"],
+        meta["cpu_model"].as_str().unwrap_or("?"),
+        meta["loadavg_at_start"].as_str().unwrap_or("?"),
+        meta["loadavg_at_end"].as_str().unwrap_or("?"),
+        started.elapsed().as_secs_f64(),
         if args.quick { ", --quick" } else { "" },
         if args.skip_peers {
             ", peers skipped"
