@@ -3,7 +3,7 @@
 
 #![allow(dead_code, reason = "each test file uses a different part")]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use wasp_client::Client;
@@ -22,11 +22,27 @@ impl Cluster {
 
     /// Starts with extra `wasp cluster start` flags.
     pub fn start_with(engines: u32, flags: &[&str]) -> Self {
+        Self::start_inner(engines, flags, None)
+    }
+
+    /// Starts with the engines' compile cache in `cache` rather than in the
+    /// profile folder, so that compiled code outlives the test (large
+    /// components take seconds to compile).
+    pub fn start_cached(engines: u32, cache: &Path) -> Self {
+        Self::start_inner(engines, &[], Some(cache))
+    }
+
+    fn start_inner(engines: u32, flags: &[&str], cache: Option<&Path>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let n = engines.to_string();
         let mut args = vec!["cluster", "start", "-n", &n, "--daemon"];
         args.extend_from_slice(flags);
-        let out = wasp(&dir, &args);
+        let mut command = wasp_command(&dir);
+        command.args(&args);
+        if let Some(cache) = cache {
+            command.env("WASP_CACHE_DIR", cache);
+        }
+        let out = command.output().expect("spawn wasp");
         assert!(
             out.status.success(),
             "cluster start failed: {}",
@@ -71,10 +87,14 @@ impl Drop for Cluster {
 
 /// Runs the `wasp` binary in the cluster's profile folder.
 pub fn wasp(dir: &tempfile::TempDir, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wasp"))
-        .args(args)
+    wasp_command(dir).args(args).output().expect("spawn wasp")
+}
+
+/// The `wasp` binary with the profile folder and a compile cache in `dir`.
+fn wasp_command(dir: &tempfile::TempDir) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wasp"));
+    command
         .env("WASP_DIR", dir.path())
-        .env("WASP_CACHE_DIR", dir.path().join("cache"))
-        .output()
-        .expect("spawn wasp")
+        .env("WASP_CACHE_DIR", dir.path().join("cache"));
+    command
 }

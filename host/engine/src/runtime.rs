@@ -187,20 +187,22 @@ impl Runtime {
             return Ok(module);
         }
         let disk = self.inner.disk.as_ref();
-        let (component, origin) = match disk.and_then(|d| d.load(&self.inner.engine, &hash)) {
-            Some(component) => (component, Origin::DiskCache),
-            None => {
-                let component = Component::new(&self.inner.engine, bytes)
-                    .map_err(|e| LoadError::Invalid(root_message(&e)))?;
-                if let Some(disk) = disk
-                    && let Err(err) = disk.store(&hash, &component)
-                {
-                    tracing::warn!(module = %hash.short(), cause = %err, "could not cache compiled module");
-                }
-                (component, Origin::Compiled)
-            }
-        };
-        self.prepare(hash, component, origin)
+        if let Some(component) = disk.and_then(|d| d.load(&self.inner.engine, &hash)) {
+            return self.prepare(hash, component, Origin::DiskCache);
+        }
+        let component = Component::new(&self.inner.engine, bytes)
+            .map_err(|e| LoadError::Invalid(root_message(&e)))?;
+        let module = self.prepare(hash, component.clone(), Origin::Compiled)?;
+        // Only a module this engine can run goes to disk: an engine
+        // announces its cached modules and is never sent their bytes again,
+        // so a cached one it refuses (a missing import) could not even
+        // report why (issue 5).
+        if let Some(disk) = disk
+            && let Err(err) = disk.store(&hash, &component)
+        {
+            tracing::warn!(module = %hash.short(), cause = %err, "could not cache compiled module");
+        }
+        Ok(module)
     }
 
     /// A module already known by its hash (in memory or in the disk

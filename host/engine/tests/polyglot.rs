@@ -291,5 +291,9 @@ async fn a_component_importing_wasi_http_is_refused_at_load() {
             .starts_with("the component needs an import this engine does not provide: "),
         "{err}"
     );
+    // Not kept in the disk cache: an engine announces what it has cached
+    // and is then never sent those bytes (issue 5).
+    let hash = wasp_proto::ModuleHash::of(&bytes);
+    assert!(!runtime().disk_cached_hashes().contains(&hash));
     still_serving().await;
 }
