@@ -55,7 +55,9 @@ pub(crate) enum Event {
 }
 
 struct ClientEntry {
-    tenant: Tenant,
+    /// Shared by every task the client submits (a million queued tasks
+    /// hold a pointer each, not a copy).
+    tenant: Arc<Tenant>,
     admin: bool,
     tx: mpsc::UnboundedSender<ToClient>,
 }
@@ -71,9 +73,10 @@ struct EngineEntry {
 }
 
 struct TaskEntry {
-    tenant: Tenant,
+    tenant: Arc<Tenant>,
     module: ModuleHash,
-    func: String,
+    /// Shared by the tasks of one submission that call the same function.
+    func: Arc<str>,
     /// Taken when dispatched: a task runs once.
     items: Vec<Vec<Arg>>,
     submitted_us: u64,
@@ -174,6 +177,7 @@ impl Hub {
                 admin,
                 tx,
             } => {
+                let tenant = Arc::new(tenant);
                 self.clients
                     .insert(session, ClientEntry { tenant, admin, tx });
             }
@@ -194,7 +198,7 @@ impl Hub {
                     bytes,
                     tenants: HashSet::new(),
                 });
-                stored.tenants.insert(client.tenant.clone());
+                stored.tenants.insert(Tenant::clone(&client.tenant));
                 tracing::info!(module = %hash.short(), tenant = %client.tenant, "module stored");
                 let _ = client.tx.send(ToClient::Uploaded(hash));
             }
@@ -262,12 +266,18 @@ impl Hub {
             ClientMsg::Upload(_) => {}
             ClientMsg::Submit(specs) => {
                 let tenant = client.tenant.clone();
+                // A map's tasks all call one function: one copy of its name.
+                let mut func: Option<Arc<str>> = None;
                 for spec in specs {
-                    self.submit(session, &tenant, spec);
+                    let name = match &func {
+                        Some(name) if **name == *spec.func => name.clone(),
+                        _ => func.insert(Arc::from(spec.func.as_str())).clone(),
+                    };
+                    self.submit(session, &tenant, name, spec);
                 }
             }
             ClientMsg::Namespace { targets, op } => {
-                let tenant = client.tenant.clone();
+                let tenant = Tenant::clone(&client.tenant);
                 self.namespace(session, tenant, targets, op);
             }
             ClientMsg::Status => {
@@ -292,7 +302,8 @@ impl Hub {
         }
     }
 
-    fn submit(&mut self, session: u32, tenant: &Tenant, spec: TaskSpec) {
+    /// Queues one task; `func` is `spec.func`, shared.
+    fn submit(&mut self, session: u32, tenant: &Arc<Tenant>, func: Arc<str>, spec: TaskSpec) {
         let submitted_us = now_us();
         let refuse = |kind, message: String| TaskResult {
             id: spec.id,
@@ -319,7 +330,7 @@ impl Hub {
         } else if !self
             .modules
             .get(&spec.module)
-            .is_some_and(|m| m.tenants.contains(tenant))
+            .is_some_and(|m| m.tenants.contains(&**tenant))
         {
             Some(refuse(
                 ErrorKind::Module,
@@ -336,7 +347,7 @@ impl Hub {
             id: spec.id,
             tenant: tenant.clone(),
             module: spec.module,
-            func: spec.func.clone(),
+            func: func.clone(),
             items: spec.items.len(),
             submitted_us,
         });
@@ -345,7 +356,7 @@ impl Hub {
             TaskEntry {
                 tenant: tenant.clone(),
                 module: spec.module,
-                func: spec.func,
+                func,
                 items: spec.items,
                 submitted_us,
                 engine: None,
@@ -374,9 +385,9 @@ impl Hub {
         task.engine = Some(engine);
         let _ = entry.tx.send(ToEngine::Run(RunTask {
             id,
-            tenant: task.tenant.clone(),
+            tenant: Tenant::clone(&task.tenant),
             module: task.module,
-            func: task.func.clone(),
+            func: task.func.to_string(),
             items: std::mem::take(&mut task.items),
         }));
     }

@@ -219,9 +219,25 @@ async fn serve_client(
         Ok(())
     }
     .await;
+    // A frame over the cap is a module over the size limit: say so (the
+    // reply pairs with the upload) before the connection closes.
+    if let Err(NetError::Codec(wasp_proto::codec::CodecError::FrameTooLarge { len, .. })) = &result
+    {
+        let _ = tx.send(ToClient::Error(format!(
+            "a message of {len} bytes is over the controller's module size limit of {} bytes \
+             (wasp controller --max-module-size)",
+            shared.config.max_module_bytes
+        )));
+    }
     let _ = shared.hub.send(Event::ClientLeft { session });
     drop(tx);
-    writer.abort();
+    if result.is_err() {
+        // Let the writer deliver what is queued; the hub drops its sender
+        // when it sees ClientLeft.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), writer).await;
+    } else {
+        writer.abort();
+    }
     result
 }
 

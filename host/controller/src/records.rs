@@ -6,6 +6,7 @@
 //! in batches of one transaction each, so the hub never waits on disk.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use rusqlite::{Connection, params};
 use tokio::sync::mpsc;
@@ -24,9 +25,9 @@ pub(crate) enum Record {
     /// A task was accepted.
     Submitted {
         id: TaskId,
-        tenant: Tenant,
+        tenant: Arc<Tenant>,
         module: ModuleHash,
-        func: String,
+        func: Arc<str>,
         items: usize,
         submitted_us: u64,
     },
@@ -124,7 +125,7 @@ fn write_batch(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> 
                         id.to_string(),
                         tenant.0,
                         module.to_string(),
-                        func,
+                        &**func,
                         *items as i64,
                         *submitted_us as i64,
                     ])?;
