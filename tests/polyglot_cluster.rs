@@ -248,3 +248,31 @@ async fn a_restarted_engine_loads_a_python_module_from_its_disk_cache() {
         status.engines
     );
 }
+
+/// The module size limit is a setting of `wasp cluster start` (passed to
+/// the controller and the engines): under a 1 MiB limit an 18 MB Python
+/// component is refused, naming the limit and the flag, while a 50 KB C
+/// one runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_module_size_limit_is_a_cluster_setting() {
+    let cluster = Cluster::start_with(1, &["--max-module-size", "1MiB"]);
+    let rc = cluster.client().await;
+    let lview = rc.load_balanced_view();
+    let err = lview
+        .apply_sync(&polyglot("python", "area"), "area", s64s(&[3, 7]))
+        .await
+        .expect_err("over the limit");
+    let text = err.to_string();
+    assert!(
+        text.contains("over the controller's module size limit of 1048576 bytes"),
+        "{text}"
+    );
+    assert!(text.contains("--max-module-size"), "{text}");
+    // The oversized frame ended that connection; a new one is served.
+    let rc = cluster.client().await;
+    let got = rc
+        .load_balanced_view()
+        .apply_sync(&polyglot("c", "area"), "area", s64s(&[3, 7]))
+        .await;
+    assert_eq!(got.expect("C area"), Some(Value::S64(21)));
+}

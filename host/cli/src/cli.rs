@@ -147,6 +147,9 @@ pub struct ControllerArgs {
     /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// Largest module a client may upload [default: 256MiB].
+    #[arg(long, value_name = "SIZE")]
+    pub max_module_size: Option<ByteSize>,
     /// Scheduler settings.
     #[command(flatten)]
     pub scheduler: SchedulerArgs,
@@ -203,6 +206,10 @@ pub struct ClusterStartArgs {
     /// [default: 256MiB].
     #[arg(long, value_name = "SIZE")]
     pub max_namespace: Option<String>,
+    /// Largest module the controller accepts and the engines load
+    /// [default: 256MiB]. A Python component is about 18MB.
+    #[arg(long, value_name = "SIZE")]
+    pub max_module_size: Option<String>,
     /// Which profile folder to use.
     #[command(flatten)]
     pub profile: ProfileArgs,

@@ -36,7 +36,12 @@ pub fn start(args: &ClusterStartArgs) -> anyhow::Result<ExitCode> {
             .args([
                 "--prefetch",
                 &format!("{}s", args.scheduler.prefetch.0.as_secs_f64()),
-            ]),
+            ])
+            .args(
+                args.max_module_size
+                    .iter()
+                    .flat_map(|size| ["--max-module-size", size]),
+            ),
         &logs.join("controller.log"),
     )?;
     children.push(controller);
@@ -46,6 +51,9 @@ pub fn start(args: &ClusterStartArgs) -> anyhow::Result<ExitCode> {
         command.args(["engine", "--profile", profile_name]);
         if let Some(size) = &args.max_namespace {
             command.args(["--max-namespace", size]);
+        }
+        if let Some(size) = &args.max_module_size {
+            command.args(["--max-module-size", size]);
         }
         let engine = spawn(&mut command, &logs.join(format!("engine-{i}.log")))?;
         children.push(engine);

@@ -19,6 +19,9 @@ pub fn controller(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
         .parse()
         .map_err(|e| anyhow::anyhow!("--scheme: {e}"))?;
     config.hwm = args.scheduler.hwm;
+    if let Some(size) = args.max_module_size {
+        config.max_module_bytes = size.0;
+    }
     config.prefetch = args.scheduler.prefetch.0;
     server_runtime()?.block_on(async {
         let controller = Controller::start(config)
