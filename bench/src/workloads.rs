@@ -28,11 +28,16 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// The median of unsorted samples.
+/// The median of unsorted samples (of an even count, the mean of the two
+/// middle ones, so that two samples do not give the larger).
 pub fn median(samples: &[f64]) -> f64 {
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
-    percentile(&sorted, 0.5)
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 0 => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+        n => sorted[n / 2],
+    }
 }
 
 /// The Rust task components the scenarios run.
@@ -183,6 +188,7 @@ pub async fn cpu_speedup(client: &Client, cpu: &Module, rounds: usize) -> anyhow
     let scale = (CPU_ITEMS / CPU_SERIAL_ITEMS) as f64;
 
     let (mut serial, mut parallel) = (Vec::new(), Vec::new());
+    let (mut balance, mut busy, mut task_ms) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         for serial_turn in [round % 2 == 0, round % 2 == 1] {
             let started = Instant::now();
@@ -192,10 +198,25 @@ pub async fn cpu_speedup(client: &Client, cpu: &Module, rounds: usize) -> anyhow
                     .await?;
                 serial.push(started.elapsed().as_secs_f64() * scale);
             } else {
-                parallel_view
-                    .map(cpu, "cpu", vec![parallel_items.clone()])
+                let mut amr = parallel_view
+                    .map_async(cpu, "cpu", vec![parallel_items.clone()])
                     .await?;
-                parallel.push(started.elapsed().as_secs_f64());
+                amr.get(None).await?;
+                let wall = started.elapsed().as_secs_f64();
+                parallel.push(wall);
+                // Why a speedup falls short: items per engine (balance),
+                // and the share of the wall time the engines spent inside
+                // tasks (below 1: gaps between tasks; tasks slower than
+                // `one_call_ms`: the CPU was shared with other work).
+                let mut per_engine = vec![0u32; ids.len()];
+                for meta in amr.metadata().into_iter().flatten() {
+                    if let Some(i) = ids.iter().position(|id| Some(*id) == meta.engine) {
+                        per_engine[i] += 1;
+                    }
+                }
+                balance.push(per_engine);
+                busy.push(amr.serial_time() / (wall * ids.len() as f64));
+                task_ms.push(amr.serial_time() / CPU_ITEMS as f64 * 1e3);
             }
         }
     }
@@ -210,6 +231,9 @@ pub async fn cpu_speedup(client: &Client, cpu: &Module, rounds: usize) -> anyhow
         "parallel_s": parallel,
         "serial_s_median": median(&serial),
         "parallel_s_median": median(&parallel),
+        "parallel_items_per_engine": balance,
+        "parallel_engine_busy": busy,
+        "parallel_task_ms_mean": task_ms,
         "speedup": speedup,
     }))
 }
