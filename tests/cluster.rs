@@ -176,6 +176,27 @@ async fn sleep_times_are_consistent() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_task_waiting_behind_a_long_one_moves_to_an_idle_engine() {
+    let cluster = Cluster::start(2);
+    let rc = cluster.client().await;
+    let sleep = module(tasks::SLEEP);
+    // leastload with one task of lookahead: 1.5 s to engine A, 0.1 s to B,
+    // and the third (a tie, A used least recently) waits behind the first
+    // on A. When B goes idle the controller takes it back for B.
+    let results = rc
+        .load_balanced_view()
+        .map(&sleep, "sleep-here", vec![f64s([1.5, 0.1, 1.5])])
+        .await
+        .unwrap();
+    let engines: Vec<u32> = results.into_iter().map(engine_of).collect();
+    assert_ne!(engines[0], engines[1], "{engines:?}");
+    assert_eq!(
+        engines[2], engines[1],
+        "the third task ran behind the first instead of on the idle engine: {engines:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sleep_here_speedup_is_near_the_engine_count() {
     let cluster = Cluster::start(2);
     let rc = cluster.client().await;

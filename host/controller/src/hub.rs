@@ -238,6 +238,7 @@ impl Hub {
                         FromEngine::Namespace { request, reply } => {
                             self.namespace_reply(request, engine, reply);
                         }
+                        FromEngine::Retracted { task, run } => self.retracted(engine, task, run),
                     }
                 }
             }
@@ -370,6 +371,11 @@ impl Hub {
         while let Some(action) = self.sched.poll_action() {
             match action {
                 Action::Dispatch { task, engine } => self.dispatch(task, engine),
+                Action::Retract { task, engine } => {
+                    if let Some(entry) = self.engines.get(&engine) {
+                        let _ = entry.tx.send(ToEngine::Retract(task));
+                    }
+                }
                 Action::Fail { task, reason } => self.fail(task, reason),
             }
         }
@@ -390,6 +396,46 @@ impl Hub {
             func: task.func.to_string(),
             items: std::mem::take(&mut task.items),
         }));
+    }
+
+    /// An engine answered a retract: the task is queued again with its
+    /// items (`run`), or it runs there.
+    fn retracted(&mut self, engine: EngineId, id: TaskId, run: Option<RunTask>) {
+        // Only the engine holding the task may hand it back, and only once.
+        let now = self.now();
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        if task.engine != Some(engine) || run.as_ref().is_some_and(|run| run.id != id) {
+            tracing::warn!(task = %id, %engine, "ignoring a retract answer for a task not held there");
+            return;
+        }
+        match (self.sched.handle_retracted(now, id, run.is_some()), run) {
+            (Ok(()), Some(run)) => {
+                task.items = run.items;
+                task.engine = None;
+            }
+            (Ok(()), None) => {}
+            (Err(err), None) => log_refusal(Err(err)),
+            (Err(err), Some(_)) => {
+                // Handed back unasked: the engine will not run it, and the
+                // scheduler counts it there; end it rather than lose it.
+                tracing::warn!(task = %id, %engine, cause = %err, "an engine handed back a task unasked");
+                log_refusal(self.sched.handle_finished(now, id));
+                self.complete(TaskResult {
+                    id,
+                    outcome: Err(TaskError {
+                        kind: ErrorKind::EngineDied,
+                        message: format!("engine {engine} dropped the task without running it"),
+                        item: None,
+                    }),
+                    meta: TaskMeta {
+                        engine: Some(engine),
+                        ..TaskMeta::default()
+                    },
+                });
+            }
+        }
     }
 
     /// Sends a namespace operation to each target; the client's answer goes

@@ -8,17 +8,17 @@
 //! instance, item after item. Results, with their metadata, go back as they
 //! finish; a heartbeat tells the controller the engine is alive.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use wasp_net::{ConnectionFile, NetError, Session};
 use wasp_proto::msg::{
     Arg, EngineHello, ErrorKind, FromEngine, NamespaceOp, NamespaceReply, Role, RunTask, TaskError,
     TaskMeta, TaskResult, ToEngine,
 };
-use wasp_proto::{EngineId, ModuleHash, Tenant, Value};
+use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value};
 
 use crate::error::CallError;
 use crate::runtime::{Module, Runtime, RuntimeConfig, SetupError};
@@ -69,6 +69,72 @@ enum Work {
     Namespace(u64, Tenant, NamespaceOp),
 }
 
+/// The work waiting for the executor, shared with the connection's reader
+/// so that a task not yet started can be handed back to the controller
+/// (work stealing) without racing the executor taking it.
+#[derive(Default)]
+struct WorkQueue {
+    state: Mutex<QueueState>,
+    ready: Notify,
+}
+
+#[derive(Default)]
+struct QueueState {
+    items: VecDeque<Work>,
+    closed: bool,
+}
+
+impl WorkQueue {
+    fn state(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        // Nothing panics while holding it; a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push(&self, work: Work) {
+        self.state().items.push_back(work);
+        self.ready.notify_one();
+    }
+
+    /// No more work will come: `next` returns `None` once the queue is
+    /// empty.
+    fn close(&self) {
+        self.state().closed = true;
+        self.ready.notify_one();
+    }
+
+    /// Takes `task` out of the queue if the executor has not started it.
+    fn retract(&self, task: TaskId) -> Option<RunTask> {
+        let mut state = self.state();
+        let position = state
+            .items
+            .iter()
+            .position(|work| matches!(work, Work::Run(run) if run.id == task))?;
+        match state.items.remove(position) {
+            Some(Work::Run(run)) => Some(run),
+            _ => None,
+        }
+    }
+
+    /// The next work item, in arrival order.
+    async fn next(&self) -> Option<Work> {
+        loop {
+            // Registered before looking, so a push in between is not missed
+            // (`notify_one` also leaves a permit when nobody waits).
+            let notified = self.ready.notified();
+            {
+                let mut state = self.state();
+                if let Some(work) = state.items.pop_front() {
+                    return Some(work);
+                }
+                if state.closed {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
 /// Runs an engine until the controller closes the connection or says stop.
 /// Returns the engine id it ran as.
 pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
@@ -107,13 +173,13 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
             }
         })
     };
-    let (work_tx, work_rx) = mpsc::unbounded_channel::<Work>();
+    let queue = Arc::new(WorkQueue::default());
     let executor = tokio::spawn(execute(
         runtime,
         engine,
         config.namespace_bytes,
-        work_rx,
-        out_tx,
+        queue.clone(),
+        out_tx.clone(),
     ));
 
     let ended = loop {
@@ -129,13 +195,17 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
                             tenant,
                             op,
                         } => Work::Namespace(request, tenant, op),
+                        ToEngine::Retract(task) => {
+                            let run = queue.retract(task);
+                            let _ = out_tx.send(FromEngine::Retracted { task, run });
+                            continue;
+                        }
                         ToEngine::Shutdown => {
                             stop = true;
                             break;
                         }
                     };
-                    // The executor only stops when this sender is dropped.
-                    let _ = work_tx.send(work);
+                    queue.push(work);
                 }
                 if stop {
                     break Ok(());
@@ -146,7 +216,8 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
         }
     };
     tracing::info!(%engine, "the controller closed the connection; engine stopping");
-    drop(work_tx);
+    queue.close();
+    drop(out_tx);
     heartbeat.abort();
     // Let running work finish and its results flush, then stop.
     let _ = executor.await;
@@ -167,12 +238,12 @@ async fn execute(
     runtime: Runtime,
     engine: EngineId,
     namespace_bytes: usize,
-    mut work: mpsc::UnboundedReceiver<Work>,
+    work: Arc<WorkQueue>,
     out: mpsc::UnboundedSender<FromEngine>,
 ) {
     let mut modules: HashMap<ModuleHash, Result<Arc<Module>, String>> = HashMap::new();
     let mut namespaces: HashMap<Tenant, Namespace> = HashMap::new();
-    while let Some(item) = work.recv().await {
+    while let Some(item) = work.next().await {
         match item {
             Work::Load(hash, bytes) => {
                 let loaded = runtime.load(bytes).await.map_err(|e| e.to_string());

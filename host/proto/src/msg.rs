@@ -15,7 +15,7 @@ use crate::value::Value;
 
 /// The protocol version; a peer with another version is refused at the
 /// handshake.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The first message on a connection, from the side that connected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -190,6 +190,9 @@ pub enum ToEngine {
         /// What to do.
         op: NamespaceOp,
     },
+    /// Hand this task back if it has not started (work stealing); answered
+    /// by [`FromEngine::Retracted`].
+    Retract(TaskId),
     /// Finish what is running and exit.
     Shutdown,
 }
@@ -222,6 +225,14 @@ pub enum FromEngine {
         request: u64,
         /// The answer.
         reply: NamespaceReply,
+    },
+    /// The answer to a [`ToEngine::Retract`].
+    Retracted {
+        /// The task asked for.
+        task: TaskId,
+        /// The task handed back, unstarted; `None` if it had started (its
+        /// `Done` follows or went before).
+        run: Option<RunTask>,
     },
 }
 

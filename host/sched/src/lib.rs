@@ -15,7 +15,10 @@
 //! use wasp_proto::{EngineId, TaskId};
 //! use wasp_sched::{Action, Scheduler, SchedulerConfig};
 //!
-//! let mut sched = Scheduler::new(SchedulerConfig::default());
+//! // ipyparallel's scheduler exactly: no prefetch (wasp's default sends
+//! // one task ahead, see `SchedulerConfig::prefetch`).
+//! let config = SchedulerConfig { prefetch: Duration::ZERO, ..SchedulerConfig::default() };
+//! let mut sched = Scheduler::new(config);
 //! let t = Duration::ZERO;
 //! sched.handle_engine_joined(t, EngineId(0))?;
 //! sched.handle_submit(t, TaskId(1), None)?;

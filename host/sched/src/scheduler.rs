@@ -47,6 +47,17 @@ pub enum Action {
         /// The engine to run it.
         engine: EngineId,
     },
+    /// Ask `engine` to hand `task` back if it has not started it: the task
+    /// waits there behind another while an engine is idle (work stealing;
+    /// see [`SchedulerConfig::prefetch`]). Answer with
+    /// [`Scheduler::handle_retracted`]; until then the task stays
+    /// outstanding on `engine`.
+    Retract {
+        /// The task to take back.
+        task: TaskId,
+        /// The engine holding it.
+        engine: EngineId,
+    },
     /// Fail `task` without running it further: its engine left while
     /// running it (ipyparallel's `EngineError`) or none of its target engines
     /// is connected any more (ipyparallel's `ImpossibleDependency`).
@@ -104,6 +115,10 @@ pub struct Scheduler {
     ready: BTreeSet<(u64, EngineId)>,
     queued: HashMap<TaskId, Queued>,
     running: HashMap<TaskId, Running>,
+    /// Engines another may take a task from: holding more than one task,
+    /// the newest untargeted and not being retracted, their tasks longer
+    /// than the prefetch budget (or of unknown length).
+    stealable: BTreeSet<EngineId>,
     actions: VecDeque<Action>,
     /// The last submission's sequence number.
     submitted: u64,
@@ -133,6 +148,11 @@ struct Running {
     engine: EngineId,
     /// The dispatch's sequence number, the key in [`Engine::running`].
     seq: u64,
+    /// The submission's sequence number, kept to queue the task again in
+    /// its place if it is retracted.
+    submitted: u64,
+    /// Whether it named target engines (only untargeted tasks are stolen).
+    targeted: bool,
 }
 
 #[derive(Debug)]
@@ -151,6 +171,8 @@ struct Engine {
     capacity: u32,
     /// How long its recent tasks ran, for prefetch.
     run_time: Option<Duration>,
+    /// The task a retract was asked for, until the engine answers.
+    retracting: Option<TaskId>,
 }
 
 impl Engine {
@@ -173,6 +195,7 @@ impl Scheduler {
             ready: BTreeSet::new(),
             queued: HashMap::new(),
             running: HashMap::new(),
+            stealable: BTreeSet::new(),
             actions: VecDeque::new(),
             submitted: 0,
             dispatched: 0,
@@ -282,11 +305,13 @@ impl Scheduler {
                 ready_seq: None,
                 capacity: capacity(&self.config, None),
                 run_time: None,
+                retracting: None,
             },
         );
         // Any high-water mark admits an idle engine.
         self.available.insert(engine, load);
         self.pump();
+        self.steal_for(engine);
         Ok(())
     }
 
@@ -312,6 +337,7 @@ impl Scheduler {
         if let Some(seq) = gone.ready_seq {
             self.ready.remove(&(seq, engine));
         }
+        self.stealable.remove(&engine);
         for task in gone.running.into_values() {
             self.running.remove(&task);
             self.fail(task, format!("engine {engine} died while running the task"));
@@ -386,11 +412,70 @@ impl Scheduler {
         }
         engine.load.outstanding = engine.load.outstanding.saturating_sub(1);
         engine.running.remove(&run.seq);
+        if engine.retracting == Some(task) {
+            // It started before the retract arrived; the answer will say so.
+            engine.retracting = None;
+        }
         // The capacity may have shrunk below the tasks still held.
         if engine.has_room() {
             self.available.insert(run.engine, engine.load);
         }
         self.refresh_ready(run.engine);
+        self.refresh_stealable(run.engine);
+        self.pump();
+        self.steal_for(run.engine);
+        Ok(())
+    }
+
+    /// An engine answered a [`Action::Retract`]: `returned` if it handed the
+    /// task back unstarted (it is queued again, ahead of younger tasks),
+    /// otherwise it is running there and will finish as usual.
+    pub fn handle_retracted(
+        &mut self,
+        now: Duration,
+        task: TaskId,
+        returned: bool,
+    ) -> Result<(), SchedError> {
+        self.observe(now);
+        let Some(run) = self.running.get(&task) else {
+            return Err(SchedError::UnknownTask(task));
+        };
+        let id = run.engine;
+        let Some(engine) = self.engines.get_mut(&id) else {
+            return Err(SchedError::UnknownTask(task));
+        };
+        if engine.retracting != Some(task) {
+            return Err(SchedError::UnknownTask(task));
+        }
+        engine.retracting = None;
+        if returned {
+            let Some(run) = self.running.remove(&task) else {
+                return Err(SchedError::UnknownTask(task));
+            };
+            if engine.has_room() {
+                self.available.remove(id, engine.load);
+            }
+            engine.load.outstanding = engine.load.outstanding.saturating_sub(1);
+            engine.running.remove(&run.seq);
+            if engine.has_room() {
+                self.available.insert(id, engine.load);
+            }
+            // Every untargeted task still queued was submitted after it
+            // (they are dispatched in order), so its place is the front.
+            self.queued.insert(
+                task,
+                Queued {
+                    seq: run.submitted,
+                    targets: None,
+                },
+            );
+            self.anywhere.push_front(Entry {
+                seq: run.submitted,
+                task,
+            });
+            self.refresh_ready(id);
+        }
+        self.refresh_stealable(id);
         self.pump();
         Ok(())
     }
@@ -556,6 +641,8 @@ impl Scheduler {
             Running {
                 engine: id,
                 seq: self.dispatched,
+                submitted: entry.seq,
+                targeted: queued.targets.is_some(),
             },
         );
         self.actions.push_back(Action::Dispatch {
@@ -565,6 +652,7 @@ impl Scheduler {
         // The engine may have reached the mark; other targets may have had
         // this task at their head.
         self.refresh_ready(id);
+        self.refresh_stealable(id);
         for target in queued.targets.into_iter().flatten() {
             if target != id
                 && self
@@ -575,6 +663,65 @@ impl Scheduler {
                 self.refresh_ready(target);
             }
         }
+    }
+
+    /// Keeps `id`'s membership of `stealable` true to its state.
+    fn refresh_stealable(&mut self, id: EngineId) {
+        let Some(engine) = self.engines.get(&id) else {
+            return;
+        };
+        let long = self.config.prefetch.is_zero()
+            || engine.run_time.is_none_or(|run| run > self.config.prefetch);
+        let newest_untargeted = engine
+            .running
+            .values()
+            .next_back()
+            .and_then(|task| self.running.get(task))
+            .is_some_and(|run| !run.targeted);
+        if !self.config.prefetch.is_zero()
+            && long
+            && engine.load.outstanding > 1
+            && engine.retracting.is_none()
+            && newest_untargeted
+        {
+            self.stealable.insert(id);
+        } else {
+            self.stealable.remove(&id);
+        }
+    }
+
+    /// If `id` is idle with nothing queued for it, asks the engine holding
+    /// the most for its newest task back.
+    fn steal_for(&mut self, id: EngineId) {
+        let idle = self
+            .engines
+            .get(&id)
+            .is_some_and(|e| e.load.outstanding == 0 && e.has_room());
+        if !idle || self.anywhere_head().is_some() {
+            return;
+        }
+        let engines = &self.engines;
+        let victim = self
+            .stealable
+            .iter()
+            .copied()
+            .filter(|&v| v != id)
+            .max_by_key(|v| engines.get(v).map_or(0, |e| e.load.outstanding));
+        let Some(victim) = victim else {
+            return;
+        };
+        let Some(engine) = self.engines.get_mut(&victim) else {
+            return;
+        };
+        let Some(&task) = engine.running.values().next_back() else {
+            return;
+        };
+        engine.retracting = Some(task);
+        self.stealable.remove(&victim);
+        self.actions.push_back(Action::Retract {
+            task,
+            engine: victim,
+        });
     }
 
     /// Puts `id` in `ready` under its lane's live head if it is below the
@@ -612,13 +759,16 @@ fn capacity(config: &SchedulerConfig, run_time: Option<Duration>) -> u32 {
     if config.hwm == 0 {
         return 0;
     }
-    let extra = match run_time {
-        Some(run_time) if !config.prefetch.is_zero() => {
-            let fit = config.prefetch.as_nanos() / run_time.as_nanos().max(1);
-            u32::try_from(fit).unwrap_or(u32::MAX).min(MAX_PREFETCH)
-        }
-        _ => 0,
-    };
+    if config.prefetch.is_zero() {
+        return config.hwm;
+    }
+    // One task of lookahead whatever the length, so that no engine waits
+    // a round trip between two tasks; stealing undoes it where it would
+    // cost balance.
+    let fit = run_time.map_or(0, |run| config.prefetch.as_nanos() / run.as_nanos().max(1));
+    let extra = u32::try_from(fit)
+        .unwrap_or(u32::MAX)
+        .clamp(1, MAX_PREFETCH);
     config.hwm.saturating_add(extra)
 }
 
@@ -752,16 +902,18 @@ mod tests {
         assert_eq!(submit(&mut s, 7), Some(1));
     }
 
-    /// One engine, `hwm = 1`, 1 ms of prefetch.
-    fn prefetching() -> Scheduler {
+    /// `n` engines, `hwm = 1`, 1 ms of prefetch.
+    fn prefetching(n: u32) -> Scheduler {
         let mut s = Scheduler::new(SchedulerConfig {
             scheme: Scheme::LeastLoad,
             hwm: 1,
             seed: 42,
             prefetch: Duration::from_millis(1),
         });
-        s.handle_engine_joined(T0, EngineId(0))
-            .expect("fresh engine");
+        for id in 0..n {
+            s.handle_engine_joined(T0, EngineId(id))
+                .expect("fresh engine");
+        }
         s
     }
 
@@ -771,18 +923,26 @@ mod tests {
         actions(s)
     }
 
+    fn retract(task: u64, engine: u32) -> Action {
+        Action::Retract {
+            task: TaskId(task),
+            engine: EngineId(engine),
+        }
+    }
+
     #[test]
-    fn prefetch_gives_short_tasks_room_and_long_tasks_none() {
-        let mut s = prefetching();
-        // Nothing is known of the engine yet: the high-water mark alone.
+    fn prefetch_gives_short_tasks_room_and_long_tasks_one_of_lookahead() {
+        let mut s = prefetching(1);
+        // Nothing is known of the engine yet: the mark plus one lookahead.
         assert_eq!(submit(&mut s, 1), Some(0));
-        for task in 2..=60 {
+        assert_eq!(submit(&mut s, 2), Some(0));
+        for task in 3..=60 {
             assert_eq!(submit(&mut s, task), None);
         }
         // Task 1 ran for 250 us: 1 ms holds four more, so five in all.
         assert_eq!(
             finish_after(&mut s, 1, 250),
-            (2..=6).map(|t| dispatch(t, 0)).collect::<Vec<_>>()
+            (3..=6).map(|t| dispatch(t, 0)).collect::<Vec<_>>()
         );
         assert_eq!(s.outstanding(EngineId(0)), Some(5));
         // Very short tasks: the estimate decays by a quarter of the gap per
@@ -790,49 +950,114 @@ mod tests {
         // at MAX_PREFETCH extra.
         let held = 1 + MAX_PREFETCH;
         let mut next = 2;
-        for _ in 0..5 {
+        for _ in 0..6 {
             finish_after(&mut s, next, 1);
             next += 1;
         }
         assert_eq!(s.outstanding(EngineId(0)), Some(held));
-        finish_after(&mut s, next, 1);
-        next += 1;
-        assert_eq!(s.outstanding(EngineId(0)), Some(held));
-        // A task longer than the budget closes prefetch at once: the engine
-        // keeps what it holds and gets nothing until it is below the mark.
-        for i in 0..held - 1 {
+        // A task longer than the budget shrinks the room to one lookahead
+        // at once: the engine keeps what it holds and gets nothing until
+        // it holds fewer than two.
+        for i in 0..held - 2 {
             assert_eq!(finish_after(&mut s, next, 5_000), [], "finish {i}");
             next += 1;
         }
-        assert_eq!(s.outstanding(EngineId(0)), Some(1));
+        assert_eq!(s.outstanding(EngineId(0)), Some(2));
         assert_eq!(finish_after(&mut s, next, 5_000).len(), 1);
-        assert_eq!(s.outstanding(EngineId(0)), Some(1));
+        assert_eq!(s.outstanding(EngineId(0)), Some(2));
     }
 
     #[test]
     fn one_short_task_among_long_ones_does_not_open_prefetch() {
-        let mut s = prefetching();
+        let mut s = prefetching(1);
         for task in 1..=10 {
             submit(&mut s, task);
         }
         assert_eq!(finish_after(&mut s, 1, 20_000).len(), 1);
         // The estimate falls by a quarter of the gap: still over 1 ms.
         assert_eq!(finish_after(&mut s, 2, 1).len(), 1);
-        assert_eq!(s.outstanding(EngineId(0)), Some(1));
+        assert_eq!(s.outstanding(EngineId(0)), Some(2));
     }
 
     #[test]
-    fn no_prefetch_without_run_times_or_with_a_zero_budget() {
-        let mut s = prefetching();
-        for task in 1..=5 {
-            submit(&mut s, task);
-        }
-        assert_eq!(finish(&mut s, 1), [dispatch(2, 0)]);
+    fn a_zero_budget_keeps_the_mark_alone() {
         let mut strict = with_engines(Scheme::LeastLoad, 1, 1);
         for task in 1..=5 {
             submit(&mut strict, task);
         }
+        assert_eq!(strict.outstanding(EngineId(0)), Some(1));
         assert_eq!(finish_after(&mut strict, 1, 1), [dispatch(2, 0)]);
+        assert_eq!(strict.outstanding(EngineId(0)), Some(1));
+    }
+
+    /// Engine 0 runs task 1 with task 3 behind it; engine 1 runs task 2.
+    fn one_waiting_behind_another() -> Scheduler {
+        let mut s = prefetching(2);
+        assert_eq!(submit(&mut s, 1), Some(0));
+        assert_eq!(submit(&mut s, 2), Some(1));
+        assert_eq!(submit(&mut s, 3), Some(0));
+        s
+    }
+
+    #[test]
+    fn an_idle_engine_takes_back_a_long_task_waiting_elsewhere() {
+        let mut s = one_waiting_behind_another();
+        // Engine 1 is idle and nothing is queued: take task 3 back.
+        assert_eq!(finish_after(&mut s, 2, 5_000), [retract(3, 0)]);
+        assert_eq!(s.outstanding(EngineId(0)), Some(2));
+        s.handle_retracted(T0, TaskId(3), true).expect("retracting");
+        assert_eq!(actions(&mut s), [dispatch(3, 1)]);
+        assert_eq!(s.outstanding(EngineId(0)), Some(1));
+        assert_eq!(s.engine_of(TaskId(3)), Some(EngineId(1)));
+    }
+
+    #[test]
+    fn a_retract_that_comes_too_late_leaves_the_task_where_it_runs() {
+        let mut s = one_waiting_behind_another();
+        assert_eq!(finish_after(&mut s, 2, 5_000), [retract(3, 0)]);
+        s.handle_retracted(T0, TaskId(3), false)
+            .expect("retracting");
+        assert_eq!(actions(&mut s), []);
+        assert_eq!(s.engine_of(TaskId(3)), Some(EngineId(0)));
+        // A second answer is refused; the task finishes where it ran.
+        assert_eq!(
+            s.handle_retracted(T0, TaskId(3), true),
+            Err(SchedError::UnknownTask(TaskId(3)))
+        );
+        finish_after(&mut s, 1, 5_000);
+        assert_eq!(finish_after(&mut s, 3, 5_000), []);
+    }
+
+    #[test]
+    fn short_tasks_and_targeted_tasks_are_not_taken_back() {
+        // Engine 0's tasks are known to be short: waiting for them costs
+        // less than a retract's round trip.
+        let mut s = prefetching(2);
+        assert_eq!(submit(&mut s, 1), Some(0));
+        assert_eq!(submit(&mut s, 2), Some(1));
+        assert_eq!(finish_after(&mut s, 1, 10), []);
+        for task in 3..=20 {
+            submit(&mut s, task);
+        }
+        while s.outstanding(EngineId(1)) != Some(0) {
+            let task = s
+                .running
+                .keys()
+                .copied()
+                .find(|t| s.engine_of(*t) == Some(EngineId(1)));
+            let task = task.expect("engine 1 holds a task");
+            let sent = finish_after(&mut s, task.0, 5_000);
+            assert!(
+                !sent.iter().any(|a| matches!(a, Action::Retract { .. })),
+                "{sent:?}"
+            );
+        }
+        // A targeted task waiting on engine 0 stays there.
+        let mut s = prefetching(2);
+        assert_eq!(submit(&mut s, 1), Some(0));
+        assert_eq!(submit(&mut s, 2), Some(1));
+        assert_eq!(submit_to(&mut s, 3, Some(&[0])), Some(0));
+        assert_eq!(finish_after(&mut s, 2, 5_000), []);
     }
 
     #[test]

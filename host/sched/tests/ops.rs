@@ -24,6 +24,9 @@ enum Op {
     /// usually hit; with its run time in microseconds, if given.
     FinishRunning(usize, Option<u64>),
     Tick(u64),
+    /// Answer the n-th pending retract (modulo their number): handed back
+    /// or already started.
+    Answer(usize, bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -36,6 +39,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (any::<usize>(), proptest::option::of(0..3_000u64))
             .prop_map(|(n, micros)| Op::FinishRunning(n, micros)),
         1 => (0..1_000u64).prop_map(Op::Tick),
+        2 => (any::<usize>(), any::<bool>()).prop_map(|(n, back)| Op::Answer(n, back)),
     ]
 }
 
@@ -67,6 +71,16 @@ struct Model {
     queued: Vec<(u64, Option<Vec<u32>>)>,
     /// Running task → engine.
     running: BTreeMap<u64, u32>,
+    /// Each task's submission number, to queue a retracted task in its place.
+    submission: BTreeMap<u64, u64>,
+    submitted: u64,
+    /// Running task → dispatch number, to know each engine's newest.
+    dispatch: BTreeMap<u64, u64>,
+    dispatched: u64,
+    /// Running tasks that named targets.
+    targeted: BTreeSet<u64>,
+    /// Engine → the task a retract was asked for.
+    retracting: BTreeMap<u32, u64>,
 }
 
 impl Model {
@@ -76,18 +90,39 @@ impl Model {
 
     /// The high-water mark plus prefetch (`SchedulerConfig::prefetch`):
     /// `hwm + min(prefetch / run time, MAX_PREFETCH)`, 0 for no limit.
+    /// With prefetch on, at least one task of lookahead.
     fn capacity(&self, engine: u32) -> u32 {
         if self.hwm == 0 {
             return 0;
         }
-        let extra = match self.run_time.get(&engine) {
-            Some(run) if !self.prefetch.is_zero() => {
-                let fit = self.prefetch.as_nanos() / run.as_nanos().max(1);
-                fit.min(u128::from(MAX_PREFETCH)) as u32
-            }
-            _ => 0,
-        };
-        self.hwm + extra
+        if self.prefetch.is_zero() {
+            return self.hwm;
+        }
+        let fit = self
+            .run_time
+            .get(&engine)
+            .map_or(0, |run| self.prefetch.as_nanos() / run.as_nanos().max(1));
+        self.hwm + fit.clamp(1, u128::from(MAX_PREFETCH)) as u32
+    }
+
+    /// The task dispatched last to `engine` among those it holds.
+    fn newest(&self, engine: u32) -> Option<u64> {
+        self.running
+            .iter()
+            .filter(|&(_, &e)| e == engine)
+            .max_by_key(|&(task, _)| self.dispatch[task])
+            .map(|(&task, _)| task)
+    }
+
+    /// Puts a task back in the queue at its submission's place.
+    fn requeue(&mut self, task: u64) {
+        let seq = self.submission[&task];
+        let position = self
+            .queued
+            .iter()
+            .position(|(t, _)| self.submission[t] > seq)
+            .unwrap_or(self.queued.len());
+        self.queued.insert(position, (task, None));
     }
 
     fn can_take(&self, engine: u32) -> bool {
@@ -144,8 +179,44 @@ impl Model {
                         "task {task} overtook runnable task {older}"
                     );
                 }
-                self.queued.remove(position);
+                let (_, targets) = self.queued.remove(position);
+                if targets.is_some() {
+                    self.targeted.insert(task);
+                } else {
+                    self.targeted.remove(&task);
+                }
                 self.running.insert(task, engine);
+                self.dispatched += 1;
+                self.dispatch.insert(task, self.dispatched);
+            }
+            Action::Retract { task, engine } => {
+                let (task, engine) = (task.0, engine.0);
+                prop_assert!(!self.prefetch.is_zero(), "a retract without prefetch");
+                prop_assert_eq!(
+                    self.running.get(&task),
+                    Some(&engine),
+                    "retract of {} elsewhere",
+                    task
+                );
+                prop_assert!(
+                    !self.retracting.contains_key(&engine),
+                    "two retracts on engine {}",
+                    engine
+                );
+                prop_assert!(
+                    !self.targeted.contains(&task),
+                    "retract of targeted task {}",
+                    task
+                );
+                prop_assert_eq!(self.newest(engine), Some(task), "retract of an older task");
+                prop_assert!(
+                    self.load(engine) > 1,
+                    "retract of engine {}'s only task",
+                    engine
+                );
+                let thief = self.alive.iter().any(|&e| e != engine && self.load(e) == 0);
+                prop_assert!(thief, "a retract with no idle engine");
+                self.retracting.insert(engine, task);
             }
             Action::Fail { task, reason } => {
                 let task = task.0;
@@ -155,6 +226,7 @@ impl Model {
                         "{task} failed on live engine: {reason}"
                     );
                     self.running.remove(&task);
+                    self.retracting.retain(|_, t| *t != task);
                 } else if let Some(position) = self.queued.iter().position(|(t, _)| *t == task) {
                     let targets = &self.queued[position].1;
                     prop_assert!(
@@ -238,6 +310,7 @@ fn run(config: SchedulerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let result = sched.handle_engine_left(now, EngineId(engine));
                 if model.alive.remove(&engine) {
                     prop_assert_eq!(result, Ok(()));
+                    model.retracting.remove(&engine);
                     for (_, targets) in &mut model.queued {
                         if let Some(list) = targets {
                             list.retain(|&e| e != engine);
@@ -250,6 +323,10 @@ fn run(config: SchedulerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Submit(task, targets) => {
                 let duplicate = model.running.contains_key(&task)
                     || model.queued.iter().any(|(t, _)| *t == task);
+                if !duplicate {
+                    model.submitted += 1;
+                    model.submission.insert(task, model.submitted);
+                }
                 let requested = targets
                     .clone()
                     .map(|list| list.into_iter().map(EngineId).collect());
@@ -278,6 +355,25 @@ fn run(config: SchedulerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::Tick(ms) => sched.handle_tick(Duration::from_millis(ms)),
+            Op::Answer(n, back) => {
+                if !model.retracting.is_empty() {
+                    let (&engine, &task) = model
+                        .retracting
+                        .iter()
+                        .nth(n % model.retracting.len())
+                        .expect("in range");
+                    let result = sched.handle_retracted(now, TaskId(task), back);
+                    prop_assert_eq!(result, Ok(()));
+                    model.retracting.remove(&engine);
+                    if back {
+                        model.running.remove(&task);
+                        model.requeue(task);
+                    }
+                } else {
+                    let result = sched.handle_retracted(now, TaskId(99), back);
+                    prop_assert_eq!(result, Err(SchedError::UnknownTask(TaskId(99))));
+                }
+            }
         }
         while let Some(action) = sched.poll_action() {
             model.apply(action)?;
@@ -299,6 +395,9 @@ fn finish(
         None => sched.handle_finished(now, TaskId(task)),
     };
     if let Some(engine) = model.running.remove(&task) {
+        if model.retracting.get(&engine) == Some(&task) {
+            model.retracting.remove(&engine);
+        }
         if let Some(run_time) = run_time {
             model.ran(engine, run_time);
         }

@@ -291,6 +291,9 @@ impl Sim {
             match action {
                 Action::Dispatch { task, engine } => self.dispatched(task, engine),
                 Action::Fail { task, reason } => self.failed(task, &reason),
+                Action::Retract { task, .. } => {
+                    panic!("retract of {task}: prefetch is off in the simulation")
+                }
             }
         }
     }
