@@ -25,6 +25,10 @@ use crate::view::{DirectView, LoadBalancedView};
 /// Most requests written in one frame.
 const MAX_BATCH: usize = 256;
 
+/// Most tasks in one submit message, and so (with [`MAX_BATCH`] messages
+/// at most, and a submit ending a frame) in one frame.
+const SUBMIT_SLICE: usize = 4096;
+
 /// A connection to a wasp controller. Cheap to clone.
 #[derive(Clone)]
 pub struct Client {
@@ -233,7 +237,13 @@ impl Client {
                 state.pending.insert(spec.id, tx.clone());
             }
         }
-        self.send(ClientMsg::Submit(specs))?;
+        // In slices: a frame of a million tasks would make the controller
+        // hold the whole encoded frame and its decoded copy at once.
+        let mut specs = specs.into_iter().peekable();
+        while specs.peek().is_some() {
+            let slice: Vec<TaskSpec> = specs.by_ref().take(SUBMIT_SLICE).collect();
+            self.send(ClientMsg::Submit(slice))?;
+        }
         Ok(rx)
     }
 
@@ -253,11 +263,26 @@ fn unexpected(answer: ToClient) -> ClientError {
 async fn write_requests(mut send: FramedSend, mut rx: mpsc::UnboundedReceiver<ClientMsg>) {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if let Err(err) = send.send(&batch).await {
+        // Small messages share a frame; a submit ends one, so that a frame
+        // carries one slice of tasks at most.
+        let mut frame = Vec::with_capacity(batch.len());
+        for msg in batch.drain(..) {
+            let ends_frame = matches!(msg, ClientMsg::Submit(_));
+            frame.push(msg);
+            if ends_frame {
+                if let Err(err) = send.send(&frame).await {
+                    tracing::warn!(cause = %err, "could not send to the controller");
+                    return;
+                }
+                frame.clear();
+            }
+        }
+        if !frame.is_empty()
+            && let Err(err) = send.send(&frame).await
+        {
             tracing::warn!(cause = %err, "could not send to the controller");
             return;
         }
-        batch.clear();
     }
 }
 

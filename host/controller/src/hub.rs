@@ -103,7 +103,9 @@ pub(crate) struct Hub {
     started: Instant,
     clients: HashMap<u32, ClientEntry>,
     engines: BTreeMap<EngineId, EngineEntry>,
-    tasks: HashMap<TaskId, TaskEntry>,
+    /// Boxed: the table's slots are then 16 bytes, and a table grown for a
+    /// million queued tasks does not hold twice their size in empty slots.
+    tasks: HashMap<TaskId, Box<TaskEntry>>,
     modules: HashMap<ModuleHash, StoredModule>,
     records: Records,
     namespace_requests: HashMap<u64, PendingNamespace>,
@@ -354,14 +356,14 @@ impl Hub {
         });
         self.tasks.insert(
             spec.id,
-            TaskEntry {
+            Box::new(TaskEntry {
                 tenant: tenant.clone(),
                 module: spec.module,
                 func,
                 items: spec.items,
                 submitted_us,
                 engine: None,
-            },
+            }),
         );
         let now = self.now();
         log_refusal(self.sched.handle_submit(now, spec.id, spec.targets));

@@ -14,7 +14,7 @@ use wasp_proto::msg::TaskResult;
 use wasp_proto::{ModuleHash, TaskId, Tenant, value_to_json};
 
 /// Most records written in one transaction.
-const BATCH: usize = 4096;
+const BATCH: usize = 16384;
 
 /// How long the writer waits after a transaction before the next: records
 /// reach the file at most this much later than they would otherwise.
@@ -90,11 +90,14 @@ fn writer(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Record>) {
             tracing::error!(cause = %err, "task records could not be written; continuing without them");
             return;
         }
-        batch.clear();
         // Let records gather: one transaction per task (and one wakeup of
         // this thread per task on the hub's side) would cost more than the
-        // task itself when tasks are short.
-        std::thread::sleep(LINGER);
+        // task itself when tasks are short. A full batch means a backlog:
+        // no pause then.
+        if batch.len() < BATCH {
+            std::thread::sleep(LINGER);
+        }
+        batch.clear();
     }
 }
 
