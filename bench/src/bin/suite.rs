@@ -196,12 +196,6 @@ async fn wasp_scenarios(plan: &Plan) -> anyhow::Result<Json> {
 
 /// Every peer's scenarios and cold start; a failure is recorded, not fatal.
 async fn peer_scenarios(plan: &Plan, python: &std::path::Path) -> anyhow::Result<Json> {
-    if !python.is_file() {
-        bail!(
-            "no peers' Python at {} (scripts/bench makes it; or pass --skip-peers)",
-            python.display()
-        );
-    }
     let mut all = serde_json::Map::new();
     for peer in &PEERS {
         eprintln!("== {}: scenarios ({} items)", peer.name, plan.peer_items);
@@ -465,6 +459,13 @@ fn meta(args: &Args, plan: &Plan) -> Json {
 async fn run() -> anyhow::Result<()> {
     let args = parse_args()?;
     let plan = Plan::new(args.quick);
+    // Before minutes of wasp scenarios, not after.
+    if !args.skip_peers && !args.python.is_file() {
+        bail!(
+            "no peers' Python at {} (scripts/bench makes it; or pass --skip-peers)",
+            args.python.display()
+        );
+    }
     let started = Instant::now();
     let mut meta = meta(&args, &plan);
 
@@ -516,7 +517,7 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
