@@ -424,3 +424,27 @@ pub async fn queued_memory(pow10: &Module, items: u64) -> anyhow::Result<Json> {
         "hwm_mb": hwm as f64 / 1e6,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A nonce makes another module of the same exports, under a new hash.
+    #[test]
+    fn a_nonce_changes_the_hash_not_the_module() {
+        let bytes = std::fs::read(tasks::AREA).expect("the area task is built");
+        let plain = Module::from_bytes(bytes.clone()).expect("area reads");
+        let one = Module::from_bytes(with_nonce(&bytes, 1)).expect("area with a nonce reads");
+        let two = Module::from_bytes(with_nonce(&bytes, 2)).expect("area with a nonce reads");
+        assert_ne!(plain.hash, one.hash);
+        assert_ne!(one.hash, two.hash);
+        assert_eq!(plain.funcs, one.funcs);
+    }
+
+    #[test]
+    fn medians_of_even_counts_take_the_middle_pair() {
+        assert_eq!(median(&[3.0, 1.0]), 2.0);
+        assert_eq!(median(&[5.0, 1.0, 3.0]), 3.0);
+        assert!(median(&[]).is_nan());
+    }
+}
