@@ -176,6 +176,25 @@ async fn sleep_times_are_consistent() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn every_task_sees_its_own_identity_on_a_busy_engine() {
+    // An engine makes the next instance of a module while idle; the task
+    // that takes it must still see its own tenant and task id.
+    let cluster = Cluster::start(1);
+    let rc = cluster.client().await;
+    let getpid = module(tasks::GETPID);
+    let lview = rc.load_balanced_view();
+    for _ in 0..5 {
+        let mut amr = lview.apply_async(&getpid, "whoami", vec![]).await.unwrap();
+        let id = amr.msg_ids()[0];
+        let said = amr.get_one(None).await.unwrap();
+        assert_eq!(
+            said,
+            Some(Value::String(format!("engine 0 tenant default task {id}"))),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_task_waiting_behind_a_long_one_moves_to_an_idle_engine() {
     let cluster = Cluster::start(2);
     let rc = cluster.client().await;

@@ -21,7 +21,7 @@ use wasp_proto::msg::{
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value};
 
 use crate::error::CallError;
-use crate::runtime::{Module, Runtime, RuntimeConfig, SetupError};
+use crate::runtime::{Module, Runtime, RuntimeConfig, SetupError, TaskInstance};
 use crate::sandbox::CallContext;
 
 /// How often the engine tells the controller it is alive.
@@ -113,6 +113,10 @@ impl WorkQueue {
             Some(Work::Run(run)) => Some(run),
             _ => None,
         }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.state().items.is_empty()
     }
 
     /// The next work item, in arrival order.
@@ -243,6 +247,11 @@ async fn execute(
 ) {
     let mut modules: HashMap<ModuleHash, Result<Arc<Module>, String>> = HashMap::new();
     let mut namespaces: HashMap<Tenant, Namespace> = HashMap::new();
+    // A fresh instance of the last module run, made while the engine had
+    // nothing to do, so that the next task of that module starts without
+    // instantiating (most of a short task's time on the engine). Never
+    // called before its task; the pool holds it whatever the tenant.
+    let mut spare: Option<TaskInstance> = None;
     while let Some(item) = work.next().await {
         match item {
             Work::Load(hash, bytes) => {
@@ -279,9 +288,18 @@ async fn execute(
                         format!("engine {engine} does not have module {}", task.module)
                     }),
                 };
-                let result = run_task(&runtime, engine, module, task).await;
+                let ran = module.as_ref().ok().cloned();
+                let result = run_task(&runtime, engine, module, task, &mut spare).await;
                 if out.send(FromEngine::Done(result)).is_err() {
                     break;
+                }
+                if let Some(module) = ran
+                    && work.is_empty()
+                {
+                    spare = runtime
+                        .instantiate(&module, spare_context(engine))
+                        .await
+                        .ok();
                 }
             }
         }
@@ -416,6 +434,16 @@ struct ResolvedTask {
     items: Vec<Vec<Value>>,
 }
 
+/// The context of an instance made ahead of its task; its task's replaces
+/// it before any call.
+fn spare_context(engine: EngineId) -> CallContext {
+    CallContext {
+        engine_id: engine.0,
+        tenant: String::new(),
+        task_id: String::new(),
+    }
+}
+
 /// Runs one task's chunk on one instance, item after item; the first
 /// failing item fails the task.
 async fn run_task(
@@ -423,6 +451,7 @@ async fn run_task(
     engine: EngineId,
     module: Result<Arc<Module>, String>,
     task: ResolvedTask,
+    spare: &mut Option<TaskInstance>,
 ) -> TaskResult {
     let mut meta = TaskMeta {
         engine: Some(engine),
@@ -435,7 +464,7 @@ async fn run_task(
             message,
             item: None,
         }),
-        Ok(module) => run_items(runtime, engine, &module, &task, &mut meta).await,
+        Ok(module) => run_items(runtime, engine, &module, &task, &mut meta, spare).await,
     };
     meta.completed_us = now_us();
     TaskResult {
@@ -451,6 +480,7 @@ async fn run_items(
     module: &Arc<Module>,
     task: &ResolvedTask,
     meta: &mut TaskMeta,
+    spare: &mut Option<TaskInstance>,
 ) -> Result<Vec<Option<wasp_proto::Value>>, TaskError> {
     let context = CallContext {
         engine_id: engine.0,
@@ -458,12 +488,21 @@ async fn run_items(
         task_id: task.id.to_string(),
     };
     let chunk = task.items.len() > 1;
-    let mut instance = match runtime.instantiate(module, context).await {
-        Ok(instance) => instance,
-        Err(report) => {
-            append_output(meta, &report);
-            return Err(task_error(report.result.err(), None));
+    let ready = spare
+        .take()
+        .filter(|instance| instance.module().hash == module.hash);
+    let mut instance = match ready {
+        Some(mut instance) => {
+            instance.set_context(context);
+            instance
         }
+        None => match runtime.instantiate(module, context).await {
+            Ok(instance) => instance,
+            Err(report) => {
+                append_output(meta, &report);
+                return Err(task_error(report.result.err(), None));
+            }
+        },
     };
     let mut values = Vec::with_capacity(task.items.len());
     for (i, args) in task.items.iter().enumerate() {

@@ -344,6 +344,18 @@ pub struct TaskInstance {
 }
 
 impl TaskInstance {
+    /// The module it is an instance of.
+    pub fn module(&self) -> &Arc<Module> {
+        &self.module
+    }
+
+    /// Says whose task the next calls belong to (what `wasp:task/identity`
+    /// answers). For an instance made ahead of its task; an instance that
+    /// has run anything must not be handed to another task.
+    pub fn set_context(&mut self, context: CallContext) {
+        self.store.data_mut().context = context;
+    }
+
     /// Calls `func` (qualified or bare name) with `args`, within the limits.
     pub async fn call(&mut self, func: &str, args: &[Value]) -> CallReport {
         let started = Instant::now();
