@@ -5,23 +5,15 @@ use std::process::{Command, Output};
 
 use wasp_task_artifacts as tasks;
 
+mod common;
+
 /// Runs `wasp` with `args` in a fresh compile cache, and prints the command
-/// and its output if the test fails (as ripgrep's tests/util.rs does).
+/// and its output if the test fails.
 fn wasp(args: &[&str]) -> Output {
     let cache = tempfile::tempdir().expect("temp dir");
-    let output = Command::new(env!("CARGO_BIN_EXE_wasp"))
-        .args(args)
-        .env("WASP_CACHE_DIR", cache.path())
-        .output()
-        .expect("spawn wasp");
-    eprintln!(
-        "$ wasp {}\nstatus: {}\nstdout:\n{}\nstderr:\n{}",
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wasp"));
+    command.env("WASP_CACHE_DIR", cache.path());
+    common::output_shown(&mut command, args)
 }
 
 fn stdout(output: &Output) -> String {

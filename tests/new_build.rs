@@ -12,6 +12,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
 /// This repository.
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -21,7 +23,7 @@ fn repo() -> PathBuf {
 /// command and its output (shown when the test fails).
 fn wasp(args: &[&str], cache: &Path, env: &[(&str, &Path)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wasp"));
-    command.args(args).env("WASP_CACHE_DIR", cache);
+    command.env("WASP_CACHE_DIR", cache);
     // The nested cargo build must not see flags meant for this test build.
     for var in [
         "RUSTFLAGS",
@@ -37,15 +39,7 @@ fn wasp(args: &[&str], cache: &Path, env: &[(&str, &Path)]) -> Output {
     for (name, value) in env {
         command.env(name, value);
     }
-    let output = command.output().expect("spawn wasp");
-    eprintln!(
-        "$ wasp {}\nstatus: {}\nstdout:\n{}\nstderr:\n{}",
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
+    common::output_shown(&mut command, args)
 }
 
 fn stdout(output: &Output) -> String {

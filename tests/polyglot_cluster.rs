@@ -11,8 +11,6 @@
 //! code in `target/tasks/polyglot/compiled`, the disk cache that
 //! `host/engine/tests/polyglot.rs` fills with the same engine configuration.
 
-use std::path::{Path, PathBuf};
-
 use wasp_client::{Client, ClientError, Module};
 use wasp_proto::msg::ErrorKind;
 use wasp_proto::{EngineId, Value};
@@ -23,21 +21,10 @@ use common::{Cluster, wasp};
 
 const LANGUAGES: [&str; 3] = ["c", "python", "js"];
 
-/// `target/tasks/polyglot`.
-fn polyglot_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tasks/polyglot")
-}
-
-/// `target/tasks/polyglot/<lang>/<name>.wasm`, as a client module.
+/// A task in another language, as a client module.
 fn polyglot(lang: &str, name: &str) -> Module {
-    let path = polyglot_dir().join(lang).join(format!("{name}.wasm"));
-    Module::from_file(&path).unwrap_or_else(|err| {
-        panic!(
-            "{}: {err}\nthe C, Python and JavaScript tasks are built by \
-             `./scripts/setup && ./scripts/build-polyglot` (scripts/test runs both)",
-            path.display()
-        )
-    })
+    let path = rust::polyglot(lang, name);
+    Module::from_file(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 
 /// The Rust task, then the same task in every other language.
@@ -81,7 +68,7 @@ fn string(text: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_language_on_a_cluster() {
-    let cluster = Cluster::start_cached(1, &polyglot_dir().join("compiled"));
+    let cluster = Cluster::start_cached(1, &rust::polyglot_dir().join("compiled"));
     let rc = cluster.client().await;
 
     // area: componentize-js 0.23 aborts returning a negative s64 (pinned

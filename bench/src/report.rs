@@ -115,6 +115,43 @@ pub fn markdown(rows: &[Row]) -> String {
     out
 }
 
+/// What every result file says about its run: which benchmark, the command,
+/// whether it was a smoke run, when, on what machine, and how busy the
+/// machine was when it started (other work skews the figures). Take it
+/// before timing, and add the benchmark's own fields to it.
+pub fn run_meta(bench: &str, command: &str, quick: bool) -> serde_json::Map<String, Json> {
+    let load_average = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned));
+    let unix_time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let meta = json!({
+        "bench": bench,
+        "command": command,
+        "quick": quick,
+        "unix_time": unix_time,
+        "arch": std::env::consts::ARCH,
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "loadavg_at_start": load_average,
+    });
+    match meta {
+        Json::Object(map) => map,
+        _ => unreachable!("a json! object literal is an object"),
+    }
+}
+
+/// Writes `json` (pretty, with a final newline) to `path`, creating its
+/// folder.
+pub fn write_json(path: &std::path::Path, json: &Json) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, serde_json::to_string_pretty(json)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// The rows as JSON, under `meta` (a JSON object describing the run).
 pub fn to_json(meta: Json, rows: &[Row]) -> Json {
     json!({

@@ -49,6 +49,48 @@ impl Budget {
     }
 }
 
+/// The budgets of the runtime-level benchmarks (`runtime`, `polyglot`):
+/// compiles and loads need a new runtime per sample and are timed in pairs
+/// ([`compare_paired`]: three warm-up pairs, no rounds); calls are sampled
+/// in rounds.
+#[derive(Clone, Copy, Debug)]
+pub struct RuntimeBudgets {
+    /// Compiling a module (seconds each for Python and JavaScript, hence
+    /// the sample cap).
+    pub compile: Budget,
+    /// Loading a compiled module.
+    pub load: Budget,
+    /// One call.
+    pub call: Budget,
+}
+
+impl RuntimeBudgets {
+    /// The full budgets, or a tenth of them for a smoke run.
+    pub fn new(quick: bool) -> Self {
+        let scale = if quick { 10 } else { 1 };
+        Self {
+            compile: Budget {
+                warmup: Duration::ZERO,
+                measure: Duration::from_secs(3) / scale,
+                max_samples: 20 / scale as usize,
+                rounds: 1,
+            },
+            load: Budget {
+                warmup: Duration::ZERO,
+                measure: Duration::from_secs(2) / scale,
+                max_samples: 200 / scale as usize,
+                rounds: 1,
+            },
+            call: Budget {
+                warmup: Duration::from_millis(300) / scale,
+                measure: Duration::from_secs(2) / scale,
+                max_samples: 1_000_000,
+                rounds: 4,
+            },
+        }
+    }
+}
+
 /// The figures of one sampled operation, in nanoseconds per call.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Stats {

@@ -98,3 +98,18 @@ fn wasp_command(dir: &tempfile::TempDir) -> Command {
         .env("WASP_CACHE_DIR", dir.path().join("cache"));
     command
 }
+
+/// Runs `command` (a `wasp` invocation with `args`) and prints the command
+/// and its output, which the test harness shows when the test fails (as
+/// ripgrep's tests/util.rs does).
+pub fn output_shown(command: &mut Command, args: &[&str]) -> std::process::Output {
+    let output = command.args(args).output().expect("spawn wasp");
+    eprintln!(
+        "$ wasp {}\nstatus: {}\nstdout:\n{}\nstderr:\n{}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}

@@ -16,20 +16,16 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail, ensure};
 use serde_json::json;
-use wasp_bench::report::human;
-use wasp_bench::timing::{self, Budget, Stats};
+use wasp_bench::report::{self, human};
+use wasp_bench::timing::{self, Budget, RuntimeBudgets, Stats};
 use wasp_engine::{CallContext, Module, Origin, Runtime, RuntimeConfig};
 use wasp_proto::Value;
 
 /// Where the figures go unless `--out` says otherwise.
 const DEFAULT_OUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/results/polyglot.json");
-
-/// `target/tasks/polyglot`, where `scripts/build-polyglot` writes.
-const POLYGLOT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/tasks/polyglot");
 
 const LANGUAGES: [&str; 4] = ["rust", "c", "python", "js"];
 
@@ -65,43 +61,7 @@ fn calls() -> Vec<Call> {
 fn component(lang: &str, call: &Call) -> PathBuf {
     match lang {
         "rust" => PathBuf::from(call.rust),
-        _ => Path::new(POLYGLOT_DIR)
-            .join(lang)
-            .join(format!("{}.wasm", call.task)),
-    }
-}
-
-/// The budgets of each kind of figure. Compiling a Python or JavaScript
-/// component takes seconds, so compiles are capped by sample count too.
-struct Budgets {
-    compile: Budget,
-    load: Budget,
-    call: Budget,
-}
-
-impl Budgets {
-    fn new(quick: bool) -> Self {
-        let scale = if quick { 10 } else { 1 };
-        Self {
-            compile: Budget {
-                warmup: Duration::ZERO,
-                measure: Duration::from_secs(3) / scale,
-                max_samples: 20 / scale as usize,
-                rounds: 1,
-            },
-            load: Budget {
-                warmup: Duration::ZERO,
-                measure: Duration::from_secs(2) / scale,
-                max_samples: 200 / scale as usize,
-                rounds: 1,
-            },
-            call: Budget {
-                warmup: Duration::from_millis(300) / scale,
-                measure: Duration::from_secs(2) / scale,
-                max_samples: 1_000_000,
-                rounds: 2,
-            },
-        }
+        _ => wasp_task_artifacts::polyglot(lang, call.task),
     }
 }
 
@@ -167,10 +127,12 @@ fn run() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start tokio")?;
-    let budgets = Budgets::new(options.quick);
-    let load_average = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|text| text.split_whitespace().next().map(str::to_owned));
+    let budgets = RuntimeBudgets::new(options.quick);
+    let mut meta = report::run_meta(
+        "polyglot",
+        "cargo run --release -p wasp-bench --bin polyglot -j2",
+        options.quick,
+    );
 
     let mut rows = Vec::new();
     for lang in langs {
@@ -184,20 +146,16 @@ fn run() -> anyhow::Result<()> {
     }
     println!("{}", markdown(&rows));
 
-    let meta = json!({
-        "bench": "polyglot",
-        "command": "cargo run --release -p wasp-bench --bin polyglot -j2",
-        "quick": options.quick,
-        "unix_time": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-        "arch": std::env::consts::ARCH,
-        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
-        // Other work on the machine skews the figures; record how busy it was.
-        "loadavg_at_start": load_average,
-        "tokio": "current_thread",
-        "runtime": "wasp_engine::Runtime with RuntimeConfig::default()",
-        "calls": "area(3, 7) and pow10(7)",
-        "statistic": "median and p99 of per-iteration times (or of per-batch means when calls_per_sample > 1)",
-    });
+    meta.insert("tokio".into(), json!("current_thread"));
+    meta.insert(
+        "runtime".into(),
+        json!("wasp_engine::Runtime with RuntimeConfig::default()"),
+    );
+    meta.insert("calls".into(), json!("area(3, 7) and pow10(7)"));
+    meta.insert(
+        "statistic".into(),
+        json!("median and p99 of per-iteration times (or of per-batch means when calls_per_sample > 1)"),
+    );
     let json = json!({
         "meta": meta,
         "rows": rows.iter().map(|row| json!({
@@ -209,11 +167,7 @@ fn run() -> anyhow::Result<()> {
             "fresh_call": stats_json(&row.fresh_call),
         })).collect::<Vec<_>>(),
     });
-    if let Some(dir) = options.out.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    std::fs::write(&options.out, serde_json::to_string_pretty(&json)? + "\n")
-        .with_context(|| format!("cannot write {}", options.out.display()))?;
+    report::write_json(&options.out, &json)?;
     println!("figures written to {}", options.out.display());
     Ok(())
 }
@@ -240,15 +194,9 @@ async fn measure_with_setup<I, O>(
     stats
 }
 
-async fn bench(lang: &'static str, call: &Call, budgets: &Budgets) -> anyhow::Result<Row> {
+async fn bench(lang: &'static str, call: &Call, budgets: &RuntimeBudgets) -> anyhow::Result<Row> {
     let path = component(lang, call);
-    let bytes = std::fs::read(&path).with_context(|| {
-        format!(
-            "cannot read {} (the C, Python and JavaScript tasks are built by \
-             ./scripts/setup && ./scripts/build-polyglot)",
-            path.display()
-        )
-    })?;
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
 
     // Prime a cache directory, checking the call before timing.
     let cache = tempfile::tempdir()?;

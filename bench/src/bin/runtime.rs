@@ -12,14 +12,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail, ensure};
 use serde_json::json;
 use wasmtime::component::{Component, Val};
 use wasp_bench::bare::{self, Bare};
 use wasp_bench::report::{self, Row};
-use wasp_bench::timing::{self, Budget};
+use wasp_bench::timing::{self, RuntimeBudgets};
 use wasp_engine::convert::{from_val, to_val};
 use wasp_engine::{CallContext, Module, Origin, Runtime, RuntimeConfig};
 use wasp_proto::{ModuleHash, Value};
@@ -85,41 +84,6 @@ fn seeds() -> Vec<Seed> {
     ]
 }
 
-/// The budgets of each kind of figure.
-struct Budgets {
-    compile: Budget,
-    load: Budget,
-    call: Budget,
-}
-
-impl Budgets {
-    fn new(quick: bool) -> Self {
-        let scale = if quick { 10 } else { 1 };
-        // Compile and loads are timed in pairs (`compare_paired`): three
-        // warm-up pairs, no rounds.
-        Self {
-            compile: Budget {
-                warmup: Duration::ZERO,
-                measure: Duration::from_secs(3) / scale,
-                max_samples: 20 / scale as usize,
-                rounds: 1,
-            },
-            load: Budget {
-                warmup: Duration::ZERO,
-                measure: Duration::from_secs(2) / scale,
-                max_samples: 200 / scale as usize,
-                rounds: 1,
-            },
-            call: Budget {
-                warmup: Duration::from_millis(300) / scale,
-                measure: Duration::from_secs(2) / scale,
-                max_samples: 1_000_000,
-                rounds: 4,
-            },
-        }
-    }
-}
-
 struct Options {
     quick: bool,
     out: PathBuf,
@@ -167,15 +131,17 @@ fn run() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start tokio")?;
-    let budgets = Budgets::new(options.quick);
+    let budgets = RuntimeBudgets::new(options.quick);
     let defaults = RuntimeConfig::default();
     let bare = Bare::new(&defaults.limits, defaults.max_instances)
         .map_err(anyhow::Error::from)
         .context("cannot set up the bare engine")?;
 
-    let load_average = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|text| text.split_whitespace().next().map(str::to_owned));
+    let mut meta = report::run_meta(
+        "runtime",
+        "cargo run --release -p wasp-bench --bin runtime -j2",
+        options.quick,
+    );
     println!("bare limit: {BARE_ENGINE}\n");
     let mut rows = Vec::new();
     let seeds = seeds();
@@ -193,25 +159,13 @@ fn run() -> anyhow::Result<()> {
     }
     println!("{}", report::markdown(&rows));
 
-    let meta = json!({
-        "bench": "runtime",
-        "command": "cargo run --release -p wasp-bench --bin runtime -j2",
-        "quick": options.quick,
-        "unix_time": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-        "arch": std::env::consts::ARCH,
-        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
-        // Other work on the machine skews the figures; record how busy it was.
-        "loadavg_at_start": load_average,
-        "tokio": "current_thread",
-        "bare_engine": BARE_ENGINE,
-        "statistic": "median and p99 of per-iteration times (or of per-batch means when calls_per_sample > 1); ratio of medians",
-    });
-    let json = serde_json::to_string_pretty(&report::to_json(meta, &rows))?;
-    if let Some(dir) = options.out.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    std::fs::write(&options.out, json + "\n")
-        .with_context(|| format!("cannot write {}", options.out.display()))?;
+    meta.insert("tokio".into(), json!("current_thread"));
+    meta.insert("bare_engine".into(), json!(BARE_ENGINE));
+    meta.insert(
+        "statistic".into(),
+        json!("median and p99 of per-iteration times (or of per-batch means when calls_per_sample > 1); ratio of medians"),
+    );
+    report::write_json(&options.out, &report::to_json(meta.into(), &rows))?;
     println!("figures written to {}", options.out.display());
     Ok(())
 }
@@ -225,7 +179,11 @@ fn runtime_on(dir: &Path) -> Runtime {
     .expect("the same configuration set up a runtime before timing")
 }
 
-async fn bench_task(seed: &Seed, budgets: &Budgets, bare: &Bare) -> anyhow::Result<Vec<Row>> {
+async fn bench_task(
+    seed: &Seed,
+    budgets: &RuntimeBudgets,
+    bare: &Bare,
+) -> anyhow::Result<Vec<Row>> {
     let bytes = std::fs::read(seed.path).with_context(|| format!("cannot read {}", seed.path))?;
     let hash = ModuleHash::of(&bytes);
     let row = |figure, wasp, bare_label, bare, target| Row {

@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -23,23 +22,13 @@ use wasp_task_artifacts as rust;
 
 const LANGUAGES: [&str; 3] = ["c", "python", "js"];
 
-/// `target/tasks/polyglot`.
-fn polyglot_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/tasks/polyglot")
-}
-
-/// `target/tasks/polyglot/<lang>/<name>.wasm`.
-fn artifact(lang: &str, name: &str) -> PathBuf {
-    polyglot_dir().join(lang).join(format!("{name}.wasm"))
-}
-
 /// The runtime of this file: the tests' limits, with a disk cache.
 fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         Runtime::new(RuntimeConfig {
             limits: test_limits(),
-            cache_dir: Some(polyglot_dir().join("compiled")),
+            cache_dir: Some(rust::polyglot_dir().join("compiled")),
             ..RuntimeConfig::default()
         })
         .expect("runtime")
@@ -74,14 +63,8 @@ async fn still_serving() {
 }
 
 fn read_artifact(lang: &str, name: &str) -> Vec<u8> {
-    let path = artifact(lang, name);
-    std::fs::read(&path).unwrap_or_else(|err| {
-        panic!(
-            "{}: {err}\nthe C, Python and JavaScript tasks are built by \
-             `./scripts/setup && ./scripts/build-polyglot` (scripts/test runs both)",
-            path.display()
-        )
-    })
+    let path = rust::polyglot(lang, name);
+    std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 
 /// Loads a polyglot component, printing how long it took (compiling a

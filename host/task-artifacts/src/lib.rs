@@ -23,10 +23,37 @@
 //! One `pub const` per crate in `tasks/rust/`: the crate name upper-cased
 //! with `_` for `-` (`AREA`, `MC_OPTIONS`, ...), holding the absolute path of
 //! its `.wasm`; and [`all`], every `(crate name, path)` pair.
+//!
+//! [`polyglot`] names the tasks in other languages, which
+//! `scripts/build-polyglot` builds.
 
 #![warn(missing_docs)]
 
 include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
+
+/// `target/tasks/polyglot`: where `scripts/build-polyglot` writes the
+/// tasks in C, Python and JavaScript (`<lang>/<task>.wasm`), beside
+/// `compiled/`, a disk cache the tests share.
+pub fn polyglot_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tasks/polyglot")
+}
+
+/// The component of `task` (`area`, `boom`, ...) in `lang` (`c`, `python`,
+/// `js`), built by `scripts/build-polyglot` rather than by this crate:
+/// those toolchains take a minute and come from `scripts/setup`.
+///
+/// # Panics
+/// When the file is missing, with the commands that build it.
+pub fn polyglot(lang: &str, task: &str) -> std::path::PathBuf {
+    let path = polyglot_dir().join(lang).join(format!("{task}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: the C, Python and JavaScript tasks are built by \
+         `./scripts/setup && ./scripts/build-polyglot` (scripts/test runs both)",
+        path.display()
+    );
+    path
+}
 
 #[cfg(test)]
 mod tests {
