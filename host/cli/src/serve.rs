@@ -93,9 +93,11 @@ fn server_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// A multi-threaded tokio runtime for the CLI's client commands.
+/// The runtime of the CLI's client commands: one thread, for the same
+/// reason as [`server_runtime`] (a client waits on the network, and a
+/// second thread only adds wakeups to every round trip).
 pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")
