@@ -130,3 +130,51 @@ pub fn component_from_core(module: &[u8]) -> Result<Vec<u8>, Error> {
         .encode()
         .map_err(step("encoding the component"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bindgen_c_writes_the_world_s_header_source_and_type_object() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let wit = dir.path().join("wit");
+        fs::create_dir(&wit).expect("mkdir");
+        fs::write(
+            wit.join("world.wit"),
+            "package local:demo;\ninterface demo { twice: func(x: s32) -> s32; }\n\
+             world task { export demo; }\n",
+        )
+        .expect("write WIT");
+        let out = dir.path().join("bindings");
+        let mut written = bindgen_c(&wit, "local:demo/task", &out).expect("bindings");
+        written.sort();
+        let names: Vec<_> = written
+            .iter()
+            .map(|p| {
+                p.file_name()
+                    .expect("a file")
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(names, ["task.c", "task.h", "task_component_type.o"]);
+        let header = fs::read_to_string(out.join("task.h")).expect("header");
+        assert!(
+            header.contains("int32_t exports_local_demo_demo_twice(int32_t x);"),
+            "{header}"
+        );
+
+        let err = bindgen_c(&wit, "local:demo/nope", &out).expect_err("no such world");
+        assert_eq!(
+            err.to_string(),
+            format!("no world local:demo/nope in {}", wit.display())
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_core_module_is_refused() {
+        let err = component_from_core(b"not wasm").expect_err("not a module");
+        assert_eq!(err.to_string(), "reading the core module's component type");
+    }
+}
