@@ -203,7 +203,14 @@ async fn serve_client(
                             )));
                             continue;
                         }
-                        let hash = ModuleHash::of(&bytes);
+                        // Off the async thread: hashing tens of MB would
+                        // hold up every connection and the hub.
+                        let Ok((hash, bytes)) =
+                            tokio::task::spawn_blocking(move || (ModuleHash::of(&bytes), bytes))
+                                .await
+                        else {
+                            continue;
+                        };
                         flush(shared, session, &mut msgs);
                         let _ = shared.hub.send(Event::Upload {
                             session,
