@@ -26,6 +26,8 @@ use crate::run::load_module;
 use crate::scaffold::source_file;
 use crate::toolchain;
 
+/// `wasp build [DIR]`: builds, writes the component, loads it and prints
+/// its exports.
 pub fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let lang = detect(&args.dir)?;
     // Absolute, since the toolchains run in the project folder.

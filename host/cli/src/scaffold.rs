@@ -36,6 +36,8 @@ pub fn source_file(lang: Lang) -> &'static str {
     }
 }
 
+/// `wasp new PATH --lang LANG`: writes the project, refusing a bad name or
+/// a folder that exists and is not empty.
 pub fn new(args: &NewArgs) -> anyhow::Result<ExitCode> {
     let dir = &args.path;
     let name = dir
