@@ -6,7 +6,7 @@
 //! (`target/release/wasp`), so a benchmark never measures a stale or
 //! debug build by accident.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use anyhow::{Context, bail};
@@ -78,11 +78,6 @@ impl Cluster {
             .env("WASP_CACHE_DIR", &self.cache)
             .output()
             .with_context(|| format!("running wasp {}", args.join(" ")))
-    }
-
-    /// The profile folder.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// The client connection file.
