@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -382,8 +383,17 @@ impl TaskInstance {
         // in wasm at the deadline; the timer, time blocked in the host. The
         // timer takes the same deadline rather than reading the clock again.
         self.store.data_mut().deadline = Some(deadline);
-        let call = func.call_async(&mut self.store, &params, results);
-        let outcome = tokio::time::timeout_at(deadline.into(), call).await;
+        let outcome = {
+            let mut call = std::pin::pin!(func.call_async(&mut self.store, &params, results));
+            // Most calls finish in their first poll (they never block in
+            // the host); only one that does not needs the timer, whose
+            // setup costs as much as a short call.
+            let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+            match first {
+                Poll::Ready(result) => Ok(result),
+                Poll::Pending => tokio::time::timeout_at(deadline.into(), call).await,
+            }
+        };
         self.store.data_mut().deadline = None;
         match outcome {
             Err(_elapsed) => Err(CallError::Limit {
