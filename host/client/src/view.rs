@@ -7,7 +7,7 @@
 //! `block = true` they return it only once every result has arrived.
 //! `apply_sync` returns the value itself.
 
-use wasp_proto::msg::{Arg, NamespaceOp, TaskSpec};
+use wasp_proto::msg::{Arg, Items, NamespaceOp, TaskSpec};
 use wasp_proto::{EngineId, FuncSig, SignatureError, Value};
 
 use crate::async_result::AsyncResult;
@@ -91,19 +91,20 @@ impl ViewCore {
         }
         self.client.ensure_module(module).await?;
         let mut sizes = Vec::with_capacity(chunks.len());
-        let specs: Vec<TaskSpec> = chunks
+        let specs = chunks
             .into_iter()
             .map(|(items, targets)| {
                 sizes.push(items.len());
-                TaskSpec {
+                Ok(TaskSpec {
                     id: self.client.next_task_id(),
                     module: module.hash,
                     func: func.to_owned(),
-                    items,
+                    items: Items::encode(&items)
+                        .map_err(|err| ClientError::Arguments(err.to_string()))?,
                     targets,
-                }
+                })
             })
-            .collect();
+            .collect::<Result<Vec<TaskSpec>, ClientError>>()?;
         let ids = specs.iter().map(|s| s.id).collect();
         let rx = self.client.submit(specs)?;
         Ok(AsyncResult::new(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use wasp_proto::msg::{
-    Arg, ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, NamespaceOp,
+    ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, Items, NamespaceOp,
     NamespaceReply, RunTask, TaskError, TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
@@ -78,7 +78,7 @@ struct TaskEntry {
     /// Shared by the tasks of one submission that call the same function.
     func: Arc<str>,
     /// Taken when dispatched: a task runs once.
-    items: Vec<Vec<Arg>>,
+    items: Items,
     submitted_us: u64,
     engine: Option<EngineId>,
 }

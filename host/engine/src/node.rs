@@ -377,14 +377,36 @@ fn apply_namespace_op(
     }
 }
 
-/// Replaces every `Arg::Ref` with this engine's value of that name.
+/// Decodes the task's argument lists and replaces every `Arg::Ref` with
+/// this engine's value of that name.
 fn resolve_refs(
     engine: EngineId,
     namespace: &Namespace,
     task: RunTask,
 ) -> Result<ResolvedTask, Box<TaskResult>> {
-    let mut items = Vec::with_capacity(task.items.len());
-    for args in task.items {
+    let refused = |message: String| {
+        let now = now_us();
+        Box::new(TaskResult {
+            id: task.id,
+            outcome: Err(TaskError {
+                kind: ErrorKind::Call,
+                message,
+                item: None,
+            }),
+            meta: TaskMeta {
+                engine: Some(engine),
+                started_us: now,
+                completed_us: now,
+                ..TaskMeta::default()
+            },
+        })
+    };
+    let lists = task
+        .items
+        .decode()
+        .map_err(|err| refused(format!("the task's arguments do not decode: {err}")))?;
+    let mut items = Vec::with_capacity(lists.len());
+    for args in lists {
         let mut values = Vec::with_capacity(args.len());
         for arg in args {
             match arg {
@@ -392,24 +414,10 @@ fn resolve_refs(
                 Arg::Ref(name) => match namespace.values.get(&name) {
                     Some(value) => values.push(value.clone()),
                     None => {
-                        let now = now_us();
-                        return Err(Box::new(TaskResult {
-                            id: task.id,
-                            outcome: Err(TaskError {
-                                kind: ErrorKind::Call,
-                                message: format!(
-                                    "engine {engine} has no value named {name:?} in its namespace \
-                                     (a Reference argument)"
-                                ),
-                                item: None,
-                            }),
-                            meta: TaskMeta {
-                                engine: Some(engine),
-                                started_us: now,
-                                completed_us: now,
-                                ..TaskMeta::default()
-                            },
-                        }));
+                        return Err(refused(format!(
+                            "engine {engine} has no value named {name:?} in its namespace \
+                             (a Reference argument)"
+                        )));
                     }
                 },
             }

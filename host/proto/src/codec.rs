@@ -108,6 +108,14 @@ pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
     Ok(frame)
 }
 
+/// Encodes `msg` alone, without a frame's prefix (for bytes carried inside
+/// a message, as [`Items`](crate::msg::Items)).
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
+    bincode::serde::encode_to_vec(msg, config()).map_err(|err| CodecError::Encode {
+        reason: err.to_string(),
+    })
+}
+
 /// Reads a frame's length from its prefix, refusing one over `cap`. Call it
 /// before allocating or reading the payload.
 pub fn frame_len(prefix: [u8; PREFIX_LEN], cap: usize) -> Result<usize, CodecError> {

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec::CodecError;
 use crate::hash::ModuleHash;
 use crate::ids::{EngineId, TaskId, Tenant};
 use crate::value::Value;
@@ -105,7 +106,7 @@ pub struct TaskSpec {
     pub func: String,
     /// One argument list per item: one item for `apply`, `chunksize` items
     /// for a `map` chunk.
-    pub items: Vec<Vec<Arg>>,
+    pub items: Items,
     /// Engines allowed to run it (`None`: any, chosen by the scheduler).
     pub targets: Option<Vec<EngineId>>,
 }
@@ -209,7 +210,61 @@ pub struct RunTask {
     /// The function.
     pub func: String,
     /// The argument lists, one per item.
-    pub items: Vec<Vec<Arg>>,
+    pub items: Items,
+}
+
+/// A task's argument lists, one per item, as bytes: the client encodes
+/// them once, and only the engine that runs the task decodes them. The
+/// controller forwards the bytes as they came and reads only the count, so
+/// a chunk of a hundred items costs it one allocation, not a hundred.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Items {
+    /// How many argument lists the bytes hold (as the sender says; checked
+    /// when they are decoded).
+    count: u32,
+    /// `Vec<Vec<Arg>>`, encoded by [`codec::encode`](crate::codec::encode).
+    #[serde(with = "serde_bytes")]
+    bytes: Vec<u8>,
+}
+
+impl Items {
+    /// Encodes argument lists.
+    pub fn encode(items: &[Vec<Arg>]) -> Result<Self, CodecError> {
+        let count = u32::try_from(items.len()).map_err(|_| CodecError::Encode {
+            reason: format!("{} items are more than a task may hold", items.len()),
+        })?;
+        Ok(Self {
+            count,
+            bytes: crate::codec::encode(&items)?,
+        })
+    }
+
+    /// How many argument lists there are.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The argument lists; an error if the bytes do not decode or hold
+    /// another number of lists than they claim.
+    pub fn decode(&self) -> Result<Vec<Vec<Arg>>, CodecError> {
+        let items: Vec<Vec<Arg>> = crate::codec::decode(&self.bytes)?;
+        if items.len() != self.len() {
+            return Err(CodecError::Decode {
+                len: self.bytes.len(),
+                reason: format!(
+                    "the argument lists are {} where the task says {}",
+                    items.len(),
+                    self.len()
+                ),
+            });
+        }
+        Ok(items)
+    }
 }
 
 /// What an engine sends the controller.
@@ -351,4 +406,39 @@ pub struct EngineStatus {
     pub done: u64,
     /// Module bytes the controller has sent it.
     pub module_bytes_sent: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_round_trip_and_keep_their_count() {
+        let lists = vec![
+            vec![Arg::Value(Value::S64(3)), Arg::Ref("x".into())],
+            vec![
+                Arg::Value(Value::String("é".into())),
+                Arg::Value(Value::F64(0.5)),
+            ],
+        ];
+        let items = Items::encode(&lists).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items.decode().unwrap(), lists);
+        assert!(Items::default().is_empty());
+        assert_eq!(Items::default().decode().map(|l| l.len()).ok(), None);
+    }
+
+    #[test]
+    fn items_that_lie_about_their_count_do_not_decode() {
+        let mut items = Items::encode(&[vec![Arg::Value(Value::U32(1))]]).unwrap();
+        items.count = 5;
+        let err = items.decode().unwrap_err().to_string();
+        assert!(
+            err.contains("argument lists are 1 where the task says 5"),
+            "{err}"
+        );
+        items.count = 1;
+        items.bytes.truncate(1);
+        assert!(items.decode().is_err());
+    }
 }
