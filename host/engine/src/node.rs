@@ -405,25 +405,25 @@ fn resolve_refs(
         .items
         .decode()
         .map_err(|err| refused(format!("the task's arguments do not decode: {err}")))?;
-    let mut items = Vec::with_capacity(lists.len());
-    for args in lists {
-        let mut values = Vec::with_capacity(args.len());
-        for arg in args {
-            match arg {
-                Arg::Value(value) => values.push(value),
-                Arg::Ref(name) => match namespace.values.get(&name) {
-                    Some(value) => values.push(value.clone()),
-                    None => {
-                        return Err(refused(format!(
-                            "engine {engine} has no value named {name:?} in its namespace \
-                             (a Reference argument)"
-                        )));
-                    }
-                },
-            }
-        }
-        items.push(values);
-    }
+    let resolve = |arg| match arg {
+        Arg::Value(value) => Ok(value),
+        Arg::Ref(name) => namespace.values.get(&name).cloned().ok_or_else(|| {
+            refused(format!(
+                "engine {engine} has no value named {name:?} in its namespace \
+                 (a Reference argument)"
+            ))
+        }),
+    };
+    // Collected from the lists' own iterators, so that each list's buffer
+    // is reused for its values where the types allow it.
+    let items = lists
+        .into_iter()
+        .map(|args| {
+            args.into_iter()
+                .map(resolve)
+                .collect::<Result<Vec<Value>, _>>()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(ResolvedTask {
         id: task.id,
         tenant: task.tenant,
@@ -513,8 +513,10 @@ async fn run_items(
         },
     };
     let mut values = Vec::with_capacity(task.items.len());
+    let mut clock = std::time::Instant::now();
     for (i, args) in task.items.iter().enumerate() {
-        let report = instance.call(&task.func, args).await;
+        let (report, ended) = instance.call_from(clock, &task.func, args).await;
+        clock = ended;
         append_output(meta, &report);
         match report.result {
             Ok(value) => values.push(value),
