@@ -393,33 +393,23 @@ impl Scheduler {
             return Err(SchedError::UnknownTask(task));
         };
         self.finished += 1;
-        let config = &self.config;
-        let Some(engine) = self.engines.get_mut(&run.engine) else {
-            // A departure removes its engine's tasks from `running`.
-            debug_assert!(
-                false,
-                "task {task} ran on engine {} which is gone",
-                run.engine
-            );
-            return Ok(());
-        };
-        if engine.has_room() {
-            self.available.remove(run.engine, engine.load);
-        }
-        if let Some(run_time) = run_time {
-            engine.run_time = Some(estimate_run_time(engine.run_time, run_time));
-            engine.capacity = capacity(config, engine.run_time);
-        }
-        engine.load.outstanding = engine.load.outstanding.saturating_sub(1);
-        engine.running.remove(&run.seq);
-        if engine.retracting == Some(task) {
-            // It started before the retract arrived; the answer will say so.
-            engine.retracting = None;
-        }
-        // The capacity may have shrunk below the tasks still held.
-        if engine.has_room() {
-            self.available.insert(run.engine, engine.load);
-        }
+        // A departure removes its engine's tasks from `running`.
+        debug_assert!(
+            self.engines.contains_key(&run.engine),
+            "task {task} ran on engine {} which is gone",
+            run.engine
+        );
+        self.release(run.engine, run.seq, |engine, config| {
+            if let Some(run_time) = run_time {
+                engine.run_time = Some(estimate_run_time(engine.run_time, run_time));
+                engine.capacity = capacity(config, engine.run_time);
+            }
+            if engine.retracting == Some(task) {
+                // It started before the retract arrived; the answer will
+                // say so.
+                engine.retracting = None;
+            }
+        });
         self.refresh_ready(run.engine);
         self.refresh_stealable(run.engine);
         self.pump();
@@ -452,14 +442,7 @@ impl Scheduler {
             let Some(run) = self.running.remove(&task) else {
                 return Err(SchedError::UnknownTask(task));
             };
-            if engine.has_room() {
-                self.available.remove(id, engine.load);
-            }
-            engine.load.outstanding = engine.load.outstanding.saturating_sub(1);
-            engine.running.remove(&run.seq);
-            if engine.has_room() {
-                self.available.insert(id, engine.load);
-            }
+            self.release(id, run.seq, |_, _| {});
             // Every untargeted task still queued was submitted after it
             // (they are dispatched in order), so its place is the front.
             self.queued.insert(
@@ -662,6 +645,30 @@ impl Scheduler {
             {
                 self.refresh_ready(target);
             }
+        }
+    }
+
+    /// Takes the task dispatched as `seq` off engine `id`, after `update`
+    /// has changed the engine (its capacity may shrink or grow), keeping
+    /// `available` true to the room left.
+    fn release(
+        &mut self,
+        id: EngineId,
+        seq: u64,
+        update: impl FnOnce(&mut Engine, &SchedulerConfig),
+    ) {
+        let Some(engine) = self.engines.get_mut(&id) else {
+            return;
+        };
+        if engine.has_room() {
+            self.available.remove(id, engine.load);
+        }
+        update(engine, &self.config);
+        engine.load.outstanding = engine.load.outstanding.saturating_sub(1);
+        engine.running.remove(&seq);
+        // The capacity may have shrunk below the tasks still held.
+        if engine.has_room() {
+            self.available.insert(id, engine.load);
         }
     }
 
