@@ -265,9 +265,10 @@ async fn write_requests(mut send: FramedSend, mut rx: mpsc::UnboundedReceiver<Cl
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Small messages share a frame; a submit ends one, so that a frame
         // carries one slice of tasks at most.
+        let last = batch.len() - 1;
         let mut frame = Vec::with_capacity(batch.len());
-        for msg in batch.drain(..) {
-            let ends_frame = matches!(msg, ClientMsg::Submit(_));
+        for (i, msg) in batch.drain(..).enumerate() {
+            let ends_frame = i == last || matches!(msg, ClientMsg::Submit(_));
             frame.push(msg);
             if ends_frame {
                 if let Err(err) = send.send(&frame).await {
@@ -276,12 +277,6 @@ async fn write_requests(mut send: FramedSend, mut rx: mpsc::UnboundedReceiver<Cl
                 }
                 frame.clear();
             }
-        }
-        if !frame.is_empty()
-            && let Err(err) = send.send(&frame).await
-        {
-            tracing::warn!(cause = %err, "could not send to the controller");
-            return;
         }
     }
 }
