@@ -28,6 +28,7 @@
 pub mod bare;
 pub mod cluster;
 pub mod compare;
+pub mod options;
 pub mod peers;
 pub mod report;
 pub mod schedsim;

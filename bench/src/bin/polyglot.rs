@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use serde_json::json;
+use wasp_bench::options::{self, Filter, Options};
 use wasp_bench::report::{self, human};
 use wasp_bench::timing::{self, Budget, RuntimeBudgets, Stats};
 use wasp_engine::{CallContext, Module, Origin, Runtime, RuntimeConfig};
@@ -75,53 +76,25 @@ struct Row {
     fresh_call: Stats,
 }
 
-struct Options {
-    quick: bool,
-    out: PathBuf,
-    /// Only these languages (all when empty).
-    langs: Vec<String>,
-}
-
-impl Options {
-    fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<Self> {
-        let mut options = Options {
-            quick: false,
-            out: PathBuf::from(DEFAULT_OUT),
-            langs: Vec::new(),
-        };
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--quick" => options.quick = true,
-                "--out" => options.out = args.next().context("--out needs a path")?.into(),
-                "--lang" => options
-                    .langs
-                    .push(args.next().context("--lang needs rust, c, python or js")?),
-                other => bail!(
-                    "unknown argument {other:?} (expected --quick, --out PATH or --lang LANG)"
-                ),
-            }
-        }
-        Ok(options)
-    }
-}
-
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    options::exit_code(run())
 }
 
 fn run() -> anyhow::Result<()> {
-    let options = Options::parse(std::env::args().skip(1))?;
+    let options = Options::parse(
+        std::env::args().skip(1),
+        DEFAULT_OUT,
+        &Filter {
+            flag: "--lang",
+            needs: "rust, c, python or js",
+            metavar: "LANG",
+        },
+    )?;
     let langs: Vec<&'static str> = LANGUAGES
         .into_iter()
-        .filter(|lang| options.langs.is_empty() || options.langs.iter().any(|l| l == lang))
+        .filter(|lang| options.includes(lang))
         .collect();
-    ensure!(!langs.is_empty(), "no language matches {:?}", options.langs);
+    ensure!(!langs.is_empty(), "no language matches {:?}", options.only);
     // One thread, as a task call runs on one: nothing migrates mid-sample.
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -17,6 +17,7 @@ use anyhow::{Context, bail, ensure};
 use serde_json::json;
 use wasmtime::component::{Component, Val};
 use wasp_bench::bare::{self, Bare};
+use wasp_bench::options::{self, Filter, Options};
 use wasp_bench::report::{self, Row};
 use wasp_bench::timing::{self, RuntimeBudgets};
 use wasp_engine::convert::{from_val, to_val};
@@ -84,48 +85,20 @@ fn seeds() -> Vec<Seed> {
     ]
 }
 
-struct Options {
-    quick: bool,
-    out: PathBuf,
-    /// Only these tasks (all when empty).
-    tasks: Vec<String>,
-}
-
-impl Options {
-    fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<Self> {
-        let mut options = Options {
-            quick: false,
-            out: PathBuf::from(DEFAULT_OUT),
-            tasks: Vec::new(),
-        };
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--quick" => options.quick = true,
-                "--out" => options.out = args.next().context("--out needs a path")?.into(),
-                "--task" => options
-                    .tasks
-                    .push(args.next().context("--task needs a task name")?),
-                other => bail!(
-                    "unknown argument {other:?} (expected --quick, --out PATH or --task NAME)"
-                ),
-            }
-        }
-        Ok(options)
-    }
-}
-
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    options::exit_code(run())
 }
 
 fn run() -> anyhow::Result<()> {
-    let options = Options::parse(std::env::args().skip(1))?;
+    let options = Options::parse(
+        std::env::args().skip(1),
+        DEFAULT_OUT,
+        &Filter {
+            flag: "--task",
+            needs: "a task name",
+            metavar: "NAME",
+        },
+    )?;
     // One thread, as a task call runs on one: nothing migrates mid-sample.
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -147,9 +120,9 @@ fn run() -> anyhow::Result<()> {
     let seeds = seeds();
     let seeds: Vec<Seed> = seeds
         .into_iter()
-        .filter(|s| options.tasks.is_empty() || options.tasks.iter().any(|t| t == s.task))
+        .filter(|s| options.includes(s.task))
         .collect();
-    ensure!(!seeds.is_empty(), "no task matches {:?}", options.tasks);
+    ensure!(!seeds.is_empty(), "no task matches {:?}", options.only);
     for seed in seeds {
         eprintln!("timing {} ...", seed.task);
         let task_rows = tokio
