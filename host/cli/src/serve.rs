@@ -23,7 +23,7 @@ pub fn controller(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
         config.max_module_bytes = size.0;
     }
     config.prefetch = args.scheduler.prefetch.0;
-    server_runtime()?.block_on(async {
+    tokio_runtime()?.block_on(async {
         let controller = Controller::start(config)
             .await
             .context("starting the controller")?;
@@ -61,7 +61,7 @@ pub fn engine(args: &EngineArgs) -> anyhow::Result<ExitCode> {
     // reuse and a load in flight.
     runtime.max_instances = 8;
     let name = format!("{}:{}", hostname(), std::process::id());
-    let engine = server_runtime()?.block_on(run_node(NodeConfig {
+    let engine = tokio_runtime()?.block_on(run_node(NodeConfig {
         connection,
         runtime,
         name,
@@ -79,23 +79,14 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// The runtime of the controller and the engine: one thread. Their work is
-/// short event handling (the hub, the connections) or already off the
-/// async thread (the engine compiles on the blocking pool, the controller
-/// writes records on its own thread), and a guest call yields at every
-/// epoch tick; one thread saves the cross-thread wakeups that a
-/// multi-threaded runtime pays on every message (most of the round trip's
-/// cost on a 2-core machine, measured with perf).
-fn server_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
-/// The runtime of the CLI's client commands: one thread, for the same
-/// reason as [`server_runtime`] (a client waits on the network, and a
-/// second thread only adds wakeups to every round trip).
+/// The runtime of every wasp process: one thread. The controller's and the
+/// engine's work is short event handling (the hub, the connections) or
+/// already off the async thread (the engine compiles on the blocking pool,
+/// the controller writes records on its own thread), and a guest call
+/// yields at every epoch tick; a client command waits on the network. One
+/// thread saves the cross-thread wakeups that a multi-threaded runtime pays
+/// on every message (most of the round trip's cost on a 2-core machine,
+/// measured with perf).
 pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
