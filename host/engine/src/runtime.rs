@@ -534,7 +534,17 @@ pub fn engine_config(limits: &Limits, max_instances: u32) -> Config {
         .max_tables_per_component(32)
         .max_memory_size(limits.memory_bytes)
         // Python and JavaScript components need large tables (TOOLCHAIN.md).
-        .table_elements(100_000);
+        .table_elements(100_000)
+        // A slot's memory and table are reset in place when its instance
+        // goes (zeroed or restored to the module's image), not returned to
+        // the kernel: the next instance then takes no page faults. With
+        // PAGEMAP_SCAN (Linux 6.7+) only the pages the task dirtied are
+        // reset, so a small task pays for what it touched. Fresh-store call
+        // of `area`: 22.7 -> 7.2 us (bench runtime). Per slot, at most this
+        // much stays resident.
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(1 << 16)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     let mut config = Config::new();
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))

@@ -302,3 +302,39 @@ fn compiled_modules_are_cached_in_memory_and_on_disk() {
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(files.len(), 1, "one artifact, no temporary files left");
 }
+
+#[tokio::test]
+async fn a_fresh_instance_sees_nothing_an_earlier_one_left_in_memory() {
+    // The pooling allocator keeps a slot's memory resident and resets it in
+    // place (runtime.rs: keep_resident, PAGEMAP_SCAN); what a task wrote
+    // must never reach the next task, whoever its tenant.
+    let evil = load(tasks::EVIL);
+    let nothing_left = Some(Value::Tuple(vec![Value::U64(0), Value::U64(0)]));
+    for value in [42, 43, 44] {
+        let seen = call_ok(&evil, "remember", &[Value::U64(value)]).await;
+        assert_eq!(
+            seen, nothing_left,
+            "a fresh instance saw what an earlier call left"
+        );
+    }
+    // The same probe on one reused instance does see the earlier call: the
+    // test can tell.
+    let mut instance = runtime()
+        .instantiate(&evil, common::context())
+        .await
+        .unwrap();
+    instance
+        .call("remember", &[Value::U64(7)])
+        .await
+        .result
+        .unwrap();
+    let again = instance
+        .call("remember", &[Value::U64(8)])
+        .await
+        .result
+        .unwrap();
+    assert_eq!(
+        again,
+        Some(Value::Tuple(vec![Value::U64(7), Value::U64(0)]))
+    );
+}

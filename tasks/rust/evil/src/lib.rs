@@ -15,6 +15,9 @@
 //!   `wasip2` crate, not std) so that the error names the WASI error code,
 //!   e.g. `access-denied (error 1)`.
 //! - `fail` panics with the given message.
+//! - `remember` reads what an earlier call left in linear memory (a static,
+//!   and fresh heap pages) and leaves its own mark there: a fresh instance
+//!   must see none of another's.
 //!
 //! A panic prints its message to stderr and then traps (`unreachable`):
 //! the message is in the call's captured stderr, not in the trap.
@@ -34,6 +37,7 @@ mod sockets;
 
 use std::hint::black_box;
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use exports::wasp::evil::evil::Guest;
 
@@ -113,7 +117,24 @@ impl Guest for Evil {
     fn fail(message: String) -> u32 {
         panic!("{message}");
     }
+
+    fn remember(value: u64) -> (u64, u64) {
+        const WORDS: usize = 256 * 1024;
+        let previous = REMEMBERED.swap(value, Ordering::Relaxed);
+        // New pages from `memory.grow` are zero by the wasm spec, so the
+        // allocator hands them out for a zeroed allocation without writing
+        // them: whatever is not zero here, the host left behind.
+        let mut heap = vec![0u64; WORDS];
+        let dirty = heap.iter().filter(|&&word| black_box(word) != 0).count() as u64;
+        heap.fill(value);
+        // Kept, so that the next allocation takes new pages again.
+        std::mem::forget(black_box(heap));
+        (previous, dirty)
+    }
 }
+
+/// What the last `remember` call of this instance stored.
+static REMEMBERED: AtomicU64 = AtomicU64::new(0);
 
 export!(Evil);
 
