@@ -284,6 +284,23 @@ async fn bad_calls_fail_clearly_and_the_cluster_keeps_serving() {
         err.to_string(),
         "argument h: expected s64, found string; the signature is `area: func(w: s64, h: s64) -> s64`"
     );
+    // A map checks every item before it sends any, and names the bad one.
+    let widths: Vec<Value> = (1..5).map(Value::S64).collect();
+    let mut heights = widths.clone();
+    heights[3] = Value::String("4".into());
+    let err = lview
+        .map(&area, "area", vec![widths.clone(), heights])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "item 3: argument h: expected s64, found string; the signature is `area: func(w: s64, h: s64) -> s64`"
+    );
+    let err = lview.map(&area, "area", vec![widths]).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "item 0: expected 2 argument(s), got 1; the signature is `area: func(w: s64, h: s64) -> s64`"
+    );
 
     let err = lview
         .apply_sync(&evil, "fail", vec![Value::String("boom at step 3".into())])

@@ -25,10 +25,6 @@ use crate::view::{DirectView, LoadBalancedView};
 /// Most requests written in one frame.
 const MAX_BATCH: usize = 256;
 
-/// Most tasks in one submit message, and so (with [`MAX_BATCH`] messages
-/// at most, and a submit ending a frame) in one frame.
-const SUBMIT_SLICE: usize = 4096;
-
 /// A connection to a wasp controller. Cheap to clone.
 #[derive(Clone)]
 pub struct Client {
@@ -222,29 +218,26 @@ impl Client {
         )
     }
 
-    /// Submits tasks and returns the channel their results arrive on.
-    pub(crate) fn submit(
+    /// Registers tasks about to be submitted and returns the channel their
+    /// results will arrive on.
+    pub(crate) fn expect(
         &self,
-        specs: Vec<TaskSpec>,
+        ids: &[TaskId],
     ) -> Result<mpsc::UnboundedReceiver<TaskResult>, ClientError> {
         let (tx, rx) = mpsc::unbounded_channel();
-        {
-            let mut state = self.lock();
-            if state.closed {
-                return Err(ClientError::Disconnected);
-            }
-            for spec in &specs {
-                state.pending.insert(spec.id, tx.clone());
-            }
+        let mut state = self.lock();
+        if state.closed {
+            return Err(ClientError::Disconnected);
         }
-        // In slices: a frame of a million tasks would make the controller
-        // hold the whole encoded frame and its decoded copy at once.
-        let mut specs = specs.into_iter().peekable();
-        while specs.peek().is_some() {
-            let slice: Vec<TaskSpec> = specs.by_ref().take(SUBMIT_SLICE).collect();
-            self.send(ClientMsg::Submit(slice))?;
+        for id in ids {
+            state.pending.insert(*id, tx.clone());
         }
         Ok(rx)
+    }
+
+    /// Submits tasks registered with [`Client::expect`], in one frame.
+    pub(crate) fn send_tasks(&self, specs: Vec<TaskSpec>) -> Result<(), ClientError> {
+        self.send(ClientMsg::Submit(specs))
     }
 
     /// Forgets tasks whose results are no longer awaited.

@@ -8,7 +8,7 @@
 //! `apply_sync` returns the value itself.
 
 use wasp_proto::msg::{Arg, Items, NamespaceOp, TaskSpec};
-use wasp_proto::{EngineId, FuncSig, SignatureError, Value};
+use wasp_proto::{EngineId, FuncSig, SignatureError, TaskId, Value};
 
 use crate::async_result::AsyncResult;
 use crate::client::Client;
@@ -25,27 +25,143 @@ struct ViewCore {
 /// One task to submit: its items and the engines allowed to run it.
 type Chunk = (Vec<Vec<Arg>>, Option<Vec<EngineId>>);
 
-/// Checks arguments against a signature; references are checked by the
-/// engine that resolves them.
-fn check_args(sig: &FuncSig, args: &[Arg]) -> Result<(), SignatureError> {
-    if args.len() != sig.params.len() {
+/// Tasks in the first frame of a submission; each next frame holds twice
+/// as many, up to [`SUBMIT_SLICE`].
+const FIRST_SLICE: usize = 16;
+
+/// Most tasks in one submit message, and so in one frame (a submit ends a
+/// frame): a frame of a million tasks would make the controller hold the
+/// whole encoded frame and its decoded copy at once.
+const SUBMIT_SLICE: usize = 4096;
+
+/// Checks one item's arguments against a signature: `given` arguments, of
+/// which `values` are the (parameter index, value) pairs sent as values;
+/// references are checked by the engine that resolves them.
+fn check_args<'a>(
+    sig: &FuncSig,
+    given: usize,
+    values: impl Iterator<Item = (usize, &'a Value)>,
+) -> Result<(), SignatureError> {
+    if given != sig.params.len() {
         return Err(SignatureError::Arity {
             sig: Box::new(sig.clone()),
             expected: sig.params.len(),
-            given: args.len(),
+            given,
         });
     }
-    for (param, arg) in sig.params.iter().zip(args) {
-        if let Arg::Value(value) = arg {
-            value
-                .check(&param.ty, &param.name)
-                .map_err(|mismatch| SignatureError::Type {
-                    sig: Box::new(sig.clone()),
-                    mismatch,
-                })?;
-        }
+    for (param, value) in values.filter_map(|(i, value)| Some((sig.params.get(i)?, value))) {
+        value
+            .check(&param.ty, &param.name)
+            .map_err(|mismatch| SignatureError::Type {
+                sig: Box::new(sig.clone()),
+                mismatch,
+            })?;
     }
     Ok(())
+}
+
+/// The values among an argument list, with their parameter index.
+fn arg_values(args: &[Arg]) -> impl Iterator<Item = (usize, &Value)> {
+    args.iter().enumerate().filter_map(|(i, arg)| match arg {
+        Arg::Value(value) => Some((i, value)),
+        Arg::Ref(_) => None,
+    })
+}
+
+/// Where a submission's tasks take their argument lists from.
+enum Plan {
+    /// Lists already made, one chunk per task.
+    Chunks(Vec<Chunk>),
+    /// A load-balanced `map` over sequences: task `t` takes items
+    /// `t * chunksize ..`, encoded straight from the sequences when it is
+    /// sent (no list per item is ever built).
+    Columns {
+        sequences: Vec<Vec<Value>>,
+        items: usize,
+        chunksize: usize,
+        targets: Option<Vec<EngineId>>,
+    },
+}
+
+impl Plan {
+    /// A `map` over `sequences` (zipped, stopping at the shortest), in
+    /// chunks of `chunksize`.
+    fn columns(
+        sequences: Vec<Vec<Value>>,
+        chunksize: usize,
+        targets: Option<Vec<EngineId>>,
+    ) -> Self {
+        let items = sequences.iter().map(Vec::len).min().unwrap_or(0);
+        Plan::Columns {
+            sequences,
+            items,
+            chunksize: chunksize.max(1),
+            targets,
+        }
+    }
+
+    /// How many items each task holds.
+    fn sizes(&self) -> Vec<usize> {
+        match self {
+            Plan::Chunks(chunks) => chunks.iter().map(|(items, _)| items.len()).collect(),
+            Plan::Columns {
+                items, chunksize, ..
+            } => (0..items.div_ceil(*chunksize))
+                .map(|t| (items - t * chunksize).min(*chunksize))
+                .collect(),
+        }
+    }
+
+    /// Checks every item against the signature, before anything is sent.
+    fn check(&self, sig: &FuncSig, single: bool) -> Result<(), ClientError> {
+        let which = |i: usize| {
+            if single {
+                String::new()
+            } else {
+                format!("item {i}: ")
+            }
+        };
+        let refuse = |i, err| ClientError::Arguments(format!("{}{err}", which(i)));
+        match self {
+            Plan::Chunks(chunks) => {
+                for (i, args) in chunks.iter().flat_map(|(items, _)| items).enumerate() {
+                    check_args(sig, args.len(), arg_values(args)).map_err(|err| refuse(i, err))?;
+                }
+            }
+            Plan::Columns {
+                sequences, items, ..
+            } => {
+                for i in 0..*items {
+                    let values = sequences.iter().map(|s| &s[i]).enumerate();
+                    check_args(sig, sequences.len(), values).map_err(|err| refuse(i, err))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Task `t`'s encoded argument lists and the engines allowed to run it.
+    fn task(&self, t: usize) -> Result<(Items, Option<Vec<EngineId>>), ClientError> {
+        let arguments =
+            |err: wasp_proto::codec::CodecError| ClientError::Arguments(err.to_string());
+        match self {
+            Plan::Chunks(chunks) => {
+                let (items, targets) = &chunks[t];
+                Ok((Items::encode(items).map_err(arguments)?, targets.clone()))
+            }
+            Plan::Columns {
+                sequences,
+                items,
+                chunksize,
+                targets,
+            } => {
+                let start = t * chunksize;
+                let range = start..(start + chunksize).min(*items);
+                let encoded = Items::encode_columns(sequences, range).map_err(arguments)?;
+                Ok((encoded, targets.clone()))
+            }
+        }
+    }
 }
 
 fn to_args(values: Vec<Value>) -> Vec<Arg> {
@@ -55,7 +171,7 @@ fn to_args(values: Vec<Value>) -> Vec<Arg> {
 impl ViewCore {
     /// Splits items into chunks of `chunksize`, each allowed on the view's
     /// targets.
-    fn chunks(&self, items: Vec<Vec<Arg>>, chunksize: usize) -> Vec<Chunk> {
+    fn chunks(&self, items: Vec<Vec<Arg>>, chunksize: usize) -> Plan {
         let chunksize = chunksize.max(1);
         let mut chunks = Vec::with_capacity(items.len().div_ceil(chunksize));
         let mut items = items.into_iter().peekable();
@@ -65,48 +181,56 @@ impl ViewCore {
                 self.targets.clone(),
             ));
         }
-        chunks
+        Plan::Chunks(chunks)
     }
 
     /// Checks every item's arguments against the signature, uploads the
     /// module if the controller lacks it, and submits one task per chunk.
+    ///
+    /// Tasks leave in slices that start small and double: the engines
+    /// start on the first tasks while the client still encodes the rest.
     async fn submit(
         &self,
         module: &Module,
         func: &str,
-        chunks: Vec<Chunk>,
+        plan: Plan,
         ordered: bool,
         single: bool,
     ) -> Result<AsyncResult, ClientError> {
         let export = module.find(func)?;
-        for (i, args) in chunks.iter().flat_map(|(items, _)| items).enumerate() {
-            check_args(&export.sig, args).map_err(|err| {
-                let which = if single {
-                    String::new()
-                } else {
-                    format!("item {i}: ")
-                };
-                ClientError::Arguments(format!("{which}{err}"))
-            })?;
-        }
+        plan.check(&export.sig, single)?;
         self.client.ensure_module(module).await?;
-        let mut sizes = Vec::with_capacity(chunks.len());
-        let specs = chunks
-            .into_iter()
-            .map(|(items, targets)| {
-                sizes.push(items.len());
-                Ok(TaskSpec {
-                    id: self.client.next_task_id(),
-                    module: module.hash,
-                    func: func.to_owned(),
-                    items: Items::encode(&items)
-                        .map_err(|err| ClientError::Arguments(err.to_string()))?,
-                    targets,
+        let sizes = plan.sizes();
+        let ids: Vec<TaskId> = sizes.iter().map(|_| self.client.next_task_id()).collect();
+        let rx = self.client.expect(&ids)?;
+        let mut start = 0;
+        let mut slice = FIRST_SLICE;
+        while start < ids.len() {
+            let end = (start + slice).min(ids.len());
+            let specs = (start..end)
+                .map(|t| {
+                    let (items, targets) = plan.task(t)?;
+                    Ok(TaskSpec {
+                        id: ids[t],
+                        module: module.hash,
+                        func: func.to_owned(),
+                        items,
+                        targets,
+                    })
                 })
-            })
-            .collect::<Result<Vec<TaskSpec>, ClientError>>()?;
-        let ids = specs.iter().map(|s| s.id).collect();
-        let rx = self.client.submit(specs)?;
+                .collect::<Result<Vec<TaskSpec>, ClientError>>();
+            if let Err(err) = specs.and_then(|specs| self.client.send_tasks(specs)) {
+                // Tasks already sent run on; nobody waits for them.
+                self.client.forget(&ids);
+                return Err(err);
+            }
+            start = end;
+            slice = (slice * 2).min(SUBMIT_SLICE);
+            if start < ids.len() {
+                // Lets the writer send this slice while the next is encoded.
+                tokio::task::yield_now().await;
+            }
+        }
         Ok(AsyncResult::new(
             self.client.clone(),
             ids,
@@ -222,11 +346,10 @@ impl LoadBalancedView {
         func: &str,
         sequences: Vec<Vec<Value>>,
     ) -> Result<AsyncResult, ClientError> {
-        let items = zip_sequences(sequences).into_iter().map(to_args).collect();
-        let chunks = self.core.chunks(items, self.chunksize);
+        let plan = Plan::columns(sequences, self.chunksize, self.core.targets.clone());
         let mut result = self
             .core
-            .submit(module, func, chunks, self.ordered, false)
+            .submit(module, func, plan, self.ordered, false)
             .await?;
         if self.block {
             result.wait(None).await;
@@ -309,7 +432,9 @@ impl DirectView {
             .map(|target| (vec![args.clone()], Some(vec![*target])))
             .collect();
         let single = self.targets.len() == 1;
-        self.core.submit(module, func, chunks, true, single).await
+        self.core
+            .submit(module, func, Plan::Chunks(chunks), true, single)
+            .await
     }
 
     /// Runs `func(args...)` on the targets and returns the results: the bare
@@ -392,7 +517,9 @@ impl DirectView {
                 (part, Some(vec![*target]))
             })
             .collect();
-        self.core.submit(module, func, chunks, true, false).await
+        self.core
+            .submit(module, func, Plan::Chunks(chunks), true, false)
+            .await
     }
 
     /// [`DirectView::map_async`], waiting for every result.

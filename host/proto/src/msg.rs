@@ -198,6 +198,52 @@ pub enum ToEngine {
     Shutdown,
 }
 
+/// Items `range` of a `map` over `sequences`, serialized as the
+/// `Vec<Vec<Arg>>` of their zipped argument lists.
+struct Columns<'a> {
+    sequences: &'a [Vec<Value>],
+    range: std::ops::Range<usize>,
+}
+
+/// One item of [`Columns`]: its argument list.
+struct Row<'a> {
+    sequences: &'a [Vec<Value>],
+    item: usize,
+}
+
+/// [`Arg::Value`] by reference: the same variant (index and name), so it
+/// serializes as an `Arg` does.
+#[derive(Serialize)]
+#[serde(rename = "Arg")]
+enum ArgRef<'a> {
+    Value(&'a Value),
+}
+
+impl Serialize for Columns<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.range.len()))?;
+        for item in self.range.clone() {
+            seq.serialize_element(&Row {
+                sequences: self.sequences,
+                item,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for Row<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.sequences.len()))?;
+        for sequence in self.sequences {
+            seq.serialize_element(&ArgRef::Value(&sequence[self.item]))?;
+        }
+        seq.end()
+    }
+}
+
 /// A task as an engine receives it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunTask {
@@ -236,6 +282,35 @@ impl Items {
         Ok(Self {
             count,
             bytes: crate::codec::encode(&items)?,
+        })
+    }
+
+    /// Encodes the argument lists of items `range` of a `map` over
+    /// `sequences`: item `i`'s arguments are `sequences[0][i],
+    /// sequences[1][i], ...`, as Python's `map(f, xs, ys)` zips them. The
+    /// bytes are those [`Items::encode`] makes of the zipped lists, without
+    /// building them: a hundred thousand items are then a hundred thousand
+    /// fewer allocations for the client.
+    ///
+    /// `range` must lie within every sequence.
+    pub fn encode_columns(
+        sequences: &[Vec<Value>],
+        range: std::ops::Range<usize>,
+    ) -> Result<Self, CodecError> {
+        if let Some(short) = sequences.iter().find(|s| s.len() < range.end) {
+            return Err(CodecError::Encode {
+                reason: format!(
+                    "items {range:?} lie beyond a sequence of {} values",
+                    short.len()
+                ),
+            });
+        }
+        let count = u32::try_from(range.len()).map_err(|_| CodecError::Encode {
+            reason: format!("{} items are more than a task may hold", range.len()),
+        })?;
+        Ok(Self {
+            count,
+            bytes: crate::codec::encode(&Columns { sequences, range })?,
         })
     }
 
@@ -411,6 +486,25 @@ pub struct EngineStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn columns_encode_as_the_zipped_argument_lists() {
+        let xs: Vec<Value> = (0..7).map(Value::S64).collect();
+        let ys: Vec<Value> = (0..9).map(|i| Value::String(format!("y{i}"))).collect();
+        let sequences = [xs.clone(), ys.clone()];
+        let zipped: Vec<Vec<Arg>> = (2..6)
+            .map(|i| vec![Arg::Value(xs[i].clone()), Arg::Value(ys[i].clone())])
+            .collect();
+        let columns = Items::encode_columns(&sequences, 2..6).unwrap();
+        assert_eq!(columns, Items::encode(&zipped).unwrap());
+        assert_eq!(columns.decode().unwrap(), zipped);
+        // Past the shortest sequence is an error, not a panic.
+        let err = Items::encode_columns(&sequences, 5..8).unwrap_err();
+        assert!(
+            err.to_string().contains("beyond a sequence of 7 values"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn items_round_trip_and_keep_their_count() {
