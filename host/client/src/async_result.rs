@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
-use wasp_proto::msg::{TaskMeta, TaskResult};
+use wasp_proto::msg::{ErrorKind, TaskError, TaskMeta, TaskResult};
 use wasp_proto::{TaskId, Value};
 
 use crate::client::Client;
@@ -19,7 +19,7 @@ pub struct AsyncResult {
     sizes: Vec<usize>,
     index: HashMap<TaskId, usize>,
     rx: mpsc::UnboundedReceiver<TaskResult>,
-    results: Vec<Option<TaskResult>>,
+    results: Vec<Option<Finished>>,
     /// Task indexes in arrival order.
     arrival: Vec<usize>,
     ordered: bool,
@@ -40,7 +40,7 @@ impl AsyncResult {
         single: bool,
     ) -> Self {
         let index = msg_ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-        let results = vec![None; msg_ids.len()];
+        let results = msg_ids.iter().map(|_| None).collect();
         Self {
             client,
             msg_ids,
@@ -77,7 +77,7 @@ impl AsyncResult {
         if let Some(&i) = self.index.get(&result.id)
             && self.results[i].is_none()
         {
-            self.results[i] = Some(result);
+            self.results[i] = Some(Finished::decode(result));
             self.arrival.push(i);
         }
     }
@@ -267,7 +267,32 @@ impl AsyncResult {
     }
 }
 
-fn outcome(result: &TaskResult) -> Result<&[Option<Value>], ClientError> {
+/// A finished task as an [`AsyncResult`] keeps it: its values decoded once,
+/// when it arrives.
+struct Finished {
+    id: TaskId,
+    outcome: Result<Vec<Option<Value>>, TaskError>,
+    meta: TaskMeta,
+}
+
+impl Finished {
+    fn decode(result: TaskResult) -> Self {
+        let outcome = result.outcome.and_then(|values| {
+            values.decode().map_err(|err| TaskError {
+                kind: ErrorKind::Trap,
+                message: format!("the task's results do not decode: {err}"),
+                item: None,
+            })
+        });
+        Finished {
+            id: result.id,
+            outcome,
+            meta: result.meta,
+        }
+    }
+}
+
+fn outcome(result: &Finished) -> Result<&[Option<Value>], ClientError> {
     result.outcome.as_deref().map_err(|err| {
         ClientError::Remote(RemoteError {
             task: result.id,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, params};
 use tokio::sync::mpsc;
-use wasp_proto::msg::TaskResult;
+use wasp_proto::msg::{TaskResult, Values};
 use wasp_proto::{ModuleHash, TaskId, Tenant, value_to_json};
 
 /// Most records written in one transaction.
@@ -134,14 +134,21 @@ fn write_batch(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> 
                     ])?;
                 }
                 Record::Finished(result) => {
-                    let (status, value, error) = match &result.outcome {
-                        Ok(values) => {
+                    // The one place the controller decodes results: the
+                    // hub forwards them unread.
+                    let (status, value, error) = match result.outcome.as_ref().map(Values::decode) {
+                        Ok(Ok(values)) => {
                             let json: Vec<_> = values
                                 .iter()
                                 .map(|v| v.as_ref().map_or(serde_json::Value::Null, value_to_json))
                                 .collect();
                             ("ok", Some(serde_json::Value::from(json).to_string()), None)
                         }
+                        Ok(Err(err)) => (
+                            "ok",
+                            None,
+                            Some(format!("the results do not decode: {err}")),
+                        ),
                         Err(err) => ("error", None, Some(err.message.clone())),
                     };
                     let meta = &result.meta;

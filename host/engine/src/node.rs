@@ -16,7 +16,7 @@ use tokio::sync::{Notify, mpsc};
 use wasp_net::{ConnectionFile, NetError, Session};
 use wasp_proto::msg::{
     Arg, EngineHello, ErrorKind, FromEngine, NamespaceOp, NamespaceReply, Role, RunTask, TaskError,
-    TaskMeta, TaskResult, ToEngine,
+    TaskMeta, TaskResult, ToEngine, Values,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value};
 
@@ -502,10 +502,7 @@ async fn run_items(
     task: &ResolvedTask,
     meta: &mut TaskMeta,
     spare: &mut Option<TaskInstance>,
-) -> (
-    Result<Vec<Option<wasp_proto::Value>>, TaskError>,
-    Option<TaskInstance>,
-) {
+) -> (Result<Values, TaskError>, Option<TaskInstance>) {
     let context = CallContext {
         engine_id: engine.0,
         tenant: task.tenant.0.clone(),
@@ -542,7 +539,12 @@ async fn run_items(
             }
         }
     }
-    (Ok(values), Some(instance))
+    let packed = Values::encode(&values).map_err(|err| TaskError {
+        kind: ErrorKind::Limit,
+        message: format!("the results could not be sent: {err}"),
+        item: None,
+    });
+    (packed, Some(instance))
 }
 
 fn append_output(meta: &mut TaskMeta, report: &crate::runtime::CallReport) {

@@ -7,6 +7,9 @@
 //! version and its token; nothing else is read or acted on before the
 //! controller answers with a [`Welcome`].
 
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::CodecError;
@@ -259,32 +262,90 @@ pub struct RunTask {
     pub items: Items,
 }
 
-/// A task's argument lists, one per item, as bytes: the client encodes
-/// them once, and only the engine that runs the task decodes them. The
-/// controller forwards the bytes as they came and reads only the count, so
-/// a chunk of a hundred items costs it one allocation, not a hundred.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Items {
-    /// How many argument lists the bytes hold (as the sender says; checked
-    /// when they are decoded).
+/// A list of `T`, one per item of a task, as bytes: one side encodes it
+/// once, and the controller forwards the bytes as they came, reading only
+/// the count, so a chunk of a hundred items costs it one allocation, not a
+/// hundred. [`Items`] (a task's argument lists) and [`Values`] (its
+/// results) are the two kinds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct Packed<T> {
+    /// How many items the bytes hold (as the sender says; checked when
+    /// they are decoded).
     count: u32,
-    /// `Vec<Vec<Arg>>`, encoded by [`codec::encode`](crate::codec::encode).
+    /// `Vec<T>`, encoded by [`codec::encode`](crate::codec::encode).
     #[serde(with = "serde_bytes")]
     bytes: Vec<u8>,
+    #[serde(skip)]
+    kind: PhantomData<fn() -> T>,
 }
 
-impl Items {
-    /// Encodes argument lists.
-    pub fn encode(items: &[Vec<Arg>]) -> Result<Self, CodecError> {
-        let count = u32::try_from(items.len()).map_err(|_| CodecError::Encode {
-            reason: format!("{} items are more than a task may hold", items.len()),
+/// A task's argument lists, one per item: the client encodes them, only
+/// the engine that runs the task decodes them.
+pub type Items = Packed<Vec<Arg>>;
+
+/// A task's results, one per item (`None` for a function without a
+/// result): the engine encodes them, only the client (and the controller's
+/// records, for their JSON) decode them.
+pub type Values = Packed<Option<Value>>;
+
+impl<T> Default for Packed<T> {
+    fn default() -> Self {
+        Self {
+            count: 0,
+            bytes: Vec::new(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Packed<T> {
+    /// Encodes a list.
+    pub fn encode(items: &[T]) -> Result<Self, CodecError> {
+        Self::encode_as(items.len(), &items)
+    }
+
+    /// `count` items, serialized by `list` as a `Vec<T>` would be.
+    fn encode_as(count: usize, list: &impl Serialize) -> Result<Self, CodecError> {
+        let count = u32::try_from(count).map_err(|_| CodecError::Encode {
+            reason: format!("{count} items are more than a task may hold"),
         })?;
         Ok(Self {
             count,
-            bytes: crate::codec::encode(&items)?,
+            bytes: crate::codec::encode(list)?,
+            kind: PhantomData,
         })
     }
 
+    /// How many items there are.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The items; an error if the bytes do not decode or hold another
+    /// number of items than they claim.
+    pub fn decode(&self) -> Result<Vec<T>, CodecError> {
+        let items: Vec<T> = crate::codec::decode(&self.bytes)?;
+        if items.len() != self.len() {
+            return Err(CodecError::Decode {
+                len: self.bytes.len(),
+                reason: format!(
+                    "the bytes hold {} items where the task says {}",
+                    items.len(),
+                    self.len()
+                ),
+            });
+        }
+        Ok(items)
+    }
+}
+
+impl Items {
     /// Encodes the argument lists of items `range` of a `map` over
     /// `sequences`: item `i`'s arguments are `sequences[0][i],
     /// sequences[1][i], ...`, as Python's `map(f, xs, ys)` zips them. The
@@ -305,40 +366,7 @@ impl Items {
                 ),
             });
         }
-        let count = u32::try_from(range.len()).map_err(|_| CodecError::Encode {
-            reason: format!("{} items are more than a task may hold", range.len()),
-        })?;
-        Ok(Self {
-            count,
-            bytes: crate::codec::encode(&Columns { sequences, range })?,
-        })
-    }
-
-    /// How many argument lists there are.
-    pub fn len(&self) -> usize {
-        self.count as usize
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// The argument lists; an error if the bytes do not decode or hold
-    /// another number of lists than they claim.
-    pub fn decode(&self) -> Result<Vec<Vec<Arg>>, CodecError> {
-        let items: Vec<Vec<Arg>> = crate::codec::decode(&self.bytes)?;
-        if items.len() != self.len() {
-            return Err(CodecError::Decode {
-                len: self.bytes.len(),
-                reason: format!(
-                    "the argument lists are {} where the task says {}",
-                    items.len(),
-                    self.len()
-                ),
-            });
-        }
-        Ok(items)
+        Self::encode_as(range.len(), &Columns { sequences, range })
     }
 }
 
@@ -371,9 +399,8 @@ pub enum FromEngine {
 pub struct TaskResult {
     /// The task's id.
     pub id: TaskId,
-    /// One result per item (`None` for a function without a result), or
-    /// the error that stopped the task.
-    pub outcome: Result<Vec<Option<Value>>, TaskError>,
+    /// One result per item, or the error that stopped the task.
+    pub outcome: Result<Values, TaskError>,
     /// Where, when, and what it printed.
     pub meta: TaskMeta,
 }
@@ -523,12 +550,29 @@ mod tests {
     }
 
     #[test]
+    fn values_round_trip_and_travel_as_bytes() {
+        let values = vec![Some(Value::S64(-7)), None, Some(Value::String("x".into()))];
+        let packed = Values::encode(&values).unwrap();
+        assert_eq!(packed.len(), 3);
+        assert_eq!(packed.decode().unwrap(), values);
+        // Inside a message, the values are one byte string, copied whole.
+        let result = TaskResult {
+            id: TaskId::new(1, 2),
+            outcome: Ok(packed.clone()),
+            meta: TaskMeta::default(),
+        };
+        let bytes = crate::codec::encode(&result).unwrap();
+        let back: TaskResult = crate::codec::decode(&bytes).unwrap();
+        assert_eq!(back.outcome.unwrap().decode().unwrap(), values);
+    }
+
+    #[test]
     fn items_that_lie_about_their_count_do_not_decode() {
         let mut items = Items::encode(&[vec![Arg::Value(Value::U32(1))]]).unwrap();
         items.count = 5;
         let err = items.decode().unwrap_err().to_string();
         assert!(
-            err.contains("argument lists are 1 where the task says 5"),
+            err.contains("the bytes hold 1 items where the task says 5"),
             "{err}"
         );
         items.count = 1;
