@@ -12,6 +12,7 @@
 //! # Layout
 //! - [`client`]: [`Client`], the connection and its reader/writer tasks.
 //! - [`view`]: [`LoadBalancedView`], [`DirectView`].
+//! - `plan`: what a submission sends, checked and encoded task by task.
 //! - [`async_result`]: [`AsyncResult`], the results of a submission.
 //! - [`module`]: [`Module`], a component's bytes, content hash and exported
 //!   signatures, read without compiling it.
@@ -21,6 +22,7 @@ pub mod async_result;
 pub mod client;
 pub mod error;
 pub mod module;
+mod plan;
 pub mod view;
 
 pub use async_result::AsyncResult;

@@ -7,13 +7,14 @@
 //! `block = true` they return it only once every result has arrived.
 //! `apply_sync` returns the value itself.
 
-use wasp_proto::msg::{Arg, Items, NamespaceOp, TaskSpec};
-use wasp_proto::{EngineId, FuncSig, SignatureError, TaskId, Value};
+use wasp_proto::msg::{Arg, NamespaceOp, TaskSpec};
+use wasp_proto::{EngineId, TaskId, Value};
 
 use crate::async_result::AsyncResult;
 use crate::client::Client;
 use crate::error::ClientError;
 use crate::module::Module;
+use crate::plan::Plan;
 
 /// The engine-choosing core shared by both views.
 #[derive(Clone)]
@@ -21,9 +22,6 @@ struct ViewCore {
     client: Client,
     targets: Option<Vec<EngineId>>,
 }
-
-/// One task to submit: its items and the engines allowed to run it.
-type Chunk = (Vec<Vec<Arg>>, Option<Vec<EngineId>>);
 
 /// Tasks in the first frame of a submission; each next frame holds twice
 /// as many, up to [`SUBMIT_SLICE`].
@@ -33,136 +31,6 @@ const FIRST_SLICE: usize = 16;
 /// frame): a frame of a million tasks would make the controller hold the
 /// whole encoded frame and its decoded copy at once.
 const SUBMIT_SLICE: usize = 4096;
-
-/// Checks one item's arguments against a signature: `given` arguments, of
-/// which `values` are the (parameter index, value) pairs sent as values;
-/// references are checked by the engine that resolves them.
-fn check_args<'a>(
-    sig: &FuncSig,
-    given: usize,
-    values: impl Iterator<Item = (usize, &'a Value)>,
-) -> Result<(), SignatureError> {
-    if given != sig.params.len() {
-        return Err(SignatureError::Arity {
-            sig: Box::new(sig.clone()),
-            expected: sig.params.len(),
-            given,
-        });
-    }
-    for (param, value) in values.filter_map(|(i, value)| Some((sig.params.get(i)?, value))) {
-        value
-            .check(&param.ty, &param.name)
-            .map_err(|mismatch| SignatureError::Type {
-                sig: Box::new(sig.clone()),
-                mismatch,
-            })?;
-    }
-    Ok(())
-}
-
-/// The values among an argument list, with their parameter index.
-fn arg_values(args: &[Arg]) -> impl Iterator<Item = (usize, &Value)> {
-    args.iter().enumerate().filter_map(|(i, arg)| match arg {
-        Arg::Value(value) => Some((i, value)),
-        Arg::Ref(_) => None,
-    })
-}
-
-/// Where a submission's tasks take their argument lists from.
-enum Plan {
-    /// Lists already made, one chunk per task.
-    Chunks(Vec<Chunk>),
-    /// A load-balanced `map` over sequences: task `t` takes items
-    /// `t * chunksize ..`, encoded straight from the sequences when it is
-    /// sent (no list per item is ever built).
-    Columns {
-        sequences: Vec<Vec<Value>>,
-        items: usize,
-        chunksize: usize,
-        targets: Option<Vec<EngineId>>,
-    },
-}
-
-impl Plan {
-    /// A `map` over `sequences` (zipped, stopping at the shortest), in
-    /// chunks of `chunksize`.
-    fn columns(
-        sequences: Vec<Vec<Value>>,
-        chunksize: usize,
-        targets: Option<Vec<EngineId>>,
-    ) -> Self {
-        let items = sequences.iter().map(Vec::len).min().unwrap_or(0);
-        Plan::Columns {
-            sequences,
-            items,
-            chunksize: chunksize.max(1),
-            targets,
-        }
-    }
-
-    /// How many items each task holds.
-    fn sizes(&self) -> Vec<usize> {
-        match self {
-            Plan::Chunks(chunks) => chunks.iter().map(|(items, _)| items.len()).collect(),
-            Plan::Columns {
-                items, chunksize, ..
-            } => (0..items.div_ceil(*chunksize))
-                .map(|t| (items - t * chunksize).min(*chunksize))
-                .collect(),
-        }
-    }
-
-    /// Checks every item against the signature, before anything is sent.
-    fn check(&self, sig: &FuncSig, single: bool) -> Result<(), ClientError> {
-        let which = |i: usize| {
-            if single {
-                String::new()
-            } else {
-                format!("item {i}: ")
-            }
-        };
-        let refuse = |i, err| ClientError::Arguments(format!("{}{err}", which(i)));
-        match self {
-            Plan::Chunks(chunks) => {
-                for (i, args) in chunks.iter().flat_map(|(items, _)| items).enumerate() {
-                    check_args(sig, args.len(), arg_values(args)).map_err(|err| refuse(i, err))?;
-                }
-            }
-            Plan::Columns {
-                sequences, items, ..
-            } => {
-                for i in 0..*items {
-                    let values = sequences.iter().map(|s| &s[i]).enumerate();
-                    check_args(sig, sequences.len(), values).map_err(|err| refuse(i, err))?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Task `t`'s encoded argument lists and the engines allowed to run it.
-    fn task(&self, t: usize) -> Result<(Items, Option<Vec<EngineId>>), ClientError> {
-        let arguments =
-            |err: wasp_proto::codec::CodecError| ClientError::Arguments(err.to_string());
-        match self {
-            Plan::Chunks(chunks) => {
-                let (items, targets) = &chunks[t];
-                Ok((Items::encode(items).map_err(arguments)?, targets.clone()))
-            }
-            Plan::Columns {
-                sequences,
-                items,
-                chunksize,
-                targets,
-            } => {
-                let start = t * chunksize;
-                let range = start..(start + chunksize).min(*items);
-                let encoded = Items::encode_columns(sequences, range).map_err(arguments)?;
-                Ok((encoded, targets.clone()))
-            }
-        }
-    }
-}
 
 fn to_args(values: Vec<Value>) -> Vec<Arg> {
     values.into_iter().map(Arg::Value).collect()
