@@ -144,8 +144,9 @@ fn write_batch(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> 
                                 .collect();
                             ("ok", Some(serde_json::Value::from(json).to_string()), None)
                         }
+                        // The client fails such a task too.
                         Ok(Err(err)) => (
-                            "ok",
+                            "error",
                             None,
                             Some(format!("the results do not decode: {err}")),
                         ),
