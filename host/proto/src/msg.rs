@@ -18,8 +18,8 @@ use crate::ids::{EngineId, TaskId, Tenant};
 use crate::value::Value;
 
 /// The protocol version; a peer with another version is refused at the
-/// handshake.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// handshake. 3: task results travel as [`Values`] bytes.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The first message on a connection, from the side that connected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
