@@ -201,52 +201,6 @@ pub enum ToEngine {
     Shutdown,
 }
 
-/// Items `range` of a `map` over `sequences`, serialized as the
-/// `Vec<Vec<Arg>>` of their zipped argument lists.
-struct Columns<'a> {
-    sequences: &'a [Vec<Value>],
-    range: std::ops::Range<usize>,
-}
-
-/// One item of [`Columns`]: its argument list.
-struct Row<'a> {
-    sequences: &'a [Vec<Value>],
-    item: usize,
-}
-
-/// [`Arg::Value`] by reference: the same variant (index and name), so it
-/// serializes as an `Arg` does.
-#[derive(Serialize)]
-#[serde(rename = "Arg")]
-enum ArgRef<'a> {
-    Value(&'a Value),
-}
-
-impl Serialize for Columns<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = serializer.serialize_seq(Some(self.range.len()))?;
-        for item in self.range.clone() {
-            seq.serialize_element(&Row {
-                sequences: self.sequences,
-                item,
-            })?;
-        }
-        seq.end()
-    }
-}
-
-impl Serialize for Row<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = serializer.serialize_seq(Some(self.sequences.len()))?;
-        for sequence in self.sequences {
-            seq.serialize_element(&ArgRef::Value(&sequence[self.item]))?;
-        }
-        seq.end()
-    }
-}
-
 /// A task as an engine receives it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunTask {
@@ -367,6 +321,52 @@ impl Items {
             });
         }
         Self::encode_as(range.len(), &Columns { sequences, range })
+    }
+}
+
+/// Items `range` of a `map` over `sequences`, serialized as the
+/// `Vec<Vec<Arg>>` of their zipped argument lists.
+struct Columns<'a> {
+    sequences: &'a [Vec<Value>],
+    range: std::ops::Range<usize>,
+}
+
+/// One item of [`Columns`]: its argument list.
+struct Row<'a> {
+    sequences: &'a [Vec<Value>],
+    item: usize,
+}
+
+/// [`Arg::Value`] by reference: the same variant (index and name), so it
+/// serializes as an `Arg` does.
+#[derive(Serialize)]
+#[serde(rename = "Arg")]
+enum ArgRef<'a> {
+    Value(&'a Value),
+}
+
+impl Serialize for Columns<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.range.len()))?;
+        for item in self.range.clone() {
+            seq.serialize_element(&Row {
+                sequences: self.sequences,
+                item,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for Row<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(self.sequences.len()))?;
+        for sequence in self.sequences {
+            seq.serialize_element(&ArgRef::Value(&sequence[self.item]))?;
+        }
+        seq.end()
     }
 }
 
