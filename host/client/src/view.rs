@@ -7,7 +7,7 @@
 //! `block = true` they return it only once every result has arrived.
 //! `apply_sync` returns the value itself.
 
-use wasp_proto::msg::{Arg, NamespaceOp, TaskSpec};
+use wasp_proto::msg::{Arg, NamespaceOp, TaskLimits, TaskSpec};
 use wasp_proto::{EngineId, TaskId, Value};
 
 use crate::async_result::AsyncResult;
@@ -84,6 +84,7 @@ impl ViewCore {
                         func: func.to_owned(),
                         items,
                         targets,
+                        limits: TaskLimits::default(),
                     })
                 })
                 .collect::<Result<Vec<TaskSpec>, ClientError>>();

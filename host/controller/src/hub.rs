@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use wasp_proto::msg::{
     ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, Items, NamespaceOp,
-    NamespaceReply, RunTask, TaskError, TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine,
+    NamespaceReply, RunTask, TaskError, TaskLimits, TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
 use wasp_sched::{Action, Scheduler, SchedulerConfig};
@@ -79,6 +79,7 @@ struct TaskEntry {
     func: Arc<str>,
     /// Taken when dispatched: a task runs once.
     items: Items,
+    limits: TaskLimits,
     submitted_us: u64,
     engine: Option<EngineId>,
 }
@@ -361,6 +362,7 @@ impl Hub {
                 module: spec.module,
                 func,
                 items: spec.items,
+                limits: spec.limits,
                 submitted_us,
                 engine: None,
             }),
@@ -397,6 +399,7 @@ impl Hub {
             module: task.module,
             func: task.func.to_string(),
             items: std::mem::take(&mut task.items),
+            limits: task.limits,
         }));
     }
 

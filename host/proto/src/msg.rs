@@ -18,8 +18,9 @@ use crate::ids::{EngineId, TaskId, Tenant};
 use crate::value::Value;
 
 /// The protocol version; a peer with another version is refused at the
-/// handshake. 3: task results travel as [`Values`] bytes.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// handshake. 3: task results travel as [`Values`] bytes. 4: issue 10
+/// (per-task limits, peak memory, request ids, bounded values).
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The first message on a connection, from the side that connected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,6 +113,21 @@ pub struct TaskSpec {
     pub items: Items,
     /// Engines allowed to run it (`None`: any, chosen by the scheduler).
     pub targets: Option<Vec<EngineId>>,
+    /// Limits the client asked for (ipyparallel's `timeout` flag, and a
+    /// memory limit); the engine caps each by its own ceiling.
+    pub limits: TaskLimits,
+}
+
+/// Per-task limits a client may ask for, below the engine's ceilings. A
+/// field left `None` takes the engine's setting; a value above the
+/// engine's ceiling is capped to it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskLimits {
+    /// Wall time for the whole task (all items of a chunk together), in
+    /// microseconds.
+    pub timeout_us: Option<u64>,
+    /// Linear memory of the task's instance, in bytes.
+    pub memory_bytes: Option<u64>,
 }
 
 /// A task argument: a value, or a reference to a name in the namespace of
@@ -214,6 +230,8 @@ pub struct RunTask {
     pub func: String,
     /// The argument lists, one per item.
     pub items: Items,
+    /// The limits the client asked for (see [`TaskLimits`]).
+    pub limits: TaskLimits,
 }
 
 /// A list of `T`, one per item of a task, as bytes: one side encodes it
@@ -450,6 +468,9 @@ pub struct TaskMeta {
     pub stderr: String,
     /// Lines logged through `wasp:task/log`.
     pub logs: Vec<LogLine>,
+    /// The most linear memory the task's instances held at once, in bytes,
+    /// so that a user can size the memory limit.
+    pub peak_memory_bytes: u64,
 }
 
 /// How severe a log line is (`wasp:task/log.level`).
