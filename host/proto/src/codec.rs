@@ -12,12 +12,24 @@
 //!   (see [`decode`]), so a forged length *inside* a payload (a `String` or
 //!   a byte buffer claiming 2^60 elements) fails instead of allocating.
 //!
+//! - Every [`Value`](crate::Value) in a message is refused past
+//!   [`MAX_DEPTH`] levels of nesting, before the decoder recurses into it
+//!   ([`CodecError::TooDeep`]; see the crate's `bounded` module).
+//!
 //! Not covered: serde's sequence visitors preallocate from the claimed
 //! length, but serde caps that preallocation (at 1 MiB per sequence), and
 //! every element is then counted against the limit as it is decoded.
+//! What a decoded message costs in memory is bounded by its payload's size
+//! times [`CLAIM_PER_BYTE`] at most; a tighter bound per item, in host
+//! memory, is [`Packed`](crate::msg::Packed)'s `decode_within` with a
+//! [`Budget`].
+
+use std::marker::PhantomData;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed};
+
+use crate::value::MAX_DEPTH;
 
 /// The largest frame payload accepted by default: 300 MiB, room for a
 /// 256 MiB module plus its message around it.
@@ -69,6 +81,31 @@ pub enum CodecError {
         /// The limit the decode ran with.
         limit: usize,
     },
+    /// A value in the payload is nested deeper than [`MAX_DEPTH`].
+    #[error(
+        "cannot decode message of {len} bytes: a value is nested deeper than the \
+         nesting limit (MAX_DEPTH = {limit})"
+    )]
+    TooDeep {
+        /// The payload length.
+        len: usize,
+        /// The limit, [`MAX_DEPTH`].
+        limit: usize,
+    },
+    /// An item of a list decoded within a [`Budget`] costs more host memory
+    /// than the budget allows; decoding stopped at it.
+    #[error(
+        "item {item} costs more memory than its limit ({name} = {bytes}); \
+         stopped decoding it at the first value past the limit",
+        name = budget.name,
+        bytes = human_bytes(budget.bytes)
+    )]
+    OverBudget {
+        /// The item's index (0-based).
+        item: usize,
+        /// The budget it passed.
+        budget: Budget,
+    },
     /// A message was decoded but bytes were left over.
     #[error("{trailing} trailing bytes after a message of {used} bytes")]
     TrailingBytes {
@@ -77,6 +114,32 @@ pub enum CodecError {
         /// Bytes left over after it.
         trailing: usize,
     },
+}
+
+/// A memory budget for each item of a list, in bytes of host memory as
+/// [`Value::cost_bytes`](crate::Value::cost_bytes) counts them, named by
+/// the setting it comes from so that an error can say which limit and its
+/// value: `Budget { name: "arg_bytes", bytes: 64 << 20 }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// The setting's name, e.g. `arg_bytes` or `result_bytes`.
+    pub name: &'static str,
+    /// The bytes one item may cost.
+    pub bytes: usize,
+}
+
+/// A byte count in the largest whole binary unit (`64 MiB`, `1500 B`), as
+/// the engine prints its limits.
+fn human_bytes(n: usize) -> String {
+    const KIB: usize = 1 << 10;
+    const MIB: usize = 1 << 20;
+    if n >= MIB && n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else if n >= KIB && n.is_multiple_of(KIB) {
+        format!("{} KiB", n / KIB)
+    } else {
+        format!("{n} B")
+    }
 }
 
 fn config() -> bincode::config::Configuration {
@@ -139,28 +202,45 @@ pub fn frame_len(prefix: [u8; PREFIX_LEN], cap: usize) -> Result<usize, CodecErr
 /// than 16 × [`MAX_FRAME`]. (Three sizes rather than one per power of two
 /// keep the number of copies of each message's decoder small.)
 pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, CodecError> {
+    decode_seed(PhantomData::<T>, payload)
+}
+
+/// [`decode`] through a seed, which carries state into the decode (the
+/// memory budget of the crate's `bounded` module).
+pub(crate) fn decode_seed<'de, S: DeserializeSeed<'de>>(
+    seed: S,
+    payload: &'de [u8],
+) -> Result<S::Value, CodecError> {
     const SMALL: usize = 64 * 1024;
     const MEDIUM: usize = 4 * 1024 * 1024;
     if payload.len() <= SMALL {
-        decode_limited::<T, { SMALL * CLAIM_PER_BYTE }>(payload)
+        decode_limited::<S, { SMALL * CLAIM_PER_BYTE }>(seed, payload)
     } else if payload.len() <= MEDIUM {
-        decode_limited::<T, { MEDIUM * CLAIM_PER_BYTE }>(payload)
+        decode_limited::<S, { MEDIUM * CLAIM_PER_BYTE }>(seed, payload)
     } else {
         // Larger payloads than MAX_FRAME never arrive through frame_len; a
         // caller decoding one directly gets the largest limit, no more.
-        decode_limited::<T, { MAX_FRAME * CLAIM_PER_BYTE }>(payload)
+        decode_limited::<S, { MAX_FRAME * CLAIM_PER_BYTE }>(seed, payload)
     }
 }
 
-fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(
-    payload: &[u8],
-) -> Result<T, CodecError> {
+fn decode_limited<'de, S: DeserializeSeed<'de>, const LIMIT: usize>(
+    seed: S,
+    payload: &'de [u8],
+) -> Result<S::Value, CodecError> {
+    use bincode::error::DecodeError;
     let len = payload.len();
     let (msg, used) =
-        bincode::serde::decode_from_slice::<T, _>(payload, config().with_limit::<LIMIT>())
+        bincode::serde::seed_decode_from_slice(seed, payload, config().with_limit::<LIMIT>())
             .map_err(|err| match err {
-                bincode::error::DecodeError::LimitExceeded => {
-                    CodecError::LimitExceeded { len, limit: LIMIT }
+                DecodeError::LimitExceeded => CodecError::LimitExceeded { len, limit: LIMIT },
+                DecodeError::OtherString(reason)
+                    if reason == crate::bounded::too_deep_message() =>
+                {
+                    CodecError::TooDeep {
+                        len,
+                        limit: MAX_DEPTH,
+                    }
                 }
                 err => CodecError::Decode {
                     len,

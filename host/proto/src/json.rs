@@ -14,10 +14,15 @@
 //!
 //! One ambiguity is inherent: in `option<option<T>>`, `null` reads as the
 //! outer `none`, so `some(none)` prints as `null` and reads back as `none`.
+//!
+//! Parsing refuses to go deeper than [`MAX_DEPTH`] levels (of the value, and
+//! so of the type it recurses on alongside) before it recurses, as decoding
+//! does: a JSON value from any source, not only serde_json's parser with its
+//! own recursion limit, yields a [`Value`] that is safe to walk.
 
 use serde_json::{Map, Number, Value as Json};
 
-use crate::value::Value;
+use crate::value::{MAX_DEPTH, Value};
 use crate::wit::Type;
 
 /// A JSON text does not fit the type it was parsed against.
@@ -33,7 +38,17 @@ pub struct JsonError {
 /// Parses `json` as a value of type `ty`; `path` names it in errors
 /// (usually the parameter name).
 pub fn json_to_value(json: &Json, ty: &Type, path: &str) -> Result<Value, JsonError> {
-    Parser { path }.parse(json, ty)
+    Parser { path, depth: 1 }.parse(json, ty)
+}
+
+/// The error for a value nested past [`MAX_DEPTH`] at `path`.
+fn too_deep(path: &str) -> JsonError {
+    JsonError {
+        path: path.to_owned(),
+        message: format!(
+            "a value is nested deeper than the nesting limit (MAX_DEPTH = {MAX_DEPTH})"
+        ),
+    }
 }
 
 /// Prints a value in its JSON form.
@@ -78,6 +93,14 @@ pub fn value_to_json(value: &Value) -> Json {
 /// `string`, arrays `list` when their items share a kind (else `tuple`),
 /// objects `record`, `null` an empty `option`.
 pub fn infer_value(json: &Json) -> Result<Value, JsonError> {
+    infer_at(json, 1)
+}
+
+/// [`infer_value`] of a value at `depth` (1 for the root).
+fn infer_at(json: &Json, depth: usize) -> Result<Value, JsonError> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep(""));
+    }
     Ok(match json {
         Json::Null => Value::Option(None),
         Json::Bool(b) => Value::Bool(*b),
@@ -96,7 +119,7 @@ pub fn infer_value(json: &Json) -> Result<Value, JsonError> {
         Json::Array(items) => {
             let values = items
                 .iter()
-                .map(infer_value)
+                .map(|item| infer_at(item, depth + 1))
                 .collect::<Result<Vec<_>, _>>()?;
             let same = values
                 .windows(2)
@@ -109,7 +132,7 @@ pub fn infer_value(json: &Json) -> Result<Value, JsonError> {
         }
         Json::Object(map) => Value::Record(
             map.iter()
-                .map(|(k, v)| Ok((k.clone(), infer_value(v)?)))
+                .map(|(k, v)| Ok((k.clone(), infer_at(v, depth + 1)?)))
                 .collect::<Result<_, JsonError>>()?,
         ),
     })
@@ -146,6 +169,8 @@ fn snippet(json: &Json) -> String {
 
 struct Parser<'a> {
     path: &'a str,
+    /// The depth of the value this parser reads: 1 for the root.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -160,12 +185,21 @@ impl Parser<'_> {
         self.error(format!("expected {ty}, found {}", snippet(json)))
     }
 
+    /// Runs `f` with a parser for a part of this value, one level deeper,
+    /// at this path plus `suffix`.
     fn at<T>(&self, suffix: &str, f: impl FnOnce(&Parser<'_>) -> T) -> T {
         let path = format!("{}{suffix}", self.path);
-        f(&Parser { path: &path })
+        f(&Parser {
+            path: &path,
+            depth: self.depth + 1,
+        })
     }
 
     fn parse(&self, json: &Json, ty: &Type) -> Result<Value, JsonError> {
+        // Before looking into the value or its type: the recursion stops here.
+        if self.depth > MAX_DEPTH {
+            return Err(too_deep(self.path));
+        }
         match ty {
             Type::Bool => json
                 .as_bool()
@@ -284,7 +318,15 @@ impl Parser<'_> {
             }
             Type::Option(inner) => match json {
                 Json::Null => Ok(Value::Option(None)),
-                json => Ok(Value::Option(Some(Box::new(self.parse(json, inner)?)))),
+                // At the same path (an option adds none), one level deeper.
+                json => {
+                    let inner = Parser {
+                        path: self.path,
+                        depth: self.depth + 1,
+                    }
+                    .parse(json, inner)?;
+                    Ok(Value::Option(Some(Box::new(inner))))
+                }
             },
             Type::Result { ok, err } => {
                 let (side, payload) = self.tag(json, ty)?;

@@ -10,6 +10,9 @@
 //!   plain data, printed in WIT syntax.
 //! - [`value`]: [`Value`], a dynamic value of any WIT type, and the check of a
 //!   value against a type.
+//! - `bounded` (private): `Value`'s decoder, which refuses values nested
+//!   past [`value::MAX_DEPTH`] and can decode a list's items within a
+//!   memory budget each.
 //! - [`json`]: the JSON form of values, parsed against a [`Type`].
 //! - [`naming`]: how a caller names an exported function.
 //! - [`msg`]: the wire protocol's messages.
@@ -20,6 +23,7 @@
 //! - [`ids`]: [`EngineId`], [`TaskId`], [`Tenant`].
 //! - `testing` (feature `testing`): proptest strategies for types and values.
 
+mod bounded;
 pub mod codec;
 pub mod component;
 pub mod hash;

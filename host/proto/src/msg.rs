@@ -12,7 +12,8 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::codec::CodecError;
+use crate::bounded::{ListWithin, Meter, Metered};
+use crate::codec::{Budget, CodecError};
 use crate::hash::ModuleHash;
 use crate::ids::{EngineId, TaskId, Tenant};
 use crate::value::Value;
@@ -303,13 +304,47 @@ impl<T: Serialize + DeserializeOwned> Packed<T> {
     /// number of items than they claim.
     pub fn decode(&self) -> Result<Vec<T>, CodecError> {
         let items: Vec<T> = crate::codec::decode(&self.bytes)?;
-        if items.len() != self.len() {
+        self.check_count(items)
+    }
+}
+
+/// `packed`'s items, each decoded within `budget`: decoding stops at the
+/// first value that takes an item past it, before the rest of the list is
+/// read ([`CodecError::OverBudget`], naming the item and the limit).
+fn decode_within_budget<T: Metered>(
+    packed: &Packed<T>,
+    budget: Budget,
+) -> Result<Vec<T>, CodecError> {
+    {
+        let meter = Meter::new(budget.bytes);
+        let items = crate::codec::decode_seed(
+            ListWithin::new(&meter, packed.count as usize),
+            &packed.bytes,
+        )
+        .map_err(|err| {
+            if meter.over() {
+                CodecError::OverBudget {
+                    item: meter.item(),
+                    budget,
+                }
+            } else {
+                err
+            }
+        })?;
+        packed.check_count(items)
+    }
+}
+
+impl<T> Packed<T> {
+    /// `items` if there are as many as the sender said.
+    fn check_count(&self, items: Vec<T>) -> Result<Vec<T>, CodecError> {
+        if items.len() != self.count as usize {
             return Err(CodecError::Decode {
                 len: self.bytes.len(),
                 reason: format!(
                     "the bytes hold {} items where the task says {}",
                     items.len(),
-                    self.len()
+                    self.count
                 ),
             });
         }
@@ -317,7 +352,28 @@ impl<T: Serialize + DeserializeOwned> Packed<T> {
     }
 }
 
+impl Values {
+    /// The results, each decoded within `budget` (the result limit, e.g.
+    /// `Budget { name: "result_bytes", bytes }`), as
+    /// [`Value::cost_bytes`] counts memory (a `None` costs nothing).
+    /// Decoding stops at the first value that takes a result past it.
+    pub fn decode_within(&self, budget: Budget) -> Result<Vec<Option<Value>>, CodecError> {
+        decode_within_budget(self, budget)
+    }
+}
+
 impl Items {
+    /// The argument lists, each item's list decoded within `budget` (the
+    /// engine's argument limit, `Budget { name: "arg_bytes", bytes }`), as
+    /// [`Value::cost_bytes`] counts memory, summed over the item's
+    /// arguments (a reference costs what a string of its name would).
+    /// Decoding stops at the first value that takes an item past it,
+    /// before the rest of the list is read, with
+    /// [`CodecError::OverBudget`] naming the item and the limit.
+    pub fn decode_within(&self, budget: Budget) -> Result<Vec<Vec<Arg>>, CodecError> {
+        decode_within_budget(self, budget)
+    }
+
     /// Encodes the argument lists of items `range` of a `map` over
     /// `sequences`: item `i`'s arguments are `sequences[0][i],
     /// sequences[1][i], ...`, as Python's `map(f, xs, ys)` zips them. The

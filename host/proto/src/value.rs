@@ -4,16 +4,78 @@
 //! Values are what cross the wire as task arguments, results and namespace
 //! entries. They mirror `wasmtime::component::Val` case for case, minus the
 //! handle types (resources, futures, streams) that cannot leave a store.
+//!
+//! Two bounds make a value from a peer safe to hold:
+//! - **Depth**: no value nests deeper than [`MAX_DEPTH`]. Decoding (bincode,
+//!   see the crate's `bounded` module) and parsing JSON ([`crate::json`]) refuse a
+//!   deeper one before they recurse into it, so every recursive walk of a
+//!   value (drop, clone, [`Value::check`], `Display`, the engine's
+//!   conversions) recurses at most [`MAX_DEPTH`] levels.
+//! - **Memory**: [`Value::cost_bytes`] counts what a value costs in host
+//!   memory, so a byte limit built on it (arguments, results, namespaces)
+//!   bounds memory, and a [`Packed`](crate::msg::Packed) list can be
+//!   decoded within a budget per item, failing as soon as an item passes it.
 
 use std::fmt;
+use std::mem::size_of;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::wit::Type;
 
+/// The most levels a [`Value`] may nest: a scalar is one level, and a list,
+/// record, tuple, variant, option or result is one more than its deepest
+/// part. A value from a peer (bincode) or from JSON nested deeper is refused
+/// before anything recurses into it.
+///
+/// 128 is well above any real WIT type (real signatures nest a handful of
+/// levels) and above wasmparser's own bound on a component's type nesting
+/// (`MAX_WASM_COMPONENT_TYPE_DEPTH` = 100, counted the same way: `list<u32>`
+/// is 2), so every value of a type a valid component can declare fits;
+/// and it is low enough that a recursive walk of a value this deep takes a
+/// small part of a 2 MiB thread stack, even in a debug build.
+pub const MAX_DEPTH: usize = 128;
+
+/// What one node of a value tree costs in host memory: the [`Value`] itself,
+/// wherever it sits (a list's buffer, a `Box`, a record field's slot, an
+/// argument list). Every node costs at least this much, so an empty string
+/// or a `bool` costs `NODE_BYTES`, not 0 or 1.
+///
+/// The model, which [`Value::cost_bytes`] implements and decoding charges as
+/// it goes: `NODE_BYTES` per node; plus, on the heap, a string's or enum or
+/// variant case's bytes at their length; a record field's [`FIELD_BYTES`]
+/// and its name's length; a flag's [`NAME_BYTES`] and its length. A list's,
+/// tuple's or record's buffer holds its parts' nodes, and an option's,
+/// result's or variant's `Box` holds its payload's node, so those are
+/// counted once, as the parts' own `NODE_BYTES`.
+///
+/// Not counted: spare capacity (decoding sizes buffers exactly, except a
+/// list longer than its preallocation, which grows by doubling), and the
+/// allocator's own overhead per allocation (on glibc, 8 to 16 bytes, and a
+/// 32-byte minimum chunk), which for values of tiny strings is up to twice
+/// the count.
+pub const NODE_BYTES: usize = size_of::<Value>();
+
+/// What a record field costs beyond its value's node and its name's bytes:
+/// the name's `String` in the field's `(String, Value)` slot.
+pub const FIELD_BYTES: usize = size_of::<(String, Value)>() - size_of::<Value>();
+
+/// What a flag name costs beyond its bytes: its `String` in the flags' list.
+pub const NAME_BYTES: usize = size_of::<String>();
+
 /// A value of some WIT type. It carries its own case (an `S64` is not a
 /// `U64`), so it can be checked against a signature without guessing.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// The derived `Serialize` is the wire form; `Deserialize` is written by hand
+/// (in the crate's `bounded` module) to the same form, refusing a value nested deeper
+/// than [`MAX_DEPTH`]. Every untrusted way in (bincode, JSON) is bounded at
+/// that depth, and a value lifted from a guest is bounded by its WIT type's
+/// depth, which wasmparser bounds below it: so `Drop`, `Clone`, `Debug`,
+/// `Display`, `PartialEq` and [`Value::check`], which recurse once per
+/// level, cannot overflow a thread's stack on any value a wasp process
+/// holds. (Code that builds a value deeper than that by hand gets no such
+/// guarantee; nothing in wasp does.)
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Value {
     /// `bool`
     Bool(bool),
@@ -99,24 +161,41 @@ impl Value {
         }
     }
 
-    /// The payload size of this value in bytes: scalars at their width,
-    /// strings and names at their UTF-8 length, containers as the sum of
-    /// their parts. This is what argument, result and namespace limits count;
-    /// it tracks the wire and guest-memory size closely without encoding.
-    pub fn size_bytes(&self) -> usize {
-        match self {
-            Value::Bool(_) | Value::S8(_) | Value::U8(_) => 1,
-            Value::S16(_) | Value::U16(_) => 2,
-            Value::S32(_) | Value::U32(_) | Value::F32(_) | Value::Char(_) => 4,
-            Value::S64(_) | Value::U64(_) | Value::F64(_) => 8,
-            Value::String(s) | Value::Enum(s) => s.len(),
-            Value::List(items) | Value::Tuple(items) => items.iter().map(Value::size_bytes).sum(),
-            Value::Record(fields) => fields.iter().map(|(n, v)| n.len() + v.size_bytes()).sum(),
-            Value::Variant(case, payload) => case.len() + boxed_size(payload),
-            Value::Option(inner) => 1 + boxed_size(inner),
-            Value::Result(Ok(inner) | Err(inner)) => 1 + boxed_size(inner),
-            Value::Flags(names) => names.iter().map(String::len).sum(),
-        }
+    /// What this value costs in host memory, in bytes, by the model of
+    /// [`NODE_BYTES`]: `NODE_BYTES` per node plus what each node holds on
+    /// the heap. Argument, result and namespace limits count this, so each
+    /// bounds memory; decoding within a budget
+    /// ([`Items::decode_within`](crate::msg::Items::decode_within)) charges
+    /// the same amounts as it goes.
+    pub fn cost_bytes(&self) -> usize {
+        self.own_cost_bytes()
+            + match self {
+                Value::List(items) | Value::Tuple(items) => {
+                    items.iter().map(Value::cost_bytes).sum()
+                }
+                Value::Record(fields) => fields.iter().map(|(_, v)| v.cost_bytes()).sum(),
+                Value::Variant(_, payload)
+                | Value::Option(payload)
+                | Value::Result(Ok(payload) | Err(payload)) => {
+                    payload.as_deref().map_or(0, Value::cost_bytes)
+                }
+                _ => 0,
+            }
+    }
+
+    /// What this node costs without its parts (list items, field values,
+    /// payloads): [`NODE_BYTES`] plus its own strings. The sum of this over
+    /// every node of a value is its [`Value::cost_bytes`], so a walk that
+    /// visits each node anyway (as the engine's conversion does) can count
+    /// the cost in the same pass.
+    pub fn own_cost_bytes(&self) -> usize {
+        NODE_BYTES
+            + match self {
+                Value::String(s) | Value::Enum(s) | Value::Variant(s, _) => s.len(),
+                Value::Record(fields) => fields.iter().map(|(n, _)| FIELD_BYTES + n.len()).sum(),
+                Value::Flags(names) => names.iter().map(|n| NAME_BYTES + n.len()).sum(),
+                _ => 0,
+            }
     }
 
     /// Checks that this value has type `ty`; `path` names the value in the
@@ -216,10 +295,6 @@ impl fmt::Display for Path<'_> {
             Path::Field(parent, name) => write!(f, "{parent}.{name}"),
         }
     }
-}
-
-fn boxed_size(value: &Option<Box<Value>>) -> usize {
-    value.as_deref().map_or(0, Value::size_bytes)
 }
 
 fn check_payload(
@@ -324,9 +399,35 @@ mod tests {
     }
 
     #[test]
-    fn size_counts_payload_bytes() {
-        let v = Value::List(vec![Value::F64(1.0); 10]);
-        assert_eq!(v.size_bytes(), 80);
-        assert_eq!(Value::String("hello".into()).size_bytes(), 5);
+    fn cost_counts_host_memory() {
+        // A node is at least a Value: nothing costs 0 or 1 byte.
+        assert_eq!(NODE_BYTES, size_of::<Value>());
+        assert!(NODE_BYTES >= 24, "{NODE_BYTES}");
+        assert_eq!(Value::Bool(true).cost_bytes(), NODE_BYTES);
+        assert_eq!(Value::String(String::new()).cost_bytes(), NODE_BYTES);
+        assert_eq!(Value::String("hello".into()).cost_bytes(), NODE_BYTES + 5);
+        // A list's items are slots in its buffer: one node each.
+        let bools = Value::List(vec![Value::Bool(false); 1000]);
+        assert_eq!(bools.cost_bytes(), NODE_BYTES * 1001);
+        // Record fields: the name's String beside the value, and its bytes.
+        let record = Value::Record(vec![("ab".into(), Value::U8(1))]);
+        assert_eq!(FIELD_BYTES, size_of::<String>());
+        assert_eq!(record.cost_bytes(), 2 * NODE_BYTES + FIELD_BYTES + 2);
+        // Boxed payloads are nodes; case names count their bytes.
+        let variant = Value::Variant("c".into(), Some(Box::new(Value::S64(1))));
+        assert_eq!(variant.cost_bytes(), 2 * NODE_BYTES + 1);
+        let result = Value::Result(Err(Some(Box::new(Value::Option(None)))));
+        assert_eq!(result.cost_bytes(), 2 * NODE_BYTES);
+        let flags = Value::Flags(vec!["x".into(), "yz".into()]);
+        assert_eq!(flags.cost_bytes(), NODE_BYTES + 2 * NAME_BYTES + 3);
+        // own_cost_bytes summed over the nodes is the cost.
+        let nested = Value::Tuple(vec![record.clone(), variant.clone(), flags.clone()]);
+        assert_eq!(
+            nested.cost_bytes(),
+            nested.own_cost_bytes()
+                + record.cost_bytes()
+                + variant.cost_bytes()
+                + flags.cost_bytes()
+        );
     }
 }

@@ -53,7 +53,10 @@ fn on_small_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> 
 fn assert_too_deep(err: &CodecError) {
     let text = err.to_string();
     assert!(
-        text.contains("nesting limit (MAX_DEPTH = "),
+        text.contains(&format!(
+            "nesting limit (MAX_DEPTH = {})",
+            wasp_proto::value::MAX_DEPTH
+        )),
         "the error names the limit: {text}"
     );
 }
