@@ -11,7 +11,7 @@ use crate::error::CallError;
 use crate::limits::Limit;
 
 /// Converts a call's arguments, checking each against its parameter's type
-/// and counting their size (as `Value::size_bytes` does) in the same pass:
+/// and counting their size (as `Value::cost_bytes` does) in the same pass:
 /// this is on every call's path. Only when something does not fit is the
 /// slower check run, for an error that names where.
 pub fn args_to_vals(
@@ -48,10 +48,9 @@ pub fn args_to_vals(
 
 /// `value` as a `Val` if it has type `ty`, adding its size to `size`.
 fn typed_val(value: &Value, ty: &Type, size: &mut usize) -> Option<Val> {
-    let scalar = |size: &mut usize, width: usize, val: Val| {
-        *size += width;
-        Some(val)
-    };
+    // Each node's own cost; its parts add theirs as they are converted.
+    *size += value.own_cost_bytes();
+    let scalar = |_: &mut usize, _: usize, val: Val| Some(val);
     match (ty, value) {
         (Type::Bool, Value::Bool(b)) => scalar(size, 1, Val::Bool(*b)),
         (Type::S8, Value::S8(n)) => scalar(size, 1, Val::S8(*n)),
@@ -67,14 +66,15 @@ fn typed_val(value: &Value, ty: &Type, size: &mut usize) -> Option<Val> {
         (Type::Char, Value::Char(c)) => scalar(size, 4, Val::Char(*c)),
         (Type::String, Value::String(s)) => scalar(size, s.len(), Val::String(s.clone())),
         (Type::List(elem), Value::List(items)) => {
-            if let Some((width, convert)) = scalar_converter(elem) {
+            if let Some((_width, convert)) = scalar_converter(elem) {
                 // Lists of numbers are the bulk of scientific arguments: one
                 // tight loop, no recursion per item.
                 let mut vals = Vec::with_capacity(items.len());
                 for item in items {
                     vals.push(convert(item)?);
                 }
-                *size += width * vals.len();
+                // Each item is one node, as `own_cost_bytes` counts it.
+                *size += wasp_proto::value::NODE_BYTES * vals.len();
                 return Some(Val::List(vals));
             }
             // With the exact capacity: collecting into an `Option` cannot
@@ -98,14 +98,12 @@ fn typed_val(value: &Value, ty: &Type, size: &mut usize) -> Option<Val> {
                 if field.name != *name {
                     return None;
                 }
-                *size += name.len();
                 Some((name.clone(), typed_val(value, &field.ty, size)?))
             })
             .collect::<Option<_>>()
             .map(Val::Record),
         (Type::Variant(cases), Value::Variant(name, payload)) => {
             let case = cases.iter().find(|c| c.name == *name)?;
-            *size += name.len();
             typed_payload(case.ty.as_ref(), payload, size).map(|p| Val::Variant(name.clone(), p))
         }
         (Type::Enum(names), Value::Enum(name)) if names.contains(name) => {
@@ -118,15 +116,12 @@ fn typed_val(value: &Value, ty: &Type, size: &mut usize) -> Option<Val> {
         ),
         (Type::Option(_), Value::Option(None)) => scalar(size, 1, Val::Option(None)),
         (Type::Option(inner), Value::Option(Some(value))) => {
-            *size += 1;
             typed_val(value, inner, size).map(|v| Val::Option(Some(Box::new(v))))
         }
         (Type::Result { ok, .. }, Value::Result(Ok(payload))) => {
-            *size += 1;
             typed_payload(ok.as_deref(), payload, size).map(|p| Val::Result(Ok(p)))
         }
         (Type::Result { err, .. }, Value::Result(Err(payload))) => {
-            *size += 1;
             typed_payload(err.as_deref(), payload, size).map(|p| Val::Result(Err(p)))
         }
         _ => None,
@@ -278,7 +273,7 @@ mod tests {
 
     proptest! {
         /// The one-pass conversion agrees with the plain one and with
-        /// `Value::size_bytes`, for every WIT type.
+        /// `Value::cost_bytes`, for every WIT type.
         #[test]
         fn typed_conversion_matches_check_and_size((ty, value) in arb_type().prop_flat_map(|ty| {
             let values = arb_value_of(&ty);
@@ -288,7 +283,7 @@ mod tests {
             let typed = typed_val(&value, &ty, &mut size).expect("a value of its own type converts");
             let back = from_val(typed).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert!(same_value(&back, &value));
-            prop_assert_eq!(size, value.size_bytes());
+            prop_assert_eq!(size, value.cost_bytes());
         }
 
         /// JSON -> Value -> Val -> Value gives back the value, for every

@@ -29,9 +29,9 @@ pub struct Limits {
     /// Native stack for wasm frames: deep recursion traps with a stack
     /// overflow instead of crashing the engine.
     pub stack_bytes: usize,
-    /// Arguments of one call, as counted by `Value::size_bytes`.
+    /// Arguments of one call, as counted by `Value::cost_bytes`.
     pub arg_bytes: usize,
-    /// Result of one call, as counted by `Value::size_bytes`. Checked after
+    /// Result of one call, as counted by `Value::cost_bytes`. Checked after
     /// the guest returns, so the guest's memory limit bounds what it can
     /// build first.
     pub result_bytes: usize,

@@ -39,7 +39,7 @@ pub struct NodeConfig {
     pub runtime: RuntimeConfig,
     /// A name for status displays (`host:pid`).
     pub name: String,
-    /// Most bytes (as `Value::size_bytes` counts) one tenant's namespace may
+    /// Most bytes (as `Value::cost_bytes` counts) one tenant's namespace may
     /// hold on this engine.
     pub namespace_bytes: usize,
 }
@@ -350,12 +350,12 @@ fn apply_namespace_op(
                     namespace
                         .values
                         .get(name)
-                        .map(|v| name.len() + v.size_bytes())
+                        .map(|v| name.len() + v.cost_bytes())
                 })
                 .sum();
             let added: usize = entries
                 .iter()
-                .map(|(name, v)| name.len() + v.size_bytes())
+                .map(|(name, v)| name.len() + v.cost_bytes())
                 .sum();
             let total = namespace.bytes - freed.min(namespace.bytes) + added;
             if total > limit {

@@ -434,7 +434,7 @@ impl TaskInstance {
                     .first_mut()
                     .map(|val| from_val(std::mem::replace(val, Val::Bool(false))))
                     .transpose()?;
-                let size = value.as_ref().map_or(0, Value::size_bytes);
+                let size = value.as_ref().map_or(0, Value::cost_bytes);
                 if size > self.limits.result_bytes {
                     return Err(CallError::Limit {
                         limit: Limit::ResultBytes(self.limits.result_bytes),

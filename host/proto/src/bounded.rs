@@ -588,3 +588,245 @@ impl<'de, T: Metered> DeserializeSeed<'de> for Item<'_, T> {
         T::decode(deserializer, self.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::codec::{self, Budget, CodecError};
+    use crate::msg::{Items, Values};
+    use crate::testing::{arb_type, arb_value_of, same_value};
+    use crate::wit::{Field, Type};
+
+    /// One value of every case, nested a little.
+    fn every_case() -> Vec<Value> {
+        vec![
+            Value::Bool(true),
+            Value::S8(-8),
+            Value::U8(8),
+            Value::S16(-16),
+            Value::U16(16),
+            Value::S32(-32),
+            Value::U32(32),
+            Value::S64(i64::MIN),
+            Value::U64(u64::MAX),
+            Value::F32(1.5),
+            Value::F64(-0.25),
+            Value::Char('é'),
+            Value::String("wasp".into()),
+            Value::String(String::new()),
+            Value::List(vec![Value::U8(1), Value::U8(2)]),
+            Value::List(vec![]),
+            Value::Record(vec![
+                ("a".into(), Value::S64(1)),
+                ("b".into(), Value::List(vec![Value::String("x".into())])),
+            ]),
+            Value::Tuple(vec![Value::Char('x'), Value::F64(2.0)]),
+            Value::Variant("none".into(), None),
+            Value::Variant("some".into(), Some(Box::new(Value::U32(3)))),
+            Value::Enum("red".into()),
+            Value::Option(None),
+            Value::Option(Some(Box::new(Value::Option(Some(Box::new(Value::Bool(
+                false,
+            ))))))),
+            Value::Result(Ok(None)),
+            Value::Result(Ok(Some(Box::new(Value::S8(1))))),
+            Value::Result(Err(None)),
+            Value::Result(Err(Some(Box::new(Value::String("bad".into()))))),
+            Value::Flags(vec![]),
+            Value::Flags(vec!["x".into(), "y".into()]),
+        ]
+    }
+
+    /// The derived `Serialize`'s form, read back by the hand-written
+    /// decoder: in bincode, in JSON (variant names), and inside a message.
+    #[test]
+    fn every_case_round_trips_in_the_derived_form() {
+        let cases = every_case();
+        for value in &cases {
+            let bytes = codec::encode(value).unwrap();
+            let back: Value = codec::decode(&bytes).unwrap();
+            assert_eq!(&back, value);
+            // Byte for byte: decoding consumed exactly what was written.
+            assert_eq!(codec::encode(&back).unwrap(), bytes);
+            let json = serde_json::to_string(value).unwrap();
+            let back: Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(&back, value, "{json}");
+        }
+        let all = Value::List(cases.clone());
+        let back: Value = codec::decode(&codec::encode(&all).unwrap()).unwrap();
+        assert_eq!(back, all);
+        let args = Items::encode(&[cases.iter().cloned().map(Arg::Value).collect()]).unwrap();
+        let within = args
+            .decode_within(Budget {
+                name: "arg_bytes",
+                bytes: usize::MAX,
+            })
+            .unwrap();
+        assert_eq!(within, args.decode().unwrap());
+    }
+
+    /// A value `depth` levels deep: options around a record around a list.
+    fn nested(depth: usize) -> (Value, Type) {
+        let mut value = Value::Bool(true);
+        let mut ty = Type::Bool;
+        for level in 1..depth {
+            (value, ty) = match level % 3 {
+                0 => (Value::List(vec![value]), Type::List(Box::new(ty))),
+                1 => (
+                    Value::Record(vec![("f".into(), value)]),
+                    Type::Record(vec![Field {
+                        name: "f".into(),
+                        ty,
+                    }]),
+                ),
+                _ => (
+                    Value::Option(Some(Box::new(value))),
+                    Type::Option(Box::new(ty)),
+                ),
+            };
+        }
+        (value, ty)
+    }
+
+    /// At exactly MAX_DEPTH everything a process does with a value works on
+    /// a 2 MiB stack; one level more does not decode, from bincode or JSON.
+    #[test]
+    fn a_value_at_the_depth_limit_is_safe_to_walk() {
+        let outcome = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let (value, ty) = nested(MAX_DEPTH);
+                let bytes = codec::encode(&value).unwrap();
+                let back: Value = codec::decode(&bytes).unwrap();
+                let copy = back.clone();
+                assert_eq!(copy, value);
+                copy.check(&ty, "v").unwrap();
+                let text = copy.to_string();
+                let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let parsed = crate::json::json_to_value(&json, &ty, "v").unwrap();
+                assert_eq!(parsed, value);
+                drop((back, copy, parsed));
+
+                let (deeper, deeper_ty) = nested(MAX_DEPTH + 1);
+                let err = codec::decode::<Value>(&codec::encode(&deeper).unwrap()).unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        CodecError::TooDeep {
+                            limit: MAX_DEPTH,
+                            ..
+                        }
+                    ),
+                    "{err:?}"
+                );
+                assert!(
+                    err.to_string()
+                        .contains(&format!("MAX_DEPTH = {MAX_DEPTH}")),
+                    "{err}"
+                );
+                let json = crate::json::value_to_json(&deeper);
+                let err = crate::json::json_to_value(&json, &deeper_ty, "v").unwrap_err();
+                assert!(
+                    err.message.contains(&format!("MAX_DEPTH = {MAX_DEPTH}")),
+                    "{err}"
+                );
+            })
+            .unwrap()
+            .join();
+        assert!(outcome.is_ok());
+    }
+
+    #[test]
+    fn inferred_json_is_bounded_too() {
+        let mut json = serde_json::json!(1);
+        for _ in 0..MAX_DEPTH {
+            json = serde_json::json!([json]);
+        }
+        let err = crate::json::infer_value(&json).unwrap_err();
+        assert!(err.message.contains("nesting limit"), "{err}");
+        assert!(crate::json::infer_value(&json[0]).is_ok());
+    }
+
+    fn args(strings: usize, len: usize) -> Vec<Arg> {
+        vec![
+            Arg::Value(Value::List(vec![Value::String("s".repeat(len)); strings])),
+            Arg::Ref("x".into()),
+        ]
+    }
+
+    /// An item's cost as the budget counts it.
+    fn cost(args: &[Arg]) -> usize {
+        args.iter()
+            .map(|arg| match arg {
+                Arg::Value(v) => v.cost_bytes(),
+                Arg::Ref(name) => NODE_BYTES + name.len(),
+            })
+            .sum()
+    }
+
+    #[test]
+    fn arguments_over_their_budget_fail_while_decoded() {
+        let small = args(2, 3);
+        let big = args(1000, 0);
+        let budget = Budget {
+            name: "arg_bytes",
+            bytes: 4096,
+        };
+        assert!(cost(&small) <= budget.bytes && cost(&big) > budget.bytes);
+        let items = Items::encode(&[small.clone(), small.clone(), big, small.clone()]).unwrap();
+        let err = items.decode_within(budget).unwrap_err();
+        assert!(
+            matches!(err, CodecError::OverBudget { item: 2, budget: b } if b == budget),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("item 2"), "{err}");
+        assert!(err.to_string().contains("(arg_bytes = 4 KiB)"), "{err}");
+
+        let items = Items::encode(&[small.clone(), small.clone()]).unwrap();
+        assert_eq!(
+            items.decode_within(budget).unwrap(),
+            vec![small.clone(), small]
+        );
+    }
+
+    #[test]
+    fn results_over_their_budget_fail_while_decoded() {
+        // A million empty strings: a few bytes of bincode each, a node each
+        // in memory.
+        let bomb = Value::List(vec![Value::String(String::new()); 1 << 20]);
+        let values = Values::encode(&[None, Some(bomb)]).unwrap();
+        let budget = Budget {
+            name: "result_bytes",
+            bytes: 1 << 20,
+        };
+        let err = values.decode_within(budget).unwrap_err();
+        assert!(
+            matches!(err, CodecError::OverBudget { item: 1, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("(result_bytes = 1 MiB)"), "{err}");
+    }
+
+    proptest! {
+        /// The decoder reads back every value of every type, and charges
+        /// exactly `cost_bytes`: a budget of that passes, one byte less
+        /// fails.
+        #[test]
+        fn decoding_charges_exactly_the_cost(value in arb_type().prop_flat_map(|ty| arb_value_of(&ty))) {
+            let bytes = codec::encode(&value).unwrap();
+            let meter = Meter::unlimited();
+            let back = codec::decode_seed(ValueSeed::root(&meter), &bytes).unwrap();
+            prop_assert!(same_value(&back, &value));
+            prop_assert_eq!(meter.used(), value.cost_bytes());
+            let cost = value.cost_bytes();
+            let values = Values::encode(&[Some(value)]).unwrap();
+            let exact = Budget { name: "result_bytes", bytes: cost };
+            prop_assert!(values.decode_within(exact).is_ok());
+            let less = Budget { name: "result_bytes", bytes: cost - 1 };
+            let over = matches!(values.decode_within(less), Err(CodecError::OverBudget { item: 0, .. }));
+            prop_assert!(over);
+        }
+    }
+}

@@ -260,7 +260,6 @@ fn decode_limited<'de, S: DeserializeSeed<'de>, const LIMIT: usize>(
 mod tests {
     use super::*;
     use serde::Deserialize;
-    use std::time::{Duration, Instant};
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     enum Msg {
@@ -334,11 +333,10 @@ mod tests {
         // a terabyte or loop 2^40 times.
         let mut forged = vec![1u8];
         forged.extend(varint_u64(1 << 40));
-        let started = Instant::now();
         let err = decode::<Msg>(&forged).expect_err("forged");
-        assert!(started.elapsed() < Duration::from_secs(1));
-        // Either refusal is fine as long as it is prompt: the element claims
-        // or the end of input.
+        // Either refusal is fine: the element claims or the end of input
+        // (serde preallocates at most 1 MiB from the claim, then each
+        // element is read, and the input ends).
         assert!(
             matches!(
                 err,
@@ -354,9 +352,7 @@ mod tests {
             let mut forged = vec![0u8]; // Msg::Hello
             forged.extend(varint_u64(claimed));
             forged.extend_from_slice(b"short");
-            let started = Instant::now();
             let err = decode::<Msg>(&forged).expect_err("forged");
-            assert!(started.elapsed() < Duration::from_secs(1));
             assert!(
                 matches!(err, CodecError::LimitExceeded { len, .. } if len == forged.len()),
                 "{claimed}: {err:?}"
