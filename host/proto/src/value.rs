@@ -402,7 +402,7 @@ mod tests {
     fn cost_counts_host_memory() {
         // A node is at least a Value: nothing costs 0 or 1 byte.
         assert_eq!(NODE_BYTES, size_of::<Value>());
-        assert!(NODE_BYTES >= 24, "{NODE_BYTES}");
+        const { assert!(NODE_BYTES >= 24) };
         assert_eq!(Value::Bool(true).cost_bytes(), NODE_BYTES);
         assert_eq!(Value::String(String::new()).cost_bytes(), NODE_BYTES);
         assert_eq!(Value::String("hello".into()).cost_bytes(), NODE_BYTES + 5);
