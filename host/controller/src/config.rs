@@ -21,7 +21,7 @@ pub const DEFAULT_MAX_MODULE_STORAGE: u64 = 1 << 30;
 /// `300 MiB`, `1000 bytes`.
 pub fn human_bytes(bytes: u64) -> String {
     for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{} {unit}", bytes >> shift);
         }
     }
