@@ -263,6 +263,12 @@ async fn serve_client(
                             tokio::task::spawn_blocking(move || (ModuleHash::of(&bytes), bytes))
                                 .await
                         else {
+                            // Only when the runtime is shutting down; the
+                            // request is still answered.
+                            tx.send(ToClient::Answer {
+                                id,
+                                answer: Answer::Error("the controller is shutting down".into()),
+                            });
                             continue;
                         };
                         flush(shared, session, &mut msgs).await;
