@@ -85,6 +85,7 @@ async fn a_client_that_never_reads_is_not_buffered_without_bound_and_slows_only_
     // more); with it, at most the client's queue budget (16 MiB), 32 answers in flight and what
     // QUIC's window takes.
     let grown = peak_rss(&controller).saturating_sub(before);
+    eprintln!("the controller's peak memory grew by {} MiB", grown >> 20);
     assert!(
         grown < 200 << 20,
         "the controller's peak memory grew by {} MiB for a client that reads nothing",
