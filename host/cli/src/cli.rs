@@ -150,6 +150,10 @@ pub struct ControllerArgs {
     /// Largest module a client may upload [default: 256MiB].
     #[arg(long, value_name = "SIZE")]
     pub max_module_size: Option<ByteSize>,
+    /// Most bytes of modules stored for one tenant [default: 1GiB];
+    /// an upload past it is refused with an error naming this limit.
+    #[arg(long, value_name = "SIZE")]
+    pub max_module_storage: Option<ByteSize>,
     /// Scheduler settings.
     #[command(flatten)]
     pub scheduler: SchedulerArgs,

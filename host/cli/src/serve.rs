@@ -22,6 +22,9 @@ pub fn controller(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
     if let Some(size) = args.max_module_size {
         config.max_module_bytes = size.0;
     }
+    if let Some(size) = args.max_module_storage {
+        config.max_module_storage = size.0 as u64;
+    }
     config.prefetch = args.scheduler.prefetch.0;
     tokio_runtime()?.block_on(async {
         let controller = Controller::start(config)

@@ -1,20 +1,20 @@
 //! [`Client`]: a connection to a controller (ipyparallel's `Client`).
 //!
 //! One reader task routes what the controller sends: task results to the
-//! [`AsyncResult`](crate::AsyncResult) waiting for them, answers to requests
-//! in the order the requests were sent (the controller answers a
-//! connection's requests in order). One writer task sends requests, many to
-//! a frame.
+//! [`AsyncResult`](crate::AsyncResult) waiting for them, answers to the
+//! request whose id they carry (the controller answers some requests at
+//! once and others when engines have replied, so arrival order pairs
+//! nothing). One writer task sends requests, many to a frame.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{mpsc, oneshot};
 use wasp_net::{ConnectionFile, FramedRecv, FramedSend, Profile, Session};
 use wasp_proto::msg::{
-    ClientMsg, ClusterStatus, NamespaceOp, Role, TaskResult, TaskSpec, ToClient,
+    Answer, ClientMsg, ClusterStatus, NamespaceOp, Request, Role, TaskResult, TaskSpec, ToClient,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
 
@@ -37,19 +37,23 @@ struct Inner {
     out: mpsc::UnboundedSender<ClientMsg>,
     state: Mutex<State>,
     next_seq: AtomicU32,
+    /// The id of the next request.
+    next_request: AtomicU64,
     connection: quinn::Connection,
     _endpoint: quinn::Endpoint,
 }
 
 #[derive(Default)]
 struct State {
-    /// Waiters for answers, in request order.
-    replies: VecDeque<oneshot::Sender<ToClient>>,
+    /// Waiters for answers, by request id.
+    replies: HashMap<u64, oneshot::Sender<Answer>>,
     /// Where each pending task's result goes.
     pending: HashMap<TaskId, mpsc::UnboundedSender<TaskResult>>,
     /// Modules known to be on the controller.
     uploaded: HashSet<ModuleHash>,
     closed: bool,
+    /// Why the controller closed the connection, if it said.
+    closing: Option<String>,
 }
 
 impl Drop for Inner {
@@ -90,6 +94,7 @@ impl Client {
             out,
             state: Mutex::new(State::default()),
             next_seq: AtomicU32::new(0),
+            next_request: AtomicU64::new(0),
             connection,
             _endpoint: endpoint,
         });
@@ -110,8 +115,8 @@ impl Client {
 
     /// Engines, queue and task counts.
     pub async fn status(&self) -> Result<ClusterStatus, ClientError> {
-        match self.request(ClientMsg::Status).await? {
-            ToClient::Status(status) => Ok(status),
+        match self.request(Request::Status).await? {
+            Answer::Status(status) => Ok(status),
             other => Err(unexpected(other)),
         }
     }
@@ -128,8 +133,8 @@ impl Client {
 
     /// Asks the controller to stop with its engines (admin tokens only).
     pub async fn shutdown(&self) -> Result<(), ClientError> {
-        match self.request(ClientMsg::Shutdown).await {
-            Ok(ToClient::ShuttingDown) | Err(ClientError::Disconnected) => Ok(()),
+        match self.request(Request::Shutdown).await {
+            Ok(Answer::ShuttingDown) | Err(ClientError::Disconnected) => Ok(()),
             Ok(other) => Err(unexpected(other)),
             Err(err) => Err(err),
         }
@@ -146,42 +151,87 @@ impl Client {
             .map_err(|_| ClientError::Disconnected)
     }
 
-    /// Sends a request and returns where its answer will arrive. The
-    /// waiter is queued and the request sent under one lock, so answers
-    /// pair up with requests even when tasks race.
-    fn start_request(&self, msg: ClientMsg) -> Result<oneshot::Receiver<ToClient>, ClientError> {
-        let mut state = self.lock();
-        if state.closed {
-            return Err(ClientError::Disconnected);
-        }
+    /// Sends a request under a fresh id and returns where its answer will
+    /// arrive: the reader hands it the answer that names that id.
+    fn start_request(
+        &self,
+        request: Request,
+    ) -> Result<(u64, oneshot::Receiver<Answer>), ClientError> {
+        let id = self.inner.next_request.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        state.replies.push_back(tx);
-        self.send(msg)?;
-        Ok(rx)
+        {
+            let mut state = self.lock();
+            if state.closed {
+                return Err(self.closed_error(&state));
+            }
+            state.replies.insert(id, tx);
+        }
+        if let Err(err) = self.send(ClientMsg::Request { id, request }) {
+            self.lock().replies.remove(&id);
+            return Err(err);
+        }
+        Ok((id, rx))
     }
 
-    async fn request(&self, msg: ClientMsg) -> Result<ToClient, ClientError> {
-        match self.start_request(msg)?.await {
-            Ok(ToClient::Error(message)) => Err(ClientError::Controller(message)),
+    async fn request(&self, request: Request) -> Result<Answer, ClientError> {
+        let (id, rx) = self.start_request(request)?;
+        // Dropped before its answer came (the caller gave up): forget the
+        // waiter, so that the table holds only requests someone awaits.
+        let forget = ForgetRequest { client: self, id };
+        let answer = rx.await;
+        drop(forget);
+        match answer {
+            Ok(Answer::Error(message)) => Err(ClientError::Controller(message)),
             Ok(answer) => Ok(answer),
-            Err(_) => Err(ClientError::Disconnected),
+            Err(_) => Err(self.closed_error(&self.lock())),
+        }
+    }
+
+    /// Why requests fail now that the connection is closed.
+    fn closed_error(&self, state: &State) -> ClientError {
+        match &state.closing {
+            Some(reason) => ClientError::Controller(reason.clone()),
+            None => ClientError::Disconnected,
         }
     }
 
     /// Applies a namespace operation on `targets`: one reply per target, in
     /// target order; the first engine's error fails the whole operation.
+    /// A target listed twice is sent once (the controller applies an
+    /// operation once per engine) and its reply repeated here.
     pub(crate) async fn namespace(
         &self,
         targets: Vec<EngineId>,
         op: NamespaceOp,
     ) -> Result<Vec<Vec<wasp_proto::Value>>, ClientError> {
-        match self.request(ClientMsg::Namespace { targets, op }).await? {
-            ToClient::Namespace(replies) => replies
-                .into_iter()
-                .map(|reply| reply.map_err(ClientError::Namespace))
-                .collect(),
-            other => Err(unexpected(other)),
+        let mut distinct: Vec<EngineId> = Vec::with_capacity(targets.len());
+        for target in &targets {
+            if !distinct.contains(target) {
+                distinct.push(*target);
+            }
         }
+        let request = Request::Namespace {
+            targets: distinct.clone(),
+            op,
+        };
+        let replies = match self.request(request).await? {
+            Answer::Namespace(replies) if replies.len() == distinct.len() => replies,
+            other => return Err(unexpected(other)),
+        };
+        let replies = replies
+            .into_iter()
+            .map(|reply| reply.map_err(ClientError::Namespace))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(targets
+            .iter()
+            .map(|target| {
+                let i = distinct
+                    .iter()
+                    .position(|d| d == target)
+                    .expect("every target is among the distinct ones");
+                replies[i].clone()
+            })
+            .collect())
     }
 
     /// Makes sure the controller holds `module` for our tenant, uploading
@@ -190,19 +240,16 @@ impl Client {
         if self.lock().uploaded.contains(&module.hash) {
             return Ok(());
         }
-        let known = match self
-            .request(ClientMsg::HasModules(vec![module.hash]))
-            .await?
-        {
-            ToClient::ModulesKnown(known) => known.first().copied().unwrap_or(false),
+        let known = match self.request(Request::HasModules(vec![module.hash])).await? {
+            Answer::ModulesKnown(known) => known.first().copied().unwrap_or(false),
             other => return Err(unexpected(other)),
         };
         if !known {
             match self
-                .request(ClientMsg::Upload(module.bytes().to_vec()))
+                .request(Request::Upload(module.bytes().to_vec()))
                 .await?
             {
-                ToClient::Uploaded(hash) if hash == module.hash => {}
+                Answer::Uploaded(hash) if hash == module.hash => {}
                 other => return Err(unexpected(other)),
             }
         }
@@ -249,7 +296,19 @@ impl Client {
     }
 }
 
-fn unexpected(answer: ToClient) -> ClientError {
+/// Removes a request's waiter when its caller stops waiting.
+struct ForgetRequest<'a> {
+    client: &'a Client,
+    id: u64,
+}
+
+impl Drop for ForgetRequest<'_> {
+    fn drop(&mut self) {
+        self.client.lock().replies.remove(&self.id);
+    }
+}
+
+fn unexpected(answer: Answer) -> ClientError {
     ClientError::Controller(format!("unexpected answer: {answer:?}"))
 }
 
@@ -261,7 +320,15 @@ async fn write_requests(mut send: FramedSend, mut rx: mpsc::UnboundedReceiver<Cl
         let last = batch.len() - 1;
         let mut frame = Vec::with_capacity(batch.len());
         for (i, msg) in batch.drain(..).enumerate() {
-            let ends_frame = i == last || matches!(msg, ClientMsg::Submit(_));
+            let ends_frame = i == last
+                || matches!(
+                    msg,
+                    ClientMsg::Submit(_)
+                        | ClientMsg::Request {
+                            request: Request::Upload(_),
+                            ..
+                        }
+                );
             frame.push(msg);
             if ends_frame {
                 if let Err(err) = send.send(&frame).await {
@@ -295,10 +362,15 @@ async fn read_replies(mut recv: FramedRecv, inner: std::sync::Weak<Inner>) {
                         }
                     }
                 }
-                answer => {
-                    if let Some(waiter) = state.replies.pop_front() {
+                ToClient::Answer { id, answer } => {
+                    // No waiter: its caller gave up on it.
+                    if let Some(waiter) = state.replies.remove(&id) {
                         let _ = waiter.send(answer);
                     }
+                }
+                ToClient::Closing(reason) => {
+                    tracing::warn!(%reason, "the controller is closing the connection");
+                    state.closing = Some(reason);
                 }
             }
         }

@@ -13,6 +13,21 @@ use serde::{Deserialize, Serialize};
 use wasp_proto::Tenant;
 use wasp_sched::Scheme;
 
+/// The default of [`ControllerConfig::max_module_storage`]: 1 GiB, four
+/// modules of the largest size a client may upload by default.
+pub const DEFAULT_MAX_MODULE_STORAGE: u64 = 1 << 30;
+
+/// `bytes` in the largest binary unit that divides it, e.g. `1 GiB`,
+/// `300 MiB`, `1000 bytes`.
+pub fn human_bytes(bytes: u64) -> String {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{} {unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
 /// Settings of a controller.
 #[derive(Clone, Debug)]
 pub struct ControllerConfig {
@@ -31,6 +46,12 @@ pub struct ControllerConfig {
     pub max_connections: usize,
     /// Largest module a client may upload.
     pub max_module_bytes: usize,
+    /// Most bytes of modules the controller stores for one tenant
+    /// ([`DEFAULT_MAX_MODULE_STORAGE`] unless set). Modules are kept for
+    /// the controller's life; an upload that would pass this is refused
+    /// with an error naming the limit, and nothing is evicted (a client
+    /// that was told a module is stored can rely on it).
+    pub max_module_storage: u64,
     /// How long a peer has to present its token.
     pub handshake_deadline: Duration,
     /// An engine silent this long is declared dead.
@@ -50,6 +71,7 @@ impl ControllerConfig {
             prefetch: wasp_sched::DEFAULT_PREFETCH,
             max_connections: 1024,
             max_module_bytes: 256 << 20,
+            max_module_storage: DEFAULT_MAX_MODULE_STORAGE,
             handshake_deadline: Duration::from_secs(5),
             heartbeat_timeout: Duration::from_secs(10),
             seed: 0x5eed,

@@ -8,17 +8,25 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use wasp_proto::msg::{
-    ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, Items, NamespaceOp,
-    NamespaceReply, RunTask, TaskError, TaskLimits, TaskMeta, TaskResult, TaskSpec, ToClient,
-    ToEngine,
+    Answer, ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, Items, NamespaceOp,
+    NamespaceReply, Request, RunTask, TaskError, TaskLimits, TaskMeta, TaskResult, TaskSpec,
+    ToClient, ToEngine,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
 use wasp_sched::{Action, Scheduler, SchedulerConfig};
 
 use crate::config::ControllerConfig;
+use crate::outbox::Outbox;
 use crate::records::{Record, Records};
+
+/// An event and the share of the hub's inbox budget it holds until the hub
+/// has handled it (see [`crate::outbox::Inbox`]).
+pub(crate) struct Inbound {
+    pub(crate) event: Event,
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
+}
 
 /// What connections tell the hub.
 pub(crate) enum Event {
@@ -27,13 +35,15 @@ pub(crate) enum Event {
         session: u32,
         tenant: Tenant,
         admin: bool,
-        tx: mpsc::UnboundedSender<ToClient>,
+        tx: Outbox<ToClient>,
     },
     /// A client sent requests.
     ClientMsgs { session: u32, msgs: Vec<ClientMsg> },
     /// A client uploaded a module (hashed by its connection task).
     Upload {
         session: u32,
+        /// The request's id.
+        id: u64,
         hash: ModuleHash,
         bytes: Arc<Vec<u8>>,
     },
@@ -44,7 +54,7 @@ pub(crate) enum Event {
         engine: EngineId,
         name: String,
         cached: Vec<ModuleHash>,
-        tx: mpsc::UnboundedSender<ToEngine>,
+        tx: Outbox<ToEngine>,
     },
     /// An engine sent messages.
     EngineMsgs {
@@ -60,12 +70,18 @@ struct ClientEntry {
     /// hold a pointer each, not a copy).
     tenant: Arc<Tenant>,
     admin: bool,
-    tx: mpsc::UnboundedSender<ToClient>,
+    tx: Outbox<ToClient>,
+}
+
+impl ClientEntry {
+    fn answer(&self, id: u64, answer: Answer) {
+        let _ = self.tx.send(ToClient::Answer { id, answer });
+    }
 }
 
 struct EngineEntry {
     name: String,
-    tx: mpsc::UnboundedSender<ToEngine>,
+    tx: Outbox<ToEngine>,
     /// Modules the engine has (announced or sent): never sent twice.
     modules: HashSet<ModuleHash>,
     last_seen: Instant,
@@ -88,6 +104,9 @@ struct TaskEntry {
 /// A namespace operation waiting for its engines' replies.
 struct PendingNamespace {
     session: u32,
+    /// The client's request id.
+    id: u64,
+    /// Distinct engines.
     targets: Vec<EngineId>,
     replies: Vec<Option<NamespaceReply>>,
 }
@@ -109,6 +128,9 @@ pub(crate) struct Hub {
     /// million queued tasks does not hold twice their size in empty slots.
     tasks: HashMap<TaskId, Box<TaskEntry>>,
     modules: HashMap<ModuleHash, StoredModule>,
+    /// Bytes of modules stored for each tenant (a module two tenants
+    /// uploaded counts for both), against `max_module_storage`.
+    module_storage: HashMap<Tenant, u64>,
     records: Records,
     namespace_requests: HashMap<u64, PendingNamespace>,
     next_request: u64,
@@ -137,6 +159,7 @@ impl Hub {
             engines: BTreeMap::new(),
             tasks: HashMap::new(),
             modules: HashMap::new(),
+            module_storage: HashMap::new(),
             records,
             namespace_requests: HashMap::new(),
             next_request: 0,
@@ -148,7 +171,7 @@ impl Hub {
 
     /// Handles events until every connection's sender is gone or the
     /// controller shuts down.
-    pub(crate) async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) {
+    pub(crate) async fn run(mut self, mut events: mpsc::Receiver<Inbound>) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut shutdown = self.shutdown.subscribe();
         let mut batch = Vec::new();
@@ -158,10 +181,16 @@ impl Hub {
                     if n == 0 {
                         break;
                     }
-                    for event in batch.drain(..) {
-                        self.handle(event);
+                    for inbound in batch.drain(..) {
+                        self.handle(inbound.event);
+                        // The event's bytes are handled (moved into state
+                        // that has bounds of its own): the next may come in.
+                        drop(inbound.permit);
                     }
                     self.drain_actions();
+                    // Waits here, taking no events, while the records
+                    // writer is behind.
+                    self.records.catch_up().await;
                 }
                 _ = tick.tick() => self.tick(),
                 _ = shutdown.changed() => break,
@@ -192,20 +221,10 @@ impl Hub {
             }
             Event::Upload {
                 session,
+                id,
                 hash,
                 bytes,
-            } => {
-                let Some(client) = self.clients.get(&session) else {
-                    return;
-                };
-                let stored = self.modules.entry(hash).or_insert_with(|| StoredModule {
-                    bytes,
-                    tenants: HashSet::new(),
-                });
-                stored.tenants.insert(Tenant::clone(&client.tenant));
-                tracing::info!(module = %hash.short(), tenant = %client.tenant, "module stored");
-                let _ = client.tx.send(ToClient::Uploaded(hash));
-            }
+            } => self.upload(session, id, hash, bytes),
             Event::ClientLeft { session } => {
                 // Its tasks run on; their results stay in the records.
                 self.clients.remove(&session);
@@ -250,26 +269,54 @@ impl Hub {
         }
     }
 
-    fn client_msg(&mut self, session: u32, msg: ClientMsg) {
+    /// Stores an uploaded module for the client's tenant, unless that would
+    /// take the tenant past its module storage limit.
+    fn upload(&mut self, session: u32, id: u64, hash: ModuleHash, bytes: Arc<Vec<u8>>) {
         let Some(client) = self.clients.get(&session) else {
             return;
         };
+        let tenant = Tenant::clone(&client.tenant);
+        if self
+            .modules
+            .get(&hash)
+            .is_some_and(|m| m.tenants.contains(&tenant))
+        {
+            client.answer(id, Answer::Uploaded(hash));
+            return;
+        }
+        let size = bytes.len() as u64;
+        let stored = self.module_storage.get(&tenant).copied().unwrap_or(0);
+        let limit = self.config.max_module_storage;
+        if stored.saturating_add(size) > limit {
+            tracing::warn!(module = %hash.short(), %tenant, stored, size, limit, "module storage limit reached");
+            client.answer(
+                id,
+                Answer::Error(format!(
+                    "module storage limit reached: tenant {tenant} stores {stored} bytes of modules, \
+                     and this module's {size} bytes would pass the module storage limit \
+                     (max_module_storage = {} = {limit} bytes; wasp controller --max-module-storage)",
+                    crate::config::human_bytes(limit)
+                )),
+            );
+            return;
+        }
+        let entry = self.modules.entry(hash).or_insert_with(|| StoredModule {
+            bytes,
+            tenants: HashSet::new(),
+        });
+        entry.tenants.insert(tenant.clone());
+        *self.module_storage.entry(tenant.clone()).or_insert(0) += size;
+        tracing::info!(module = %hash.short(), %tenant, "module stored");
+        client.answer(id, Answer::Uploaded(hash));
+    }
+
+    fn client_msg(&mut self, session: u32, msg: ClientMsg) {
         match msg {
-            ClientMsg::HasModules(hashes) => {
-                let known = hashes
-                    .iter()
-                    .map(|h| {
-                        self.modules
-                            .get(h)
-                            .is_some_and(|m| m.tenants.contains(&client.tenant))
-                    })
-                    .collect();
-                let _ = client.tx.send(ToClient::ModulesKnown(known));
-            }
-            // Uploads are hashed by the connection task and arrive as
-            // `Event::Upload`.
-            ClientMsg::Upload(_) => {}
+            ClientMsg::Request { id, request } => self.request(session, id, request),
             ClientMsg::Submit(specs) => {
+                let Some(client) = self.clients.get(&session) else {
+                    return;
+                };
                 let tenant = client.tenant.clone();
                 // A map's tasks all call one function: one copy of its name.
                 let mut func: Option<Arc<str>> = None;
@@ -281,27 +328,51 @@ impl Hub {
                     self.submit(session, &tenant, name, spec);
                 }
             }
-            ClientMsg::Namespace { targets, op } => {
+        }
+    }
+
+    fn request(&mut self, session: u32, id: u64, request: Request) {
+        let Some(client) = self.clients.get(&session) else {
+            return;
+        };
+        match request {
+            Request::HasModules(hashes) => {
+                let known = hashes
+                    .iter()
+                    .map(|h| {
+                        self.modules
+                            .get(h)
+                            .is_some_and(|m| m.tenants.contains(&client.tenant))
+                    })
+                    .collect();
+                client.answer(id, Answer::ModulesKnown(known));
+            }
+            // Uploads are hashed by the connection task and arrive as
+            // `Event::Upload`.
+            Request::Upload(_) => {}
+            Request::Namespace { targets, op } => {
                 let tenant = Tenant::clone(&client.tenant);
-                self.namespace(session, tenant, targets, op);
+                self.namespace(session, id, tenant, targets, op);
             }
-            ClientMsg::Status => {
-                let status = self.status();
-                let _ = client.tx.send(ToClient::Status(status));
+            Request::Status => {
+                client.answer(id, Answer::Status(self.status()));
             }
-            ClientMsg::Shutdown => {
+            Request::Shutdown => {
                 if client.admin {
                     tracing::info!(session, "shutdown requested");
-                    let _ = client.tx.send(ToClient::ShuttingDown);
+                    client.answer(id, Answer::ShuttingDown);
                     for engine in self.engines.values() {
                         let _ = engine.tx.send(ToEngine::Shutdown);
                     }
                     let _ = self.shutdown.send(true);
                 } else {
-                    let _ = client.tx.send(ToClient::Error(format!(
-                        "tenant {} may not stop the cluster: its token is not an admin token",
-                        client.tenant
-                    )));
+                    client.answer(
+                        id,
+                        Answer::Error(format!(
+                            "tenant {} may not stop the cluster: its token is not an admin token",
+                            client.tenant
+                        )),
+                    );
                 }
             }
         }
@@ -444,32 +515,69 @@ impl Hub {
         }
     }
 
-    /// Sends a namespace operation to each target; the client's answer goes
-    /// out when every target has replied.
-    fn namespace(&mut self, session: u32, tenant: Tenant, targets: Vec<EngineId>, op: NamespaceOp) {
-        let request = self.next_request;
-        self.next_request += 1;
-        let mut replies = vec![None; targets.len()];
+    /// Sends a namespace operation to each distinct target; the client's
+    /// answer goes out when every target has replied. Nothing is sent if
+    /// a target is not connected or the module to load is not the
+    /// tenant's: the whole request is refused, naming why.
+    fn namespace(
+        &mut self,
+        session: u32,
+        id: u64,
+        tenant: Tenant,
+        targets: Vec<EngineId>,
+        op: NamespaceOp,
+    ) {
+        let Some(client) = self.clients.get(&session) else {
+            return;
+        };
+        // Distinct targets, in the order of their first appearance; a
+        // `HashSet` keeps a long list linear.
+        let mut seen = HashSet::with_capacity(targets.len().min(self.engines.len()));
+        let mut distinct = Vec::with_capacity(targets.len().min(self.engines.len()));
+        let mut unknown = Vec::new();
+        for target in targets {
+            if !seen.insert(target) {
+                continue;
+            }
+            if self.engines.contains_key(&target) {
+                distinct.push(target);
+            } else if unknown.len() < 8 {
+                unknown.push(target.to_string());
+            }
+        }
+        if !unknown.is_empty() {
+            let connected: Vec<String> = self.engines.keys().map(ToString::to_string).collect();
+            client.answer(
+                id,
+                Answer::Error(format!(
+                    "not connected: engine {}; the connected engines are [{}]",
+                    unknown.join(", engine "),
+                    connected.join(", ")
+                )),
+            );
+            return;
+        }
         if let NamespaceOp::Load(hash) = &op
             && !self
                 .modules
                 .get(hash)
                 .is_some_and(|m| m.tenants.contains(&tenant))
         {
-            let reason = format!("module {hash} is not uploaded for tenant {tenant}");
-            replies
-                .iter_mut()
-                .for_each(|r| *r = Some(Err(reason.clone())));
+            client.answer(
+                id,
+                Answer::Error(format!("module {hash} is not uploaded for tenant {tenant}")),
+            );
+            return;
         }
-        for (i, target) in targets.iter().enumerate() {
-            if replies[i].is_some() {
-                continue;
-            }
+        let request = self.next_request;
+        self.next_request += 1;
+        // One copy of the operation, however many engines it goes to.
+        let op = Arc::new(op);
+        for target in &distinct {
             let Some(entry) = self.engines.get_mut(target) else {
-                replies[i] = Some(Err(format!("engine {target} is not connected")));
                 continue;
             };
-            if let NamespaceOp::Load(hash) = &op {
+            if let NamespaceOp::Load(hash) = &*op {
                 send_module_if_missing(entry, &self.modules, *hash);
             }
             let _ = entry.tx.send(ToEngine::Namespace {
@@ -478,11 +586,13 @@ impl Hub {
                 op: op.clone(),
             });
         }
+        let replies = vec![None; distinct.len()];
         self.namespace_requests.insert(
             request,
             PendingNamespace {
                 session,
-                targets,
+                id,
+                targets: distinct,
                 replies,
             },
         );
@@ -514,7 +624,7 @@ impl Hub {
             && let Some(client) = self.clients.get(&pending.session)
         {
             let replies = pending.replies.into_iter().flatten().collect();
-            let _ = client.tx.send(ToClient::Namespace(replies));
+            client.answer(pending.id, Answer::Namespace(replies));
         }
     }
 
@@ -651,9 +761,10 @@ fn send_module_if_missing(
     if let Some(stored) = modules.get(&hash) {
         entry.module_bytes_sent += stored.bytes.len() as u64;
         entry.modules.insert(hash);
+        // The stored bytes themselves, shared: no copy per engine.
         let _ = entry.tx.send(ToEngine::Module {
             hash,
-            bytes: stored.bytes.as_ref().clone(),
+            bytes: stored.bytes.clone(),
         });
     }
 }

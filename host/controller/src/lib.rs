@@ -11,11 +11,13 @@
 //! - [`config`]: [`ControllerConfig`] and the tenants file.
 //! - `listener`: the connection cap, the handshake, a task per connection.
 //! - `hub`: the one task that owns the state and the scheduler.
+//! - `outbox`: how the queues between connections and the hub are bounded.
 //! - `records`: task records in SQLite.
 
 pub mod config;
 mod hub;
 mod listener;
+mod outbox;
 mod records;
 
 use std::net::SocketAddr;
@@ -95,7 +97,8 @@ impl Controller {
         .write(&engine_file)?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (hub_tx, hub_rx) = mpsc::unbounded_channel();
+        // Bounded in events and, by the listener's inbox budget, in bytes.
+        let (hub_tx, hub_rx) = mpsc::channel(outbox::HUB_INBOX_EVENTS);
         let hub = hub::Hub::new(config.clone(), records, shutdown.clone());
         let stopped = shutdown.clone();
         tokio::spawn(async move {

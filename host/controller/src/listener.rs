@@ -9,12 +9,16 @@ use quinn::{Connection, Endpoint};
 use tokio::sync::{mpsc, watch};
 use wasp_net::{ConnectionLimiter, FramedRecv, FramedSend, NetError, with_deadline};
 use wasp_proto::msg::{
-    ClientMsg, FromEngine, Hello, PROTOCOL_VERSION, Role, ToClient, ToEngine, Welcome,
+    Answer, ClientMsg, FromEngine, Hello, PROTOCOL_VERSION, Request, Role, ToClient, ToEngine,
+    Welcome,
 };
 use wasp_proto::{EngineId, ModuleHash, Tenant};
 
 use crate::config::{ControllerConfig, TenantsFile};
-use crate::hub::Event;
+use crate::hub::{Event, Inbound};
+use crate::outbox::{
+    CLIENT_QUEUE_BYTES, CLIENT_REQUESTS_IN_FLIGHT, HUB_INBOX_BYTES, Inbox, OutboxRx, Weigh, outbox,
+};
 
 /// A Hello is small; a peer that announces more before authenticating is
 /// refused without reading it.
@@ -27,7 +31,11 @@ const MAX_BATCH: usize = 256;
 pub(crate) struct Shared {
     pub(crate) config: ControllerConfig,
     pub(crate) tenants: TenantsFile,
-    pub(crate) hub: mpsc::UnboundedSender<Event>,
+    /// Bounded: [`HUB_INBOX_EVENTS`] events, and [`HUB_INBOX_BYTES`] of
+    /// them by the `inbox` budget; a connection waits (and stops reading
+    /// its peer) while the hub is behind.
+    hub: mpsc::Sender<Inbound>,
+    inbox: Inbox,
     next_session: AtomicU32,
     next_engine: AtomicU32,
 }
@@ -36,15 +44,23 @@ impl Shared {
     pub(crate) fn new(
         config: ControllerConfig,
         tenants: TenantsFile,
-        hub: mpsc::UnboundedSender<Event>,
+        hub: mpsc::Sender<Inbound>,
     ) -> Self {
         Self {
             config,
             tenants,
             hub,
+            inbox: Inbox::new(HUB_INBOX_BYTES),
             next_session: AtomicU32::new(1),
             next_engine: AtomicU32::new(0),
         }
+    }
+
+    /// Hands the hub an event, waiting for room for its `weight` bytes.
+    async fn to_hub(&self, event: Event, weight: usize) {
+        let permit = self.inbox.admit(weight).await;
+        // The hub gone means the controller is stopping.
+        let _ = self.hub.send(Inbound { event, permit }).await;
     }
 }
 
@@ -139,15 +155,26 @@ async fn handle(connection: Connection, shared: &Shared) -> Result<(), NetError>
                 engine: Some(engine),
             })
             .await?;
-            let (tx, rx) = mpsc::unbounded_channel();
-            let _ = shared.hub.send(Event::EngineJoined {
-                engine,
-                name: engine_hello.name,
-                cached: engine_hello.cached,
-                tx,
-            });
+            // Unbounded in count and never waited on (the hub must not
+            // wait on a peer); what it holds is bounded elsewhere: tasks
+            // by the scheduler's hwm and prefetch (their items moved out
+            // of the hub's task table, not copied), modules and namespace
+            // operations shared (`Arc`) with the hub's own copy, and
+            // namespace requests by each client's requests in flight.
+            let (tx, rx, _gate) = outbox();
+            shared
+                .to_hub(
+                    Event::EngineJoined {
+                        engine,
+                        name: engine_hello.name,
+                        cached: engine_hello.cached,
+                        tx,
+                    },
+                    0,
+                )
+                .await;
             let result = serve_engine(engine, send, recv, rx, shared).await;
-            let _ = shared.hub.send(Event::EngineLeft { engine });
+            shared.to_hub(Event::EngineLeft { engine }, 0).await;
             result
         }
     }
@@ -179,28 +206,55 @@ async fn serve_client(
     mut recv: FramedRecv,
     shared: &Shared,
 ) -> Result<(), NetError> {
-    let (tx, rx) = mpsc::unbounded_channel::<ToClient>();
+    // Results and answers for this client: bounded by the gate, which
+    // this reader waits at before each frame while more than
+    // CLIENT_QUEUE_BYTES are queued or CLIENT_REQUESTS_IN_FLIGHT requests
+    // are unanswered. A client that stops reading its results stops
+    // being read; only its own submissions wait.
+    let (tx, rx, gate) = outbox::<ToClient>();
     let writer = tokio::spawn(write_batches(send, rx));
-    let _ = shared.hub.send(Event::ClientJoined {
-        session,
-        tenant,
-        admin,
-        tx: tx.clone(),
-    });
+    shared
+        .to_hub(
+            Event::ClientJoined {
+                session,
+                tenant,
+                admin,
+                tx: tx.clone(),
+            },
+            0,
+        )
+        .await;
     let result = async {
-        while let Some(batch) = recv.recv::<Vec<ClientMsg>>().await? {
+        loop {
+            gate.wait_open(CLIENT_QUEUE_BYTES, CLIENT_REQUESTS_IN_FLIGHT)
+                .await;
+            let Some(batch) = recv.recv::<Vec<ClientMsg>>().await? else {
+                break;
+            };
+            let requests = batch
+                .iter()
+                .filter(|m| matches!(m, ClientMsg::Request { .. }))
+                .count();
+            gate.requests_read(requests);
             let mut msgs = Vec::with_capacity(batch.len());
             for msg in batch {
                 match msg {
                     // Hash here, not in the hub: a large module must not
                     // stall everyone else's events.
-                    ClientMsg::Upload(bytes) => {
+                    ClientMsg::Request {
+                        id,
+                        request: Request::Upload(bytes),
+                    } => {
                         if bytes.len() > shared.config.max_module_bytes {
-                            let _ = tx.send(ToClient::Error(format!(
-                                "module is {} bytes, over the controller's module size limit of {} bytes",
-                                bytes.len(),
-                                shared.config.max_module_bytes
-                            )));
+                            tx.send(ToClient::Answer {
+                                id,
+                                answer: Answer::Error(format!(
+                                    "module is {} bytes, over the controller's module size limit \
+                                     (max_module_size = {} bytes; wasp controller --max-module-size)",
+                                    bytes.len(),
+                                    shared.config.max_module_bytes
+                                )),
+                            });
                             continue;
                         }
                         // Off the async thread: hashing tens of MB would
@@ -209,34 +263,48 @@ async fn serve_client(
                             tokio::task::spawn_blocking(move || (ModuleHash::of(&bytes), bytes))
                                 .await
                         else {
+                            // Only when the runtime is shutting down; the
+                            // request is still answered.
+                            tx.send(ToClient::Answer {
+                                id,
+                                answer: Answer::Error("the controller is shutting down".into()),
+                            });
                             continue;
                         };
-                        flush(shared, session, &mut msgs);
-                        let _ = shared.hub.send(Event::Upload {
-                            session,
-                            hash,
-                            bytes: Arc::new(bytes),
-                        });
+                        flush(shared, session, &mut msgs).await;
+                        let weight = bytes.len();
+                        shared
+                            .to_hub(
+                                Event::Upload {
+                                    session,
+                                    id,
+                                    hash,
+                                    bytes: Arc::new(bytes),
+                                },
+                                weight,
+                            )
+                            .await;
                     }
                     other => msgs.push(other),
                 }
             }
-            flush(shared, session, &mut msgs);
+            flush(shared, session, &mut msgs).await;
         }
         Ok(())
     }
     .await;
-    // A frame over the cap is a module over the size limit: say so (the
-    // reply pairs with the upload) before the connection closes.
+    // A frame over the cap is a module over the size limit: say so before
+    // the connection closes (the frame could not be read far enough to
+    // learn which request it held).
     if let Err(NetError::Codec(wasp_proto::codec::CodecError::FrameTooLarge { len, .. })) = &result
     {
-        let _ = tx.send(ToClient::Error(format!(
-            "a message of {len} bytes is over the controller's module size limit of {} bytes \
-             (wasp controller --max-module-size)",
+        tx.send(ToClient::Closing(format!(
+            "a message of {len} bytes is over the controller's module size limit \
+             (max_module_size = {} bytes; wasp controller --max-module-size)",
             shared.config.max_module_bytes
         )));
     }
-    let _ = shared.hub.send(Event::ClientLeft { session });
+    shared.to_hub(Event::ClientLeft { session }, 0).await;
     drop(tx);
     if result.is_err() {
         // Let the writer deliver what is queued; the hub drops its sender
@@ -248,12 +316,13 @@ async fn serve_client(
     result
 }
 
-fn flush(shared: &Shared, session: u32, msgs: &mut Vec<ClientMsg>) {
+async fn flush(shared: &Shared, session: u32, msgs: &mut Vec<ClientMsg>) {
     if !msgs.is_empty() {
-        let _ = shared.hub.send(Event::ClientMsgs {
-            session,
-            msgs: std::mem::take(msgs),
-        });
+        let msgs = std::mem::take(msgs);
+        let weight = msgs.weight();
+        shared
+            .to_hub(Event::ClientMsgs { session, msgs }, weight)
+            .await;
     }
 }
 
@@ -261,13 +330,16 @@ async fn serve_engine(
     engine: EngineId,
     send: FramedSend,
     mut recv: FramedRecv,
-    rx: mpsc::UnboundedReceiver<ToEngine>,
+    rx: OutboxRx<ToEngine>,
     shared: &Shared,
 ) -> Result<(), NetError> {
     let writer = tokio::spawn(write_batches(send, rx));
     let result = async {
         while let Some(msgs) = recv.recv::<Vec<FromEngine>>().await? {
-            let _ = shared.hub.send(Event::EngineMsgs { engine, msgs });
+            let weight = msgs.weight();
+            shared
+                .to_hub(Event::EngineMsgs { engine, msgs }, weight)
+                .await;
         }
         Ok(())
     }
@@ -276,17 +348,53 @@ async fn serve_engine(
     result
 }
 
-/// Writes what the hub sends, many messages to a frame.
-async fn write_batches<T: serde::Serialize>(
+/// A batch this large is encoded on the blocking pool, not the async
+/// thread (a module for an engine, a large result for a client).
+const ENCODE_OFF_THREAD: usize = 1 << 20;
+
+/// Writes what the hub sends, many messages to a frame, and opens the
+/// connection's gate for what it wrote.
+async fn write_batches<T: serde::Serialize + Weigh + IsAnswer + Send + 'static>(
     mut send: FramedSend,
-    mut rx: mpsc::UnboundedReceiver<T>,
+    mut rx: OutboxRx<T>,
 ) {
     let mut batch = Vec::new();
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if let Err(err) = send.send(&batch).await {
+    while let Some(weight) = rx.recv_many(&mut batch, MAX_BATCH).await {
+        let answers = batch.iter().filter(|m| m.is_answer()).count();
+        let sent = if weight > ENCODE_OFF_THREAD {
+            match send.send_off_thread(std::mem::take(&mut batch)).await {
+                Ok(back) => {
+                    batch = back;
+                    Ok(())
+                }
+                Err(err) => Err(err),
+            }
+        } else {
+            send.send(&batch).await
+        };
+        rx.written(weight, answers);
+        if let Err(err) = sent {
             tracing::info!(cause = %err, "could not write to a peer");
             return;
         }
         batch.clear();
+    }
+}
+
+/// Whether a message answers a request (counted against the requests in
+/// flight of its connection).
+trait IsAnswer {
+    fn is_answer(&self) -> bool;
+}
+
+impl IsAnswer for ToClient {
+    fn is_answer(&self) -> bool {
+        matches!(self, ToClient::Answer { .. })
+    }
+}
+
+impl IsAnswer for ToEngine {
+    fn is_answer(&self) -> bool {
+        false
     }
 }

@@ -2,9 +2,12 @@
 //! ran, for whom, where, when, and how it ended, so results outlive the
 //! client that asked for them.
 //!
-//! The database is written by one blocking thread fed through a channel,
-//! in batches of one transaction each, so the hub never waits on disk.
+//! The database is written by one blocking thread fed through a bounded
+//! channel, in batches of one transaction each, so the hub does not wait on
+//! disk while the writer keeps up; when it falls behind, the hub waits
+//! (see [`Records::catch_up`]) rather than queue records without bound.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -35,10 +38,17 @@ pub(crate) enum Record {
     Finished(Box<TaskResult>),
 }
 
+/// Records the channel to the writer holds: four full transactions.
+const QUEUE: usize = 4 * BATCH;
+
 /// The sending side of the records thread.
-#[derive(Clone)]
 pub(crate) struct Records {
-    tx: mpsc::UnboundedSender<Record>,
+    /// Bounded by [`QUEUE`] records; what does not fit waits in `backlog`.
+    tx: mpsc::Sender<Record>,
+    /// Records the channel had no room for. Bounded by what one batch of
+    /// hub events produces: the hub calls [`Records::catch_up`], which
+    /// empties it, before it takes more events.
+    backlog: VecDeque<Record>,
 }
 
 impl Records {
@@ -67,23 +77,45 @@ impl Records {
              );
              CREATE INDEX IF NOT EXISTS tasks_by_tenant ON tasks (tenant, submitted_us);",
         )?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("wasp-records".into())
             .spawn(move || writer(conn, rx))
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        Ok(Self { tx })
+        Ok(Self {
+            tx,
+            backlog: VecDeque::new(),
+        })
     }
 
     /// Queues a change; the writer applies it soon.
-    pub(crate) fn send(&self, record: Record) {
-        // The writer only stops when the database fails; the hub goes on
-        // without records then (logged by the writer).
-        let _ = self.tx.send(record);
+    pub(crate) fn send(&mut self, record: Record) {
+        if !self.backlog.is_empty() {
+            self.backlog.push_back(record);
+            return;
+        }
+        match self.tx.try_send(record) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(record)) => self.backlog.push_back(record),
+            // The writer only stops when the database fails; the hub goes
+            // on without records then (logged by the writer).
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Hands the backlog to the writer, waiting while its channel is full:
+    /// a controller whose disk is slower than its tasks slows down rather
+    /// than holding ever more records in memory.
+    pub(crate) async fn catch_up(&mut self) {
+        while let Some(record) = self.backlog.pop_front() {
+            if self.tx.send(record).await.is_err() {
+                self.backlog.clear();
+            }
+        }
     }
 }
 
-fn writer(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Record>) {
+fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Record>) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.blocking_recv_many(&mut batch, BATCH) > 0 {
         if let Err(err) = write_batch(&mut conn, &batch) {

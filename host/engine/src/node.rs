@@ -192,13 +192,15 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
                 let mut stop = false;
                 for msg in batch {
                     let work = match msg {
-                        ToEngine::Module { hash, bytes } => Work::Load(hash, bytes),
+                        ToEngine::Module { hash, bytes } => {
+                            Work::Load(hash, Arc::unwrap_or_clone(bytes))
+                        }
                         ToEngine::Run(task) => Work::Run(task),
                         ToEngine::Namespace {
                             request,
                             tenant,
                             op,
-                        } => Work::Namespace(request, tenant, op),
+                        } => Work::Namespace(request, tenant, Arc::unwrap_or_clone(op)),
                         ToEngine::Retract(task) => {
                             let run = queue.retract(task);
                             let _ = out_tx.send(FromEngine::Retracted { task, run });

@@ -111,6 +111,10 @@ pub enum NetError {
     /// A frame could not be encoded or decoded, or broke a size cap.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// Encoding or decoding a large frame on the blocking pool failed to
+    /// finish (the runtime is shutting down, or the work panicked).
+    #[error("encoding or decoding a frame off the async thread failed: {0}")]
+    Blocking(String),
     /// Something did not finish in time.
     #[error("{what} timed out after {after:?}")]
     Timeout {

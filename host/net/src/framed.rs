@@ -6,8 +6,14 @@
 //! A receiver's memory for one frame grows with the bytes that actually
 //! arrive, up to the frame's declared length, which is at most the cap: a
 //! peer that announces a 300 MiB frame and sends 10 bytes costs 10 bytes.
+//!
+//! Frames over [`OFF_THREAD`] are decoded (and, with
+//! [`FramedSend::send_off_thread`], encoded) on tokio's blocking pool: a
+//! 200 MB module takes a tenth of a second to copy, and on the async
+//! thread that is a tenth of a second in which no other connection moves.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use quinn::{Connection, RecvStream, SendStream, VarInt};
@@ -16,6 +22,9 @@ use serde::de::DeserializeOwned;
 use wasp_proto::codec::{self, MAX_FRAME, PREFIX_LEN};
 
 use crate::NetError;
+
+/// Frames larger than this are encoded and decoded off the async thread.
+pub const OFF_THREAD: usize = 1 << 20;
 
 /// The stream error code sent to a peer whose frame broke the cap.
 const FRAME_TOO_LARGE: VarInt = VarInt::from_u32(1);
@@ -37,6 +46,23 @@ impl FramedSend {
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), NetError> {
         let frame = codec::encode_frame(msg)?;
         self.stream.write_all(&frame).await.map_err(NetError::write)
+    }
+
+    /// Encodes `msg` on the blocking pool, then writes it; gives the
+    /// message back. For messages that may be large (over [`OFF_THREAD`]),
+    /// whose encoding would otherwise hold up the async thread.
+    pub async fn send_off_thread<T: Serialize + Send + 'static>(
+        &mut self,
+        msg: T,
+    ) -> Result<T, NetError> {
+        let (frame, msg) = tokio::task::spawn_blocking(move || (codec::encode_frame(&msg), msg))
+            .await
+            .map_err(|err| NetError::Blocking(err.to_string()))?;
+        self.stream
+            .write_all(&frame?)
+            .await
+            .map_err(NetError::write)?;
+        Ok(msg)
     }
 
     /// Ends the stream cleanly: the peer's [`FramedRecv::recv`] returns
@@ -61,6 +87,9 @@ pub struct FramedRecv {
     prefix_read: usize,
     len: Option<usize>,
     payload: Vec<u8>,
+    // A whole frame being decoded off the async thread, kept until its
+    // decode is done so that a cancelled `recv` decodes it again.
+    ready: Option<Arc<Vec<u8>>>,
 }
 
 impl FramedRecv {
@@ -79,6 +108,7 @@ impl FramedRecv {
             prefix_read: 0,
             len: None,
             payload: Vec::new(),
+            ready: None,
         }
     }
 
@@ -93,11 +123,25 @@ impl FramedRecv {
     /// Cancel-safe: if the future is dropped mid-frame, the next call
     /// resumes the same frame. After an error, the stream is unusable; a
     /// frame over the cap also stops the stream, so the peer stops sending.
-    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, NetError> {
-        match self.recv_frame().await? {
-            Some(payload) => Ok(Some(codec::decode(&payload)?)),
-            None => Ok(None),
-        }
+    ///
+    /// A frame over [`OFF_THREAD`] bytes is decoded on the blocking pool.
+    pub async fn recv<T: DeserializeOwned + Send + 'static>(
+        &mut self,
+    ) -> Result<Option<T>, NetError> {
+        let payload = match self.ready.take() {
+            Some(payload) => payload,
+            None => match self.recv_frame().await? {
+                Some(payload) if payload.len() > OFF_THREAD => Arc::new(payload),
+                Some(payload) => return Ok(Some(codec::decode(&payload)?)),
+                None => return Ok(None),
+            },
+        };
+        self.ready = Some(payload.clone());
+        let decoded = tokio::task::spawn_blocking(move || codec::decode::<T>(&payload))
+            .await
+            .map_err(|err| NetError::Blocking(err.to_string()));
+        self.ready = None;
+        Ok(Some(decoded??))
     }
 
     /// Reads the next frame's payload.

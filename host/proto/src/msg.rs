@@ -8,6 +8,7 @@
 //! controller answers with a [`Welcome`].
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -72,22 +73,40 @@ pub enum Welcome {
     },
 }
 
-/// A client's request to the controller.
+/// What a client sends the controller: requests, each answered once by a
+/// [`ToClient::Answer`] with the same id, and task submissions, whose
+/// results come back unasked as they complete.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ClientMsg {
-    /// Which of these modules does the controller hold for my tenant?
-    /// Answered by [`ToClient::ModulesKnown`].
-    HasModules(Vec<ModuleHash>),
-    /// Store a module's bytes. Answered by [`ToClient::Uploaded`] or
-    /// [`ToClient::Error`].
-    Upload(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// A request; the controller answers it with a [`ToClient::Answer`]
+    /// carrying `id`. Answers may come in any order (a namespace operation
+    /// waits for its engines, a status does not): the id pairs them.
+    Request {
+        /// Chosen by the client, unique among its requests in flight.
+        id: u64,
+        /// What is asked.
+        request: Request,
+    },
     /// Run these tasks; each one's result comes back in a
     /// [`ToClient::Results`] batch as it completes.
     Submit(Vec<TaskSpec>),
-    /// Answered by [`ToClient::Status`].
+}
+
+/// A client's request to the controller; see [`ClientMsg::Request`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Which of these modules does the controller hold for my tenant?
+    /// Answered by [`Answer::ModulesKnown`].
+    HasModules(Vec<ModuleHash>),
+    /// Store a module's bytes. Answered by [`Answer::Uploaded`] or
+    /// [`Answer::Error`].
+    Upload(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Answered by [`Answer::Status`].
     Status,
     /// Apply a namespace operation on each of these engines. Answered by
-    /// [`ToClient::Namespace`], one reply per target, in target order.
+    /// [`Answer::Namespace`], one reply per distinct target in the order
+    /// of their first appearance (a target listed twice is applied once),
+    /// or by [`Answer::Error`] if a target is not connected.
     Namespace {
         /// The engines, in the order their replies are wanted.
         targets: Vec<EngineId>,
@@ -95,7 +114,7 @@ pub enum ClientMsg {
         op: NamespaceOp,
     },
     /// Stop the controller and its engines (tokens with admin rights only).
-    /// Answered by [`ToClient::ShuttingDown`], or [`ToClient::Error`] when
+    /// Answered by [`Answer::ShuttingDown`], or [`Answer::Error`] when
     /// refused.
     Shutdown,
 }
@@ -171,19 +190,37 @@ pub type NamespaceReply = Result<Vec<Value>, String>;
 /// The controller's messages to a client.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ToClient {
-    /// Answer to [`ClientMsg::HasModules`], one flag per hash.
-    ModulesKnown(Vec<bool>),
-    /// Answer to [`ClientMsg::Upload`].
-    Uploaded(ModuleHash),
-    /// Results of tasks, as they complete.
+    /// The answer to the request with this id.
+    Answer {
+        /// The id of the [`ClientMsg::Request`] answered.
+        id: u64,
+        /// The answer.
+        answer: Answer,
+    },
+    /// Results of tasks, as they complete (not asked for by a request).
     Results(Vec<TaskResult>),
-    /// Answer to [`ClientMsg::Status`].
+    /// The controller is closing this connection, for this reason (e.g. a
+    /// frame over its size limit, which could not be read far enough to
+    /// learn which request it held). Every request in flight fails with
+    /// it.
+    Closing(String),
+}
+
+/// The controller's answer to a [`Request`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Answer {
+    /// Answer to [`Request::HasModules`], one flag per hash.
+    ModulesKnown(Vec<bool>),
+    /// Answer to [`Request::Upload`].
+    Uploaded(ModuleHash),
+    /// Answer to [`Request::Status`].
     Status(ClusterStatus),
-    /// Answer to [`ClientMsg::Namespace`]: one reply per target, in order.
+    /// Answer to [`Request::Namespace`]: one reply per distinct target,
+    /// in order.
     Namespace(Vec<NamespaceReply>),
-    /// A request failed (e.g. an upload over the module size limit).
+    /// The request failed (e.g. an upload over the module size limit).
     Error(String),
-    /// Answer to [`ClientMsg::Shutdown`]: the controller is stopping.
+    /// Answer to [`Request::Shutdown`]: the controller is stopping.
     ShuttingDown,
 }
 
@@ -195,9 +232,10 @@ pub enum ToEngine {
     Module {
         /// The module's hash.
         hash: ModuleHash,
-        /// Its bytes (encoded as one byte string, not byte by byte).
-        #[serde(with = "serde_bytes")]
-        bytes: Vec<u8>,
+        /// Its bytes (encoded as one byte string, not byte by byte), shared:
+        /// the controller sends every engine the one copy it stores.
+        #[serde(with = "shared_bytes")]
+        bytes: Arc<Vec<u8>>,
     },
     /// Run a task.
     Run(RunTask),
@@ -208,8 +246,8 @@ pub enum ToEngine {
         request: u64,
         /// Whose namespace.
         tenant: Tenant,
-        /// What to do.
-        op: NamespaceOp,
+        /// What to do; shared by the engines the operation goes to.
+        op: Arc<NamespaceOp>,
     },
     /// Hand this task back if it has not started (work stealing); answered
     /// by [`FromEngine::Retracted`].
@@ -288,6 +326,11 @@ impl<T: Serialize + DeserializeOwned> Packed<T> {
             bytes: crate::codec::encode(list)?,
             kind: PhantomData,
         })
+    }
+
+    /// How many bytes the encoded items take.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
     }
 
     /// How many items there are.
@@ -441,6 +484,27 @@ impl Serialize for Row<'_> {
             seq.serialize_element(&ArgRef::Value(&sequence[self.item]))?;
         }
         seq.end()
+    }
+}
+
+/// Shared bytes on the wire: one byte string, as `serde_bytes` writes a
+/// `Vec<u8>`.
+mod shared_bytes {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        bytes: &Arc<Vec<u8>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serde_bytes::serialize(bytes.as_slice(), serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Arc<Vec<u8>>, D::Error> {
+        serde_bytes::ByteBuf::deserialize(deserializer).map(|b| Arc::new(b.into_vec()))
     }
 }
 
