@@ -52,7 +52,7 @@ pub(crate) trait Weigh {
 const OVERHEAD: usize = 64;
 
 fn value_weight(value: &Value) -> usize {
-    OVERHEAD + value.size_bytes()
+    OVERHEAD + value.cost_bytes()
 }
 
 fn result_weight(result: &TaskResult) -> usize {

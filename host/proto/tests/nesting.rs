@@ -8,7 +8,7 @@
 //! costs two bytes a level in bincode (the variant index, the `Some` tag).
 
 use wasp_proto::codec::{self, CodecError};
-use wasp_proto::msg::{Arg, ClientMsg, Items, NamespaceOp, RunTask, TaskLimits, ToEngine};
+use wasp_proto::msg::{Arg, ClientMsg, Items, NamespaceOp, Request, RunTask, TaskLimits, ToEngine};
 use wasp_proto::{ModuleHash, TaskId, Tenant, Value};
 
 /// Levels of nesting: 60 KiB of bincode, a few tens of KiB as the issue
@@ -63,9 +63,12 @@ fn assert_too_deep(err: &CodecError) {
 
 #[test]
 fn a_deep_namespace_push_is_a_decode_error() {
-    let push = ClientMsg::Namespace {
-        targets: vec![],
-        op: NamespaceOp::Push(vec![("x".into(), Value::Option(None))]),
+    let push = ClientMsg::Request {
+        id: 7,
+        request: Request::Namespace {
+            targets: vec![],
+            op: NamespaceOp::Push(vec![("x".into(), Value::Option(None))]),
+        },
     };
     let payload = splice(&push, &nested_option(LEVELS));
     assert!(payload.len() > 50 * 1024, "{} bytes", payload.len());
