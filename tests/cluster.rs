@@ -672,7 +672,7 @@ async fn per_task_limits_stop_tasks_capped_by_the_engine_ceiling() {
 
     let out = wasp(
         &cluster.dir,
-        &["apply", tasks::EVIL, "spin", "--timeout", "500ms"],
+        &["apply", "--timeout", "500ms", tasks::EVIL, "spin"],
     );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);

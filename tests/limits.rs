@@ -168,7 +168,8 @@ async fn task_limits_reach_the_engine_from_both_views_and_the_cli() {
     assert_eq!(run.id, mapped.msg_ids()[0]);
     assert_eq!(run.limits, limits(Some(2_000_000), Some(1 << 20)));
 
-    // The CLI: `wasp apply` (both views) and `wasp map`. They wait for
+    // The CLI: `wasp apply` (both views) and `wasp map`; flags go before
+    // apply's call arguments, which take anything after them. They wait for
     // results that never come; the test ends them.
     let cli = |args: &[&str]| {
         Killed(
@@ -182,14 +183,14 @@ async fn task_limits_reach_the_engine_from_both_views_and_the_cli() {
     };
     let _apply = cli(&[
         "apply",
-        tasks::AREA,
-        "area",
-        "3",
-        "7",
         "--timeout",
         "250ms",
         "--memory",
         "8MiB",
+        tasks::AREA,
+        "area",
+        "3",
+        "7",
     ]);
     assert_eq!(
         engine.next_run().await.limits,
@@ -197,14 +198,14 @@ async fn task_limits_reach_the_engine_from_both_views_and_the_cli() {
     );
     let _direct = cli(&[
         "apply",
-        tasks::AREA,
-        "area",
-        "3",
-        "7",
         "--targets",
         "0",
         "--memory",
         "2MiB",
+        tasks::AREA,
+        "area",
+        "3",
+        "7",
     ]);
     assert_eq!(engine.next_run().await.limits, limits(None, Some(2 << 20)));
     let input = dir.path().join("pairs.jsonl");
