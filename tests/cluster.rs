@@ -10,7 +10,7 @@ use wasp_proto::{EngineId, Value};
 use wasp_task_artifacts as tasks;
 
 mod common;
-use common::{Cluster, wasp};
+use common::{Cluster, parse_pids, running, wasp};
 
 fn module(path: &str) -> Module {
     Module::from_file(path).expect("module")
@@ -124,20 +124,18 @@ async fn results_are_iterable_as_they_arrive() {
         .map_async(&sleep, "sleep-here", vec![times])
         .await
         .unwrap();
-    let started = Instant::now();
-    let mut first_at = None;
+    let mut slow_done_at_first = None;
     let mut count = 0;
     while let Some(result) = amr.next().await {
         engine_of(result.unwrap());
-        first_at.get_or_insert(started.elapsed());
+        slow_done_at_first.get_or_insert(amr.metadata()[0].is_some());
         count += 1;
     }
     assert_eq!(count, 6);
-    // The first result came before the slowest task was done.
-    let first = first_at.unwrap();
-    assert!(
-        first < Duration::from_millis(1200),
-        "first result after {first:?}"
+    assert_eq!(
+        slow_done_at_first,
+        Some(false),
+        "the first result came before the slowest task was done"
     );
     // Iteration followed completion order.
     let completed: Vec<u64> = amr
@@ -163,15 +161,32 @@ async fn sleep_times_are_consistent() {
         .map_async(&sleep, "sleep", vec![f64s([1.0; 12])])
         .await
         .unwrap();
-    assert!(
-        amr.elapsed() < 6.0,
-        "still running: elapsed counts from submission"
-    );
+    // Still running: elapsed counts from submission, and grows.
+    let (before, after) = (amr.elapsed(), amr.elapsed());
+    assert!(!amr.ready());
+    assert!(0.0 < before && before <= after, "{before} then {after}");
     amr.wait_interactive().await;
     let (wall, serial, elapsed) = (amr.wall_time(), amr.serial_time(), amr.elapsed());
-    // 12 one-second sleeps on 2 engines.
-    assert!((12.0..13.0).contains(&serial), "serial_time {serial}");
-    assert!((6.0..9.0).contains(&wall), "wall_time {wall}");
+    let metas: Vec<_> = amr.metadata().into_iter().map(Option::unwrap).collect();
+    // serial_time sums the tasks' run times; wall_time spans the first
+    // submission to the last completion.
+    let runs: u64 = metas.iter().map(|m| m.completed_us - m.started_us).sum();
+    assert!(
+        (serial - runs as f64 / 1e6).abs() < 1e-6,
+        "serial_time {serial}"
+    );
+    let first = metas.iter().map(|m| m.submitted_us).min().unwrap();
+    let last = metas.iter().map(|m| m.completed_us).max().unwrap();
+    assert!(
+        (wall - (last - first) as f64 / 1e6).abs() < 1e-6,
+        "wall_time {wall}"
+    );
+    // Each task sleeps its second, and 2 engines run at most 2 at once.
+    assert!(serial >= 12.0, "serial_time {serial}");
+    assert!(
+        serial <= 2.0 * wall,
+        "serial_time {serial}, wall_time {wall}"
+    );
     assert_eq!(elapsed, wall, "once ready, elapsed is the wall time");
 }
 
@@ -216,7 +231,7 @@ async fn a_task_waiting_behind_a_long_one_moves_to_an_idle_engine() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sleep_here_speedup_is_near_the_engine_count() {
+async fn sleep_here_runs_on_both_engines_at_once() {
     let cluster = Cluster::start(2);
     let rc = cluster.client().await;
     let sleep = module(tasks::SLEEP);
@@ -231,11 +246,23 @@ async fn sleep_here_speedup_is_near_the_engine_count() {
         engines.insert(engine_of(result.unwrap()));
     }
     assert_eq!(engines.into_iter().collect::<Vec<_>>(), vec![0, 1]);
+    // The engines worked in parallel: some task on one ran while a task on
+    // the other did (events from the tasks' metadata, not a speedup
+    // figure, which belongs in bench/).
+    let runs: Vec<(u32, u64, u64)> = amr
+        .metadata()
+        .into_iter()
+        .map(|m| {
+            let m = m.unwrap();
+            (m.engine.unwrap().0, m.started_us, m.completed_us)
+        })
+        .collect();
+    let overlap = runs
+        .iter()
+        .any(|a| runs.iter().any(|b| a.0 != b.0 && a.1 < b.2 && b.1 < a.2));
+    assert!(overlap, "no two engines ran at once: {runs:?}");
     let ratio = amr.serial_time() / amr.wall_time();
-    assert!(
-        ratio > 1.8 && ratio <= 2.01,
-        "serial_time / wall_time = {ratio}"
-    );
+    assert!(ratio <= 2.0, "2 engines, serial_time / wall_time = {ratio}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -474,4 +501,180 @@ fn cli_apply_map_and_status_on_a_cluster() {
     );
     let out = wasp(dir, &["cluster", "status"]);
     assert!(!out.status.success(), "the cluster is gone");
+}
+
+/// Issue 10: `wasp cluster stop` ends every process `cluster start`
+/// started. An engine that cannot answer the shutdown message (here stopped
+/// with SIGSTOP; a guest looping in its start function wedges one the same
+/// way) is killed once the grace period has passed. On main, `stop` only
+/// asked the controller and left such an engine running.
+#[test]
+fn cluster_stop_kills_an_engine_that_ignores_shutdown() {
+    let cluster = Cluster::start(1);
+    let text = std::fs::read_to_string(cluster.profile().join("cluster.pids")).unwrap();
+    let pids = parse_pids(&text);
+    let roles: Vec<&str> = pids.iter().map(|(role, _)| role.as_str()).collect();
+    assert_eq!(roles, ["controller", "engine-0"], "{text}");
+    let engine = pids[1].1;
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &engine.to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+
+    let out = wasp(&cluster.dir, &["cluster", "stop", "--grace", "2s"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for (role, pid) in &pids {
+        assert!(!running(*pid), "{role} (pid {pid}) runs after cluster stop");
+    }
+    assert!(
+        stderr.contains("that had not exited after 2s: ")
+            && stderr.contains(&format!("engine-0 (pid {engine})")),
+        "{stderr}"
+    );
+    assert!(!cluster.profile().join("cluster.pids").exists());
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Issue 10: under umask 022 (see `common::wasp_command`) the profile
+/// folder is 0700 and every file holding tokens, results or captured
+/// output 0600. On main the folder was 0755 and the database 0644.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn profile_files_are_private_under_umask_022() {
+    let cluster = Cluster::start(1);
+    let rc = cluster.client().await;
+    let area = module(tasks::AREA);
+    let value = rc
+        .load_balanced_view()
+        .apply_sync(&area, "area", vec![Value::S64(3), Value::S64(7)])
+        .await
+        .unwrap();
+    assert_eq!(value, Some(Value::S64(21)));
+    let profile = cluster.profile();
+    assert_eq!(mode(&profile), 0o700, "the profile folder");
+    assert_eq!(mode(&profile.join("security")), 0o700);
+    for file in [
+        "controller.json",
+        "tasks.sqlite",
+        "tasks.sqlite-wal",
+        "tasks.sqlite-shm",
+        "security/wasp-client.json",
+        "security/wasp-engine.json",
+    ] {
+        assert_eq!(mode(&profile.join(file)), 0o600, "{file}");
+    }
+}
+
+/// Issue 10: a tenants file others may read is refused at controller
+/// start, as ssh refuses such a key, with the command that fixes it; `wasp
+/// cluster start` shows the controller's reason.
+#[cfg(unix)]
+#[test]
+fn a_tenants_file_others_may_read_is_refused_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("profile_default");
+    std::fs::create_dir_all(&profile).unwrap();
+    let tenants = profile.join("controller.json");
+    std::fs::write(
+        &tenants,
+        r#"{"tenants": [{"name": "default", "token": "t0ken", "admin": true}], "engine_token": "e"}"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&tenants, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let reason = format!(
+        "tenants file {p}: permissions 0644 are too open: it holds every tenant's token, so \
+         only its owner may read it; fix with `chmod 600 {p}`",
+        p = tenants.display()
+    );
+
+    let out = wasp(&dir, &["controller"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr,
+        format!("wasp: error: starting the controller: {reason}\n")
+    );
+    assert!(!profile.join("security/wasp-client.json").exists());
+
+    let out = wasp(&dir, &["cluster", "start", "-n", "1", "--daemon"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains(&reason), "{stderr}");
+}
+
+/// `wasp cluster start` passes the engine limits on to its engines: they
+/// are the engines' own limits, and the ceilings of per-task limits.
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_start_passes_the_engine_limits_on() {
+    let cluster = Cluster::start_with(1, &["--timeout", "1s", "--max-result", "1KiB"]);
+    let rc = cluster.client().await;
+    let evil = module(tasks::EVIL);
+    let lview = rc.load_balanced_view();
+    let err = lview.apply_sync(&evil, "spin", vec![]).await.unwrap_err();
+    assert!(err.to_string().contains("(wall_time = 1s)"), "{err}");
+    let err = lview
+        .apply_sync(&evil, "huge-result", vec![Value::U64(4096)])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("(result_bytes = 1 KiB)"), "{err}");
+    let small = lview
+        .apply_sync(&evil, "huge-result", vec![Value::U64(10)])
+        .await
+        .unwrap();
+    assert!(matches!(small, Some(Value::String(s)) if s.len() == 10));
+}
+
+/// Per-task limits end to end (issue 10, item 3): a task's `timeout` and
+/// `memory`, from either view or the CLI, stop it with the limit named,
+/// capped by the engine's ceiling. Needs the engine side of item 3
+/// (another part of the issue): the wire part is covered by
+/// tests/limits.rs today.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the engine to honour RunTask.limits (issue 10, item 3, engine side)"]
+async fn per_task_limits_stop_tasks_capped_by_the_engine_ceiling() {
+    let cluster = Cluster::start_with(2, &["--timeout", "3s"]);
+    let rc = cluster.client().await;
+    let evil = module(tasks::EVIL);
+    let err = rc
+        .load_balanced_view()
+        .with_timeout(Duration::from_millis(500))
+        .apply_sync(&evil, "spin", vec![])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("wall_time = 500ms"), "{err}");
+    let err = rc
+        .view(vec![EngineId(1)])
+        .with_memory(4 << 20)
+        .apply_sync(&evil, "grow-memory", vec![])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("memory_bytes = 4 MiB"), "{err}");
+    // Above the engine's ceiling: the ceiling applies.
+    let err = rc
+        .load_balanced_view()
+        .with_timeout(Duration::from_secs(60))
+        .apply_sync(&evil, "spin", vec![])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("wall_time = 3s"), "{err}");
+
+    let out = wasp(
+        &cluster.dir,
+        &["apply", "--timeout", "500ms", tasks::EVIL, "spin"],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("wall_time = 500ms"), "{stderr}");
 }

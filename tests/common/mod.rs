@@ -71,13 +71,14 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        // `cluster stop` kills what does not exit on request, and removes
+        // the pid file; if it failed, kill what the file lists.
         let _ = wasp(&self.dir, &["cluster", "stop"]);
-        // Whatever did not stop on request is killed.
         if let Ok(pids) = std::fs::read_to_string(self.profile().join("cluster.pids")) {
-            for pid in pids.lines() {
+            for (_role, pid) in parse_pids(&pids) {
                 let _ = Command::new("kill")
                     .arg("-9")
-                    .arg(pid)
+                    .arg(pid.to_string())
                     .stderr(std::process::Stdio::null())
                     .status();
             }
@@ -85,14 +86,45 @@ impl Drop for Cluster {
     }
 }
 
+/// The `ROLE PID START` lines of a profile's `cluster.pids`, as (role,
+/// pid).
+pub fn parse_pids(text: &str) -> Vec<(String, u32)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let role = fields.next()?.to_owned();
+            Some((role, fields.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Whether process `pid` runs: it has a /proc entry and is not a zombie
+/// (the engines of a daemon cluster are reaped by init, maybe later).
+pub fn running(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|end| stat[end + 1..].split_whitespace().next());
+    !matches!(state, Some("Z" | "X") | None)
+}
+
 /// Runs the `wasp` binary in the cluster's profile folder.
 pub fn wasp(dir: &tempfile::TempDir, args: &[&str]) -> std::process::Output {
     wasp_command(dir).args(args).output().expect("spawn wasp")
 }
 
-/// The `wasp` binary with the profile folder and a compile cache in `dir`.
-fn wasp_command(dir: &tempfile::TempDir) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_wasp"));
+/// The `wasp` binary with the profile folder and a compile cache in `dir`,
+/// run under umask 022 (a common default, which leaves new files readable
+/// by others): what wasp keeps private, it must make private itself.
+pub fn wasp_command(dir: &tempfile::TempDir) -> Command {
+    let mut command = Command::new("sh");
+    command.args([
+        "-c",
+        r#"umask 022 && exec "$0" "$@""#,
+        env!("CARGO_BIN_EXE_wasp"),
+    ]);
     command
         .env("WASP_DIR", dir.path())
         .env("WASP_CACHE_DIR", dir.path().join("cache"));

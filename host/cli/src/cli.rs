@@ -183,8 +183,10 @@ pub struct EngineArgs {
 pub enum ClusterCommand {
     /// Start a controller and N engines on this host.
     Start(ClusterStartArgs),
-    /// Stop the cluster's controller and engines.
-    Stop(ProfileOnly),
+    /// Stop the cluster's controller and engines: ask them to exit, then
+    /// kill (SIGKILL) any process `cluster start` started that has not
+    /// exited after the grace period.
+    Stop(ClusterStopArgs),
     /// Show engines, queue and tasks done.
     Status(ProfileOnly),
 }
@@ -192,6 +194,18 @@ pub enum ClusterCommand {
 /// Arguments that only name the profile.
 #[derive(Debug, Args)]
 pub struct ProfileOnly {
+    /// Which profile folder to use.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+/// `wasp cluster stop`
+#[derive(Debug, Args)]
+pub struct ClusterStopArgs {
+    /// How long the processes have to exit on request before they are
+    /// killed, e.g. `5s`, `500ms`.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub grace: Seconds,
     /// Which profile folder to use.
     #[command(flatten)]
     pub profile: ProfileArgs,
@@ -209,11 +223,13 @@ pub struct ClusterStartArgs {
     /// Most bytes one tenant's namespace may hold on each engine
     /// [default: 256MiB].
     #[arg(long, value_name = "SIZE")]
-    pub max_namespace: Option<String>,
-    /// Largest module the controller accepts and the engines load
-    /// [default: 256MiB]. A Python component is about 18MB.
-    #[arg(long, value_name = "SIZE")]
-    pub max_module_size: Option<String>,
+    pub max_namespace: Option<ByteSize>,
+    /// The engines' runtime settings, passed on to each engine: their limits
+    /// are the ceilings of the limits a client asks for per task, and
+    /// --max-module-size also bounds what the controller accepts (a Python
+    /// component is about 18MB).
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
     /// Which profile folder to use.
     #[command(flatten)]
     pub profile: ProfileArgs,
@@ -237,9 +253,27 @@ pub struct ApplyArgs {
     /// scheduler chooses.
     #[arg(long)]
     pub targets: Option<String>,
+    /// Per-task limits.
+    #[command(flatten)]
+    pub limits: TaskLimitArgs,
     /// Which profile folder to use.
     #[command(flatten)]
     pub profile: ProfileArgs,
+}
+
+/// Limits a client asks for per task (`wasp apply`, `wasp map`); each
+/// engine caps them by its own ceilings (`wasp engine --timeout
+/// --max-memory`, also flags of `wasp cluster start`).
+#[derive(Debug, Args)]
+pub struct TaskLimitArgs {
+    /// Wall time per task, all items of a chunk together, e.g. `30s`,
+    /// `500ms` [default: the engine's --timeout].
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<Seconds>,
+    /// Linear memory per task, e.g. `64MiB` [default: the engine's
+    /// --max-memory].
+    #[arg(long, value_name = "BYTES")]
+    pub memory: Option<ByteSize>,
 }
 
 /// `wasp map`
@@ -257,6 +291,9 @@ pub struct MapArgs {
     /// Print results as they complete instead of in input order.
     #[arg(long)]
     pub unordered: bool,
+    /// Per-task limits.
+    #[command(flatten)]
+    pub limits: TaskLimitArgs,
     /// Which profile folder to use.
     #[command(flatten)]
     pub profile: ProfileArgs,

@@ -1,7 +1,9 @@
 //! `wasp cluster start | stop | status`, as ipcluster: a controller and N
-//! engines as separate processes on this host.
+//! engines as separate processes on this host. `start` records their pids
+//! in the profile folder; `stop` asks them to exit and kills those that do
+//! not (see [`crate::processes`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -9,15 +11,27 @@ use anyhow::{Context, bail};
 use wasp_client::Client;
 use wasp_net::Profile;
 
-use crate::cli::{ClusterStartArgs, ProfileOnly};
+use crate::cli::{ClusterStartArgs, ClusterStopArgs, ProfileOnly};
+use crate::processes;
 use crate::serve::tokio_runtime;
 
 /// How long `start` waits for the controller and engines to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The file, in the profile folder, that lists the processes `start`
+/// started.
+fn pid_file(profile: &Profile) -> PathBuf {
+    profile.dir().join("cluster.pids")
+}
+
 pub fn start(args: &ClusterStartArgs) -> anyhow::Result<ExitCode> {
     let profile_name = &args.profile.profile;
     let profile = Profile::new(profile_name)?;
+    // The profile holds secrets and every tenant's results: private from
+    // the start, whatever the umask.
+    profile
+        .create()
+        .with_context(|| format!("creating the profile folder {}", profile.dir().display()))?;
     let client_file = profile.client_file();
     let engine_file = profile.engine_file();
     // Old files would point at a controller that is gone.
@@ -28,39 +42,49 @@ pub fn start(args: &ClusterStartArgs) -> anyhow::Result<ExitCode> {
     let logs = profile.dir().join("log");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     let mut children = Vec::new();
+    let mut started = Vec::new();
     let controller = spawn(
         Command::new(&exe)
             .args(["controller", "--profile", profile_name])
             .args(["--scheme", &args.scheduler.scheme])
             .args(["--hwm", &args.scheduler.hwm.to_string()])
-            .args([
-                "--prefetch",
-                &format!("{}s", args.scheduler.prefetch.0.as_secs_f64()),
-            ])
+            .args(["--prefetch", &args.scheduler.prefetch.to_string()])
             .args(
-                args.max_module_size
+                args.runtime
+                    .max_module_size
                     .iter()
-                    .flat_map(|size| ["--max-module-size", size]),
+                    .flat_map(|size| ["--max-module-size".to_owned(), size.to_string()]),
             ),
         &logs.join("controller.log"),
     )?;
+    started.push(processes::Started::new("controller", controller.id()));
     children.push(controller);
-    wait_for_file(&engine_file, &mut children)?;
+    let recorded = processes::write(&pid_file(&profile), &started);
+    let up = recorded
+        .and_then(|()| wait_for_file(&engine_file, &mut children, &logs.join("controller.log")));
+    if let Err(err) = up {
+        kill_all(&mut children);
+        return Err(err);
+    }
+    let engine_flags = args.runtime.to_flags();
     for i in 0..args.engines {
         let mut command = Command::new(&exe);
         command.args(["engine", "--profile", profile_name]);
         if let Some(size) = &args.max_namespace {
-            command.args(["--max-namespace", size]);
+            command.args(["--max-namespace", &size.to_string()]);
         }
-        if let Some(size) = &args.max_module_size {
-            command.args(["--max-module-size", size]);
+        command.args(&engine_flags);
+        let spawned =
+            spawn(&mut command, &logs.join(format!("engine-{i}.log"))).and_then(|engine| {
+                started.push(processes::Started::new(format!("engine-{i}"), engine.id()));
+                children.push(engine);
+                processes::write(&pid_file(&profile), &started)
+            });
+        if let Err(err) = spawned {
+            kill_all(&mut children);
+            return Err(err);
         }
-        let engine = spawn(&mut command, &logs.join(format!("engine-{i}.log")))?;
-        children.push(engine);
     }
-    let pids: Vec<String> = children.iter().map(|c| c.id().to_string()).collect();
-    std::fs::write(profile.dir().join("cluster.pids"), pids.join("\n"))
-        .context("writing the cluster's pid file")?;
 
     let tokio = tokio_runtime()?;
     let client = tokio.block_on(async {
@@ -102,9 +126,24 @@ pub fn start(args: &ClusterStartArgs) -> anyhow::Result<ExitCode> {
         let _ = tokio::signal::ctrl_c().await;
         let _ = client.shutdown().await;
     });
+    // The processes are this one's children: wait for them (reaping them),
+    // killing those that outlast the grace period.
+    let deadline = Instant::now() + DEFAULT_GRACE;
+    while Instant::now() < deadline
+        && children
+            .iter_mut()
+            .any(|child| matches!(child.try_wait(), Ok(None)))
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     kill_all(&mut children);
+    let _ = std::fs::remove_file(pid_file(&profile));
     Ok(ExitCode::SUCCESS)
 }
+
+/// How long the cluster's processes have to exit on request when the
+/// foreground `cluster start` is interrupted (`cluster stop` has a flag).
+const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 fn spawn(command: &mut Command, log: &Path) -> anyhow::Result<Child> {
     let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
@@ -116,11 +155,18 @@ fn spawn(command: &mut Command, log: &Path) -> anyhow::Result<Child> {
         .with_context(|| format!("starting {command:?}"))
 }
 
-fn wait_for_file(path: &Path, children: &mut [Child]) -> anyhow::Result<()> {
+/// Waits for the controller (`children[0]`) to write `path`; if it exits
+/// first, the error gives the last line of its `log`, which says why.
+fn wait_for_file(path: &Path, children: &mut [Child], log: &Path) -> anyhow::Result<()> {
     let deadline = Instant::now() + START_TIMEOUT;
     while !path.exists() {
         if let Some(status) = children[0].try_wait()? {
-            bail!("the controller exited at start ({status}); see its log");
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let last = text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+            bail!(
+                "the controller exited at start ({status}): {last} (log: {})",
+                log.display()
+            );
         }
         if Instant::now() > deadline {
             bail!("the controller wrote no connection file within {START_TIMEOUT:?}");
@@ -130,6 +176,7 @@ fn wait_for_file(path: &Path, children: &mut [Child]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Kills (SIGKILL) and reaps every child still running.
 fn kill_all(children: &mut [Child]) {
     for child in children.iter_mut().rev() {
         let _ = child.kill();
@@ -137,17 +184,40 @@ fn kill_all(children: &mut [Child]) {
     }
 }
 
-pub fn stop(args: &ProfileOnly) -> anyhow::Result<ExitCode> {
+/// Asks the cluster to stop, then ends every process `start` recorded:
+/// those that have not exited after `--grace` are killed.
+pub fn stop(args: &ClusterStopArgs) -> anyhow::Result<ExitCode> {
     let profile = Profile::new(&args.profile.profile)?;
-    tokio_runtime()?.block_on(async {
+    let started = processes::read(&pid_file(&profile))?;
+    let asked = tokio_runtime()?.block_on(async {
         let client = Client::connect_file(&profile.client_file())
             .await
             .context("connecting to the cluster")?;
         client.shutdown().await.context("stopping the cluster")
-    })?;
+    });
+    if let Err(err) = asked {
+        if started.is_empty() {
+            return Err(err);
+        }
+        // The controller is gone or wedged; its processes may not be.
+        eprintln!("wasp: could not ask the cluster to stop ({err:#}); ending its processes");
+        processes::terminate(&started);
+    }
+    let killed = processes::end(&started, args.grace.0)?;
     let _ = std::fs::remove_file(profile.client_file());
     let _ = std::fs::remove_file(profile.engine_file());
-    eprintln!("wasp cluster stopped");
+    let _ = std::fs::remove_file(pid_file(&profile));
+    if killed.is_empty() {
+        eprintln!("wasp cluster stopped");
+    } else {
+        let names: Vec<String> = killed.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "wasp cluster stopped; killed {} that had not exited after {}: {}",
+            names.len(),
+            args.grace,
+            names.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

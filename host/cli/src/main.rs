@@ -7,6 +7,7 @@ mod build_task;
 mod cli;
 mod cluster;
 mod inspect;
+mod processes;
 mod remote;
 mod run;
 mod scaffold;

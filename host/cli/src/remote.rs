@@ -95,10 +95,9 @@ pub fn apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
                         Arg::Ref(_) => None,
                     })
                     .collect();
-                let mut result = client
-                    .load_balanced_view()
-                    .apply(&module, &args.func, values)
-                    .await?;
+                let mut view = client.load_balanced_view();
+                (view.timeout, view.memory) = (args.limits.timeout(), args.limits.memory());
+                let mut result = view.apply(&module, &args.func, values).await?;
                 let value = result.get_one(None).await?;
                 println!("{}", print_value(value.as_ref()));
                 if let Some(Some(meta)) = result.metadata().first() {
@@ -107,7 +106,8 @@ pub fn apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
             }
             Some(targets) => {
                 let targets = parse_targets(targets, &client).await?;
-                let view = client.view(targets.clone());
+                let mut view = client.view(targets.clone());
+                (view.timeout, view.memory) = (args.limits.timeout(), args.limits.memory());
                 let mut result = view.apply_args(&module, &args.func, parsed).await?;
                 let values = result.get(None).await?;
                 if targets.len() == 1 {
@@ -183,10 +183,11 @@ pub fn map(args: &MapArgs) -> anyhow::Result<ExitCode> {
     let total = sequences.first().map_or(0, Vec::len);
     tokio_runtime()?.block_on(async {
         let client = connect(&args.profile.profile).await?;
-        let view = client
+        let mut view = client
             .load_balanced_view()
             .with_chunksize(args.chunksize)
             .with_ordered(!args.unordered);
+        (view.timeout, view.memory) = (args.limits.timeout(), args.limits.memory());
         let mut result = view.map_async(&module, &args.func, sequences).await?;
         let bar = indicatif::ProgressBar::new(total as u64);
         let mut out = std::io::stdout().lock();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use wasp_engine::{Limits, Runtime, RuntimeConfig};
 
-use crate::cli::RuntimeArgs;
+use crate::cli::{RuntimeArgs, TaskLimitArgs};
 
 /// A byte count written as `1000`, `64KiB`, `64MiB`, `1GiB` (or KB/MB/GB,
 /// also binary, as most tools mean them).
@@ -42,6 +42,13 @@ impl FromStr for ByteSize {
     }
 }
 
+/// Written as a plain byte count, which [`ByteSize::from_str`] reads back.
+impl std::fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// A duration written as `30s`, `500ms`, `2m` or a bare number of seconds.
 #[derive(Clone, Copy, Debug)]
 pub struct Seconds(pub Duration);
@@ -70,7 +77,56 @@ impl FromStr for Seconds {
     }
 }
 
+/// Written in seconds (`0.5s`), which [`Seconds::from_str`] reads back.
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}s", self.0.as_secs_f64())
+    }
+}
+
+impl TaskLimitArgs {
+    /// The view's `timeout`: `None` where no flag was given, so that the
+    /// engine's own setting applies.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout.map(|Seconds(t)| t)
+    }
+
+    /// The view's `memory`, in bytes: `None` where no flag was given.
+    pub fn memory(&self) -> Option<u64> {
+        self.memory.map(|ByteSize(n)| n as u64)
+    }
+}
+
 impl RuntimeArgs {
+    /// These settings as `wasp engine` flags: only the flags given, so that
+    /// an engine started by `wasp cluster start` has the same settings.
+    pub fn to_flags(&self) -> Vec<String> {
+        let sizes = [
+            ("--max-module-size", self.max_module_size),
+            ("--max-memory", self.max_memory),
+            ("--max-stack", self.max_stack),
+            ("--max-args", self.max_args),
+            ("--max-result", self.max_result),
+            ("--max-output", self.max_output),
+        ];
+        let mut flags = Vec::new();
+        for (flag, size) in sizes {
+            if let Some(size) = size {
+                flags.extend([flag.to_owned(), size.to_string()]);
+            }
+        }
+        if let Some(timeout) = self.timeout {
+            flags.extend(["--timeout".to_owned(), timeout.to_string()]);
+        }
+        if let Some(dir) = &self.cache_dir {
+            flags.extend(["--cache-dir".to_owned(), dir.display().to_string()]);
+        }
+        if self.no_cache {
+            flags.push("--no-cache".to_owned());
+        }
+        flags
+    }
+
     /// The limits: defaults, overridden by the flags given.
     pub fn limits(&self) -> Limits {
         let mut limits = Limits::default();
@@ -142,5 +198,102 @@ mod tests {
             Duration::from_millis(1500)
         );
         assert!("soon".parse::<Seconds>().is_err());
+    }
+
+    #[test]
+    fn sizes_and_durations_print_as_they_parse() {
+        for text in ["64MiB", "1000", "1GiB"] {
+            let size: ByteSize = text.parse().unwrap();
+            assert_eq!(size.to_string().parse::<ByteSize>().unwrap().0, size.0);
+        }
+        for text in ["500ms", "2m", "1.5", "0.001s", "300s"] {
+            let time: Seconds = text.parse().unwrap();
+            assert_eq!(time.to_string().parse::<Seconds>().unwrap().0, time.0);
+        }
+    }
+
+    /// The runtime flags of `wasp cluster start`, given back as `wasp
+    /// engine` flags, give the engine the same limits.
+    #[test]
+    fn runtime_flags_round_trip_through_the_engine_command() {
+        use clap::Parser;
+        let given = [
+            "--max-memory",
+            "64MiB",
+            "--timeout",
+            "1.5s",
+            "--max-stack",
+            "2MiB",
+            "--max-args",
+            "1000",
+            "--max-result",
+            "1KiB",
+            "--max-output",
+            "4KiB",
+            "--max-module-size",
+            "32MiB",
+            "--no-cache",
+        ];
+        let start =
+            crate::cli::Cli::try_parse_from(["wasp", "cluster", "start"].into_iter().chain(given))
+                .unwrap();
+        let crate::cli::Command::Cluster(crate::cli::ClusterCommand::Start(start)) = start.command
+        else {
+            panic!("not cluster start")
+        };
+        let flags = start.runtime.to_flags();
+        let engine = crate::cli::Cli::try_parse_from(
+            ["wasp".to_owned(), "engine".to_owned()]
+                .into_iter()
+                .chain(flags),
+        )
+        .unwrap();
+        let crate::cli::Command::Engine(engine) = engine.command else {
+            panic!("not engine")
+        };
+        let (want, got) = (start.runtime.limits(), engine.runtime.limits());
+        assert_eq!(got.memory_bytes, 64 << 20);
+        assert_eq!(got.wall_time, Duration::from_millis(1500));
+        assert_eq!(
+            (
+                got.stack_bytes,
+                got.arg_bytes,
+                got.result_bytes,
+                got.output_bytes
+            ),
+            (2 << 20, 1000, 1 << 10, 4 << 10)
+        );
+        assert_eq!(got.module_bytes, 32 << 20);
+        assert_eq!(got, want);
+        assert!(engine.runtime.no_cache);
+    }
+
+    #[test]
+    fn task_limit_flags_become_view_flags() {
+        use clap::Parser;
+        let parsed = crate::cli::Cli::try_parse_from([
+            "wasp",
+            "apply",
+            "m.wasm",
+            "f",
+            "--timeout",
+            "2s",
+            "--memory",
+            "16MiB",
+        ])
+        .unwrap();
+        let crate::cli::Command::Apply(apply) = parsed.command else {
+            panic!("not apply")
+        };
+        assert_eq!(
+            (apply.limits.timeout(), apply.limits.memory()),
+            (Some(Duration::from_secs(2)), Some(16 << 20))
+        );
+        let parsed =
+            crate::cli::Cli::try_parse_from(["wasp", "map", "m.wasm", "f", "in.jsonl"]).unwrap();
+        let crate::cli::Command::Map(map) = parsed.command else {
+            panic!("not map")
+        };
+        assert_eq!((map.limits.timeout(), map.limits.memory()), (None, None));
     }
 }

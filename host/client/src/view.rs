@@ -6,6 +6,13 @@
 //! this way: `apply` and `map` always return an [`AsyncResult`]; with
 //! `block = true` they return it only once every result has arrived.
 //! `apply_sync` returns the value itself.
+//!
+//! Both views carry per-task limits, as ipyparallel's `timeout` flag:
+//! `timeout` (the wall time of each task, all items of a map chunk
+//! together) and `memory` (its linear memory). Each engine caps them by its
+//! own ceilings; unset, the engine's settings apply.
+
+use std::time::Duration;
 
 use wasp_proto::msg::{Arg, NamespaceOp, TaskLimits, TaskSpec};
 use wasp_proto::{EngineId, TaskId, Value};
@@ -32,6 +39,14 @@ const FIRST_SLICE: usize = 16;
 /// whole encoded frame and its decoded copy at once.
 const SUBMIT_SLICE: usize = 4096;
 
+/// The limits sent with each task of a view with these flags.
+fn task_limits(timeout: Option<Duration>, memory: Option<u64>) -> TaskLimits {
+    TaskLimits {
+        timeout_us: timeout.map(|t| u64::try_from(t.as_micros()).unwrap_or(u64::MAX)),
+        memory_bytes: memory,
+    }
+}
+
 fn to_args(values: Vec<Value>) -> Vec<Arg> {
     values.into_iter().map(Arg::Value).collect()
 }
@@ -53,7 +68,8 @@ impl ViewCore {
     }
 
     /// Checks every item's arguments against the signature, uploads the
-    /// module if the controller lacks it, and submits one task per chunk.
+    /// module if the controller lacks it, and submits one task per chunk,
+    /// each with `limits`.
     ///
     /// Tasks leave in slices that start small and double: the engines
     /// start on the first tasks while the client still encodes the rest.
@@ -64,6 +80,7 @@ impl ViewCore {
         plan: Plan,
         ordered: bool,
         single: bool,
+        limits: TaskLimits,
     ) -> Result<AsyncResult, ClientError> {
         let export = module.find(func)?;
         plan.check(&export.sig, single)?;
@@ -84,7 +101,7 @@ impl ViewCore {
                         func: func.to_owned(),
                         items,
                         targets,
-                        limits: TaskLimits::default(),
+                        limits,
                     })
                 })
                 .collect::<Result<Vec<TaskSpec>, ClientError>>();
@@ -133,6 +150,12 @@ pub struct LoadBalancedView {
     pub ordered: bool,
     /// Whether `apply` and `map` wait for their results before returning.
     pub block: bool,
+    /// Wall time per task, all items of a chunk together (ipyparallel's
+    /// `timeout`); `None`: the engine's limit. Capped by the engine's.
+    pub timeout: Option<Duration>,
+    /// Linear memory per task, in bytes; `None`: the engine's limit.
+    /// Capped by the engine's.
+    pub memory: Option<u64>,
 }
 
 impl LoadBalancedView {
@@ -142,7 +165,13 @@ impl LoadBalancedView {
             chunksize: 1,
             ordered: true,
             block: false,
+            timeout: None,
+            memory: None,
         }
+    }
+
+    fn limits(&self) -> TaskLimits {
+        task_limits(self.timeout, self.memory)
     }
 
     /// Restricts the scheduler to these engines.
@@ -169,6 +198,18 @@ impl LoadBalancedView {
         self
     }
 
+    /// Sets `timeout`: each task's wall time.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets `memory`: each task's linear memory, in bytes.
+    pub fn with_memory(mut self, bytes: u64) -> Self {
+        self.memory = Some(bytes);
+        self
+    }
+
     /// Runs `func(args...)` once, on the engine the scheduler picks.
     pub async fn apply(
         &self,
@@ -192,7 +233,9 @@ impl LoadBalancedView {
         args: Vec<Value>,
     ) -> Result<AsyncResult, ClientError> {
         let chunks = self.core.chunks(vec![to_args(args)], 1);
-        self.core.submit(module, func, chunks, true, true).await
+        self.core
+            .submit(module, func, chunks, true, true, self.limits())
+            .await
     }
 
     /// Runs `func(args...)` once and returns its result.
@@ -218,7 +261,7 @@ impl LoadBalancedView {
         let plan = Plan::columns(sequences, self.chunksize, self.core.targets.clone());
         let mut result = self
             .core
-            .submit(module, func, plan, self.ordered, false)
+            .submit(module, func, plan, self.ordered, false, self.limits())
             .await?;
         if self.block {
             result.wait(None).await;
@@ -248,6 +291,12 @@ impl LoadBalancedView {
 pub struct DirectView {
     core: ViewCore,
     targets: Vec<EngineId>,
+    /// Wall time per task (ipyparallel's `timeout`); `None`: the engine's
+    /// limit. Capped by the engine's.
+    pub timeout: Option<Duration>,
+    /// Linear memory per task, in bytes; `None`: the engine's limit.
+    /// Capped by the engine's.
+    pub memory: Option<u64>,
 }
 
 impl DirectView {
@@ -258,7 +307,25 @@ impl DirectView {
                 targets: Some(targets.clone()),
             },
             targets,
+            timeout: None,
+            memory: None,
         }
+    }
+
+    /// Sets `timeout`: each task's wall time.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets `memory`: each task's linear memory, in bytes.
+    pub fn with_memory(mut self, bytes: u64) -> Self {
+        self.memory = Some(bytes);
+        self
+    }
+
+    fn limits(&self) -> TaskLimits {
+        task_limits(self.timeout, self.memory)
     }
 
     /// The view's engines.
@@ -302,7 +369,14 @@ impl DirectView {
             .collect();
         let single = self.targets.len() == 1;
         self.core
-            .submit(module, func, Plan::Chunks(chunks), true, single)
+            .submit(
+                module,
+                func,
+                Plan::Chunks(chunks),
+                true,
+                single,
+                self.limits(),
+            )
             .await
     }
 
@@ -387,7 +461,14 @@ impl DirectView {
             })
             .collect();
         self.core
-            .submit(module, func, Plan::Chunks(chunks), true, false)
+            .submit(
+                module,
+                func,
+                Plan::Chunks(chunks),
+                true,
+                false,
+                self.limits(),
+            )
             .await
     }
 
@@ -467,4 +548,26 @@ pub fn partition(seq: Vec<Value>, parts: usize) -> Vec<Vec<Value>> {
     (0..parts)
         .map(|p| items.by_ref().take(base + usize::from(p < extra)).collect())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_flags_become_task_limits() {
+        assert_eq!(task_limits(None, None), TaskLimits::default());
+        assert_eq!(
+            task_limits(Some(Duration::from_millis(1500)), Some(16 << 20)),
+            TaskLimits {
+                timeout_us: Some(1_500_000),
+                memory_bytes: Some(16 << 20),
+            }
+        );
+        assert_eq!(
+            task_limits(Some(Duration::MAX), None).timeout_us,
+            Some(u64::MAX),
+            "saturates"
+        );
+    }
 }

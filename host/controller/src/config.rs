@@ -114,14 +114,17 @@ pub struct TenantsError {
 }
 
 impl TenantsFile {
-    /// Reads `path`, or creates it with one admin tenant `default` and
-    /// fresh tokens.
+    /// Reads `path`, or creates it (mode 0600) with one admin tenant
+    /// `default` and fresh tokens. A file that its group or others may
+    /// access is refused, as ssh refuses such a private key: it holds every
+    /// tenant's token.
     pub fn load_or_create(path: &Path) -> Result<Self, TenantsError> {
         let error = |message: String| TenantsError {
             path: path.to_owned(),
             message,
         };
         if path.exists() {
+            check_private(path).map_err(error)?;
             let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
             let file: Self = serde_json::from_str(&text)
                 .map_err(|e| error(format!("not a valid tenants file: {e}")))?;
@@ -158,6 +161,29 @@ impl TenantsFile {
     }
 }
 
+/// Refuses a file whose group or others have any permission (unix).
+fn check_private(path: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| e.to_string())?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "permissions {mode:04o} are too open: it holds every tenant's token, so only \
+                 its owner may read it; fix with `chmod 600 {}`",
+                path.display()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// 32 random bytes as hex.
 fn new_token() -> Result<String, String> {
     let mut bytes = [0u8; 32];
@@ -190,5 +216,31 @@ mod tests {
         assert_eq!(first.tenant_of("wrong"), None);
         assert!(first.is_engine_token(&first.engine_token));
         assert!(!first.is_engine_token(token));
+    }
+
+    /// Issue 10: a tenants file others may read is refused, with the fix.
+    #[cfg(unix)]
+    #[test]
+    fn a_tenants_file_others_may_read_is_refused_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("controller.json");
+        TenantsFile::load_or_create(&path).unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600, "created private");
+        for open in [0o640, 0o604, 0o644, 0o660, 0o602] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(open)).unwrap();
+            let err = TenantsFile::load_or_create(&path).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "tenants file {p}: permissions {open:04o} are too open: it holds every \
+                     tenant's token, so only its owner may read it; fix with `chmod 600 {p}`",
+                    p = path.display()
+                )
+            );
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        TenantsFile::load_or_create(&path).expect("owner-only is accepted");
     }
 }

@@ -62,7 +62,12 @@ impl Controller {
     /// Starts listening and writes the connection files.
     pub async fn start(config: ControllerConfig) -> Result<Self, StartError> {
         let profile = Profile::at(config.profile_dir.clone());
+        // Private whatever the umask (issue 10): the folder 0700, the task
+        // database 0600 before SQLite opens it (its -wal and -shm files
+        // take the database's mode).
+        profile.create()?;
         let tenants = TenantsFile::load_or_create(&config.profile_dir.join("controller.json"))?;
+        wasp_net::connfile::create_private_file(&config.database())?;
         let records =
             records::Records::open(&config.database()).map_err(|source| StartError::Records {
                 path: config.database(),

@@ -194,22 +194,54 @@ impl Profile {
         self.security_dir().join("wasp-engine.json")
     }
 
-    /// Creates the profile folder and `security/`, both with mode 0700 (unix);
-    /// an existing `security/` is restricted to 0700 as well.
+    /// Creates the profile folder and `security/`, both with mode 0700
+    /// (unix), and restricts existing ones to 0700 as well: the profile
+    /// holds the tokens, and every tenant's results and captured output
+    /// (`tasks.sqlite`).
     pub fn create(&self) -> Result<(), NetError> {
         let security = self.security_dir();
         create_private_dir_all(&security)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&security, fs::Permissions::from_mode(0o700)).map_err(
-                |source| NetError::Write {
-                    path: security.clone(),
-                    source,
-                },
-            )?;
-        }
-        Ok(())
+        restrict(&self.dir, 0o700)?;
+        restrict(&security, 0o700)
+    }
+}
+
+/// Sets `path`'s permission bits to `mode` (unix; elsewhere nothing).
+fn restrict(path: &Path, mode: u32) -> Result<(), NetError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|source| {
+            NetError::Write {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// Makes sure `path` exists with mode 0600 whatever the umask: creates it
+/// empty (and its missing parents 0700) if missing, else restricts it to
+/// 0600. For a file another library opens with the default mode, such as
+/// the controller's SQLite database: SQLite creates a new database in an
+/// existing empty file, and gives its `-wal` and `-shm` files the
+/// database's own mode.
+pub fn create_private_file(path: &Path) -> Result<(), NetError> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    create_private_dir_all(parent)?;
+    match private_file_options().open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => restrict(path, 0o600),
+        Err(source) => Err(NetError::Write {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -339,7 +371,33 @@ mod tests {
         fs::create_dir_all(profile.security_dir()).expect("creates");
         fs::set_permissions(profile.security_dir(), fs::Permissions::from_mode(0o755))
             .expect("chmod");
+        fs::set_permissions(profile.dir(), fs::Permissions::from_mode(0o755)).expect("chmod");
         profile.create().expect("creates");
         assert_eq!(mode(&profile.security_dir()), 0o700);
+        assert_eq!(mode(profile.dir()), 0o700, "the profile folder itself");
+
+        let fresh = Profile::at(tmp.path().join("fresh"));
+        fresh.create().expect("creates");
+        assert_eq!(mode(fresh.dir()), 0o700);
+        assert_eq!(mode(&fresh.security_dir()), 0o700);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn create_private_file_makes_or_restricts_a_0600_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let new = tmp.path().join("p/tasks.sqlite");
+        create_private_file(&new).expect("creates");
+        assert_eq!(mode(&new), 0o600);
+        assert_eq!(mode(new.parent().expect("parent")), 0o700);
+        assert_eq!(fs::metadata(&new).expect("exists").len(), 0);
+
+        let old = tmp.path().join("old.sqlite");
+        fs::write(&old, b"kept").expect("writes");
+        fs::set_permissions(&old, fs::Permissions::from_mode(0o644)).expect("chmod");
+        create_private_file(&old).expect("restricts");
+        assert_eq!(mode(&old), 0o600);
+        assert_eq!(fs::read(&old).expect("reads"), b"kept", "contents kept");
     }
 }

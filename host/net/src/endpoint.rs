@@ -222,7 +222,6 @@ impl ConnectionLimiter {
 mod tests {
     use super::*;
     use crate::testing::{localhost, server};
-    use std::time::Instant;
 
     #[tokio::test]
     async fn wrong_fingerprint_is_refused_with_both_fingerprints() {
@@ -285,13 +284,12 @@ mod tests {
         let second = connect(&client, addr, &cert.fingerprint())
             .await
             .expect("second");
-        let started = Instant::now();
+        // Refused at once, not left to time out: the error says so.
         let err = connect(&client, addr, &cert.fingerprint())
             .await
             .expect_err("over the cap");
         assert!(matches!(err, NetError::Refused { .. }), "{err:?}");
         assert!(err.to_string().contains("refused"), "{err}");
-        assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(limiter.available(), 0);
 
         // Closing one frees its place once the server drops it; here the

@@ -255,7 +255,6 @@ mod tests {
     use crate::endpoint::{client_endpoint, connect};
     use crate::testing::server;
     use serde::Deserialize;
-    use std::time::Instant;
     use wasp_proto::codec::CodecError;
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -389,11 +388,11 @@ mod tests {
 
         let (_send, recv) = accept_bi(&server_conn).await.expect("accepts");
         let mut recv = FramedRecv::with_cap(recv.into_inner(), cap);
-        let started = Instant::now();
+        // The payload never comes: a receiver that waited for it would end
+        // with the deadline's error, not the cap's.
         let err = with_deadline(Duration::from_secs(5), "oversize frame", recv.recv::<Msg>())
             .await
             .expect_err("over the cap");
-        assert!(started.elapsed() < Duration::from_secs(2));
         assert!(
             matches!(err, NetError::Codec(CodecError::FrameTooLarge { len: l, cap: c }) if l == cap + 1 && c == cap),
             "{err:?}"
