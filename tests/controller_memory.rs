@@ -29,11 +29,12 @@ fn peak_rss(pid: &str) -> u64 {
 async fn a_client_that_never_reads_is_not_buffered_without_bound_and_slows_only_itself() {
     let cluster = Cluster::start(2);
     let pids = std::fs::read_to_string(cluster.profile().join("cluster.pids")).expect("pids");
+    // `cluster.pids` holds a `ROLE PID START` line per process.
     let controller = pids
         .lines()
-        .next()
+        .find_map(|line| line.strip_prefix("controller "))
+        .and_then(|rest| rest.split_whitespace().next())
         .expect("controller pid")
-        .trim()
         .to_owned();
     let rc = cluster.client().await;
     // A 1 MB value on engine 0: every pull of it is a 1 MB answer.
