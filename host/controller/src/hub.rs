@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use wasp_proto::msg::{
     ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, Items, NamespaceOp,
-    NamespaceReply, RunTask, TaskError, TaskLimits, TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine,
+    NamespaceReply, RunTask, TaskError, TaskLimits, TaskMeta, TaskResult, TaskSpec, ToClient,
+    ToEngine,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
 use wasp_sched::{Action, Scheduler, SchedulerConfig};
