@@ -794,3 +794,82 @@ pub fn now_us() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(namespace: &mut Namespace, limit: usize, entries: &[(&str, Value)]) -> NamespaceReply {
+        let entries = entries
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect();
+        apply_namespace_op(EngineId(0), namespace, limit, NamespaceOp::Push(entries))
+    }
+
+    fn held(namespace: &Namespace) -> usize {
+        namespace
+            .values
+            .iter()
+            .map(|(name, value)| name.len() + value.size_bytes())
+            .sum()
+    }
+
+    #[test]
+    fn a_name_repeated_in_one_push_counts_once() {
+        // Issue 10: a name given k times freed its old value k times, so
+        // the cap could be bypassed without limit. Fails on main: the
+        // second push is accepted and the count drifts below what is held.
+        let big = Value::String("x".repeat(600));
+        let limit = 1000;
+        let mut namespace = Namespace::default();
+        push(&mut namespace, limit, &[("a", big.clone())]).expect("fits");
+        let tiny = Value::Bool(true);
+        let repeated: Vec<(&str, Value)> = std::iter::repeat_n(("a", tiny), 5)
+            .chain([("c", big.clone())])
+            .collect();
+        let reply = push(&mut namespace, limit, &repeated);
+        assert_eq!(namespace.bytes, held(&namespace));
+        assert!(reply.is_ok(), "a then c fit: {reply:?}");
+        let reply = push(&mut namespace, limit, &[("b", big.clone()), ("b", big)]);
+        assert!(reply.is_err(), "b does not fit beside c");
+        assert_eq!(namespace.bytes, held(&namespace));
+        assert!(namespace.bytes <= limit);
+    }
+
+    #[test]
+    fn frames_are_bounded_by_bytes_and_count() {
+        let large = |n| {
+            (0..n)
+                .map(|_| Outgoing {
+                    msg: FromEngine::Heartbeat,
+                    size: 60,
+                })
+                .collect()
+        };
+        let sizes: Vec<usize> = frames(large(5), 150).iter().map(Vec::len).collect();
+        // 60 + 60 fit in 150; a third would not.
+        assert_eq!(sizes, vec![2, 2, 1]);
+        // One message over the budget goes alone.
+        let alone = frames(
+            vec![
+                Outgoing::small(FromEngine::Heartbeat),
+                Outgoing {
+                    msg: FromEngine::Heartbeat,
+                    size: 1000,
+                },
+                Outgoing::small(FromEngine::Heartbeat),
+            ],
+            300,
+        );
+        assert_eq!(
+            alone.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![1, 1, 1]
+        );
+        let many = frames(large(600), usize::MAX);
+        assert_eq!(
+            many.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![256, 256, 88]
+        );
+    }
+}
