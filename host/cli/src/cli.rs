@@ -395,21 +395,33 @@ pub struct RuntimeArgs {
     /// Linear memory per task [default: 512MiB].
     #[arg(long, value_name = "SIZE")]
     pub max_memory: Option<ByteSize>,
-    /// Wall-clock time per call, e.g. `30s`, `500ms` [default: 300s].
+    /// Wall-clock time per task (instantiation and every item of a chunk
+    /// together), e.g. `30s`, `500ms` [default: 300s].
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<Seconds>,
+    /// Time to wait for a module to compile [default: 300s]; the compiler
+    /// cannot be cancelled and finishes in the background.
+    #[arg(long, value_name = "DURATION")]
+    pub compile_timeout: Option<Seconds>,
     /// Wasm stack per call [default: 1MiB].
     #[arg(long, value_name = "SIZE")]
     pub max_stack: Option<ByteSize>,
     /// Arguments of one call [default: 64MiB].
     #[arg(long, value_name = "SIZE")]
     pub max_args: Option<ByteSize>,
-    /// Result of one call [default: 64MiB].
+    /// Result of one call, and a chunk's results and output together,
+    /// counted as host memory [default: 64MiB].
     #[arg(long, value_name = "SIZE")]
     pub max_result: Option<ByteSize>,
     /// Captured stdout, stderr and logs per call, each [default: 1MiB].
     #[arg(long, value_name = "SIZE")]
     pub max_output: Option<ByteSize>,
+    /// Entries in a task's WASI resource table [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_wasi_handles: Option<usize>,
+    /// Bytes one `wasi:random` call may ask for [default: 1MiB].
+    #[arg(long, value_name = "SIZE")]
+    pub max_random: Option<ByteSize>,
     /// Where compiled modules are cached [default: $XDG_CACHE_HOME/wasp/modules
     /// or ~/.cache/wasp/modules].
     #[arg(long, value_name = "DIR", env = "WASP_CACHE_DIR")]

@@ -137,6 +137,7 @@ impl RuntimeArgs {
             (self.max_args, &mut limits.arg_bytes),
             (self.max_result, &mut limits.result_bytes),
             (self.max_output, &mut limits.output_bytes),
+            (self.max_random, &mut limits.random_bytes),
         ];
         for (flag, slot) in sizes {
             if let Some(ByteSize(n)) = flag {
@@ -145,6 +146,12 @@ impl RuntimeArgs {
         }
         if let Some(Seconds(timeout)) = self.timeout {
             limits.wall_time = timeout;
+        }
+        if let Some(Seconds(timeout)) = self.compile_timeout {
+            limits.compile_time = timeout;
+        }
+        if let Some(handles) = self.max_wasi_handles {
+            limits.wasi_handles = handles;
         }
         limits
     }

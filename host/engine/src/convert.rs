@@ -3,12 +3,41 @@
 //! Arguments are checked against the export's signature (by
 //! `Value::check`) before conversion, so this mapping is structural; wasmtime
 //! type-checks the result once more when the call is made.
+//!
+//! Sizes are counted as host memory, the way `Value::cost_bytes` counts
+//! them: [`NODE_BYTES`] per value (every list item, field and payload is
+//! one) plus the bytes of its strings and names. An empty string or a
+//! `false` then costs what it really costs the host, so a byte limit bounds
+//! memory, which a count of payload bytes (0 for an empty string) does not.
 
 use wasmtime::component::Val;
 use wasp_proto::{FuncSig, Type, Value};
 
 use crate::error::CallError;
 use crate::limits::Limit;
+
+use wasp_proto::value::{FIELD_BYTES, NAME_BYTES, NODE_BYTES};
+
+/// What `value` costs in host memory, as the argument, result and
+/// namespace limits count it (`Value::cost_bytes`: `NODE_BYTES` per node
+/// plus string and name bytes), walking the tree with its own stack, so
+/// that no nesting overflows it.
+pub fn memory_size(value: &Value) -> usize {
+    let mut size = 0usize;
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        size = size.saturating_add(value.own_cost_bytes());
+        match value {
+            Value::List(items) | Value::Tuple(items) => pending.extend(items),
+            Value::Record(fields) => pending.extend(fields.iter().map(|(_, value)| value)),
+            Value::Variant(_, payload)
+            | Value::Option(payload)
+            | Value::Result(Ok(payload) | Err(payload)) => pending.extend(payload.as_deref()),
+            _ => {}
+        }
+    }
+    size
+}
 
 /// Converts a call's arguments, checking each against its parameter's type
 /// and counting their size (as `Value::cost_bytes` does) in the same pass:
@@ -48,25 +77,26 @@ pub fn args_to_vals(
 
 /// `value` as a `Val` if it has type `ty`, adding its size to `size`.
 fn typed_val(value: &Value, ty: &Type, size: &mut usize) -> Option<Val> {
-    // Each node's own cost; its parts add theirs as they are converted.
+    // Each node's own cost (its strings and names included); its parts add
+    // theirs as they are converted.
     *size += value.own_cost_bytes();
     let scalar = |_: &mut usize, _: usize, val: Val| Some(val);
     match (ty, value) {
-        (Type::Bool, Value::Bool(b)) => scalar(size, 1, Val::Bool(*b)),
-        (Type::S8, Value::S8(n)) => scalar(size, 1, Val::S8(*n)),
-        (Type::U8, Value::U8(n)) => scalar(size, 1, Val::U8(*n)),
-        (Type::S16, Value::S16(n)) => scalar(size, 2, Val::S16(*n)),
-        (Type::U16, Value::U16(n)) => scalar(size, 2, Val::U16(*n)),
-        (Type::S32, Value::S32(n)) => scalar(size, 4, Val::S32(*n)),
-        (Type::U32, Value::U32(n)) => scalar(size, 4, Val::U32(*n)),
-        (Type::S64, Value::S64(n)) => scalar(size, 8, Val::S64(*n)),
-        (Type::U64, Value::U64(n)) => scalar(size, 8, Val::U64(*n)),
-        (Type::F32, Value::F32(x)) => scalar(size, 4, Val::Float32(*x)),
-        (Type::F64, Value::F64(x)) => scalar(size, 8, Val::Float64(*x)),
-        (Type::Char, Value::Char(c)) => scalar(size, 4, Val::Char(*c)),
+        (Type::Bool, Value::Bool(b)) => scalar(size, 0, Val::Bool(*b)),
+        (Type::S8, Value::S8(n)) => scalar(size, 0, Val::S8(*n)),
+        (Type::U8, Value::U8(n)) => scalar(size, 0, Val::U8(*n)),
+        (Type::S16, Value::S16(n)) => scalar(size, 0, Val::S16(*n)),
+        (Type::U16, Value::U16(n)) => scalar(size, 0, Val::U16(*n)),
+        (Type::S32, Value::S32(n)) => scalar(size, 0, Val::S32(*n)),
+        (Type::U32, Value::U32(n)) => scalar(size, 0, Val::U32(*n)),
+        (Type::S64, Value::S64(n)) => scalar(size, 0, Val::S64(*n)),
+        (Type::U64, Value::U64(n)) => scalar(size, 0, Val::U64(*n)),
+        (Type::F32, Value::F32(x)) => scalar(size, 0, Val::Float32(*x)),
+        (Type::F64, Value::F64(x)) => scalar(size, 0, Val::Float64(*x)),
+        (Type::Char, Value::Char(c)) => scalar(size, 0, Val::Char(*c)),
         (Type::String, Value::String(s)) => scalar(size, s.len(), Val::String(s.clone())),
         (Type::List(elem), Value::List(items)) => {
-            if let Some((_width, convert)) = scalar_converter(elem) {
+            if let Some(convert) = scalar_converter(elem) {
                 // Lists of numbers are the bulk of scientific arguments: one
                 // tight loop, no recursion per item.
                 let mut vals = Vec::with_capacity(items.len());
@@ -114,7 +144,7 @@ fn typed_val(value: &Value, ty: &Type, size: &mut usize) -> Option<Val> {
             set.iter().map(String::len).sum(),
             Val::Flags(set.clone()),
         ),
-        (Type::Option(_), Value::Option(None)) => scalar(size, 1, Val::Option(None)),
+        (Type::Option(_), Value::Option(None)) => Some(Val::Option(None)),
         (Type::Option(inner), Value::Option(Some(value))) => {
             typed_val(value, inner, size).map(|v| Val::Option(Some(Box::new(v))))
         }
@@ -131,38 +161,37 @@ fn typed_val(value: &Value, ty: &Type, size: &mut usize) -> Option<Val> {
 /// Converts one value of a known scalar type, or refuses any other.
 type ScalarConverter = fn(&Value) -> Option<Val>;
 
-/// For a scalar type, its width and a converter that accepts only values of
-/// it.
-fn scalar_converter(ty: &Type) -> Option<(usize, ScalarConverter)> {
+/// For a scalar type, a converter that accepts only values of it.
+fn scalar_converter(ty: &Type) -> Option<ScalarConverter> {
     Some(match ty {
-        Type::F64 => (8, |v| match v {
+        Type::F64 => |v| match v {
             Value::F64(x) => Some(Val::Float64(*x)),
             _ => None,
-        }),
-        Type::F32 => (4, |v| match v {
+        },
+        Type::F32 => |v| match v {
             Value::F32(x) => Some(Val::Float32(*x)),
             _ => None,
-        }),
-        Type::S64 => (8, |v| match v {
+        },
+        Type::S64 => |v| match v {
             Value::S64(n) => Some(Val::S64(*n)),
             _ => None,
-        }),
-        Type::U64 => (8, |v| match v {
+        },
+        Type::U64 => |v| match v {
             Value::U64(n) => Some(Val::U64(*n)),
             _ => None,
-        }),
-        Type::S32 => (4, |v| match v {
+        },
+        Type::S32 => |v| match v {
             Value::S32(n) => Some(Val::S32(*n)),
             _ => None,
-        }),
-        Type::U32 => (4, |v| match v {
+        },
+        Type::U32 => |v| match v {
             Value::U32(n) => Some(Val::U32(*n)),
             _ => None,
-        }),
-        Type::U8 => (1, |v| match v {
+        },
+        Type::U8 => |v| match v {
             Value::U8(n) => Some(Val::U8(*n)),
             _ => None,
-        }),
+        },
         _ => return None,
     })
 }
@@ -219,6 +248,62 @@ fn boxed_val(value: &Option<Box<Value>>) -> Option<Box<Val>> {
 /// Converts a call's result. Handles (resources, futures, streams) cannot
 /// leave the store and are refused.
 pub fn from_val(val: Val) -> Result<Value, CallError> {
+    from_val_within(val, usize::MAX).map(|(value, _)| value)
+}
+
+/// Converts a call's result, counting its memory as it goes (as
+/// [`memory_size`] does) and stopping as soon as the count passes `limit`:
+/// the `Value` tree never costs more than `limit` plus one node. Returns
+/// the value and its size.
+pub fn from_val_within(val: Val, limit: usize) -> Result<(Value, usize), CallError> {
+    let mut budget = Budget { used: 0, limit };
+    match lift(val, &mut budget) {
+        Ok(value) => Ok((value, budget.used)),
+        Err(Lift::Error(err)) => Err(err),
+        Err(Lift::OverLimit) => Err(CallError::Limit {
+            limit: Limit::ResultBytes(limit),
+            detail: Some(format!(
+                "the result is over {} as host memory",
+                crate::limits::bytes(limit)
+            )),
+        }),
+    }
+}
+
+/// The memory a result conversion has used, and may use.
+struct Budget {
+    used: usize,
+    limit: usize,
+}
+
+impl Budget {
+    fn take(&mut self, bytes: usize) -> Result<(), Lift> {
+        self.used = self.used.saturating_add(bytes);
+        if self.used > self.limit {
+            return Err(Lift::OverLimit);
+        }
+        Ok(())
+    }
+}
+
+/// Why a result conversion stopped.
+enum Lift {
+    Error(CallError),
+    OverLimit,
+}
+
+impl From<CallError> for Lift {
+    fn from(err: CallError) -> Self {
+        Lift::Error(err)
+    }
+}
+
+/// One node of a result, charged to the budget before its children are
+/// converted. Recursion follows the WIT type, whose depth the component's
+/// validation bounds.
+fn lift(val: Val, budget: &mut Budget) -> Result<Value, Lift> {
+    budget.take(NODE_BYTES)?;
+    let unsupported = |what: &str| Lift::Error(CallError::Unsupported(what.into()));
     Ok(match val {
         Val::Bool(b) => Value::Bool(b),
         Val::S8(n) => Value::S8(n),
@@ -232,35 +317,59 @@ pub fn from_val(val: Val) -> Result<Value, CallError> {
         Val::Float32(x) => Value::F32(x),
         Val::Float64(x) => Value::F64(x),
         Val::Char(c) => Value::Char(c),
-        Val::String(s) => Value::String(s),
-        Val::List(items) => Value::List(items.into_iter().map(from_val).collect::<Result<_, _>>()?),
-        Val::Record(fields) => Value::Record(
-            fields
-                .into_iter()
-                .map(|(name, v)| Ok((name, from_val(v)?)))
-                .collect::<Result<_, CallError>>()?,
-        ),
-        Val::Tuple(items) => {
-            Value::Tuple(items.into_iter().map(from_val).collect::<Result<_, _>>()?)
+        Val::String(s) => {
+            budget.take(s.len())?;
+            Value::String(s)
         }
-        Val::Variant(case, payload) => Value::Variant(case, boxed_value(payload)?),
-        Val::Enum(case) => Value::Enum(case),
-        Val::Option(inner) => Value::Option(boxed_value(inner)?),
-        Val::Result(Ok(payload)) => Value::Result(Ok(boxed_value(payload)?)),
-        Val::Result(Err(payload)) => Value::Result(Err(boxed_value(payload)?)),
-        Val::Flags(names) => Value::Flags(names),
-        Val::Resource(_) => return Err(CallError::Unsupported("a resource handle".into())),
+        Val::List(items) => Value::List(lift_all(items, budget)?),
+        Val::Tuple(items) => Value::Tuple(lift_all(items, budget)?),
+        Val::Record(fields) => {
+            let mut values = Vec::with_capacity(fields.len());
+            for (name, v) in fields {
+                budget.take(FIELD_BYTES + name.len())?;
+                values.push((name, lift(v, budget)?));
+            }
+            Value::Record(values)
+        }
+        Val::Variant(case, payload) => {
+            budget.take(case.len())?;
+            Value::Variant(case, boxed_value(payload, budget)?)
+        }
+        Val::Enum(case) => {
+            budget.take(case.len())?;
+            Value::Enum(case)
+        }
+        Val::Option(inner) => Value::Option(boxed_value(inner, budget)?),
+        Val::Result(Ok(payload)) => Value::Result(Ok(boxed_value(payload, budget)?)),
+        Val::Result(Err(payload)) => Value::Result(Err(boxed_value(payload, budget)?)),
+        Val::Flags(names) => {
+            budget.take(names.iter().map(|name| NAME_BYTES + name.len()).sum())?;
+            Value::Flags(names)
+        }
+        Val::Resource(_) => return Err(unsupported("a resource handle")),
         Val::Future(_) | Val::Stream(_) | Val::ErrorContext(_) => {
-            return Err(CallError::Unsupported("an async handle".into()));
+            return Err(unsupported("an async handle"));
         }
         Val::Map(_) | Val::FixedLengthList(_) => {
-            return Err(CallError::Unsupported("a map or fixed-length list".into()));
+            return Err(unsupported("a map or fixed-length list"));
         }
     })
 }
 
-fn boxed_value(val: Option<Box<Val>>) -> Result<Option<Box<Value>>, CallError> {
-    val.map(|v| from_val(*v).map(Box::new)).transpose()
+/// A list's items, each charged before it is converted; the list's own
+/// buffer is taken only for items that fit.
+fn lift_all(items: Vec<Val>, budget: &mut Budget) -> Result<Vec<Value>, Lift> {
+    let mut values = Vec::new();
+    for item in items {
+        // Grown as the budget allows rather than sized up front: a list of
+        // a billion items must fail at the limit, not allocate first.
+        values.push(lift(item, budget)?);
+    }
+    Ok(values)
+}
+
+fn boxed_value(val: Option<Box<Val>>, budget: &mut Budget) -> Result<Option<Box<Value>>, Lift> {
+    val.map(|v| lift(*v, budget).map(Box::new)).transpose()
 }
 
 #[cfg(test)]
@@ -271,9 +380,27 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn a_result_over_the_limit_stops_converting_at_it() {
+        let items = Val::List(vec![Val::String(String::new()); 1000]);
+        let limit = 100 * NODE_BYTES;
+        let err = from_val_within(items, limit).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "task exceeded the result size limit (result_bytes = {} B): the result is over {} B as host memory",
+                limit, limit
+            )
+        );
+        let (value, size) = from_val_within(Val::List(vec![Val::Bool(true); 99]), limit).unwrap();
+        assert_eq!(size, 100 * NODE_BYTES);
+        assert_eq!(size, memory_size(&value));
+    }
+
     proptest! {
-        /// The one-pass conversion agrees with the plain one and with
-        /// `Value::cost_bytes`, for every WIT type.
+        /// The one-pass conversion agrees with the plain one, and its size
+        /// with `memory_size` and the result conversion's, for every WIT
+        /// type.
         #[test]
         fn typed_conversion_matches_check_and_size((ty, value) in arb_type().prop_flat_map(|ty| {
             let values = arb_value_of(&ty);
@@ -283,7 +410,10 @@ mod tests {
             let typed = typed_val(&value, &ty, &mut size).expect("a value of its own type converts");
             let back = from_val(typed).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert!(same_value(&back, &value));
-            prop_assert_eq!(size, value.cost_bytes());
+            prop_assert_eq!(size, memory_size(&value));
+            let (_, lifted) = from_val_within(to_val(&value), usize::MAX)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(lifted, size);
         }
 
         /// JSON -> Value -> Val -> Value gives back the value, for every

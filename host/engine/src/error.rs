@@ -30,6 +30,12 @@ pub enum LoadError {
     /// The component imports something this engine does not provide.
     #[error("the component needs an import this engine does not provide: {0}")]
     MissingImport(String),
+    /// Compiling took longer than a limit allowed.
+    #[error("the module did not compile within the {limit}")]
+    Limit {
+        /// The limit it exceeded.
+        limit: Limit,
+    },
     /// The on-disk compile cache failed in a way that is not a cache miss.
     #[error("compile cache: {0}")]
     Cache(#[from] std::io::Error),

@@ -8,6 +8,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use wasp_proto::msg::TaskLimits;
+
 const KIB: usize = 1 << 10;
 const MIB: usize = 1 << 20;
 
@@ -22,21 +24,44 @@ pub struct Limits {
     /// component may have several). Host-side allocations made on the
     /// guest's behalf (WASI tables, pipes) are bounded separately.
     pub memory_bytes: usize,
-    /// Wall-clock time per call, including time the guest spends blocked in
-    /// host calls such as `sleep`. Enforced by epoch interruption (for code
-    /// running in wasm) and a timer (for time spent in the host).
+    /// Wall-clock time per task, including time the guest spends blocked in
+    /// host calls such as `sleep`. Instantiation (the component's start
+    /// functions) runs under it, and then each call; the items of one chunk
+    /// share one budget, counted from the task's start. Enforced by epoch
+    /// interruption (for code running in wasm) and a timer (for time spent
+    /// in the host).
     pub wall_time: Duration,
+    /// Wall-clock time to compile a module. Cranelift cannot be cancelled:
+    /// at the deadline the load fails with this limit's error and the
+    /// engine moves on, while the compilation runs to its end on a blocking
+    /// thread and is then dropped. The deadline bounds how long work waits
+    /// behind a module, not the CPU the compiler spends on it (the module
+    /// size limit bounds that). A local `wasp run` compiles without it.
+    pub compile_time: Duration,
     /// Native stack for wasm frames: deep recursion traps with a stack
     /// overflow instead of crashing the engine.
     pub stack_bytes: usize,
     /// Arguments of one call, as counted by `Value::cost_bytes`.
     pub arg_bytes: usize,
-    /// Result of one call, as counted by `Value::cost_bytes`. Checked after
-    /// the guest returns, so the guest's memory limit bounds what it can
-    /// build first.
+    /// Result of one call, and everything a chunk sends back (its results
+    /// and captured output together), counted as host memory: per value
+    /// `size_of::<Value>()` plus its string and name bytes. Bounded while
+    /// the result is lifted out of the guest, never after: it is also
+    /// wasmtime's hostcall fuel, so the lift itself stops at this many
+    /// bytes, and the conversion to `Value` counts the same way (see
+    /// `runtime::TaskInstance`). The same fuel bounds the data a guest
+    /// passes to one WASI call.
     pub result_bytes: usize,
     /// Captured output per stream (stdout, stderr, and log lines) per call.
     pub output_bytes: usize,
+    /// Entries in a task's WASI resource table (open streams, pollables,
+    /// and other handles the host holds for the guest): wasmtime-wasi's
+    /// `ResourceTable::set_max_capacity`. A guest that opens more gets an
+    /// error from the call that would add one.
+    pub wasi_handles: usize,
+    /// Bytes one `wasi:random` call may ask for: wasmtime-wasi's
+    /// `WasiCtxBuilder::max_random_size`. A larger request traps.
+    pub random_bytes: usize,
 }
 
 impl Default for Limits {
@@ -45,11 +70,31 @@ impl Default for Limits {
             module_bytes: 256 * MIB,
             memory_bytes: 512 * MIB,
             wall_time: Duration::from_secs(300),
+            compile_time: Duration::from_secs(300),
             stack_bytes: MIB,
             arg_bytes: 64 * MIB,
             result_bytes: 64 * MIB,
             output_bytes: MIB,
+            wasi_handles: 10_000,
+            random_bytes: MIB,
         }
+    }
+}
+
+impl Limits {
+    /// These limits with a task's own requests applied: a request below a
+    /// limit lowers it, one above is capped to it (the engine's settings
+    /// are its ceilings).
+    pub fn for_task(&self, requested: &TaskLimits) -> Limits {
+        let mut limits = self.clone();
+        if let Some(us) = requested.timeout_us {
+            limits.wall_time = limits.wall_time.min(Duration::from_micros(us));
+        }
+        if let Some(bytes) = requested.memory_bytes {
+            let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+            limits.memory_bytes = limits.memory_bytes.min(bytes);
+        }
+        limits
     }
 }
 
@@ -63,6 +108,8 @@ pub enum Limit {
     MemoryBytes(usize),
     /// [`Limits::wall_time`]
     WallTime(Duration),
+    /// [`Limits::compile_time`]
+    CompileTime(Duration),
     /// [`Limits::stack_bytes`]
     StackBytes(usize),
     /// [`Limits::arg_bytes`]
@@ -79,6 +126,7 @@ impl fmt::Display for Limit {
             Limit::ModuleBytes(n) => write!(f, "module size limit (module_bytes = {})", bytes(n)),
             Limit::MemoryBytes(n) => write!(f, "memory limit (memory_bytes = {})", bytes(n)),
             Limit::WallTime(d) => write!(f, "wall-time limit (wall_time = {d:?})"),
+            Limit::CompileTime(d) => write!(f, "compile-time limit (compile_time = {d:?})"),
             Limit::StackBytes(n) => write!(f, "wasm stack limit (stack_bytes = {})", bytes(n)),
             Limit::ArgBytes(n) => write!(f, "argument size limit (arg_bytes = {})", bytes(n)),
             Limit::ResultBytes(n) => write!(f, "result size limit (result_bytes = {})", bytes(n)),
@@ -115,5 +163,22 @@ mod tests {
             "captured stdout limit (output_bytes = 1000 B)"
         );
         assert_eq!(bytes(3 * KIB), "3 KiB");
+    }
+
+    #[test]
+    fn a_task_may_lower_its_limits_but_not_raise_them() {
+        let ceilings = Limits::default();
+        let lower = ceilings.for_task(&TaskLimits {
+            timeout_us: Some(2_000_000),
+            memory_bytes: Some(16 * MIB as u64),
+        });
+        assert_eq!(lower.wall_time, Duration::from_secs(2));
+        assert_eq!(lower.memory_bytes, 16 * MIB);
+        let higher = ceilings.for_task(&TaskLimits {
+            timeout_us: Some(u64::MAX),
+            memory_bytes: Some(u64::MAX),
+        });
+        assert_eq!(higher, ceilings);
+        assert_eq!(ceilings.for_task(&TaskLimits::default()), ceilings);
     }
 }

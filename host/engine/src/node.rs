@@ -10,18 +10,21 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{Notify, mpsc};
 use wasp_net::{ConnectionFile, NetError, Session};
+use wasp_proto::codec::MAX_FRAME;
 use wasp_proto::msg::{
     Arg, EngineHello, ErrorKind, FromEngine, NamespaceOp, NamespaceReply, Role, RunTask, TaskError,
-    TaskMeta, TaskResult, ToEngine, Values,
+    TaskLimits, TaskMeta, TaskResult, ToEngine, Values,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value};
 
+use crate::convert::memory_size;
 use crate::error::CallError;
-use crate::runtime::{Module, Runtime, RuntimeConfig, SetupError, TaskInstance};
+use crate::limits::{Limit, Limits, bytes};
+use crate::runtime::{CallReport, Module, Runtime, RuntimeConfig, SetupError, TaskInstance};
 use crate::sandbox::CallContext;
 
 /// How often the engine tells the controller it is alive.
@@ -29,6 +32,53 @@ pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Most messages sent in one frame.
 const MAX_BATCH: usize = 256;
+
+/// Most bytes (as [`Outgoing::size`] estimates them) sent in one frame:
+/// half the frame cap, so that the estimate's slack and the batch's own
+/// framing never reach the cap that the controller enforces. One message
+/// larger than this goes in a frame of its own; none is, since a task's
+/// results and output are capped by `result_bytes`, which
+/// [`run_node`] requires to fit in this budget.
+const FRAME_BUDGET: usize = MAX_FRAME / 2;
+
+/// A message for the controller with an upper bound of its encoded size,
+/// so that the writer can bound a frame by bytes, not only by count.
+struct Outgoing {
+    msg: FromEngine,
+    size: usize,
+}
+
+/// The size estimate of a message with no payload to speak of.
+const SMALL_MESSAGE: usize = 256;
+
+impl Outgoing {
+    fn small(msg: FromEngine) -> Self {
+        Self {
+            msg,
+            size: SMALL_MESSAGE,
+        }
+    }
+}
+
+/// Splits messages into frames of at most [`MAX_BATCH`] messages and, unless
+/// one message alone is larger, at most `budget` estimated bytes, in order.
+fn frames(messages: Vec<Outgoing>, budget: usize) -> Vec<Vec<FromEngine>> {
+    let mut frames = Vec::new();
+    let mut frame = Vec::new();
+    let mut bytes = 0usize;
+    for Outgoing { msg, size } in messages {
+        if !frame.is_empty() && (bytes.saturating_add(size) > budget || frame.len() >= MAX_BATCH) {
+            frames.push(std::mem::take(&mut frame));
+            bytes = 0;
+        }
+        bytes = bytes.saturating_add(size);
+        frame.push(msg);
+    }
+    if !frame.is_empty() {
+        frames.push(frame);
+    }
+    frames
+}
 
 /// Settings of an engine node.
 #[derive(Clone, Debug)]
@@ -60,6 +110,9 @@ pub enum NodeError {
     /// The controller accepted us but assigned no engine id.
     #[error("the controller did not assign an engine id")]
     NoEngineId,
+    /// A setting cannot work, e.g. a result limit larger than a frame.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Work for the executor, in arrival order.
@@ -142,6 +195,23 @@ impl WorkQueue {
 /// Runs an engine until the controller closes the connection or says stop.
 /// Returns the engine id it ran as.
 pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
+    // A task's results and captured output travel in one message, capped
+    // by `result_bytes` (see `run_items`); a failing item adds its own
+    // error and output (each stream capped by `output_bytes`).
+    let limits = &config.runtime.limits;
+    let largest_done = limits
+        .result_bytes
+        .saturating_add(limits.output_bytes.saturating_mul(3))
+        .saturating_add(SMALL_MESSAGE);
+    if largest_done > FRAME_BUDGET {
+        return Err(NodeError::Config(format!(
+            "the result size limit (result_bytes = {}) plus three times the captured output \
+             limit (output_bytes = {}) must fit in {} (half the frame cap): lower them",
+            bytes(limits.result_bytes),
+            bytes(limits.output_bytes),
+            bytes(FRAME_BUDGET)
+        )));
+    }
     let runtime = Runtime::new(config.runtime)?;
     let hello = EngineHello {
         name: config.name.clone(),
@@ -156,12 +226,16 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
     let engine = engine.ok_or(NodeError::NoEngineId)?;
     tracing::info!(%engine, "engine joined the controller");
 
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<FromEngine>();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outgoing>();
     let writer = tokio::spawn(async move {
-        let mut batch = Vec::new();
-        while out_rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            send.send(&batch).await?;
-            batch.clear();
+        let mut pending = Vec::new();
+        while out_rx.recv_many(&mut pending, MAX_BATCH).await > 0 {
+            // Several large results queued together would otherwise make
+            // one frame over the controller's cap, and the controller
+            // would drop the connection with every task on it.
+            for frame in frames(std::mem::take(&mut pending), FRAME_BUDGET) {
+                send.send(&frame).await?;
+            }
         }
         Ok::<_, NetError>(())
     });
@@ -171,7 +245,7 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
             let mut interval = tokio::time::interval(HEARTBEAT);
             loop {
                 interval.tick().await;
-                if out_tx.send(FromEngine::Heartbeat).is_err() {
+                if out_tx.send(Outgoing::small(FromEngine::Heartbeat)).is_err() {
                     break;
                 }
             }
@@ -203,7 +277,15 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
                         } => Work::Namespace(request, tenant, Arc::unwrap_or_clone(op)),
                         ToEngine::Retract(task) => {
                             let run = queue.retract(task);
-                            let _ = out_tx.send(FromEngine::Retracted { task, run });
+                            // A handed-back task came in a frame of its
+                            // own size: it goes back in one of its own.
+                            let size = if run.is_some() {
+                                FRAME_BUDGET
+                            } else {
+                                SMALL_MESSAGE
+                            };
+                            let msg = FromEngine::Retracted { task, run };
+                            let _ = out_tx.send(Outgoing { msg, size });
                             continue;
                         }
                         ToEngine::Shutdown => {
@@ -245,7 +327,7 @@ async fn execute(
     engine: EngineId,
     namespace_bytes: usize,
     work: Arc<WorkQueue>,
-    out: mpsc::UnboundedSender<FromEngine>,
+    out: mpsc::UnboundedSender<Outgoing>,
 ) {
     let mut modules: HashMap<ModuleHash, Result<Arc<Module>, String>> = HashMap::new();
     let mut namespaces: HashMap<Tenant, Namespace> = HashMap::new();
@@ -266,10 +348,15 @@ async fn execute(
             Work::Namespace(request, tenant, op) => {
                 let namespace = namespaces.entry(tenant).or_default();
                 let reply = match op {
-                    NamespaceOp::Load(hash) => load_now(&runtime, engine, &mut modules, hash),
+                    NamespaceOp::Load(hash) => load_now(&runtime, engine, &mut modules, hash).await,
                     op => apply_namespace_op(engine, namespace, namespace_bytes, op),
                 };
-                if out.send(FromEngine::Namespace { request, reply }).is_err() {
+                let size = match &reply {
+                    Ok(values) => values.iter().map(memory_size).sum::<usize>(),
+                    Err(message) => message.len(),
+                } + SMALL_MESSAGE;
+                let msg = FromEngine::Namespace { request, reply };
+                if out.send(Outgoing { msg, size }).is_err() {
                     break;
                 }
             }
@@ -278,7 +365,14 @@ async fn execute(
                 let task = match resolve_refs(engine, namespace, task) {
                     Ok(task) => task,
                     Err(failed) => {
-                        if out.send(FromEngine::Done(*failed)).is_err() {
+                        let size = done_size(&failed, 0);
+                        if out
+                            .send(Outgoing {
+                                msg: FromEngine::Done(*failed),
+                                size,
+                            })
+                            .is_err()
+                        {
                             break;
                         }
                         continue;
@@ -286,13 +380,21 @@ async fn execute(
                 };
                 let module = match modules.get(&task.module) {
                     Some(loaded) => loaded.clone(),
-                    None => runtime.cached(&task.module).ok_or_else(|| {
+                    None => runtime.cached_async(&task.module).await.ok_or_else(|| {
                         format!("engine {engine} does not have module {}", task.module)
                     }),
                 };
                 let ran = module.as_ref().ok().cloned();
-                let (result, used) = run_task(&runtime, engine, module, task, &mut spare).await;
-                if out.send(FromEngine::Done(result)).is_err() {
+                let (result, results_size, used) =
+                    run_task(&runtime, engine, module, task, &mut spare).await;
+                let size = done_size(&result, results_size);
+                if out
+                    .send(Outgoing {
+                        msg: FromEngine::Done(result),
+                        size,
+                    })
+                    .is_err()
+                {
                     break;
                 }
                 if work.is_empty() {
@@ -316,19 +418,40 @@ async fn execute(
     }
 }
 
+/// An upper bound of a finished task's encoded size: its results' memory
+/// size (which no encoding exceeds: a `Value` node is larger than its
+/// bincode tag and scalar), its captured output and its error text.
+fn done_size(result: &TaskResult, results_size: usize) -> usize {
+    let meta = &result.meta;
+    let output = meta.stdout.len()
+        + meta.stderr.len()
+        + meta
+            .logs
+            .iter()
+            .map(|line| line.message.len() + 16)
+            .sum::<usize>();
+    let error = result.outcome.as_ref().err().map_or(0, |e| e.message.len());
+    SMALL_MESSAGE + results_size + output + error
+}
+
 /// Answers `load`: the module was compiled when its bytes arrived (they are
 /// always sent first when missing), or is in the disk cache.
-fn load_now(
+async fn load_now(
     runtime: &Runtime,
     engine: EngineId,
     modules: &mut HashMap<ModuleHash, Result<Arc<Module>, String>>,
     hash: ModuleHash,
 ) -> NamespaceReply {
-    let loaded = modules.entry(hash).or_insert_with(|| {
-        runtime
-            .cached(&hash)
-            .ok_or_else(|| format!("engine {engine} does not have module {hash}"))
-    });
+    if !modules.contains_key(&hash) {
+        let cached = runtime
+            .cached_async(&hash)
+            .await
+            .ok_or_else(|| format!("engine {engine} does not have module {hash}"));
+        modules.insert(hash, cached);
+    }
+    let Some(loaded) = modules.get(&hash) else {
+        return Err(format!("engine {engine} does not have module {hash}"));
+    };
     match loaded {
         Ok(_) => Ok(Vec::new()),
         Err(err) => Err(format!(
@@ -346,16 +469,22 @@ fn apply_namespace_op(
 ) -> NamespaceReply {
     match op {
         NamespaceOp::Push(entries) => {
-            let freed: usize = entries
-                .iter()
-                .filter_map(|(name, _)| {
+            // A name given twice keeps its last value, so each name counts
+            // once: what it frees now and what its last value adds.
+            let mut last: HashMap<&str, &Value> = HashMap::with_capacity(entries.len());
+            for (name, value) in &entries {
+                last.insert(name, value);
+            }
+            let freed: usize = last
+                .keys()
+                .filter_map(|name| {
                     namespace
                         .values
-                        .get(name)
+                        .get(*name)
                         .map(|v| name.len() + v.cost_bytes())
                 })
                 .sum();
-            let added: usize = entries
+            let added: usize = last
                 .iter()
                 .map(|(name, v)| name.len() + v.cost_bytes())
                 .sum();
@@ -371,14 +500,26 @@ fn apply_namespace_op(
             namespace.values.extend(entries);
             Ok(Vec::new())
         }
-        NamespaceOp::Pull(names) => names
-            .iter()
-            .map(|name| {
-                namespace.values.get(name).cloned().ok_or_else(|| {
+        NamespaceOp::Pull(names) => {
+            // The answer travels in one frame: refuse one that could not.
+            let mut size = 0usize;
+            let mut values = Vec::with_capacity(names.len().min(namespace.values.len()));
+            for name in &names {
+                let value = namespace.values.get(name).ok_or_else(|| {
                     format!("engine {engine} has no value named {name:?} in its namespace")
-                })
-            })
-            .collect(),
+                })?;
+                size = size.saturating_add(memory_size(value));
+                if size > FRAME_BUDGET {
+                    return Err(format!(
+                        "engine {engine}: the values pulled are over {} as host memory, more \
+                         than one message may carry; pull fewer names at a time",
+                        bytes(FRAME_BUDGET)
+                    ));
+                }
+                values.push(value.clone());
+            }
+            Ok(values)
+        }
         NamespaceOp::Clear => {
             *namespace = Namespace::default();
             Ok(Vec::new())
@@ -440,6 +581,7 @@ fn resolve_refs(
         module: task.module,
         func: task.func,
         items,
+        limits: task.limits,
     })
 }
 
@@ -450,6 +592,8 @@ struct ResolvedTask {
     module: ModuleHash,
     func: String,
     items: Vec<Vec<Value>>,
+    /// What the client asked for, capped by the runtime's limits.
+    limits: TaskLimits,
 }
 
 /// The context of an instance made ahead of its task; its task's replaces
@@ -463,27 +607,29 @@ fn spare_context(engine: EngineId) -> CallContext {
 }
 
 /// Runs one task's chunk on one instance, item after item; the first
-/// failing item fails the task. Returns the instance it used too, so that
-/// the caller can tear it down once the result is on its way.
+/// failing item fails the task. Returns the results' size (as host memory)
+/// and the instance it used too, so that the caller can tear it down once
+/// the result is on its way.
 async fn run_task(
     runtime: &Runtime,
     engine: EngineId,
     module: Result<Arc<Module>, String>,
     task: ResolvedTask,
     spare: &mut Option<TaskInstance>,
-) -> (TaskResult, Option<TaskInstance>) {
+) -> (TaskResult, usize, Option<TaskInstance>) {
     let mut meta = TaskMeta {
         engine: Some(engine),
         started_us: now_us(),
         ..TaskMeta::default()
     };
-    let (outcome, used) = match module {
+    let (outcome, size, used) = match module {
         Err(message) => (
             Err(TaskError {
                 kind: ErrorKind::Module,
                 message,
                 item: None,
             }),
+            0,
             None,
         ),
         Ok(module) => run_items(runtime, engine, &module, &task, &mut meta, spare).await,
@@ -494,7 +640,29 @@ async fn run_task(
         outcome,
         meta,
     };
-    (result, used)
+    (result, size, used)
+}
+
+/// The instance a task runs on: the spare one if it is of the task's
+/// module and within the task's limits, a fresh one otherwise.
+async fn task_instance(
+    runtime: &Runtime,
+    module: &Arc<Module>,
+    context: CallContext,
+    limits: &Limits,
+    deadline: Instant,
+    spare: &mut Option<TaskInstance>,
+) -> Result<TaskInstance, Box<CallReport>> {
+    if let Some(mut instance) = spare.take()
+        && instance.module().hash == module.hash
+        && instance.set_task_limits(limits.clone(), deadline).is_ok()
+    {
+        instance.set_context(context);
+        return Ok(instance);
+    }
+    runtime
+        .instantiate_with(module, context, limits.clone(), deadline)
+        .await
 }
 
 async fn run_items(
@@ -504,41 +672,64 @@ async fn run_items(
     task: &ResolvedTask,
     meta: &mut TaskMeta,
     spare: &mut Option<TaskInstance>,
-) -> (Result<Values, TaskError>, Option<TaskInstance>) {
+) -> (Result<Values, TaskError>, usize, Option<TaskInstance>) {
+    // The task's budget starts now and covers instantiation and every
+    // item of its chunk: the deadline is the task's, not each item's.
+    let started = Instant::now();
+    let limits = runtime.limits().for_task(&task.limits);
+    let deadline = started + limits.wall_time;
     let context = CallContext {
         engine_id: engine.0,
         tenant: task.tenant.0.clone(),
         task_id: task.id.to_string(),
     };
     let chunk = task.items.len() > 1;
-    let ready = spare
-        .take()
-        .filter(|instance| instance.module().hash == module.hash);
-    let mut instance = match ready {
-        Some(mut instance) => {
-            instance.set_context(context);
-            instance
+    let mut instance = match task_instance(runtime, module, context, &limits, deadline, spare).await
+    {
+        Ok(instance) => instance,
+        Err(report) => {
+            meta.peak_memory_bytes = report.peak_memory_bytes as u64;
+            let mut sent = 0;
+            append_output(meta, &report, &mut sent, limits.result_bytes);
+            return (Err(task_error(report.result.err(), None)), 0, None);
         }
-        None => match runtime.instantiate(module, context).await {
-            Ok(instance) => instance,
-            Err(report) => {
-                append_output(meta, &report);
-                return (Err(task_error(report.result.err(), None)), None);
-            }
-        },
     };
+    // Everything the task sends back, counted as host memory: its results
+    // and its captured output together stay within the result limit, so
+    // one task's message always fits in a frame (`run_node` checks the
+    // limit against the frame cap) and an oversize chunk fails on its own.
+    let cap = limits.result_bytes;
+    let mut sent = 0usize;
+    let mut results_size = 0usize;
     let mut values = Vec::with_capacity(task.items.len());
-    let mut clock = std::time::Instant::now();
+    let mut clock = started;
     for (i, args) in task.items.iter().enumerate() {
         let (report, ended) = instance.call_from(clock, &task.func, args).await;
         clock = ended;
-        append_output(meta, &report);
+        meta.peak_memory_bytes = report.peak_memory_bytes as u64;
+        let item = chunk.then(|| u32::try_from(i).unwrap_or(u32::MAX));
+        let fits = append_output(meta, &report, &mut sent, cap);
         match report.result {
-            Ok(value) => values.push(value),
-            Err(err) => {
-                let item = chunk.then(|| u32::try_from(i).unwrap_or(u32::MAX));
-                return (Err(task_error(Some(err), item)), Some(instance));
+            Ok(value) => {
+                let size = value.as_ref().map_or(0, memory_size);
+                sent = sent.saturating_add(size);
+                if !fits || sent > cap {
+                    let error = TaskError {
+                        kind: ErrorKind::Limit,
+                        message: format!(
+                            "task exceeded the {}: the results and captured output of its \
+                             first {} items pass it, counted as host memory",
+                            Limit::ResultBytes(cap),
+                            i + 1
+                        ),
+                        item,
+                    };
+                    return (Err(error), 0, Some(instance));
+                }
+                results_size += size;
+                values.push(value);
             }
+            Err(err) => return (Err(task_error(Some(err), item)), 0, Some(instance)),
         }
     }
     let packed = Values::encode(&values).map_err(|err| TaskError {
@@ -546,15 +737,34 @@ async fn run_items(
         message: format!("the results could not be sent: {err}"),
         item: None,
     });
-    (packed, Some(instance))
+    (packed, results_size, Some(instance))
 }
 
-fn append_output(meta: &mut TaskMeta, report: &crate::runtime::CallReport) {
+/// Adds a call's captured output to the task's metadata if it keeps what
+/// the task sends within `cap` (counting in `sent`); returns whether it
+/// did. Output that does not fit is dropped and said so in `stderr`.
+fn append_output(meta: &mut TaskMeta, report: &CallReport, sent: &mut usize, cap: usize) -> bool {
+    let size = report.stdout.len()
+        + report.stderr.len()
+        + report
+            .logs
+            .iter()
+            .map(|line| line.message.len())
+            .sum::<usize>();
+    if sent.saturating_add(size) > cap {
+        meta.stderr.push_str(&format!(
+            "\nwasp: output dropped at the {}\n",
+            Limit::ResultBytes(cap)
+        ));
+        return false;
+    }
+    *sent += size;
     meta.stdout
         .push_str(&String::from_utf8_lossy(&report.stdout));
     meta.stderr
         .push_str(&String::from_utf8_lossy(&report.stderr));
     meta.logs.extend(report.logs.iter().cloned());
+    true
 }
 
 fn task_error(err: Option<CallError>, item: Option<u32>) -> TaskError {
@@ -585,4 +795,83 @@ pub fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(namespace: &mut Namespace, limit: usize, entries: &[(&str, Value)]) -> NamespaceReply {
+        let entries = entries
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect();
+        apply_namespace_op(EngineId(0), namespace, limit, NamespaceOp::Push(entries))
+    }
+
+    fn held(namespace: &Namespace) -> usize {
+        namespace
+            .values
+            .iter()
+            .map(|(name, value)| name.len() + value.cost_bytes())
+            .sum()
+    }
+
+    #[test]
+    fn a_name_repeated_in_one_push_counts_once() {
+        // Issue 10: a name given k times freed its old value k times, so
+        // the cap could be bypassed without limit. Fails on main: the
+        // second push is accepted and the count drifts below what is held.
+        let big = Value::String("x".repeat(600));
+        let limit = 1000;
+        let mut namespace = Namespace::default();
+        push(&mut namespace, limit, &[("a", big.clone())]).expect("fits");
+        let tiny = Value::Bool(true);
+        let repeated: Vec<(&str, Value)> = std::iter::repeat_n(("a", tiny), 5)
+            .chain([("c", big.clone())])
+            .collect();
+        let reply = push(&mut namespace, limit, &repeated);
+        assert_eq!(namespace.bytes, held(&namespace));
+        assert!(reply.is_ok(), "a then c fit: {reply:?}");
+        let reply = push(&mut namespace, limit, &[("b", big.clone()), ("b", big)]);
+        assert!(reply.is_err(), "b does not fit beside c");
+        assert_eq!(namespace.bytes, held(&namespace));
+        assert!(namespace.bytes <= limit);
+    }
+
+    #[test]
+    fn frames_are_bounded_by_bytes_and_count() {
+        let large = |n| {
+            (0..n)
+                .map(|_| Outgoing {
+                    msg: FromEngine::Heartbeat,
+                    size: 60,
+                })
+                .collect()
+        };
+        let sizes: Vec<usize> = frames(large(5), 150).iter().map(Vec::len).collect();
+        // 60 + 60 fit in 150; a third would not.
+        assert_eq!(sizes, vec![2, 2, 1]);
+        // One message over the budget goes alone.
+        let alone = frames(
+            vec![
+                Outgoing::small(FromEngine::Heartbeat),
+                Outgoing {
+                    msg: FromEngine::Heartbeat,
+                    size: 1000,
+                },
+                Outgoing::small(FromEngine::Heartbeat),
+            ],
+            300,
+        );
+        assert_eq!(
+            alone.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![1, 1, 1]
+        );
+        let many = frames(large(600), usize::MAX);
+        assert_eq!(
+            many.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![256, 256, 88]
+        );
+    }
 }

@@ -18,7 +18,7 @@ use wasmtime::{
 use wasp_proto::{ModuleHash, Value};
 
 use crate::cache::DiskCache;
-use crate::convert::{args_to_vals, from_val};
+use crate::convert::{args_to_vals, from_val_within};
 use crate::error::{CallError, LoadError};
 use crate::header;
 use crate::limits::{Limit, Limits};
@@ -98,6 +98,8 @@ pub struct CallReport {
     pub logs: Vec<LogLine>,
     /// How long the call ran (instantiation not included).
     pub duration: Duration,
+    /// The most linear memory the instance has held so far, in bytes.
+    pub peak_memory_bytes: usize,
 }
 
 /// The sandboxed task runtime. Cheap to clone; clones share everything.
@@ -169,15 +171,24 @@ impl Runtime {
     /// Loads a module from its bytes: checks them, then takes the compiled
     /// code from memory, from the disk cache, or from the compiler (on a
     /// blocking thread), in that order.
+    ///
+    /// Waits at most the compile-time limit. Cranelift cannot be
+    /// cancelled, so at the deadline the load fails and the compilation
+    /// runs on to its end on the blocking thread, where its result is kept
+    /// (in memory and on disk) for a later load of the same bytes.
     pub async fn load(&self, bytes: Vec<u8>) -> Result<Arc<Module>, LoadError> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.load_blocking(&bytes))
-            .await
-            .unwrap_or_else(|join| {
-                Err(LoadError::Invalid(format!(
-                    "the compiler thread failed: {join}"
-                )))
-            })
+        let compile_time = self.inner.limits.compile_time;
+        let compiling = tokio::task::spawn_blocking(move || this.load_blocking(&bytes));
+        match tokio::time::timeout(compile_time, compiling).await {
+            Ok(Ok(loaded)) => loaded,
+            Ok(Err(join)) => Err(LoadError::Invalid(format!(
+                "the compiler thread failed: {join}"
+            ))),
+            Err(_elapsed) => Err(LoadError::Limit {
+                limit: Limit::CompileTime(compile_time),
+            }),
+        }
     }
 
     /// [`Runtime::load`] on the calling thread.
@@ -206,8 +217,26 @@ impl Runtime {
         Ok(module)
     }
 
+    /// [`Runtime::cached`] for async callers: a module in memory is
+    /// answered at once; reading and deserializing an artifact from disk
+    /// (milliseconds for a large component) runs on a blocking thread, so
+    /// an engine's async thread keeps serving its connection meanwhile.
+    pub async fn cached_async(&self, hash: &ModuleHash) -> Option<Arc<Module>> {
+        if let Some(module) = self.in_memory(hash) {
+            return Some(module);
+        }
+        let this = self.clone();
+        let hash = *hash;
+        tokio::task::spawn_blocking(move || this.cached(&hash))
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// A module already known by its hash (in memory or in the disk
-    /// cache), without its bytes: how an engine avoids a transfer.
+    /// cache), without its bytes: how an engine avoids a transfer. Blocks
+    /// while it deserializes an artifact; async code calls
+    /// [`Runtime::cached_async`].
     pub fn cached(&self, hash: &ModuleHash) -> Option<Arc<Module>> {
         if let Some(module) = self.in_memory(hash) {
             return Some(module);
@@ -278,11 +307,35 @@ impl Runtime {
     }
 
     /// Instantiates a module in a fresh sandbox, for one or more calls (the
-    /// items of one chunk). Waits while the instance pool is full.
+    /// items of one chunk), under the runtime's limits. Waits while the
+    /// instance pool is full.
     pub async fn instantiate(
         &self,
         module: &Arc<Module>,
         context: CallContext,
+    ) -> Result<TaskInstance, Box<CallReport>> {
+        let limits = self.inner.limits.clone();
+        let deadline = Instant::now() + limits.wall_time;
+        let mut instance = self
+            .instantiate_with(module, context, limits, deadline)
+            .await?;
+        // Not one task's: each call has its own wall time.
+        instance.deadline = None;
+        Ok(instance)
+    }
+
+    /// [`Runtime::instantiate`] under a task's own limits (at most the
+    /// runtime's: see [`Limits::for_task`]), with instantiation stopped at
+    /// `deadline`, which every call on the instance then ends by too (the
+    /// items of a chunk share the task's budget). Start functions run
+    /// during instantiation: without a deadline one that loops would hold
+    /// the engine for good.
+    pub async fn instantiate_with(
+        &self,
+        module: &Arc<Module>,
+        context: CallContext,
+        limits: Limits,
+        deadline: Instant,
     ) -> Result<TaskInstance, Box<CallReport>> {
         let permit = self
             .inner
@@ -291,15 +344,27 @@ impl Runtime {
             .acquire_owned()
             .await
             .expect("the instance semaphore is never closed");
-        let limits = &self.inner.limits;
-        let (state, captured) = TaskState::new(context, limits.memory_bytes, limits.output_bytes);
+        let (state, captured) = TaskState::new(context, &limits);
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|state| &mut state.limiter);
+        // How results are bounded (issue 10): lifting a value out of the
+        // guest (an export's result, or a WASI call's arguments) charges
+        // this fuel as it allocates: `size_of::<Val>()` per list item,
+        // field and payload, and the bytes of each string, checked before
+        // each list is allocated. So the lifted `Val` tree never costs the
+        // host more than `result_bytes`, however long a list the guest
+        // claims, and its exhaustion is mapped to the result limit
+        // (`classify`). The conversion to `Value` then counts the same way
+        // and stops at the same limit (`from_val_within`), so a call's
+        // result holds at most twice `result_bytes` of host memory while it
+        // is converted, and then at most `result_bytes`.
+        store.set_hostcall_fuel(limits.result_bytes);
         // One callback for the store's life, installed here rather than per
         // call (a boxed closure each time): it reads the running call's
         // deadline from the store. Code running in wasm is stopped by it;
         // time spent blocked in the host (a long sleep) by the timer around
-        // the call (`TaskInstance::try_call`).
+        // the call (`TaskInstance::try_call`). Between calls no wasm runs,
+        // so there is no deadline to keep.
         store.epoch_deadline_callback(|store| {
             Ok(match store.data().deadline {
                 Some(deadline) if Instant::now() >= deadline => UpdateDeadline::Interrupt,
@@ -307,27 +372,55 @@ impl Runtime {
             })
         });
         store.set_epoch_deadline(1);
-        match module.pre.instantiate_async(&mut store).await {
-            Ok(instance) => Ok(TaskInstance {
+        // Instantiation runs the component's start functions (a reactor's
+        // `_initialize`): guest code, under the same deadline as a call.
+        store.data_mut().deadline = Some(deadline);
+        let instantiated = {
+            let instantiating = module.pre.instantiate_async(&mut store);
+            match tokio::time::timeout_at(deadline.into(), instantiating).await {
+                Ok(result) => Some(result),
+                Err(_elapsed) => None,
+            }
+        };
+        store.data_mut().deadline = None;
+        let failed = |error: CallError, store: &mut Store<TaskState>| {
+            Err(Box::new(report(
+                Err(error),
+                store,
+                &captured,
+                Duration::ZERO,
+            )))
+        };
+        match instantiated {
+            Some(Ok(instance)) => Ok(TaskInstance {
                 store,
                 instance,
                 module: module.clone(),
-                captured,
-                limits: limits.clone(),
+                captured: captured.clone(),
+                limits,
+                deadline: Some(deadline),
                 _permit: permit,
             }),
-            Err(err) => {
-                let error = classify(&err, &mut store, &captured, limits);
-                let error = match error {
+            None => failed(
+                CallError::Limit {
+                    limit: Limit::WallTime(limits.wall_time),
+                    detail: Some("while instantiating (the start functions)".into()),
+                },
+                &mut store,
+            ),
+            Some(Err(err)) => {
+                let error = match classify(&err, &mut store, &captured, &limits) {
                     CallError::Trap { trap, .. } => CallError::Instantiate(trap),
+                    CallError::Limit {
+                        limit: limit @ Limit::WallTime(_),
+                        ..
+                    } => CallError::Limit {
+                        limit,
+                        detail: Some("while instantiating (the start functions)".into()),
+                    },
                     other => other,
                 };
-                Err(Box::new(report(
-                    Err(error),
-                    &mut store,
-                    &captured,
-                    Duration::ZERO,
-                )))
+                failed(error, &mut store)
             }
         }
     }
@@ -341,6 +434,10 @@ pub struct TaskInstance {
     module: Arc<Module>,
     captured: Captured,
     limits: Limits,
+    /// When set, the task's deadline: every call ends by it (the items of
+    /// a chunk share the task's budget). Unset, each call has its own
+    /// `wall_time` from its start.
+    deadline: Option<Instant>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -355,6 +452,32 @@ impl TaskInstance {
     /// has run anything must not be handed to another task.
     pub fn set_context(&mut self, context: CallContext) {
         self.store.data_mut().context = context;
+    }
+
+    /// Puts the calls that follow under a task's limits, for an instance
+    /// made ahead of its task: its memory limit and wall time (see
+    /// [`Limits::for_task`]) and the task's deadline, which every call
+    /// ends by. Refuses (returning the limit that it would break) when
+    /// the instance already holds more memory than the task's limit.
+    pub fn set_task_limits(&mut self, limits: Limits, deadline: Instant) -> Result<(), Limit> {
+        if self.store.data().limiter.in_use() > limits.memory_bytes {
+            return Err(Limit::MemoryBytes(limits.memory_bytes));
+        }
+        self.store.data_mut().limiter.set_limit(limits.memory_bytes);
+        self.store.set_hostcall_fuel(limits.result_bytes);
+        self.limits = limits;
+        self.deadline = Some(deadline);
+        Ok(())
+    }
+
+    /// The limits the instance's calls run under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The most linear memory the instance has held at once, in bytes.
+    pub fn peak_memory_bytes(&self) -> usize {
+        self.store.data().limiter.peak
     }
 
     /// Calls `func` (qualified or bare name) with `args`, within the limits.
@@ -401,7 +524,7 @@ impl TaskInstance {
         let results = &mut result[..usize::from(export.sig.result.is_some())];
 
         let wall_time = self.limits.wall_time;
-        let deadline = started + wall_time;
+        let deadline = self.deadline.unwrap_or(started + wall_time);
         // The epoch callback (see `Runtime::instantiate`) stops code running
         // in wasm at the deadline; the timer, time blocked in the host. The
         // timer takes the same deadline rather than reading the clock again.
@@ -430,17 +553,15 @@ impl TaskInstance {
                 &self.limits,
             )),
             Ok(Ok(())) => {
+                // Counted and bounded as it is converted (see
+                // `Runtime::instantiate_with` for how the lift is bounded).
                 let value = results
                     .first_mut()
-                    .map(|val| from_val(std::mem::replace(val, Val::Bool(false))))
+                    .map(|val| {
+                        let val = std::mem::replace(val, Val::Bool(false));
+                        from_val_within(val, self.limits.result_bytes).map(|(value, _)| value)
+                    })
                     .transpose()?;
-                let size = value.as_ref().map_or(0, Value::cost_bytes);
-                if size > self.limits.result_bytes {
-                    return Err(CallError::Limit {
-                        limit: Limit::ResultBytes(self.limits.result_bytes),
-                        detail: Some(format!("the result is {size} bytes")),
-                    });
-                }
                 Ok(value)
             }
         }
@@ -462,6 +583,7 @@ fn report(
         stderr,
         logs: store.data_mut().take_logs(),
         duration,
+        peak_memory_bytes: store.data().limiter.peak,
     }
 }
 
@@ -488,6 +610,16 @@ fn classify(
             };
         }
     }
+    if is_hostcall_fuel_exhausted(err) {
+        return CallError::Limit {
+            limit: Limit::ResultBytes(limits.result_bytes),
+            detail: Some(
+                "the guest passed the host more than that in one go (a result, or a WASI call's \
+                 arguments), counted as host memory"
+                    .into(),
+            ),
+        };
+    }
     match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => CallError::Limit {
             limit: Limit::WallTime(limits.wall_time),
@@ -506,6 +638,16 @@ fn classify(
             detail: stderr_tail(),
         },
     }
+}
+
+/// How wasmtime 48 says that lifting a value out of the guest ran out of
+/// hostcall fuel. Its error type is private, so the message is matched; the
+/// result-bomb tests (`tests/sandbox.rs`) fail if it ever changes.
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
+fn is_hostcall_fuel_exhausted(err: &wasmtime::Error) -> bool {
+    err.chain()
+        .any(|cause| cause.to_string().contains(HOSTCALL_FUEL_EXHAUSTED))
 }
 
 /// The end of a guest's stderr, where a panic message is, as text.

@@ -7,6 +7,11 @@
 //! metadata; stdin is empty). Wall and monotonic clocks and random numbers
 //! are granted, because `sleep` and Monte Carlo need them. Beyond WASI, a
 //! task may import `wasp:task` (identity and logging), nothing else.
+//!
+//! What the host allocates on a guest's behalf is bounded too (see
+//! [`Limits`]): the WASI resource table (`wasi_handles`), one
+//! `wasi:random` request (`random_bytes`), and the data one call passes
+//! from guest to host (wasmtime's hostcall fuel, set to `result_bytes`).
 
 use std::time::Instant;
 
@@ -15,6 +20,7 @@ use wasmtime::{Engine, ResourceLimiter};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::capture::CapturePipe;
+use crate::limits::Limits;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -48,8 +54,8 @@ pub(crate) struct TaskState {
     log_bytes: usize,
     log_limit: usize,
     logs_overflowed: bool,
-    /// When the running call's wall time is up (`None` between calls and
-    /// while instantiating), read by the store's epoch callback.
+    /// When the running call's (or instantiation's) wall time is up (`None`
+    /// between calls), read by the store's epoch callback.
     pub(crate) deadline: Option<Instant>,
 }
 
@@ -63,12 +69,9 @@ pub(crate) struct Captured {
 
 impl TaskState {
     /// A sandbox with nothing granted but clocks and random, and stdout and
-    /// stderr captured up to `output_limit` bytes each.
-    pub(crate) fn new(
-        context: CallContext,
-        memory_limit: usize,
-        output_limit: usize,
-    ) -> (Self, Captured) {
+    /// stderr captured up to the output limit each.
+    pub(crate) fn new(context: CallContext, limits: &Limits) -> (Self, Captured) {
+        let output_limit = limits.output_bytes;
         let captured = Captured {
             stdout: CapturePipe::new(output_limit),
             stderr: CapturePipe::new(output_limit),
@@ -79,11 +82,14 @@ impl TaskState {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            .max_random_size(u64::try_from(limits.random_bytes).unwrap_or(u64::MAX))
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.wasi_handles);
         let state = Self {
             wasi,
-            table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(memory_limit),
+            table,
+            limiter: MemoryLimiter::new(limits.memory_bytes),
             context,
             logs: Vec::new(),
             log_bytes: 0,
@@ -175,6 +181,9 @@ pub(crate) struct MemoryLimiter {
     limit: usize,
     /// Bytes currently held by the instance's memories.
     in_use: usize,
+    /// The most bytes they held at once: what a task reports as its peak
+    /// memory, so a user can size the limit.
+    pub(crate) peak: usize,
     /// The size a refused grow asked for.
     pub(crate) refused: Option<usize>,
 }
@@ -184,8 +193,21 @@ impl MemoryLimiter {
         Self {
             limit,
             in_use: 0,
+            peak: 0,
             refused: None,
         }
+    }
+
+    /// Lowers (or restores) the limit for the next task of an instance
+    /// made ahead of it. Memory the instance already holds stays; the
+    /// caller checks [`in_use`](Self::in_use) against the new limit.
+    pub(crate) fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
+    /// Bytes the instance's memories hold now.
+    pub(crate) fn in_use(&self) -> usize {
+        self.in_use
     }
 }
 
@@ -202,6 +224,7 @@ impl ResourceLimiter for MemoryLimiter {
             return Ok(false);
         }
         self.in_use = total;
+        self.peak = self.peak.max(total);
         Ok(true)
     }
 

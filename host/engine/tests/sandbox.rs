@@ -92,7 +92,7 @@ async fn oversize_result_hits_the_result_limit() {
     let err = call_err(&evil, "huge-result", &[Value::U64(2 << 20)]).await;
     assert_eq!(
         err,
-        "task exceeded the result size limit (result_bytes = 1 MiB): the result is 2097152 bytes"
+        "task exceeded the result size limit (result_bytes = 1 MiB): the guest passed the host more than that in one go (a result, or a WASI call's arguments), counted as host memory"
     );
     let small = call_ok(&evil, "huge-result", &[Value::U64(3)]).await;
     assert_eq!(small, Some(Value::String("xxx".into())));
@@ -106,7 +106,7 @@ async fn oversize_arguments_are_refused_before_the_call() {
     let err = call_err(&norm, "norm", &[big, Value::F64(2.0)]).await;
     assert_eq!(
         err,
-        "task exceeded the argument size limit (arg_bytes = 1 MiB): the arguments are 1600008 bytes"
+        "task exceeded the argument size limit (arg_bytes = 1 MiB): the arguments are 6400064 bytes"
     );
 }
 
@@ -336,5 +336,120 @@ async fn a_fresh_instance_sees_nothing_an_earlier_one_left_in_memory() {
     assert_eq!(
         again,
         Some(Value::Tuple(vec![Value::U64(7), Value::U64(0)]))
+    );
+}
+
+/// The error of a result bomb: the result limit, named with its value.
+const RESULT_LIMIT: &str = "task exceeded the result size limit (result_bytes = 1 MiB)";
+
+#[tokio::test]
+async fn result_bombs_stop_at_the_result_limit_while_lifted() {
+    // Issue 10: a list of a million `false`s (1 MiB of guest address space,
+    // none of it touched) cost the host ~120 bytes an item, lifted and
+    // converted in full before any check. Fails on main: the lift was
+    // bounded only by wasmtime's default fuel (128 MiB), with an error
+    // naming no wasp limit, and a payload count of 1 byte a bool.
+    let evil = load(tasks::EVIL);
+    for (func, n) in [
+        ("bool-bomb", 1_000_000),
+        ("bool-bomb", 10_000_000),
+        ("empty-strings", 1_000_000),
+        ("empty-strings", 5_000_000),
+    ] {
+        let err = call_err(&evil, func, &[Value::U32(n)]).await;
+        assert!(err.starts_with(RESULT_LIMIT), "{func}({n}): {err}");
+        still_serving().await;
+    }
+    // Within the limit, the list comes back whole.
+    let Some(Value::List(items)) = call_ok(&evil, "empty-strings", &[Value::U32(1000)]).await
+    else {
+        panic!("not a list")
+    };
+    assert_eq!(items.len(), 1000);
+    assert!(items.iter().all(|s| *s == Value::String(String::new())));
+}
+
+#[tokio::test]
+async fn a_start_function_that_loops_hits_the_wall_time_limit() {
+    // Issue 10: instantiation ran with no deadline (the epoch callback
+    // yielded forever while none was set). Fails on main: never returns.
+    let looping = load(tasks::EVIL_START);
+    let report = call(&looping, "ping", &[]).await;
+    let err = report.result.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "task exceeded the wall-time limit (wall_time = 2s): while instantiating (the start functions)"
+    );
+    still_serving().await;
+}
+
+#[tokio::test]
+async fn compilation_waits_at_most_the_compile_time_limit() {
+    // Cranelift cannot be cancelled: at the deadline the load fails with
+    // the limit, and the compilation finishes on its blocking thread.
+    let runtime = Runtime::new(RuntimeConfig {
+        limits: wasp_engine::Limits {
+            compile_time: std::time::Duration::ZERO,
+            ..test_limits()
+        },
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
+    let bytes = std::fs::read(tasks::WORDCOUNT).expect("wordcount");
+    let err = runtime.load(bytes).await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "the module did not compile within the compile-time limit (compile_time = 0ns)"
+    );
+}
+
+#[tokio::test]
+async fn task_limits_lower_the_runtime_ones_and_peak_memory_is_reported() {
+    let evil = load(tasks::EVIL);
+    let limits = runtime().limits().for_task(&wasp_proto::msg::TaskLimits {
+        timeout_us: Some(500_000),
+        memory_bytes: Some(8 << 20),
+    });
+    let deadline = std::time::Instant::now() + limits.wall_time;
+    let mut instance = runtime()
+        .instantiate_with(&evil, common::context(), limits.clone(), deadline)
+        .await
+        .expect("instance");
+    let report = instance.call("grow-memory", &[]).await;
+    let err = report.result.unwrap_err().to_string();
+    assert!(
+        err.starts_with("task exceeded the memory limit (memory_bytes = 8 MiB)"),
+        "{err}"
+    );
+    assert!(report.peak_memory_bytes > 0 && report.peak_memory_bytes <= 8 << 20);
+    let mut instance = runtime()
+        .instantiate_with(&evil, common::context(), limits, deadline)
+        .await
+        .expect("instance");
+    let err = instance
+        .call("spin", &[])
+        .await
+        .result
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "task exceeded the wall-time limit (wall_time = 500ms)");
+}
+
+#[tokio::test]
+async fn a_chunk_shares_one_deadline() {
+    // Two calls on an instance with a task deadline: the second starts
+    // after the deadline has passed and is stopped at once, rather than
+    // getting a wall time of its own.
+    let sleep = load(tasks::SLEEP);
+    let limits = runtime().limits().clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(300);
+    let mut instance = runtime()
+        .instantiate_with(&sleep, common::context(), limits, deadline)
+        .await
+        .expect("instance");
+    let first = instance.call("sleep", &[Value::F64(1.0)]).await;
+    assert_eq!(
+        first.result.unwrap_err().to_string(),
+        "task exceeded the wall-time limit (wall_time = 2s)"
     );
 }
