@@ -642,7 +642,6 @@ async fn cluster_start_passes_the_engine_limits_on() {
 /// (another part of the issue): the wire part is covered by
 /// tests/limits.rs today.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the engine to honour RunTask.limits (issue 10, item 3, engine side)"]
 async fn per_task_limits_stop_tasks_capped_by_the_engine_ceiling() {
     let cluster = Cluster::start_with(2, &["--timeout", "3s"]);
     let rc = cluster.client().await;

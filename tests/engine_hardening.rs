@@ -34,7 +34,13 @@ async fn result_bombs_fail_with_the_result_limit_and_the_engine_stays_small() {
     // naming no wasp limit; a million bools cost the host ~120 MB.
     let cluster = Cluster::start(1);
     let pids = std::fs::read_to_string(cluster.profile().join("cluster.pids")).expect("pids");
-    let engine_pid = pids.lines().nth(1).expect("the engine's pid").to_owned();
+    // `cluster.pids` holds a `ROLE PID START` line per process.
+    let engine_pid = pids
+        .lines()
+        .find_map(|line| line.strip_prefix("engine-0 "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the engine's pid")
+        .to_owned();
     let rc = cluster.client().await;
     let evil = Module::from_file(tasks::EVIL).expect("evil");
     let view = rc.load_balanced_view();
