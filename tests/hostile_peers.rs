@@ -297,8 +297,9 @@ fn deep_value_bytes(depth: usize) -> Vec<u8> {
 /// namespace push of a value nested 100,000 levels (200 KB) overflows the
 /// controller's stack while it decodes. Asserts the fixed behaviour: the
 /// push is refused and the controller keeps serving. Fails (the
-/// controller aborts) until that fix is merged.
+/// controller aborts) until that fix is merged: un-ignore it then.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "the controller aborts (stack overflow) until the Value depth limit lands (issue 10, item 1)"]
 async fn a_deeply_nested_value_does_not_abort_the_controller() {
     let cluster = Cluster::start(1);
     let client_file = ConnectionFile::read(&cluster.client_file()).expect("client file");
