@@ -1,0 +1,681 @@
+//! Harnesses for the wire: the frame codec (`codec::frame_len` and
+//! `codec::decode`) and every message a peer can send, as the receivers
+//! decode them ([`Hello`] and [`Welcome`] alone, the rest in batches), plus
+//! the packed [`Items`] and [`Values`] inside them.
+//!
+//! Properties checked on every input:
+//! - nothing panics (a stack overflow aborts the process, which the fuzzer
+//!   and the test harness both report);
+//! - a prefix over the cap is refused with [`CodecError::FrameTooLarge`]
+//!   naming the announced length and the cap, and one within is accepted;
+//! - a payload that decodes re-encodes, and the re-encoding decodes to a
+//!   message that encodes to the same bytes (a fixed point);
+//! - a payload that does not decode fails with a decode-side error naming
+//!   the payload's length (or the trailing bytes), never an encode-side one;
+//! - what the receivers do next with a decoded message (decode its packed
+//!   items and results, count and print its values) does not panic either.
+
+use std::fmt::Debug;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use wasp_proto::codec::{self, CodecError, MAX_FRAME, PREFIX_LEN};
+use wasp_proto::msg::{
+    Arg, ClientMsg, ClusterStatus, EngineHello, EngineStatus, ErrorKind, FromEngine, Hello, Items,
+    LogLevel, LogLine, NamespaceOp, PROTOCOL_VERSION, Packed, Role, RunTask, TaskError, TaskLimits,
+    TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine, Values, Welcome,
+};
+use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value, value_to_json};
+
+/// The message kinds a peer can send, as a receiver decodes each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// [`Hello`], the first frame on every connection (read by the
+    /// controller).
+    Hello,
+    /// [`Welcome`] (read by clients and engines).
+    Welcome,
+    /// A batch of [`ClientMsg`] (read by the controller).
+    ClientMsgs,
+    /// A batch of [`ToClient`] (read by clients).
+    ToClient,
+    /// A batch of [`ToEngine`] (read by engines).
+    ToEngine,
+    /// A batch of [`FromEngine`] (read by the controller).
+    FromEngine,
+}
+
+impl Message {
+    /// Every kind.
+    pub const ALL: [Message; 6] = [
+        Message::Hello,
+        Message::Welcome,
+        Message::ClientMsgs,
+        Message::ToClient,
+        Message::ToEngine,
+        Message::FromEngine,
+    ];
+
+    /// Decodes `payload` as this kind and checks the properties (see the
+    /// module docs); true if it decoded.
+    pub fn check(self, payload: &[u8]) -> bool {
+        match self {
+            Message::Hello => decodes::<Hello>(payload).is_some(),
+            Message::Welcome => decodes::<Welcome>(payload).is_some(),
+            Message::ClientMsgs => decodes::<Vec<ClientMsg>>(payload)
+                .map(|batch| batch.iter().for_each(touch_client_msg))
+                .is_some(),
+            Message::ToClient => decodes::<Vec<ToClient>>(payload)
+                .map(|batch| batch.iter().for_each(touch_to_client))
+                .is_some(),
+            Message::ToEngine => decodes::<Vec<ToEngine>>(payload)
+                .map(|batch| batch.iter().for_each(touch_to_engine))
+                .is_some(),
+            Message::FromEngine => decodes::<Vec<FromEngine>>(payload)
+                .map(|batch| batch.iter().for_each(touch_from_engine))
+                .is_some(),
+        }
+    }
+
+    /// Real messages of this kind, encoded as frame payloads: the seeds.
+    pub fn seeds(self) -> Vec<Vec<u8>> {
+        match self {
+            Message::Hello => encode_all(&sample_hellos()),
+            Message::Welcome => encode_all(&sample_welcomes()),
+            Message::ClientMsgs => batches(sample_client_msgs()),
+            Message::ToClient => batches(sample_to_client()),
+            Message::ToEngine => batches(sample_to_engine()),
+            Message::FromEngine => batches(sample_from_engine()),
+        }
+    }
+}
+
+/// Harness: a [`Hello`] payload.
+pub fn hello(data: &[u8]) {
+    Message::Hello.check(data);
+}
+
+/// Harness: a [`Welcome`] payload.
+pub fn welcome(data: &[u8]) {
+    Message::Welcome.check(data);
+}
+
+/// Harness: a batch of [`ClientMsg`].
+pub fn client_msgs(data: &[u8]) {
+    Message::ClientMsgs.check(data);
+}
+
+/// Harness: a batch of [`ToClient`].
+pub fn to_client(data: &[u8]) {
+    Message::ToClient.check(data);
+}
+
+/// Harness: a batch of [`ToEngine`].
+pub fn to_engine(data: &[u8]) {
+    Message::ToEngine.check(data);
+}
+
+/// Harness: a batch of [`FromEngine`].
+pub fn from_engine(data: &[u8]) {
+    Message::FromEngine.check(data);
+}
+
+/// Harness: a stream of frames as a receiver reads it. The first byte
+/// picks the cap (a hello's small one, a 1 MiB one, or [`MAX_FRAME`]) and
+/// the message kind; the rest is the stream. Each prefix is checked
+/// against the cap; each whole frame's payload is decoded as that kind.
+pub fn frames(data: &[u8]) {
+    let Some((&selector, mut stream)) = data.split_first() else {
+        return;
+    };
+    let cap = match selector & 3 {
+        0 => 64 * 1024,
+        1 => 1 << 20,
+        2 => 100,
+        _ => MAX_FRAME,
+    };
+    let kind = Message::ALL[usize::from(selector >> 2) % Message::ALL.len()];
+    while let Some((prefix, rest)) = stream.split_first_chunk::<PREFIX_LEN>() {
+        let announced = u32::from_le_bytes(*prefix) as usize;
+        match codec::frame_len(*prefix, cap) {
+            Ok(len) => {
+                assert_eq!(len, announced, "frame_len changed the length");
+                assert!(len <= cap, "a {len}-byte frame passed a {cap}-byte cap");
+                let Some(payload) = rest.get(..len) else {
+                    // A half frame: the receiver waits for the rest or
+                    // reports the stream truncated.
+                    return;
+                };
+                kind.check(payload);
+                stream = &rest[len..];
+            }
+            Err(err) => {
+                assert!(
+                    announced > cap,
+                    "a {announced}-byte frame refused under a {cap}-byte cap: {err}"
+                );
+                assert!(
+                    matches!(err, CodecError::FrameTooLarge { len, cap: c } if len == announced && c == cap),
+                    "{err:?}"
+                );
+                let text = err.to_string();
+                assert!(
+                    text.contains(&announced.to_string()) && text.contains(&cap.to_string()),
+                    "the error does not name the length and the cap: {text}"
+                );
+                // The receiver stops the stream here.
+                return;
+            }
+        }
+    }
+}
+
+/// Real frames: each kind's seeds with their prefixes, two to a stream,
+/// behind the selector byte [`frames`] reads.
+pub fn frame_seeds() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for (k, kind) in Message::ALL.into_iter().enumerate() {
+        let seeds = kind.seeds();
+        for (i, payload) in seeds.iter().enumerate() {
+            let next = &seeds[(i + 1) % seeds.len()];
+            let cap_bits = (i % 4) as u8;
+            let mut stream = vec![((k as u8) << 2) | cap_bits];
+            for p in [payload, next] {
+                stream.extend_from_slice(&(p.len() as u32).to_le_bytes());
+                stream.extend_from_slice(p);
+            }
+            out.push(stream);
+        }
+    }
+    out
+}
+
+/// Harness: a task's packed argument lists. The first four bytes are the
+/// count the sender claims, the rest the bytes it packed: the two things a
+/// peer controls in an [`Items`].
+pub fn items(data: &[u8]) {
+    packed::<Vec<Arg>>(data, |lists| {
+        for args in lists {
+            for arg in args {
+                if let Arg::Value(value) = arg {
+                    touch(value);
+                }
+            }
+        }
+    });
+}
+
+/// Harness: a task's packed results ([`Values`]), as [`items`].
+pub fn values(data: &[u8]) {
+    packed::<Option<Value>>(data, |results| results.iter().flatten().for_each(touch));
+}
+
+/// Real packed items (`values`: false) or results (true), as [`items`]
+/// and [`values`] read them.
+pub fn packed_seeds(values: bool) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for n in 0..4 {
+        let lists: Vec<Vec<Arg>> = sample_values()
+            .into_iter()
+            .take(n * 3)
+            .collect::<Vec<_>>()
+            .chunks(2)
+            .map(|c| {
+                c.iter()
+                    .cloned()
+                    .map(Arg::Value)
+                    .chain([Arg::Ref("x".into())])
+                    .collect()
+            })
+            .collect();
+        let results: Vec<Option<Value>> = sample_values()
+            .into_iter()
+            .take(n * 3)
+            .map(Some)
+            .chain([None])
+            .collect();
+        let (count, bytes) = if values {
+            (results.len(), codec::encode(&results))
+        } else {
+            (lists.len(), codec::encode(&lists))
+        };
+        let mut seed = (count as u32).to_le_bytes().to_vec();
+        seed.extend(bytes.expect("samples encode"));
+        out.push(seed);
+    }
+    out
+}
+
+/// An [`Items`] or [`Values`] as the wire has it: the count, then the bytes
+/// (the same encoding as `Packed`, whose fields are private).
+#[derive(Serialize)]
+struct PackedWire<'a> {
+    count: u32,
+    #[serde(with = "serde_bytes")]
+    bytes: &'a [u8],
+}
+
+fn packed<T>(data: &[u8], touch_all: impl FnOnce(&[T]))
+where
+    T: Serialize + DeserializeOwned + Debug,
+{
+    let Some((count, bytes)) = data.split_first_chunk::<4>() else {
+        return;
+    };
+    let count = u32::from_le_bytes(*count);
+    let wire = codec::encode(&PackedWire { count, bytes }).expect("a packed list encodes");
+    let packed: Packed<T> = codec::decode(&wire).expect("a packed list's own encoding decodes");
+    assert_eq!(packed.len(), count as usize);
+    match packed.decode() {
+        Ok(list) => {
+            assert_eq!(
+                list.len(),
+                count as usize,
+                "decoded another count than claimed"
+            );
+            touch_all(&list);
+            let again = Packed::<T>::encode(&list).expect("decoded items re-encode");
+            assert_eq!(again.len(), list.len());
+            let back = again.decode().expect("re-encoded items decode");
+            assert_eq!(
+                codec::encode(&back).expect("encodes"),
+                codec::encode(&list).expect("encodes"),
+                "re-encoding is not a fixed point"
+            );
+        }
+        Err(err) => match codec::decode::<Vec<T>>(bytes) {
+            // The bytes hold a list, of another length than claimed.
+            Ok(list) => {
+                assert_ne!(list.len(), count as usize);
+                let text = err.to_string();
+                assert!(
+                    text.contains(&format!(
+                        "hold {} items where the task says {count}",
+                        list.len()
+                    )),
+                    "{text}"
+                );
+            }
+            Err(_) => check_decode_error(&err, bytes.len()),
+        },
+    }
+}
+
+/// Decodes `payload` as `T` and checks the properties of either outcome.
+fn decodes<T>(payload: &[u8]) -> Option<T>
+where
+    T: Serialize + DeserializeOwned + Debug,
+{
+    match codec::decode::<T>(payload) {
+        Ok(msg) => {
+            let bytes = codec::encode(&msg).expect("a decoded message re-encodes");
+            let again: T = codec::decode(&bytes)
+                .unwrap_or_else(|err| panic!("a re-encoded message does not decode: {err}"));
+            let twice = codec::encode(&again).expect("encodes");
+            assert_eq!(twice, bytes, "re-encoding is not a fixed point: {msg:?}");
+            let frame = codec::encode_frame(&msg).expect("a decoded message frames");
+            assert_eq!(frame[PREFIX_LEN..], bytes[..]);
+            assert_eq!(
+                codec::frame_len(frame[..PREFIX_LEN].try_into().expect("4 bytes"), MAX_FRAME)
+                    .expect("under the cap"),
+                bytes.len()
+            );
+            Some(msg)
+        }
+        Err(err) => {
+            check_decode_error(&err, payload.len());
+            None
+        }
+    }
+}
+
+/// A refusal must be a decode-side error that names the payload's length
+/// (or how many bytes were used and left over) and says why.
+fn check_decode_error(err: &CodecError, payload_len: usize) {
+    let text = err.to_string();
+    match err {
+        CodecError::Decode { len, reason } => {
+            assert_eq!(*len, payload_len, "{text}");
+            assert!(!reason.is_empty(), "a decode error without a reason");
+            assert!(text.contains(&payload_len.to_string()), "{text}");
+        }
+        CodecError::LimitExceeded { len, limit } => {
+            assert_eq!(*len, payload_len, "{text}");
+            assert!(
+                *limit >= 16 * payload_len,
+                "a limit under 16 bytes per byte: {text}"
+            );
+            assert!(text.contains("decode limit"), "{text}");
+        }
+        CodecError::TrailingBytes { used, trailing } => {
+            assert!(*trailing > 0, "{text}");
+            assert_eq!(used + trailing, payload_len, "{text}");
+        }
+        other => panic!("decoding failed with an encode-side error: {other:?}"),
+    }
+}
+
+/// What a receiver does with a value: count it, print it as JSON (the
+/// records and the CLI do), clone and drop it.
+fn touch(value: &Value) {
+    let _ = value.size_bytes();
+    let _ = value.kind();
+    let json = value_to_json(value);
+    drop(json);
+    drop(value.clone());
+}
+
+fn touch_items(items: &Items) {
+    if let Ok(lists) = items.decode() {
+        lists.iter().flatten().for_each(|arg| {
+            if let Arg::Value(value) = arg {
+                touch(value);
+            }
+        });
+    }
+}
+
+fn touch_values(values: &Values) {
+    if let Ok(results) = values.decode() {
+        results.iter().flatten().for_each(touch);
+    }
+}
+
+fn touch_op(op: &NamespaceOp) {
+    if let NamespaceOp::Push(entries) = op {
+        entries.iter().for_each(|(_, value)| touch(value));
+    }
+}
+
+fn touch_client_msg(msg: &ClientMsg) {
+    match msg {
+        ClientMsg::Submit(specs) => specs.iter().for_each(|s| touch_items(&s.items)),
+        ClientMsg::Namespace { op, .. } => touch_op(op),
+        _ => {}
+    }
+}
+
+fn touch_result(result: &TaskResult) {
+    if let Ok(values) = &result.outcome {
+        touch_values(values);
+    }
+}
+
+fn touch_to_client(msg: &ToClient) {
+    match msg {
+        ToClient::Results(results) => results.iter().for_each(touch_result),
+        ToClient::Namespace(replies) => replies.iter().flatten().flatten().for_each(touch),
+        _ => {}
+    }
+}
+
+fn touch_to_engine(msg: &ToEngine) {
+    match msg {
+        ToEngine::Run(run) => touch_items(&run.items),
+        ToEngine::Namespace { op, .. } => touch_op(op),
+        _ => {}
+    }
+}
+
+fn touch_from_engine(msg: &FromEngine) {
+    match msg {
+        FromEngine::Done(result) => touch_result(result),
+        FromEngine::Namespace {
+            reply: Ok(values), ..
+        } => values.iter().for_each(touch),
+        FromEngine::Retracted { run: Some(run), .. } => touch_items(&run.items),
+        _ => {}
+    }
+}
+
+fn encode_all<T: Serialize>(msgs: &[T]) -> Vec<Vec<u8>> {
+    msgs.iter()
+        .map(|m| codec::encode(m).expect("samples encode"))
+        .collect()
+}
+
+/// Each message alone, then all of them in one batch.
+fn batches<T: Serialize + Clone>(msgs: Vec<T>) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = msgs
+        .iter()
+        .map(|m| codec::encode(&vec![m.clone()]).expect("samples encode"))
+        .collect();
+    out.push(codec::encode(&msgs).expect("samples encode"));
+    out.push(codec::encode(&Vec::<T>::new()).expect("samples encode"));
+    out
+}
+
+/// Values of every WIT kind, as tasks take and return them.
+pub fn sample_values() -> Vec<Value> {
+    vec![
+        Value::S64(-7),
+        Value::F64(0.5),
+        Value::List((0..6).map(|i| Value::F64(f64::from(i) / 3.0)).collect()),
+        Value::String("héllo".into()),
+        Value::Char('λ'),
+        Value::Bool(true),
+        Value::U8(255),
+        Value::Record(vec![
+            ("strike".into(), Value::F64(100.0)),
+            ("kind".into(), Value::Enum("call".into())),
+        ]),
+        Value::Tuple(vec![Value::U32(1), Value::S16(-2)]),
+        Value::Variant("fixed".into(), Some(Box::new(Value::U32(3)))),
+        Value::Option(Some(Box::new(Value::Option(None)))),
+        Value::Result(Err(Some(Box::new(Value::String("no".into()))))),
+        Value::Flags(vec!["read".into(), "write".into()]),
+        Value::List(vec![Value::List(vec![Value::S8(-1)]), Value::List(vec![])]),
+    ]
+}
+
+fn hash() -> ModuleHash {
+    ModuleHash::of(b"\0asm\x0d\0\x01\0")
+}
+
+fn sample_hellos() -> Vec<Hello> {
+    vec![
+        Hello {
+            version: PROTOCOL_VERSION,
+            token: "0123456789abcdef0123456789abcdef".into(),
+            role: Role::Client,
+        },
+        Hello {
+            version: PROTOCOL_VERSION,
+            token: "engine-token".into(),
+            role: Role::Engine(EngineHello {
+                name: "host:1234".into(),
+                cached: vec![hash(), ModuleHash([7; 32])],
+            }),
+        },
+    ]
+}
+
+fn sample_welcomes() -> Vec<Welcome> {
+    vec![
+        Welcome::Accepted {
+            tenant: Tenant("default".into()),
+            session: 3,
+            engine: None,
+        },
+        Welcome::Accepted {
+            tenant: Tenant("engines".into()),
+            session: 0,
+            engine: Some(EngineId(2)),
+        },
+        Welcome::Refused {
+            reason: "invalid token".into(),
+        },
+    ]
+}
+
+fn sample_items() -> Items {
+    let lists: Vec<Vec<Arg>> = sample_values()
+        .chunks(3)
+        .map(|c| c.iter().cloned().map(Arg::Value).collect())
+        .chain([vec![Arg::Ref("x".into())]])
+        .collect();
+    Items::encode(&lists).expect("samples encode")
+}
+
+fn sample_limits() -> TaskLimits {
+    TaskLimits {
+        timeout_us: Some(2_000_000),
+        memory_bytes: Some(64 << 20),
+    }
+}
+
+fn sample_client_msgs() -> Vec<ClientMsg> {
+    vec![
+        ClientMsg::HasModules(vec![hash()]),
+        ClientMsg::Upload(b"\0asm\x0d\0\x01\0".to_vec()),
+        ClientMsg::Submit(vec![TaskSpec {
+            id: TaskId::new(1, 2),
+            module: hash(),
+            func: "pow10".into(),
+            items: sample_items(),
+            targets: Some(vec![EngineId(0), EngineId(1)]),
+            limits: sample_limits(),
+        }]),
+        ClientMsg::Status,
+        ClientMsg::Namespace {
+            targets: vec![EngineId(0)],
+            op: NamespaceOp::Push(
+                sample_values()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (format!("n{i}"), v))
+                    .collect(),
+            ),
+        },
+        ClientMsg::Namespace {
+            targets: vec![EngineId(1), EngineId(1)],
+            op: NamespaceOp::Pull(vec!["a".into(), "b".into()]),
+        },
+        ClientMsg::Namespace {
+            targets: vec![],
+            op: NamespaceOp::Clear,
+        },
+        ClientMsg::Namespace {
+            targets: vec![EngineId(0)],
+            op: NamespaceOp::Load(hash()),
+        },
+        ClientMsg::Shutdown,
+    ]
+}
+
+fn sample_result(ok: bool) -> TaskResult {
+    TaskResult {
+        id: TaskId::new(1, 9),
+        outcome: if ok {
+            Ok(Values::encode(
+                &sample_values()
+                    .into_iter()
+                    .map(Some)
+                    .chain([None])
+                    .collect::<Vec<_>>(),
+            )
+            .expect("samples encode"))
+        } else {
+            Err(TaskError {
+                kind: ErrorKind::Limit,
+                message: "task exceeded the result size limit (result_bytes = 64 MiB)".into(),
+                item: Some(3),
+            })
+        },
+        meta: TaskMeta {
+            engine: Some(EngineId(1)),
+            submitted_us: 1,
+            started_us: 2,
+            completed_us: 3,
+            stdout: "out\n".into(),
+            stderr: "err\n".into(),
+            logs: vec![LogLine {
+                level: LogLevel::Warn,
+                message: "careful".into(),
+            }],
+            peak_memory_bytes: 1 << 20,
+        },
+    }
+}
+
+fn sample_to_client() -> Vec<ToClient> {
+    vec![
+        ToClient::ModulesKnown(vec![true, false]),
+        ToClient::Uploaded(hash()),
+        ToClient::Results(vec![sample_result(true), sample_result(false)]),
+        ToClient::Status(ClusterStatus {
+            engines: vec![EngineStatus {
+                id: EngineId(0),
+                name: "host:1".into(),
+                outstanding: 2,
+                done: 10,
+                module_bytes_sent: 4096,
+            }],
+            queued: 5,
+            running: 2,
+            succeeded: 100,
+            failed: 1,
+            scheme: "leastload".into(),
+            hwm: 0,
+        }),
+        ToClient::Namespace(vec![
+            Ok(sample_values()),
+            Err("no such name".into()),
+            Ok(vec![]),
+        ]),
+        ToClient::Error("module is too large".into()),
+        ToClient::ShuttingDown,
+    ]
+}
+
+fn sample_run() -> RunTask {
+    RunTask {
+        id: TaskId::new(1, 2),
+        tenant: Tenant("default".into()),
+        module: hash(),
+        func: "norm".into(),
+        items: sample_items(),
+        limits: sample_limits(),
+    }
+}
+
+fn sample_to_engine() -> Vec<ToEngine> {
+    vec![
+        ToEngine::Module {
+            hash: hash(),
+            bytes: b"\0asm\x0d\0\x01\0".to_vec(),
+        },
+        ToEngine::Run(sample_run()),
+        ToEngine::Namespace {
+            request: 7,
+            tenant: Tenant("default".into()),
+            op: NamespaceOp::Push(vec![("x".into(), Value::S64(3))]),
+        },
+        ToEngine::Retract(TaskId::new(1, 2)),
+        ToEngine::Shutdown,
+    ]
+}
+
+fn sample_from_engine() -> Vec<FromEngine> {
+    vec![
+        FromEngine::Heartbeat,
+        FromEngine::Done(sample_result(true)),
+        FromEngine::Done(sample_result(false)),
+        FromEngine::Namespace {
+            request: 7,
+            reply: Ok(sample_values()),
+        },
+        FromEngine::Namespace {
+            request: 8,
+            reply: Err("namespace limit".into()),
+        },
+        FromEngine::Retracted {
+            task: TaskId::new(1, 2),
+            run: Some(sample_run()),
+        },
+        FromEngine::Retracted {
+            task: TaskId::new(1, 3),
+            run: None,
+        },
+    ]
+}
