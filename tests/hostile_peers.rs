@@ -15,7 +15,7 @@ use wasp_net::quinn::{Connection, Endpoint};
 use wasp_net::{ConnectionFile, FramedRecv, FramedSend, SelfSignedCert, client_endpoint, connect};
 use wasp_proto::codec;
 use wasp_proto::msg::{
-    ClientMsg, EngineHello, ErrorKind, FromEngine, Hello, NamespaceOp, PROTOCOL_VERSION, Role,
+    ClientMsg, EngineHello, ErrorKind, FromEngine, Hello, NamespaceOp, PROTOCOL_VERSION, Request, Role,
     TaskError, TaskMeta, TaskResult, ToClient, Welcome,
 };
 use wasp_proto::{EngineId, TaskId, Value};
@@ -119,7 +119,10 @@ async fn hostile_cases(client_file: ConnectionFile, engine_file: ConnectionFile)
         // Before the Hello: random bytes, a client batch in its place, a
         // prefix over the hello cap and over any cap, half a frame.
         before_hello(file, &rng.bytes(37), true).await;
-        let batch = codec::encode_frame(&vec![ClientMsg::Status]).expect("encodes");
+        let batch = codec::encode_frame(&vec![ClientMsg::Request {
+            id: 1,
+            request: Request::Status,
+        }]).expect("encodes");
         before_hello(file, &batch, false).await;
         before_hello(file, &frame(100 << 20, b""), false).await;
         before_hello(file, &[0xff; 4], false).await;
@@ -195,9 +198,12 @@ async fn hostile_cases(client_file: ConnectionFile, engine_file: ConnectionFile)
     // A client: a Hello again, then a namespace op on an engine that does
     // not exist, and a result-shaped message the controller never expects.
     let (_endpoint, connection, mut send, mut recv) = welcomed(&client_file, Role::Client).await;
-    send.send(&vec![ClientMsg::Namespace {
-        targets: vec![EngineId(4242)],
-        op: NamespaceOp::Pull(vec!["x".into()]),
+    send.send(&vec![ClientMsg::Request {
+        id: 1,
+        request: Request::Namespace {
+            targets: vec![EngineId(4242)],
+            op: NamespaceOp::Pull(vec!["x".into()]),
+        },
     }])
     .await
     .expect("sends");
@@ -206,7 +212,7 @@ async fn hostile_cases(client_file: ConnectionFile, engine_file: ConnectionFile)
         matches!(answer, Ok(Ok(Some(_)))),
         "an op on an unknown engine got no answer: {answer:?}"
     );
-    send.send(&vec![ToClient::ShuttingDown])
+    send.send(&vec![ToClient::Closing("not the controller".into())])
         .await
         .expect("sends");
     ended(&connection).await;
@@ -296,18 +302,20 @@ fn deep_value_bytes(depth: usize) -> Vec<u8> {
 /// Known finding (issue 10, item 1; fixed by the Value depth limit): a
 /// namespace push of a value nested 100,000 levels (200 KB) overflows the
 /// controller's stack while it decodes. Asserts the fixed behaviour: the
-/// push is refused and the controller keeps serving. Fails (the
-/// controller aborts) until that fix is merged: un-ignore it then.
+/// push is refused and the controller keeps serving. On main before the
+/// fix the controller aborted here.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "the controller aborts (stack overflow) until the Value depth limit lands (issue 10, item 1)"]
 async fn a_deeply_nested_value_does_not_abort_the_controller() {
     let cluster = Cluster::start(1);
     let client_file = ConnectionFile::read(&cluster.client_file()).expect("client file");
     // A real push of one name, its value's bytes swapped for the deep ones.
     let marker = Value::U64(0x0123_4567_89ab_cdef);
-    let msg = vec![ClientMsg::Namespace {
-        targets: vec![EngineId(0)],
-        op: NamespaceOp::Push(vec![("x".into(), marker.clone())]),
+    let msg = vec![ClientMsg::Request {
+        id: 1,
+        request: Request::Namespace {
+            targets: vec![EngineId(0)],
+            op: NamespaceOp::Push(vec![("x".into(), marker.clone())]),
+        },
     }];
     let payload = codec::encode(&msg).expect("encodes");
     let marker_bytes = codec::encode(&marker).expect("encodes");

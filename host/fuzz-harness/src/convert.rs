@@ -63,7 +63,7 @@ pub fn value_to_val(data: &[u8]) {
 
 fn check(sig: &wasp_proto::FuncSig, args: &[Value], limit: usize) {
     let fits = sig.check_args(args);
-    let size: usize = args.iter().map(Value::size_bytes).sum();
+    let size: usize = args.iter().map(Value::cost_bytes).sum();
 
     // The plain conversion, used for namespace values, round-trips any value.
     for arg in args {

@@ -21,8 +21,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasp_proto::codec::{self, CodecError, MAX_FRAME, PREFIX_LEN};
 use wasp_proto::msg::{
-    Arg, ClientMsg, ClusterStatus, EngineHello, EngineStatus, ErrorKind, FromEngine, Hello, Items,
-    LogLevel, LogLine, NamespaceOp, PROTOCOL_VERSION, Packed, Role, RunTask, TaskError, TaskLimits,
+    Answer, Arg, ClientMsg, ClusterStatus, EngineHello, EngineStatus, ErrorKind, FromEngine, Hello, Items,
+    LogLevel, LogLine, NamespaceOp, PROTOCOL_VERSION, Packed, Request, Role, RunTask, TaskError, TaskLimits,
     TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine, Values, Welcome,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value, value_to_json};
@@ -358,7 +358,7 @@ fn check_decode_error(err: &CodecError, payload_len: usize) {
 /// What a receiver does with a value: count it, print it as JSON (the
 /// records and the CLI do), clone and drop it.
 fn touch(value: &Value) {
-    let _ = value.size_bytes();
+    let _ = value.cost_bytes();
     let _ = value.kind();
     let json = value_to_json(value);
     drop(json);
@@ -390,8 +390,11 @@ fn touch_op(op: &NamespaceOp) {
 fn touch_client_msg(msg: &ClientMsg) {
     match msg {
         ClientMsg::Submit(specs) => specs.iter().for_each(|s| touch_items(&s.items)),
-        ClientMsg::Namespace { op, .. } => touch_op(op),
-        _ => {}
+        ClientMsg::Request {
+            request: Request::Namespace { op, .. },
+            ..
+        } => touch_op(op),
+        ClientMsg::Request { .. } => {}
     }
 }
 
@@ -404,7 +407,10 @@ fn touch_result(result: &TaskResult) {
 fn touch_to_client(msg: &ToClient) {
     match msg {
         ToClient::Results(results) => results.iter().for_each(touch_result),
-        ToClient::Namespace(replies) => replies.iter().flatten().flatten().for_each(touch),
+        ToClient::Answer {
+            answer: Answer::Namespace(replies),
+            ..
+        } => replies.iter().flatten().flatten().for_each(touch),
         _ => {}
     }
 }
@@ -525,19 +531,11 @@ fn sample_limits() -> TaskLimits {
 }
 
 fn sample_client_msgs() -> Vec<ClientMsg> {
-    vec![
-        ClientMsg::HasModules(vec![hash()]),
-        ClientMsg::Upload(b"\0asm\x0d\0\x01\0".to_vec()),
-        ClientMsg::Submit(vec![TaskSpec {
-            id: TaskId::new(1, 2),
-            module: hash(),
-            func: "pow10".into(),
-            items: sample_items(),
-            targets: Some(vec![EngineId(0), EngineId(1)]),
-            limits: sample_limits(),
-        }]),
-        ClientMsg::Status,
-        ClientMsg::Namespace {
+    let requests = vec![
+        Request::HasModules(vec![hash()]),
+        Request::Upload(b"\0asm\x0d\0\x01\0".to_vec()),
+        Request::Status,
+        Request::Namespace {
             targets: vec![EngineId(0)],
             op: NamespaceOp::Push(
                 sample_values()
@@ -547,20 +545,34 @@ fn sample_client_msgs() -> Vec<ClientMsg> {
                     .collect(),
             ),
         },
-        ClientMsg::Namespace {
+        Request::Namespace {
             targets: vec![EngineId(1), EngineId(1)],
             op: NamespaceOp::Pull(vec!["a".into(), "b".into()]),
         },
-        ClientMsg::Namespace {
+        Request::Namespace {
             targets: vec![],
             op: NamespaceOp::Clear,
         },
-        ClientMsg::Namespace {
+        Request::Namespace {
             targets: vec![EngineId(0)],
             op: NamespaceOp::Load(hash()),
         },
-        ClientMsg::Shutdown,
-    ]
+        Request::Shutdown,
+    ];
+    let mut msgs: Vec<ClientMsg> = requests
+        .into_iter()
+        .zip(1u64..)
+        .map(|(request, id)| ClientMsg::Request { id, request })
+        .collect();
+    msgs.push(ClientMsg::Submit(vec![TaskSpec {
+        id: TaskId::new(1, 2),
+        module: hash(),
+        func: "pow10".into(),
+        items: sample_items(),
+        targets: Some(vec![EngineId(0), EngineId(1)]),
+        limits: sample_limits(),
+    }]));
+    msgs
 }
 
 fn sample_result(ok: bool) -> TaskResult {
@@ -599,11 +611,10 @@ fn sample_result(ok: bool) -> TaskResult {
 }
 
 fn sample_to_client() -> Vec<ToClient> {
-    vec![
-        ToClient::ModulesKnown(vec![true, false]),
-        ToClient::Uploaded(hash()),
-        ToClient::Results(vec![sample_result(true), sample_result(false)]),
-        ToClient::Status(ClusterStatus {
+    let answers = vec![
+        Answer::ModulesKnown(vec![true, false]),
+        Answer::Uploaded(hash()),
+        Answer::Status(ClusterStatus {
             engines: vec![EngineStatus {
                 id: EngineId(0),
                 name: "host:1".into(),
@@ -618,14 +629,25 @@ fn sample_to_client() -> Vec<ToClient> {
             scheme: "leastload".into(),
             hwm: 0,
         }),
-        ToClient::Namespace(vec![
+        Answer::Namespace(vec![
             Ok(sample_values()),
             Err("no such name".into()),
             Ok(vec![]),
         ]),
-        ToClient::Error("module is too large".into()),
-        ToClient::ShuttingDown,
-    ]
+        Answer::Error("module is too large".into()),
+        Answer::ShuttingDown,
+    ];
+    let mut msgs: Vec<ToClient> = answers
+        .into_iter()
+        .zip(1u64..)
+        .map(|(answer, id)| ToClient::Answer { id, answer })
+        .collect();
+    msgs.push(ToClient::Results(vec![
+        sample_result(true),
+        sample_result(false),
+    ]));
+    msgs.push(ToClient::Closing("a frame over the cap".into()));
+    msgs
 }
 
 fn sample_run() -> RunTask {
@@ -643,13 +665,13 @@ fn sample_to_engine() -> Vec<ToEngine> {
     vec![
         ToEngine::Module {
             hash: hash(),
-            bytes: b"\0asm\x0d\0\x01\0".to_vec(),
+            bytes: std::sync::Arc::new(b"\0asm\x0d\0\x01\0".to_vec()),
         },
         ToEngine::Run(sample_run()),
         ToEngine::Namespace {
             request: 7,
             tenant: Tenant("default".into()),
-            op: NamespaceOp::Push(vec![("x".into(), Value::S64(3))]),
+            op: std::sync::Arc::new(NamespaceOp::Push(vec![("x".into(), Value::S64(3))])),
         },
         ToEngine::Retract(TaskId::new(1, 2)),
         ToEngine::Shutdown,
