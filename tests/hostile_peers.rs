@@ -15,8 +15,8 @@ use wasp_net::quinn::{Connection, Endpoint};
 use wasp_net::{ConnectionFile, FramedRecv, FramedSend, SelfSignedCert, client_endpoint, connect};
 use wasp_proto::codec;
 use wasp_proto::msg::{
-    ClientMsg, EngineHello, ErrorKind, FromEngine, Hello, NamespaceOp, PROTOCOL_VERSION, Request, Role,
-    TaskError, TaskMeta, TaskResult, ToClient, Welcome,
+    ClientMsg, EngineHello, ErrorKind, FromEngine, Hello, NamespaceOp, PROTOCOL_VERSION, Request,
+    Role, TaskError, TaskMeta, TaskResult, ToClient, Welcome,
 };
 use wasp_proto::{EngineId, TaskId, Value};
 use wasp_task_artifacts as tasks;
@@ -122,7 +122,8 @@ async fn hostile_cases(client_file: ConnectionFile, engine_file: ConnectionFile)
         let batch = codec::encode_frame(&vec![ClientMsg::Request {
             id: 1,
             request: Request::Status,
-        }]).expect("encodes");
+        }])
+        .expect("encodes");
         before_hello(file, &batch, false).await;
         before_hello(file, &frame(100 << 20, b""), false).await;
         before_hello(file, &[0xff; 4], false).await;

@@ -182,7 +182,7 @@ pub struct EngineArgs {
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Start a controller and N engines on this host.
-    Start(ClusterStartArgs),
+    Start(Box<ClusterStartArgs>),
     /// Stop the cluster's controller and engines: ask them to exit, then
     /// kill (SIGKILL) any process `cluster start` started that has not
     /// exited after the grace period.

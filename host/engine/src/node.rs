@@ -442,15 +442,14 @@ async fn load_now(
     modules: &mut HashMap<ModuleHash, Result<Arc<Module>, String>>,
     hash: ModuleHash,
 ) -> NamespaceReply {
-    if !modules.contains_key(&hash) {
-        let cached = runtime
-            .cached_async(&hash)
-            .await
-            .ok_or_else(|| format!("engine {engine} does not have module {hash}"));
-        modules.insert(hash, cached);
-    }
-    let Some(loaded) = modules.get(&hash) else {
-        return Err(format!("engine {engine} does not have module {hash}"));
+    let loaded = match modules.entry(hash) {
+        std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+        std::collections::hash_map::Entry::Vacant(entry) => entry.insert(
+            runtime
+                .cached_async(&hash)
+                .await
+                .ok_or_else(|| format!("engine {engine} does not have module {hash}")),
+        ),
     };
     match loaded {
         Ok(_) => Ok(Vec::new()),

@@ -377,10 +377,9 @@ impl Runtime {
         store.data_mut().deadline = Some(deadline);
         let instantiated = {
             let instantiating = module.pre.instantiate_async(&mut store);
-            match tokio::time::timeout_at(deadline.into(), instantiating).await {
-                Ok(result) => Some(result),
-                Err(_elapsed) => None,
-            }
+            tokio::time::timeout_at(deadline.into(), instantiating)
+                .await
+                .ok()
         };
         store.data_mut().deadline = None;
         let failed = |error: CallError, store: &mut Store<TaskState>| {

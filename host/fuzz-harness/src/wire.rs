@@ -21,9 +21,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasp_proto::codec::{self, CodecError, MAX_FRAME, PREFIX_LEN};
 use wasp_proto::msg::{
-    Answer, Arg, ClientMsg, ClusterStatus, EngineHello, EngineStatus, ErrorKind, FromEngine, Hello, Items,
-    LogLevel, LogLine, NamespaceOp, PROTOCOL_VERSION, Packed, Request, Role, RunTask, TaskError, TaskLimits,
-    TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine, Values, Welcome,
+    Answer, Arg, ClientMsg, ClusterStatus, EngineHello, EngineStatus, ErrorKind, FromEngine, Hello,
+    Items, LogLevel, LogLine, NamespaceOp, PROTOCOL_VERSION, Packed, Request, Role, RunTask,
+    TaskError, TaskLimits, TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine, Values, Welcome,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value, value_to_json};
 
