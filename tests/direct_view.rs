@@ -179,8 +179,13 @@ async fn missing_names_and_oversize_scatters_fail_clearly() {
 
     let big: Vec<Value> = (0..400).map(Value::U64).collect();
     let err = dv.scatter("big", big, false).await.unwrap_err();
+    // Engine 0's half: a list of 200 u64s and its name, as host memory
+    // (`Value::cost_bytes`: one node for the list and one per item).
+    let held = "big".len() + wasp_proto::value::NODE_BYTES * (1 + 200);
     assert!(
-        err.to_string().starts_with("engine 0: the namespace would hold 1603 bytes, over its limit (namespace_bytes = 1 KiB)"),
+        err.to_string().starts_with(&format!(
+            "engine 0: the namespace would hold {held} bytes, over its limit (namespace_bytes = 1 KiB)"
+        )),
         "{err}"
     );
     // Nothing half-stored: the namespace still serves small values.

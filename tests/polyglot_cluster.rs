@@ -251,7 +251,7 @@ async fn the_module_size_limit_is_a_cluster_setting() {
         .expect_err("over the limit");
     let text = err.to_string();
     assert!(
-        text.contains("over the controller's module size limit of 1048576 bytes"),
+        text.contains("over the controller's module size limit (max_module_size = 1048576 bytes"),
         "{text}"
     );
     assert!(text.contains("--max-module-size"), "{text}");

@@ -108,6 +108,7 @@ impl RuntimeArgs {
             ("--max-args", self.max_args),
             ("--max-result", self.max_result),
             ("--max-output", self.max_output),
+            ("--max-random", self.max_random),
         ];
         let mut flags = Vec::new();
         for (flag, size) in sizes {
@@ -117,6 +118,12 @@ impl RuntimeArgs {
         }
         if let Some(timeout) = self.timeout {
             flags.extend(["--timeout".to_owned(), timeout.to_string()]);
+        }
+        if let Some(timeout) = self.compile_timeout {
+            flags.extend(["--compile-timeout".to_owned(), timeout.to_string()]);
+        }
+        if let Some(handles) = self.max_wasi_handles {
+            flags.extend(["--max-wasi-handles".to_owned(), handles.to_string()]);
         }
         if let Some(dir) = &self.cache_dir {
             flags.extend(["--cache-dir".to_owned(), dir.display().to_string()]);
@@ -239,6 +246,12 @@ mod tests {
             "4KiB",
             "--max-module-size",
             "32MiB",
+            "--max-random",
+            "2KiB",
+            "--compile-timeout",
+            "7s",
+            "--max-wasi-handles",
+            "99",
             "--no-cache",
         ];
         let start =
@@ -271,6 +284,10 @@ mod tests {
             (2 << 20, 1000, 1 << 10, 4 << 10)
         );
         assert_eq!(got.module_bytes, 32 << 20);
+        assert_eq!(
+            (got.random_bytes, got.compile_time, got.wasi_handles),
+            (2 << 10, Duration::from_secs(7), 99)
+        );
         assert_eq!(got, want);
         assert!(engine.runtime.no_cache);
     }
