@@ -12,30 +12,12 @@ use wasp_proto::{EngineId, Value};
 use wasp_task_artifacts as tasks;
 
 mod common;
-use common::Cluster;
-
-/// The peak resident memory of process `pid`, in bytes (`VmHWM`).
-fn peak_rss(pid: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM");
-    kib * 1024
-}
+use common::{Cluster, cluster_pid, peak_rss};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_that_never_reads_is_not_buffered_without_bound_and_slows_only_itself() {
     let cluster = Cluster::start(2);
-    let pids = std::fs::read_to_string(cluster.profile().join("cluster.pids")).expect("pids");
-    // `cluster.pids` holds a `ROLE PID START` line per process.
-    let controller = pids
-        .lines()
-        .find_map(|line| line.strip_prefix("controller "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("controller pid")
-        .to_owned();
+    let controller = cluster_pid(&cluster, "controller");
     let rc = cluster.client().await;
     // A 1 MB value on engine 0: every pull of it is a 1 MB answer.
     let e0 = rc.view(vec![EngineId(0)]);
@@ -46,7 +28,7 @@ async fn a_client_that_never_reads_is_not_buffered_without_bound_and_slows_only_
     e0.apply_sync(&area, "area", vec![Value::S64(1), Value::S64(1)])
         .await
         .expect("warm up");
-    let before = peak_rss(&controller);
+    let before = peak_rss(controller);
 
     // The silent client asks for 400 MB of answers and reads none.
     let file = ConnectionFile::read(&cluster.client_file()).expect("connection file");
@@ -85,7 +67,7 @@ async fn a_client_that_never_reads_is_not_buffered_without_bound_and_slows_only_
     // Without backpressure the controller held every answer (400 MB and
     // more); with it, at most the client's queue budget (16 MiB), 32 answers in flight and what
     // QUIC's window takes.
-    let grown = peak_rss(&controller).saturating_sub(before);
+    let grown = peak_rss(controller).saturating_sub(before);
     eprintln!("the controller's peak memory grew by {} MiB", grown >> 20);
     assert!(
         grown < 200 << 20,

@@ -8,24 +8,9 @@ use wasp_proto::Value;
 use wasp_task_artifacts as tasks;
 
 mod common;
-use common::{Cluster, output_shown};
+use common::{Cluster, cluster_pid, output_shown, peak_rss};
 
 const MIB: u64 = 1 << 20;
-
-/// The engine process's peak resident memory (VmHWM), in bytes.
-fn peak_rss(pid: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("engine status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM in /proc/PID/status");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("VmHWM in kB");
-    kib * 1024
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn result_bombs_fail_with_the_result_limit_and_the_engine_stays_small() {
@@ -33,14 +18,7 @@ async fn result_bombs_fail_with_the_result_limit_and_the_engine_stays_small() {
     // and stopped only by wasmtime's default hostcall fuel, with an error
     // naming no wasp limit; a million bools cost the host ~120 MB.
     let cluster = Cluster::start(1);
-    let pids = std::fs::read_to_string(cluster.profile().join("cluster.pids")).expect("pids");
-    // `cluster.pids` holds a `ROLE PID START` line per process.
-    let engine_pid = pids
-        .lines()
-        .find_map(|line| line.strip_prefix("engine-0 "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the engine's pid")
-        .to_owned();
+    let engine_pid = cluster_pid(&cluster, "engine-0");
     let rc = cluster.client().await;
     let evil = Module::from_file(tasks::EVIL).expect("evil");
     let view = rc.load_balanced_view();
@@ -76,7 +54,7 @@ async fn result_bombs_fail_with_the_result_limit_and_the_engine_stays_small() {
             .expect("the engine still serves");
         assert_eq!(fits, Some(Value::String("xxx".into())));
     }
-    let peak = peak_rss(&engine_pid);
+    let peak = peak_rss(engine_pid);
     eprintln!("engine peak RSS after the result bombs: {} MiB", peak / MIB);
     // The memory limit (512 MiB) plus twice the result limit (64 MiB).
     assert!(peak <= (512 + 2 * 64) * MIB, "peak RSS {} MiB", peak / MIB);

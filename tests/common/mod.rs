@@ -98,6 +98,28 @@ pub fn parse_pids(text: &str) -> Vec<(String, u32)> {
         .collect()
 }
 
+/// The pid of the process `wasp cluster start` recorded for `role`
+/// (`controller`, `engine-0`, ...) in the cluster's `cluster.pids`.
+pub fn cluster_pid(cluster: &Cluster, role: &str) -> u32 {
+    let text = std::fs::read_to_string(cluster.profile().join("cluster.pids")).expect("pids");
+    parse_pids(&text)
+        .into_iter()
+        .find_map(|(name, pid)| (name == role).then_some(pid))
+        .unwrap_or_else(|| panic!("no {role} in cluster.pids: {text}"))
+}
+
+/// The peak resident memory of process `pid` (`VmHWM` in its
+/// /proc/PID/status), in bytes.
+pub fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in kB");
+    kib * 1024
+}
+
 /// Whether process `pid` runs: it has a /proc entry and is not a zombie
 /// (the engines of a daemon cluster are reaped by init, maybe later).
 pub fn running(pid: u32) -> bool {
