@@ -140,6 +140,7 @@ pub fn component_load(data: &[u8]) {
 }
 
 /// The real components: every task `wasp_task_artifacts` builds.
+#[cfg(feature = "seeds")]
 pub fn seeds() -> Vec<Vec<u8>> {
     wasp_task_artifacts::all()
         .iter()
