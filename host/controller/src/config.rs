@@ -58,7 +58,20 @@ pub struct ControllerConfig {
     pub heartbeat_timeout: Duration,
     /// Seed of the scheduler's randomness (random schemes).
     pub seed: u64,
+    /// A task whose engine died under it this many times fails (Dask's
+    /// `allowed-failures`, then `KilledWorker`).
+    pub max_engine_deaths: u32,
+    /// Most task records kept; past it the oldest finished ones are
+    /// deleted (ipyparallel's DictDB `record_limit`).
+    pub max_records: u64,
 }
+
+/// The default of [`ControllerConfig::max_engine_deaths`], as Dask's and
+/// Ray's 3.
+pub const DEFAULT_MAX_ENGINE_DEATHS: u32 = 3;
+
+/// The default of [`ControllerConfig::max_records`].
+pub const DEFAULT_MAX_RECORDS: u64 = 1_000_000;
 
 impl ControllerConfig {
     /// Defaults for a controller on `profile_dir`, listening on loopback.
@@ -75,6 +88,8 @@ impl ControllerConfig {
             handshake_deadline: Duration::from_secs(5),
             heartbeat_timeout: Duration::from_secs(10),
             seed: 0x5eed,
+            max_engine_deaths: DEFAULT_MAX_ENGINE_DEATHS,
+            max_records: DEFAULT_MAX_RECORDS,
         }
     }
 

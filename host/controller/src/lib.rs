@@ -10,15 +10,25 @@
 //! # Layout
 //! - [`config`]: [`ControllerConfig`] and the tenants file.
 //! - `listener`: the connection cap, the handshake, a task per connection.
-//! - `hub`: the one task that owns the state and the scheduler.
+//! - `hub`: the one task that owns the state and carries out its decisions.
+//! - `state`: the hub's state as a sans-IO core (task table, engine
+//!   registry and liveness, module store, scheduler, retries).
 //! - `outbox`: how the queues between connections and the hub are bounded.
-//! - `records`: task records in SQLite.
+//! - `records`: task records in SQLite, the source of truth on restart.
+//!
+//! # Restarts
+//! A controller started on a profile that has run before continues it: the
+//! same certificate and key (`security/controller-{cert,key}.der`), tokens
+//! and, if it is free, port, so connection files stay valid; every
+//! unfinished task is queued again; finished results stay fetchable; and
+//! session numbers continue, so task ids are never reused.
 
 pub mod config;
 mod hub;
 mod listener;
 mod outbox;
 mod records;
+mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,14 +78,16 @@ impl Controller {
         profile.create()?;
         let tenants = TenantsFile::load_or_create(&config.profile_dir.join("controller.json"))?;
         wasp_net::connfile::create_private_file(&config.database())?;
-        let records =
-            records::Records::open(&config.database()).map_err(|source| StartError::Records {
-                path: config.database(),
-                source,
-            })?;
-        let cert =
-            SelfSignedCert::generate(vec!["localhost".to_owned(), config.bind.ip().to_string()])?;
-        let endpoint = wasp_net::server_endpoint(config.bind, &cert)?;
+        let modules_dir = config.profile_dir.join("modules");
+        let (records, loaded) =
+            records::Records::open(&config.database(), &modules_dir, config.max_records).map_err(
+                |source| StartError::Records {
+                    path: config.database(),
+                    source,
+                },
+            )?;
+        let cert = load_or_make_cert(&profile, &config)?;
+        let endpoint = bind_endpoint(&profile, &config, &cert)?;
         let addr = endpoint.local_addr().map_err(|source| NetError::Bind {
             addr: config.bind,
             source,
@@ -104,13 +116,48 @@ impl Controller {
         let (shutdown, shutdown_rx) = watch::channel(false);
         // Bounded in events and, by the listener's inbox budget, in bytes.
         let (hub_tx, hub_rx) = mpsc::channel(outbox::HUB_INBOX_EVENTS);
-        let hub = hub::Hub::new(config.clone(), records, shutdown.clone());
+        // The controller numbers resubmitted tasks in a session of its own,
+        // the first one this run; clients get the ones after it.
+        let own_session = loaded.next_session;
+        let mut state = state::HubState::new(
+            state::HubConfig {
+                sched: wasp_sched::SchedulerConfig {
+                    scheme: config.scheme,
+                    hwm: config.hwm,
+                    seed: config.seed,
+                    prefetch: config.prefetch,
+                },
+                heartbeat_timeout: config.heartbeat_timeout,
+                max_engine_deaths: config.max_engine_deaths,
+                max_module_storage: config.max_module_storage,
+                scheme_name: config.scheme.to_string(),
+            },
+            hub::now_us(),
+            own_session,
+        );
+        for (hash, tenant, bytes) in loaded.modules {
+            state.restore_module(hash, tenant, bytes);
+        }
+        let reloaded = loaded.unfinished.len();
+        for task in loaded.unfinished {
+            state.restore_task(std::time::Duration::ZERO, task);
+        }
+        if reloaded > 0 {
+            tracing::info!(tasks = reloaded, "queued the unfinished tasks of the previous run again");
+        }
+        let hub = hub::Hub::new(state, records, shutdown.clone());
         let stopped = shutdown.clone();
         tokio::spawn(async move {
             hub.run(hub_rx).await;
             let _ = stopped.send(true);
         });
-        let shared = Arc::new(listener::Shared::new(config, tenants, hub_tx));
+        let shared = Arc::new(listener::Shared::new(
+            config,
+            tenants,
+            hub_tx,
+            own_session.saturating_add(1),
+            loaded.next_engine,
+        ));
         tokio::spawn(listener::serve(endpoint, shared, shutdown_rx));
         tracing::info!(%addr, client_file = %client_file.display(), "controller listening");
         Ok(Self {
@@ -132,4 +179,43 @@ impl Controller {
     pub fn stop(&self) {
         let _ = self.shutdown.send(true);
     }
+}
+
+/// The controller's certificate and key from the profile, or new ones
+/// (saved there, 0600) on its first start: connection files written by an
+/// earlier run stay valid.
+fn load_or_make_cert(profile: &Profile, config: &ControllerConfig) -> Result<SelfSignedCert, NetError> {
+    let cert_path = profile.security_dir().join("controller-cert.der");
+    let key_path = profile.security_dir().join("controller-key.der");
+    if let (Ok(cert), Ok(key)) = (std::fs::read(&cert_path), std::fs::read(&key_path)) {
+        return Ok(SelfSignedCert::from_der(cert, key));
+    }
+    let cert =
+        SelfSignedCert::generate(vec!["localhost".to_owned(), config.bind.ip().to_string()])?;
+    wasp_net::connfile::write_private(&key_path, cert.key_der())?;
+    wasp_net::connfile::write_private(&cert_path, cert.cert_der())?;
+    Ok(cert)
+}
+
+/// Listens on `config.bind`; when that asks for any port, on the port of
+/// the profile's existing client connection file first, if it is free,
+/// so that clients and engines of the earlier run find the controller
+/// where they left it.
+fn bind_endpoint(
+    profile: &Profile,
+    config: &ControllerConfig,
+    cert: &SelfSignedCert,
+) -> Result<quinn::Endpoint, NetError> {
+    if config.bind.port() == 0
+        && let Ok(previous) = ConnectionFile::read(&profile.client_file())
+    {
+        let again = SocketAddr::new(config.bind.ip(), previous.address.port());
+        match wasp_net::server_endpoint(again, cert) {
+            Ok(endpoint) => return Ok(endpoint),
+            Err(err) => {
+                tracing::info!(addr = %again, cause = %err, "the previous run's port is taken; listening on another");
+            }
+        }
+    }
+    wasp_net::server_endpoint(config.bind, cert)
 }

@@ -45,14 +45,18 @@ impl Shared {
         config: ControllerConfig,
         tenants: TenantsFile,
         hub: mpsc::Sender<Inbound>,
+        first_session: u32,
+        first_engine: u32,
     ) -> Self {
         Self {
             config,
             tenants,
             hub,
             inbox: Inbox::new(HUB_INBOX_BYTES),
-            next_session: AtomicU32::new(1),
-            next_engine: AtomicU32::new(0),
+            // Continue the numbering of earlier runs (from the records):
+            // task ids and engine ids are never reused.
+            next_session: AtomicU32::new(first_session),
+            next_engine: AtomicU32::new(first_engine),
         }
     }
 
@@ -162,6 +166,7 @@ async fn handle(connection: Connection, shared: &Shared) -> Result<(), NetError>
             // operations shared (`Arc`) with the hub's own copy, and
             // namespace requests by each client's requests in flight.
             let (tx, rx, _gate) = outbox();
+            let (close, closed) = tokio::sync::oneshot::channel();
             shared
                 .to_hub(
                     Event::EngineJoined {
@@ -169,11 +174,20 @@ async fn handle(connection: Connection, shared: &Shared) -> Result<(), NetError>
                         name: engine_hello.name,
                         cached: engine_hello.cached,
                         tx,
+                        close,
                     },
                     0,
                 )
                 .await;
-            let result = serve_engine(engine, send, recv, rx, shared).await;
+            let result = tokio::select! {
+                result = serve_engine(engine, send, recv, rx, shared) => result,
+                // Declared dead (no heartbeat): nothing more is read from
+                // it, and it learns why as the connection closes.
+                Ok(reason) = closed => {
+                    connection.close(2u32.into(), reason.as_bytes());
+                    Ok(())
+                }
+            };
             shared.to_hub(Event::EngineLeft { engine }, 0).await;
             result
         }

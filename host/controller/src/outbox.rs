@@ -23,6 +23,7 @@ use wasp_proto::msg::{
     Answer, ClientMsg, FromEngine, NamespaceOp, NamespaceReply, Request, TaskResult, ToClient,
     ToEngine,
 };
+use wasp_proto::db::{DbAnswer, DbRequest, ResultLookup};
 use wasp_proto::value::Value;
 
 /// Bytes of results and answers a client's outgoing queue may hold before
@@ -90,6 +91,47 @@ fn op_weight(op: &NamespaceOp) -> usize {
     }
 }
 
+fn db_answer_weight(answer: &DbAnswer) -> usize {
+    match answer {
+        DbAnswer::Results(found) => found
+            .iter()
+            .map(|f| match f {
+                ResultLookup::Finished(result) => result_weight(result),
+                ResultLookup::Pending(_) | ResultLookup::NotFound => OVERHEAD,
+            })
+            .sum(),
+        DbAnswer::Statuses(statuses) => statuses.len() * 2,
+        DbAnswer::Resubmitted(ids) => ids.len() * 16,
+        DbAnswer::Records(records) => records
+            .iter()
+            .map(|r| {
+                let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+                4 * OVERHEAD
+                    + text(&r.func)
+                    + text(&r.error)
+                    + text(&r.result)
+                    + text(&r.stdout)
+                    + text(&r.stderr)
+            })
+            .sum(),
+        DbAnswer::Purged(_) => 0,
+    }
+}
+
+fn db_request_weight(request: &DbRequest) -> usize {
+    match request {
+        DbRequest::GetResults(ids)
+        | DbRequest::Status(ids)
+        | DbRequest::Abort(ids)
+        | DbRequest::Purge(ids)
+        | DbRequest::Resubmit { ids, .. } => ids.len() * 8,
+        DbRequest::Query(query) => {
+            query.func.as_ref().map_or(0, String::len)
+                + query.keys.iter().map(|k| OVERHEAD + k.len()).sum::<usize>()
+        }
+    }
+}
+
 impl Weigh for ToClient {
     fn weight(&self) -> usize {
         OVERHEAD
@@ -100,8 +142,10 @@ impl Weigh for ToClient {
                     Answer::Namespace(replies) => replies.iter().map(reply_weight).sum(),
                     Answer::Error(message) => message.len(),
                     Answer::Uploaded(_) | Answer::ShuttingDown => 0,
+                    Answer::Db(answer) => db_answer_weight(answer),
                 },
                 ToClient::Results(results) => results.iter().map(result_weight).sum(),
+                ToClient::Accepted(ids) => ids.len() * 8,
                 ToClient::Closing(reason) => reason.len(),
             }
     }
@@ -114,7 +158,7 @@ impl Weigh for ToEngine {
                 ToEngine::Module { bytes, .. } => bytes.len(),
                 ToEngine::Run(run) => run.func.len() + run.items.byte_len(),
                 ToEngine::Namespace { op, .. } => op_weight(op),
-                ToEngine::Retract(_) | ToEngine::Shutdown => 0,
+                ToEngine::Retract(_) | ToEngine::Abort(_) | ToEngine::Shutdown => 0,
             }
     }
 }
@@ -128,6 +172,7 @@ impl Weigh for ClientMsg {
                     Request::Upload(bytes) => bytes.len(),
                     Request::Namespace { targets, op } => targets.len() * 4 + op_weight(op),
                     Request::Status | Request::Shutdown => 0,
+                    Request::Db(request) => db_request_weight(request),
                 },
                 ClientMsg::Submit(specs) => specs
                     .iter()

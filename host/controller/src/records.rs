@@ -1,104 +1,236 @@
-//! Task records in SQLite, like ipyparallel's SQLiteDB hub backend: what
-//! ran, for whom, where, when, and how it ended, so results outlive the
-//! client that asked for them.
+//! Task records in SQLite, like ipyparallel's SQLiteDB hub backend, and the
+//! source of truth of a controller that restarts: every accepted task with
+//! its arguments (so it can run again, on another engine or after a
+//! restart, and be replayed), how it ended, every module by hash with its
+//! tenants (the bytes beside the database, in `modules/`), and the session
+//! and engine numbers handed out, so ids are never reused.
 //!
 //! The database is written by one blocking thread fed through a bounded
-//! channel, in batches of one transaction each, so the hub does not wait on
-//! disk while the writer keeps up; when it falls behind, the hub waits
-//! (see [`Records::catch_up`]) rather than queue records without bound.
+//! channel. It commits whatever has queued up in one transaction (group
+//! commit) and reports how many records are committed, which is when the
+//! hub acknowledges submissions; under load a transaction holds many
+//! records, when idle it holds one. Reads (the task database's questions)
+//! go through the same channel, so they see every record sent before them.
+//! When the writer falls behind the hub waits (see [`Records::catch_up`])
+//! rather than queue records without bound.
+//!
+//! The WAL journal with `synchronous = NORMAL` survives the controller's
+//! process dying at any point (kill -9); a power cut may lose the last
+//! transactions (SQLite's documented trade-off; it never corrupts).
 
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rusqlite::{Connection, params};
-use tokio::sync::mpsc;
-use wasp_proto::msg::{TaskResult, Values};
-use wasp_proto::{ModuleHash, TaskId, Tenant, value_to_json};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{mpsc, watch};
+use wasp_proto::db::{Query, Status, TaskRecord};
+use wasp_proto::msg::{Items, RetryPolicy, TaskLimits, TaskResult, Values};
+use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, codec, value_to_json};
 
 /// Most records written in one transaction.
 const BATCH: usize = 16384;
 
-/// How long the writer waits after a transaction before the next: records
-/// reach the file at most this much later than they would otherwise.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
-
-/// One change to the records.
-pub(crate) enum Record {
-    /// A task was accepted.
-    Submitted {
-        id: TaskId,
-        tenant: Arc<Tenant>,
-        module: ModuleHash,
-        func: Arc<str>,
-        items: usize,
-        submitted_us: u64,
-    },
-    /// A task ended.
-    Finished(Box<TaskResult>),
-}
-
 /// Records the channel to the writer holds: four full transactions.
 const QUEUE: usize = 4 * BATCH;
 
-/// The sending side of the records thread.
+/// Read answers waiting for the hub (each a client's request in flight,
+/// themselves bounded per client).
+const READ_REPLIES: usize = 64;
+
+/// What the records keep of a task to run it again.
+#[derive(Clone, Debug)]
+pub(crate) struct StoredTask {
+    pub(crate) id: TaskId,
+    pub(crate) tenant: Tenant,
+    pub(crate) module: ModuleHash,
+    pub(crate) func: String,
+    pub(crate) items: Items,
+    pub(crate) limits: TaskLimits,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) targets: Option<Vec<EngineId>>,
+    pub(crate) submitted_us: u64,
+}
+
+/// The parts of a task's spec kept as one blob.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SpecBlob {
+    limits: TaskLimits,
+    retry: RetryPolicy,
+    targets: Option<Vec<EngineId>>,
+}
+
+/// One change to the records.
+#[derive(Debug)]
+pub(crate) enum Record {
+    /// A task was accepted.
+    Submitted(Box<StoredTask>),
+    /// A task ended.
+    Finished(Box<TaskResult>),
+    /// A module was stored for a tenant.
+    Module {
+        hash: ModuleHash,
+        tenant: Tenant,
+        bytes: Arc<Vec<u8>>,
+    },
+    /// A client session began.
+    Session { session: u32, tenant: Tenant },
+    /// An engine joined.
+    Engine { engine: EngineId, name: String },
+}
+
+/// What a lookup reads of a task.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Want {
+    Status,
+    Result,
+    Spec,
+}
+
+/// A question to the records, scoped to a tenant.
+#[derive(Debug)]
+pub(crate) enum Read {
+    /// These tasks, in order.
+    Lookup {
+        tenant: Tenant,
+        ids: Vec<TaskId>,
+        want: Want,
+    },
+    /// The records a query matches.
+    Query { tenant: Tenant, query: Query },
+    /// Delete these finished tasks (all the tenant's if empty).
+    Purge { tenant: Tenant, ids: Vec<TaskId> },
+}
+
+/// One task a lookup found.
+#[derive(Debug)]
+pub(crate) struct Found {
+    /// Unfinished tasks read as [`Status::Queued`].
+    pub(crate) status: Status,
+    /// Its result, if finished and asked for.
+    pub(crate) result: Option<TaskResult>,
+    /// Its spec, if asked for and kept.
+    pub(crate) spec: Option<StoredTask>,
+}
+
+/// The answer to a [`Read`].
+#[derive(Debug)]
+pub(crate) enum ReadReply {
+    /// One entry per id, in order (`None`: not the tenant's, or absent).
+    Lookup(Vec<Option<Found>>),
+    /// The records a query matched.
+    Records(Vec<TaskRecord>),
+    /// How many were deleted.
+    Purged(u64),
+    /// SQLite failed.
+    Failed(String),
+}
+
+enum Job {
+    Write(Record),
+    Read(u64, Read),
+}
+
+/// What an earlier run left: loaded when the records are opened.
+pub(crate) struct Loaded {
+    /// The first session number not used before.
+    pub(crate) next_session: u32,
+    /// The first engine id not used before.
+    pub(crate) next_engine: u32,
+    /// Tasks that had not ended, oldest first.
+    pub(crate) unfinished: Vec<StoredTask>,
+    /// Modules and the tenants that stored them, with their bytes.
+    pub(crate) modules: Vec<(ModuleHash, Tenant, Arc<Vec<u8>>)>,
+}
+
+/// The hub's side of the records thread.
 pub(crate) struct Records {
-    /// Bounded by [`QUEUE`] records; what does not fit waits in `backlog`.
-    tx: mpsc::Sender<Record>,
-    /// Records the channel had no room for. Bounded by what one batch of
+    /// Bounded by [`QUEUE`] jobs; what does not fit waits in `backlog`.
+    tx: mpsc::Sender<Job>,
+    /// Jobs the channel had no room for. Bounded by what one batch of
     /// hub events produces: the hub calls [`Records::catch_up`], which
     /// empties it, before it takes more events.
-    backlog: VecDeque<Record>,
+    backlog: VecDeque<Job>,
+    /// How many records are committed.
+    pub(crate) committed: watch::Receiver<u64>,
+    /// Answers to reads, by ticket.
+    pub(crate) replies: mpsc::Receiver<(u64, ReadReply)>,
+    /// Set when the database failed: the controller cannot keep its
+    /// promises without it.
+    pub(crate) failed: watch::Receiver<Option<String>>,
+}
+
+/// Where a module's bytes are kept.
+fn module_path(dir: &Path, hash: &ModuleHash) -> PathBuf {
+    dir.join(format!("{hash}.wasm"))
 }
 
 impl Records {
-    /// Opens (creating if needed) the database and starts its writer.
-    pub(crate) fn open(path: &Path) -> rusqlite::Result<Self> {
+    /// Opens (creating if needed) the database, reads what an earlier run
+    /// left, and starts the writer. `max_records` bounds the tasks kept:
+    /// past it, the oldest finished ones are deleted.
+    pub(crate) fn open(
+        path: &Path,
+        modules_dir: &Path,
+        max_records: u64,
+    ) -> rusqlite::Result<(Self, Loaded)> {
         let conn = Connection::open(path)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
-             CREATE TABLE IF NOT EXISTS tasks (
-                 id INTEGER PRIMARY KEY,
-                 msg_id TEXT NOT NULL,
-                 tenant TEXT NOT NULL,
-                 module TEXT NOT NULL,
-                 func TEXT NOT NULL,
-                 items INTEGER NOT NULL,
-                 submitted_us INTEGER NOT NULL,
-                 engine INTEGER,
-                 started_us INTEGER,
-                 completed_us INTEGER,
-                 status TEXT NOT NULL,
-                 result TEXT,
-                 error TEXT,
-                 stdout TEXT,
-                 stderr TEXT
-             );
-             CREATE INDEX IF NOT EXISTS tasks_by_tenant ON tasks (tenant, submitted_us);",
-        )?;
+        create_schema(&conn)?;
+        let loaded = load(&conn, modules_dir)?;
+        let rows: i64 = conn.query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get(0))?;
         let (tx, rx) = mpsc::channel(QUEUE);
+        let (committed_tx, committed) = watch::channel(0);
+        let (failed_tx, failed) = watch::channel(None);
+        let (replies_tx, replies) = mpsc::channel(READ_REPLIES);
+        let writer = Writer {
+            conn,
+            modules_dir: modules_dir.to_path_buf(),
+            max_records,
+            rows: u64::try_from(rows).unwrap_or(0),
+            committed: 0,
+            committed_tx,
+            replies_tx,
+        };
         std::thread::Builder::new()
             .name("wasp-records".into())
-            .spawn(move || writer(conn, rx))
+            .spawn(move || {
+                if let Err(err) = writer.run(rx) {
+                    tracing::error!(cause = %err, "task records could not be written");
+                    let _ = failed_tx.send(Some(err.to_string()));
+                }
+            })
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        Ok(Self {
-            tx,
-            backlog: VecDeque::new(),
-        })
+        Ok((
+            Self {
+                tx,
+                backlog: VecDeque::new(),
+                committed,
+                replies,
+                failed,
+            },
+            loaded,
+        ))
     }
 
-    /// Queues a change; the writer applies it soon.
+    /// Queues a change; the writer commits it soon.
     pub(crate) fn send(&mut self, record: Record) {
+        self.push(Job::Write(record));
+    }
+
+    /// Queues a read, answered on [`Records::replies`] with `ticket`.
+    pub(crate) fn read(&mut self, ticket: u64, read: Read) {
+        self.push(Job::Read(ticket, read));
+    }
+
+    fn push(&mut self, job: Job) {
         if !self.backlog.is_empty() {
-            self.backlog.push_back(record);
+            self.backlog.push_back(job);
             return;
         }
-        match self.tx.try_send(record) {
+        match self.tx.try_send(job) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(record)) => self.backlog.push_back(record),
-            // The writer only stops when the database fails; the hub goes
-            // on without records then (logged by the writer).
+            Err(mpsc::error::TrySendError::Full(job)) => self.backlog.push_back(job),
+            // The writer stopped: `failed` says why, and the hub stops.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
     }
@@ -107,63 +239,480 @@ impl Records {
     /// a controller whose disk is slower than its tasks slows down rather
     /// than holding ever more records in memory.
     pub(crate) async fn catch_up(&mut self) {
-        while let Some(record) = self.backlog.pop_front() {
-            if self.tx.send(record).await.is_err() {
+        while let Some(job) = self.backlog.pop_front() {
+            if self.tx.send(job).await.is_err() {
                 self.backlog.clear();
             }
         }
     }
 }
 
-fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Record>) {
-    let mut batch = Vec::with_capacity(BATCH);
-    while rx.blocking_recv_many(&mut batch, BATCH) > 0 {
-        if let Err(err) = write_batch(&mut conn, &batch) {
-            tracing::error!(cause = %err, "task records could not be written; continuing without them");
-            return;
+fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         CREATE TABLE IF NOT EXISTS tasks (
+             id INTEGER PRIMARY KEY,
+             msg_id TEXT NOT NULL,
+             tenant TEXT NOT NULL,
+             module TEXT NOT NULL,
+             func TEXT NOT NULL,
+             items INTEGER NOT NULL,
+             submitted_us INTEGER NOT NULL,
+             engine INTEGER,
+             started_us INTEGER,
+             completed_us INTEGER,
+             status TEXT NOT NULL,
+             result TEXT,
+             error TEXT,
+             stdout TEXT,
+             stderr TEXT
+         );
+         CREATE INDEX IF NOT EXISTS tasks_by_tenant ON tasks (tenant, submitted_us);
+         CREATE TABLE IF NOT EXISTS sessions (
+             session INTEGER PRIMARY KEY,
+             tenant TEXT NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS engines (
+             id INTEGER PRIMARY KEY,
+             name TEXT NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS modules (
+             hash TEXT NOT NULL,
+             tenant TEXT NOT NULL,
+             size INTEGER NOT NULL,
+             PRIMARY KEY (hash, tenant)
+         );",
+    )?;
+    // Columns added by issue 11, for databases written before it: the
+    // arguments (to run a task again), the rest of its spec, and its
+    // outcome as sent (the result, exactly).
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('tasks')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (name, kind) in [("args", "BLOB"), ("spec", "BLOB"), ("outcome", "BLOB")] {
+        if !columns.iter().any(|c| c == name) {
+            conn.execute_batch(&format!("ALTER TABLE tasks ADD COLUMN {name} {kind}"))?;
         }
-        // Let records gather: one transaction per task (and one wakeup of
-        // this thread per task on the hub's side) would cost more than the
-        // task itself when tasks are short. A full batch means a backlog:
-        // no pause then.
-        if batch.len() < BATCH {
-            std::thread::sleep(LINGER);
-        }
-        batch.clear();
+    }
+    Ok(())
+}
+
+/// The statuses a row may hold for a task not yet ended (`pending`: before
+/// issue 11).
+const UNFINISHED: &str = "('queued', 'pending')";
+
+/// The statuses of ended tasks (`ok`, `error`: before issue 11).
+const FINISHED: &str = "('succeeded', 'failed', 'ok', 'error')";
+
+fn status_of(text: &str) -> Status {
+    match text {
+        "succeeded" | "ok" => Status::Succeeded,
+        "failed" | "error" => Status::Failed,
+        "running" => Status::Running,
+        _ => Status::Queued,
     }
 }
 
-fn write_batch(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {
+fn load(conn: &Connection, modules_dir: &Path) -> rusqlite::Result<Loaded> {
+    let max_session: i64 = conn.query_row(
+        "SELECT MAX(COALESCE((SELECT MAX(session) FROM sessions), 0),
+                    COALESCE((SELECT MAX(id >> 32) FROM tasks), 0))",
+        [],
+        |r| r.get(0),
+    )?;
+    let max_engine: Option<i64> =
+        conn.query_row("SELECT MAX(id) FROM engines", [], |r| r.get(0))?;
+    let next_session = u32::try_from(max_session.saturating_add(1)).unwrap_or(u32::MAX);
+    let next_engine = max_engine.map_or(0, |m| u32::try_from(m.saturating_add(1)).unwrap_or(u32::MAX));
+
+    // Tasks recorded without their arguments (before issue 11) cannot run
+    // again: they end failed, saying so.
+    conn.execute(
+        &format!(
+            "UPDATE tasks SET status = 'failed',
+                 error = 'the controller stopped before the task ended, and its arguments were not recorded'
+             WHERE status IN {UNFINISHED} AND (args IS NULL OR spec IS NULL)"
+        ),
+        [],
+    )?;
+    let mut unfinished = Vec::new();
+    let mut select = conn.prepare(&format!(
+        "SELECT id, tenant, module, func, items, submitted_us, args, spec FROM tasks
+         WHERE status IN {UNFINISHED} ORDER BY id"
+    ))?;
+    let mut rows = select.query([])?;
+    while let Some(row) = rows.next()? {
+        let id = TaskId(row.get::<_, i64>(0)? as u64);
+        match stored_task(row, id, 1) {
+            Some(task) => unfinished.push(task),
+            None => tracing::warn!(task = %id, "a recorded task does not decode; it is left as it is"),
+        }
+    }
+    drop(rows);
+    drop(select);
+
+    let mut modules = Vec::new();
+    let mut select = conn.prepare("SELECT hash, tenant FROM modules")?;
+    let mut rows = select.query([])?;
+    while let Some(row) = rows.next()? {
+        let hash: String = row.get(0)?;
+        let tenant: String = row.get(1)?;
+        let Ok(hash) = hash.parse::<ModuleHash>() else {
+            tracing::warn!(%hash, "a recorded module hash does not parse; skipped");
+            continue;
+        };
+        let path = module_path(modules_dir, &hash);
+        match std::fs::read(&path) {
+            Ok(bytes) if ModuleHash::of(&bytes) == hash => {
+                modules.push((hash, Tenant(tenant), Arc::new(bytes)));
+            }
+            Ok(_) => tracing::warn!(path = %path.display(), "a stored module does not match its hash; skipped"),
+            Err(err) => tracing::warn!(path = %path.display(), cause = %err, "a stored module could not be read; skipped"),
+        }
+    }
+    Ok(Loaded {
+        next_session,
+        next_engine,
+        unfinished,
+        modules,
+    })
+}
+
+/// A task's spec from a row whose columns from `first` on are `tenant,
+/// module, func, items, submitted_us, args, spec`.
+fn stored_task(row: &rusqlite::Row<'_>, id: TaskId, first: usize) -> Option<StoredTask> {
+    let tenant: String = row.get(first).ok()?;
+    let module: String = row.get(first + 1).ok()?;
+    let func: String = row.get(first + 2).ok()?;
+    let count: i64 = row.get(first + 3).ok()?;
+    let submitted_us: i64 = row.get(first + 4).ok()?;
+    let args: Vec<u8> = row.get(first + 5).ok()?;
+    let spec: Vec<u8> = row.get(first + 6).ok()?;
+    let spec: SpecBlob = codec::decode(&spec).ok()?;
+    Some(StoredTask {
+        id,
+        tenant: Tenant(tenant),
+        module: module.parse().ok()?,
+        func,
+        items: Items::from_parts(u32::try_from(count).ok()?, args),
+        limits: spec.limits,
+        retry: spec.retry,
+        targets: spec.targets,
+        submitted_us: u64::try_from(submitted_us).ok()?,
+    })
+}
+
+/// The records thread's state.
+struct Writer {
+    conn: Connection,
+    modules_dir: PathBuf,
+    max_records: u64,
+    /// Rows in `tasks`.
+    rows: u64,
+    /// Records committed so far.
+    committed: u64,
+    committed_tx: watch::Sender<u64>,
+    replies_tx: mpsc::Sender<(u64, ReadReply)>,
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) -> rusqlite::Result<()> {
+        let mut batch = Vec::with_capacity(BATCH);
+        while rx.blocking_recv_many(&mut batch, BATCH) > 0 {
+            // Writes up to each read are one transaction, committed before
+            // the read runs.
+            let mut writes = Vec::new();
+            for job in batch.drain(..) {
+                match job {
+                    Job::Write(record) => writes.push(record),
+                    Job::Read(ticket, read) => {
+                        self.commit(&mut writes)?;
+                        let reply = self.read(read).unwrap_or_else(|err| ReadReply::Failed(err.to_string()));
+                        if self.replies_tx.blocking_send((ticket, reply)).is_err() {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            self.commit(&mut writes)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `writes` in one transaction, culls, and reports the commit.
+    fn commit(&mut self, writes: &mut Vec<Record>) -> rusqlite::Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        // Module files first: a module row is committed only once its
+        // bytes are on disk.
+        for record in writes.iter() {
+            if let Record::Module { hash, bytes, .. } = record {
+                store_module_file(&self.modules_dir, hash, bytes)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            }
+        }
+        let inserted = write_batch(&mut self.conn, writes)?;
+        self.rows += inserted;
+        if self.rows > self.max_records {
+            self.cull()?;
+        }
+        self.committed += writes.len() as u64;
+        writes.clear();
+        let _ = self.committed_tx.send(self.committed);
+        Ok(())
+    }
+
+    /// Deletes the oldest finished tasks past `max_records` (ipyparallel's
+    /// DictDB `record_limit`); unfinished ones are never culled.
+    fn cull(&mut self) -> rusqlite::Result<()> {
+        let excess = self.rows - self.max_records;
+        let deleted = self.conn.execute(
+            &format!(
+                "DELETE FROM tasks WHERE id IN (
+                     SELECT id FROM tasks WHERE status IN {FINISHED}
+                     ORDER BY completed_us, id LIMIT ?1)"
+            ),
+            params![i64::try_from(excess).unwrap_or(i64::MAX)],
+        )?;
+        self.rows = self.rows.saturating_sub(deleted as u64);
+        if deleted > 0 {
+            tracing::info!(deleted, max_records = self.max_records, "culled the oldest finished task records");
+        }
+        Ok(())
+    }
+
+    fn read(&mut self, read: Read) -> rusqlite::Result<ReadReply> {
+        match read {
+            Read::Lookup { tenant, ids, want } => {
+                let mut select = self.conn.prepare_cached(
+                    "SELECT status, outcome, id, tenant, module, func, items, submitted_us, args, spec
+                     FROM tasks WHERE id = ?1 AND tenant = ?2",
+                )?;
+                let mut found = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let row = select
+                        .query_row(params![id.0 as i64, tenant.0], |row| {
+                            let status = status_of(&row.get::<_, String>(0)?);
+                            let result = match want {
+                                Want::Result => row
+                                    .get::<_, Option<Vec<u8>>>(1)?
+                                    .and_then(|blob| codec::decode::<TaskResult>(&blob).ok()),
+                                _ => None,
+                            };
+                            let spec = match want {
+                                Want::Spec => stored_task(row, id, 3),
+                                _ => None,
+                            };
+                            Ok(Found {
+                                status,
+                                result,
+                                spec,
+                            })
+                        })
+                        .optional()?;
+                    found.push(row);
+                }
+                Ok(ReadReply::Lookup(found))
+            }
+            Read::Query { tenant, query } => query_records(&self.conn, &tenant, &query).map(ReadReply::Records),
+            Read::Purge { tenant, ids } => {
+                let deleted = if ids.is_empty() {
+                    self.conn.execute(
+                        &format!("DELETE FROM tasks WHERE tenant = ?1 AND status IN {FINISHED}"),
+                        params![tenant.0],
+                    )?
+                } else {
+                    let tx = self.conn.transaction()?;
+                    let mut deleted = 0;
+                    {
+                        let mut delete = tx.prepare_cached(&format!(
+                            "DELETE FROM tasks WHERE id = ?1 AND tenant = ?2 AND status IN {FINISHED}"
+                        ))?;
+                        for id in ids {
+                            deleted += delete.execute(params![id.0 as i64, tenant.0])?;
+                        }
+                    }
+                    tx.commit()?;
+                    deleted
+                };
+                self.rows = self.rows.saturating_sub(deleted as u64);
+                Ok(ReadReply::Purged(deleted as u64))
+            }
+        }
+    }
+}
+
+/// Writes a module's bytes under its hash, whole or not at all (a temporary
+/// file renamed into place).
+fn store_module_file(dir: &Path, hash: &ModuleHash, bytes: &[u8]) -> std::io::Result<()> {
+    let path = module_path(dir, hash);
+    if path.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("{hash}.tmp"));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// `db_query`: the tenant's records matching `query`, oldest first.
+fn query_records(conn: &Connection, tenant: &Tenant, query: &Query) -> rusqlite::Result<Vec<TaskRecord>> {
+    let mut sql = String::from(
+        "SELECT id, status, module, func, items, engine, submitted_us, started_us, completed_us,
+                error, result, stdout, stderr
+         FROM tasks WHERE tenant = ?1",
+    );
+    let mut args: Vec<rusqlite::types::Value> = vec![tenant.0.clone().into()];
+    let mut bind = |sql: &mut String, clause: &str, value: rusqlite::types::Value| {
+        args.push(value);
+        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+    };
+    if !query.status.is_empty() {
+        let mut names: Vec<&str> = Vec::new();
+        for status in &query.status {
+            match status {
+                Status::Queued | Status::Running => names.extend(["queued", "pending"]),
+                Status::Succeeded => names.extend(["succeeded", "ok"]),
+                Status::Failed => names.extend(["failed", "error"]),
+            }
+        }
+        names.sort_unstable();
+        names.dedup();
+        let list: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+        sql.push_str(&format!(" AND status IN ({})", list.join(", ")));
+    }
+    if let Some(module) = &query.module {
+        bind(&mut sql, "module =", module.to_string().into());
+    }
+    if let Some(func) = &query.func {
+        bind(&mut sql, "func =", func.clone().into());
+    }
+    if let Some(engine) = query.engine {
+        bind(&mut sql, "engine =", i64::from(engine.0).into());
+    }
+    let times = [
+        ("submitted_us >=", query.submitted_after_us),
+        ("submitted_us <", query.submitted_before_us),
+        ("completed_us >=", query.completed_after_us),
+        ("completed_us <", query.completed_before_us),
+    ];
+    for (clause, value) in times {
+        if let Some(us) = value {
+            bind(&mut sql, clause, i64::try_from(us).unwrap_or(i64::MAX).into());
+        }
+    }
+    let limit = query
+        .limit
+        .map_or(wasp_proto::db::MAX_IDS, |l| (l as usize).min(wasp_proto::db::MAX_IDS));
+    sql.push_str(&format!(" ORDER BY id LIMIT {limit}"));
+
+    let keys: Vec<&str> = if query.keys.is_empty() {
+        TaskRecord::DEFAULT_KEYS.to_vec()
+    } else {
+        query.keys.iter().map(String::as_str).collect()
+    };
+    let want = |key: &str| keys.contains(&key);
+    let mut select = conn.prepare(&sql)?;
+    let mut rows = select.query(rusqlite::params_from_iter(args))?;
+    let mut records = Vec::new();
+    while let Some(row) = rows.next()? {
+        let us = |i: usize| -> rusqlite::Result<Option<u64>> {
+            Ok(row.get::<_, Option<i64>>(i)?.and_then(|v| u64::try_from(v).ok()))
+        };
+        let mut record = TaskRecord {
+            id: TaskId(row.get::<_, i64>(0)? as u64),
+            ..TaskRecord::default()
+        };
+        if want("status") {
+            record.status = Some(status_of(&row.get::<_, String>(1)?));
+        }
+        if want("module") {
+            record.module = row.get::<_, String>(2)?.parse().ok();
+        }
+        if want("func") {
+            record.func = Some(row.get(3)?);
+        }
+        if want("items") {
+            record.items = u32::try_from(row.get::<_, i64>(4)?).ok();
+        }
+        if want("engine") {
+            record.engine = row
+                .get::<_, Option<i64>>(5)?
+                .and_then(|e| u32::try_from(e).ok())
+                .map(EngineId);
+        }
+        if want("submitted") {
+            record.submitted_us = us(6)?;
+        }
+        if want("started") {
+            record.started_us = us(7)?;
+        }
+        if want("completed") {
+            record.completed_us = us(8)?;
+        }
+        if want("error") {
+            record.error = row.get(9)?;
+        }
+        if want("result") {
+            record.result = row.get(10)?;
+        }
+        if want("stdout") {
+            record.stdout = row.get(11)?;
+        }
+        if want("stderr") {
+            record.stderr = row.get(12)?;
+        }
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// Writes a batch in one transaction; returns how many task rows it added.
+fn write_batch(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<u64> {
     let tx = conn.transaction()?;
+    let mut inserted = 0;
     {
+        // A task id is never reused (sessions continue across restarts),
+        // so a conflict is a bug: IGNORE keeps the first record rather
+        // than overwrite it.
         let mut insert = tx.prepare_cached(
-            "INSERT OR REPLACE INTO tasks (id, msg_id, tenant, module, func, items, submitted_us, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
+            "INSERT OR IGNORE INTO tasks
+                 (id, msg_id, tenant, module, func, items, submitted_us, status, args, spec)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9)",
         )?;
         let mut finish = tx.prepare_cached(
             "UPDATE tasks SET engine = ?2, started_us = ?3, completed_us = ?4, status = ?5,
-                 result = ?6, error = ?7, stdout = ?8, stderr = ?9
+                 result = ?6, error = ?7, stdout = ?8, stderr = ?9, outcome = ?10
              WHERE id = ?1",
         )?;
+        let mut module = tx.prepare_cached(
+            "INSERT OR IGNORE INTO modules (hash, tenant, size) VALUES (?1, ?2, ?3)",
+        )?;
+        let mut session = tx.prepare_cached("INSERT OR IGNORE INTO sessions (session, tenant) VALUES (?1, ?2)")?;
+        let mut engine = tx.prepare_cached("INSERT OR REPLACE INTO engines (id, name) VALUES (?1, ?2)")?;
         for record in batch {
             match record {
-                Record::Submitted {
-                    id,
-                    tenant,
-                    module,
-                    func,
-                    items,
-                    submitted_us,
-                } => {
-                    insert.execute(params![
-                        id.0 as i64,
-                        id.to_string(),
-                        tenant.0,
-                        module.to_string(),
-                        &**func,
-                        *items as i64,
-                        *submitted_us as i64,
-                    ])?;
+                Record::Submitted(task) => {
+                    let spec = codec::encode(&SpecBlob {
+                        limits: task.limits,
+                        retry: task.retry,
+                        targets: task.targets.clone(),
+                    })
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                    inserted += insert.execute(params![
+                        task.id.0 as i64,
+                        task.id.to_string(),
+                        task.tenant.0,
+                        task.module.to_string(),
+                        task.func,
+                        task.items.len() as i64,
+                        task.submitted_us as i64,
+                        task.items.as_bytes(),
+                        spec,
+                    ])? as u64;
                 }
                 Record::Finished(result) => {
                     // The one place the controller decodes results: the
@@ -174,16 +723,17 @@ fn write_batch(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> 
                                 .iter()
                                 .map(|v| v.as_ref().map_or(serde_json::Value::Null, value_to_json))
                                 .collect();
-                            ("ok", Some(serde_json::Value::from(json).to_string()), None)
+                            ("succeeded", Some(serde_json::Value::from(json).to_string()), None)
                         }
                         // The client fails such a task too.
                         Ok(Err(err)) => (
-                            "error",
+                            "failed",
                             None,
                             Some(format!("the results do not decode: {err}")),
                         ),
-                        Err(err) => ("error", None, Some(err.message.clone())),
+                        Err(err) => ("failed", None, Some(err.message.clone())),
                     };
+                    let outcome = codec::encode(&**result).ok();
                     let meta = &result.meta;
                     finish.execute(params![
                         result.id.0 as i64,
@@ -195,10 +745,21 @@ fn write_batch(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> 
                         error,
                         meta.stdout,
                         meta.stderr,
+                        outcome,
                     ])?;
+                }
+                Record::Module { hash, tenant, bytes } => {
+                    module.execute(params![hash.to_string(), tenant.0, bytes.len() as i64])?;
+                }
+                Record::Session { session: s, tenant } => {
+                    session.execute(params![s, tenant.0])?;
+                }
+                Record::Engine { engine: e, name } => {
+                    engine.execute(params![e.0, name])?;
                 }
             }
         }
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(inserted)
 }

@@ -15,12 +15,15 @@ impl fmt::Display for EngineId {
     }
 }
 
-/// A task's id (ipyparallel's `msg_id`), unique within one controller run.
+/// A task's id (ipyparallel's `msg_id`), unique across a profile's
+/// controller runs: session numbers continue where the records end.
 ///
 /// The high 32 bits are the submitting client's session, assigned by the
 /// controller at the handshake; the low 32 bits count that session's tasks.
 /// A client can thus name its tasks without a round trip per submission.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct TaskId(pub u64);
 
 impl TaskId {

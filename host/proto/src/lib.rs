@@ -16,6 +16,7 @@
 //! - [`json`]: the JSON form of values, parsed against a [`Type`].
 //! - [`naming`]: how a caller names an exported function.
 //! - [`msg`]: the wire protocol's messages.
+//! - [`db`]: the task database's requests and answers.
 //! - [`codec`]: the wire encoding, length-prefixed bincode frames with
 //!   size caps on every frame and every decode.
 //! - [`component`]: the header check every component passes first.
@@ -26,6 +27,7 @@
 mod bounded;
 pub mod codec;
 pub mod component;
+pub mod db;
 pub mod hash;
 pub mod ids;
 pub mod json;

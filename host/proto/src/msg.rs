@@ -21,8 +21,9 @@ use crate::value::Value;
 
 /// The protocol version; a peer with another version is refused at the
 /// handshake. 3: task results travel as [`Values`] bytes. 4: issue 10
-/// (per-task limits, peak memory, request ids, bounded values).
-pub const PROTOCOL_VERSION: u32 = 4;
+/// (per-task limits, peak memory, request ids, bounded values). 5: issue 11
+/// (durable acceptance, retries, abort, the task database).
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The first message on a connection, from the side that connected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -117,6 +118,9 @@ pub enum Request {
     /// Answered by [`Answer::ShuttingDown`], or [`Answer::Error`] when
     /// refused.
     Shutdown,
+    /// A question to the task database (results, statuses, abort,
+    /// resubmit, queries, purge), scoped to the client's tenant.
+    Db(crate::db::DbRequest),
 }
 
 /// One task: a function of a module over one chunk of argument lists.
@@ -136,6 +140,22 @@ pub struct TaskSpec {
     /// Limits the client asked for (ipyparallel's `timeout` flag, and a
     /// memory limit); the engine caps each by its own ceiling.
     pub limits: TaskLimits,
+    /// What to do when the task fails (ipyparallel's `retries` flag).
+    pub retry: RetryPolicy,
+}
+
+/// How a failed task is tried again (ipyparallel's `retries` flag, plus
+/// escalation). Separate from engine deaths: a task whose engine dies
+/// under it is always run again, up to the controller's
+/// `max_engine_deaths`, whatever its policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// How many times a failed task is resubmitted before its failure is
+    /// final (0: never).
+    pub retries: u32,
+    /// A retry after a time- or memory-limit failure doubles that limit
+    /// (from what the task ran under), up to the engine's ceiling.
+    pub escalate: bool,
 }
 
 /// Per-task limits a client may ask for, below the engine's ceilings. A
@@ -199,6 +219,11 @@ pub enum ToClient {
     },
     /// Results of tasks, as they complete (not asked for by a request).
     Results(Vec<TaskResult>),
+    /// These submitted tasks are committed to the controller's records:
+    /// from now on each reaches exactly one final state, whatever dies,
+    /// and its result can be fetched by id (`get_result`). Sent after the
+    /// commit, so it may come after the task's result.
+    Accepted(Vec<TaskId>),
     /// The controller is closing this connection, for this reason (e.g. a
     /// frame over its size limit, which could not be read far enough to
     /// learn which request it held). Every request in flight fails with
@@ -222,6 +247,8 @@ pub enum Answer {
     Error(String),
     /// Answer to [`Request::Shutdown`]: the controller is stopping.
     ShuttingDown,
+    /// Answer to [`Request::Db`].
+    Db(crate::db::DbAnswer),
 }
 
 /// What the controller sends an engine.
@@ -252,6 +279,10 @@ pub enum ToEngine {
     /// Hand this task back if it has not started (work stealing); answered
     /// by [`FromEngine::Retracted`].
     Retract(TaskId),
+    /// Stop this task: drop it if queued, interrupt it at the next epoch
+    /// tick if running. Its `Done` (an [`ErrorKind::Aborted`] failure, or
+    /// its result if it finished first) follows as usual.
+    Abort(TaskId),
     /// Finish what is running and exit.
     Shutdown,
 }
@@ -284,9 +315,11 @@ pub struct Packed<T> {
     /// How many items the bytes hold (as the sender says; checked when
     /// they are decoded).
     count: u32,
-    /// `Vec<T>`, encoded by [`codec::encode`](crate::codec::encode).
-    #[serde(with = "serde_bytes")]
-    bytes: Vec<u8>,
+    /// `Vec<T>`, encoded by [`codec::encode`](crate::codec::encode);
+    /// shared, so that the controller keeps a task's arguments for a retry
+    /// while an engine holds them, without a copy.
+    #[serde(with = "shared_bytes")]
+    bytes: Arc<Vec<u8>>,
     #[serde(skip)]
     kind: PhantomData<fn() -> T>,
 }
@@ -304,7 +337,7 @@ impl<T> Default for Packed<T> {
     fn default() -> Self {
         Self {
             count: 0,
-            bytes: Vec::new(),
+            bytes: Arc::new(Vec::new()),
             kind: PhantomData,
         }
     }
@@ -323,9 +356,24 @@ impl<T: Serialize + DeserializeOwned> Packed<T> {
         })?;
         Ok(Self {
             count,
-            bytes: crate::codec::encode(list)?,
+            bytes: Arc::new(crate::codec::encode(list)?),
             kind: PhantomData,
         })
+    }
+
+    /// A list as stored: `count` items encoded in `bytes` (checked when
+    /// decoded, as a list from the wire is).
+    pub fn from_parts(count: u32, bytes: Vec<u8>) -> Self {
+        Self {
+            count,
+            bytes: Arc::new(bytes),
+            kind: PhantomData,
+        }
+    }
+
+    /// The encoded items, as [`Packed::from_parts`] takes them back.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// How many bytes the encoded items take.
@@ -569,6 +617,12 @@ pub enum ErrorKind {
     EngineDied,
     /// No engine can run the task (its targets are gone).
     Unschedulable,
+    /// The task ran past its wall-time limit (ipyparallel's `TimeoutError`).
+    Timeout,
+    /// The task's instance needed more linear memory than its limit.
+    Memory,
+    /// A client aborted the task.
+    Aborted,
 }
 
 /// Where and when a task ran, and what it printed.
@@ -591,6 +645,13 @@ pub struct TaskMeta {
     /// The most linear memory the task's instances held at once, in bytes,
     /// so that a user can size the memory limit.
     pub peak_memory_bytes: u64,
+    /// The limits the task ran under: what its client asked for, capped by
+    /// the engine's ceilings, or the engine's defaults. A retry with
+    /// escalation doubles the one it exceeded.
+    pub limits: TaskLimits,
+    /// How many times the task ran before this outcome and did not finish
+    /// (its engine died) or failed and was retried.
+    pub attempts: u32,
 }
 
 /// How severe a log line is (`wasp:task/log.level`).
@@ -717,7 +778,7 @@ mod tests {
             "{err}"
         );
         items.count = 1;
-        items.bytes.truncate(1);
+        Arc::make_mut(&mut items.bytes).truncate(1);
         assert!(items.decode().is_err());
     }
 }

@@ -61,4 +61,5 @@ mod scheduler;
 
 pub use config::{DEFAULT_PREFETCH, MAX_PREFETCH, ParseSchemeError, SchedulerConfig, Scheme};
 pub use error::SchedError;
-pub use scheduler::{Action, Scheduler, Stats};
+pub use rng::Rng;
+pub use scheduler::{Action, Cancelled, Scheduler, Stats};

@@ -1,4 +1,5 @@
-//! A tiny seeded pseudo-random generator for the randomized schemes.
+//! A tiny seeded pseudo-random generator for the randomized schemes (and
+//! the controller's seeded fault simulations).
 //!
 //! SplitMix64 (Steele, Lea and Flood, 2014): one `u64` of state, passes
 //! BigCrush, and is reproducible across platforms and releases, which a
@@ -8,16 +9,18 @@
 
 /// SplitMix64.
 #[derive(Clone, Debug)]
-pub(crate) struct Rng {
+pub struct Rng {
     state: u64,
 }
 
 impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
+    /// A generator whose sequence is fixed by `seed`.
+    pub fn new(seed: u64) -> Self {
         Self { state: seed }
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -29,13 +32,13 @@ impl Rng {
     ///
     /// Lemire's multiply-shift: its bias is at most `n / 2^64`, far below
     /// anything a load balancer could notice, and it needs no loop.
-    pub(crate) fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         debug_assert!(n > 0, "below(0) has no value to return");
         ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
     }
 
     /// Uniform in `[0, 1)`, from the top 53 bits.
-    pub(crate) fn unit(&mut self) -> f64 {
+    pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 }

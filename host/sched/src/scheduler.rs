@@ -58,15 +58,33 @@ pub enum Action {
         /// The engine holding it.
         engine: EngineId,
     },
-    /// Fail `task` without running it further: its engine left while
-    /// running it (ipyparallel's `EngineError`) or none of its target engines
-    /// is connected any more (ipyparallel's `ImpossibleDependency`).
+    /// `task` was running (or prefetched) on `engine`, which left: the
+    /// scheduler has forgotten it. The owner decides whether it runs again
+    /// (submit it anew) or fails (Dask's `KilledWorker`).
+    Lost {
+        /// The task that lost its engine.
+        task: TaskId,
+        /// The engine that left.
+        engine: EngineId,
+    },
+    /// Fail `task` without running it: none of its target engines is
+    /// connected any more (ipyparallel's `ImpossibleDependency`).
     Fail {
         /// The task that failed.
         task: TaskId,
-        /// Why, for the user, e.g. `engine 3 died while running the task`.
+        /// Why, for the user, e.g. `engine 3, the task's last connected
+        /// target, left`.
         reason: String,
     },
+}
+
+/// Where an aborted task was ([`Scheduler::handle_cancel`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cancelled {
+    /// It was queued and is forgotten.
+    Dequeued,
+    /// It is running on this engine.
+    Running(EngineId),
 }
 
 /// Counters for `wasp cluster status`.
@@ -317,11 +335,10 @@ impl Scheduler {
 
     /// An engine disconnected or was declared dead.
     ///
-    /// Its running tasks fail, in dispatch order, as ipyparallel fails them
-    /// with `EngineError` (ipyparallel first waits five seconds for late
-    /// results; here that grace period, if any, is the caller's). Then queued
-    /// tasks that named it and no other connected engine fail; other queued
-    /// tasks stay.
+    /// Its running tasks are handed to the owner, in dispatch order, as
+    /// [`Action::Lost`] (to run again or fail, the owner's choice). Then
+    /// queued tasks that named it and no other connected engine fail;
+    /// other queued tasks stay.
     pub fn handle_engine_left(
         &mut self,
         now: Duration,
@@ -340,7 +357,7 @@ impl Scheduler {
         self.stealable.remove(&engine);
         for task in gone.running.into_values() {
             self.running.remove(&task);
-            self.fail(task, format!("engine {engine} died while running the task"));
+            self.actions.push_back(Action::Lost { task, engine });
         }
         for entry in gone.lane {
             let Some(queued) = self.queued.get_mut(&entry.task) else {
@@ -461,6 +478,26 @@ impl Scheduler {
         self.refresh_stealable(id);
         self.pump();
         Ok(())
+    }
+
+    /// A client aborted `task`: a queued task is forgotten at once
+    /// ([`Cancelled::Dequeued`]); a running one stays outstanding on its
+    /// engine, which the owner asks to stop it, until it finishes as usual
+    /// ([`Cancelled::Running`]).
+    pub fn handle_cancel(&mut self, now: Duration, task: TaskId) -> Result<Cancelled, SchedError> {
+        self.observe(now);
+        if let Some(run) = self.running.get(&task) {
+            return Ok(Cancelled::Running(run.engine));
+        }
+        let Some(queued) = self.queued.remove(&task) else {
+            return Err(SchedError::UnknownTask(task));
+        };
+        // Its entries go stale; a lane whose head it was gets a new head.
+        for target in queued.targets.into_iter().flatten() {
+            self.refresh_ready(target);
+        }
+        self.pump();
+        Ok(Cancelled::Dequeued)
     }
 
     /// Time passed. Nothing depends on time yet; task timeouts will.
@@ -1188,7 +1225,7 @@ mod tests {
     }
 
     #[test]
-    fn an_engine_leaving_fails_its_running_tasks_and_orphaned_queued_ones() {
+    fn an_engine_leaving_hands_back_its_running_tasks_and_fails_orphaned_queued_ones() {
         let mut s = with_engines(Scheme::LeastLoad, 2, 2);
         assert_eq!(submit_to(&mut s, 1, Some(&[1])), Some(1));
         assert_eq!(submit_to(&mut s, 2, Some(&[1])), Some(1));
@@ -1198,9 +1235,9 @@ mod tests {
         assert_eq!(submit_to(&mut s, 6, Some(&[1, 0])), None);
         assert_eq!(submit(&mut s, 7), None);
         s.handle_engine_left(T0, EngineId(1)).expect("connected");
-        let died = |task| Action::Fail {
+        let died = |task| Action::Lost {
             task: TaskId(task),
-            reason: "engine 1 died while running the task".into(),
+            engine: EngineId(1),
         };
         assert_eq!(
             actions(&mut s),
@@ -1223,6 +1260,25 @@ mod tests {
         assert_eq!(finish(&mut s, 4), [dispatch(6, 0)]);
         assert_eq!(finish(&mut s, 5), [dispatch(7, 0)]);
         assert_eq!(s.engines().collect::<Vec<_>>(), [EngineId(0)]);
+    }
+
+    #[test]
+    fn cancel_forgets_a_queued_task_and_names_the_engine_of_a_running_one() {
+        // Issue 11: abort. One engine, one task at a time.
+        let mut s = with_engines(Scheme::LeastLoad, 1, 1);
+        assert_eq!(submit(&mut s, 1), Some(0));
+        assert_eq!(submit_to(&mut s, 2, Some(&[0])), None);
+        assert_eq!(submit(&mut s, 3), None);
+        assert_eq!(s.handle_cancel(T0, TaskId(1)), Ok(Cancelled::Running(EngineId(0))));
+        // The targeted lane's head is cancelled: the next task runs after 1.
+        assert_eq!(s.handle_cancel(T0, TaskId(2)), Ok(Cancelled::Dequeued));
+        assert!(actions(&mut s).is_empty());
+        assert_eq!(s.queued(), 1);
+        assert_eq!(finish(&mut s, 1), [dispatch(3, 0)]);
+        assert_eq!(
+            s.handle_cancel(T0, TaskId(2)),
+            Err(SchedError::UnknownTask(TaskId(2)))
+        );
     }
 
     #[test]

@@ -1,0 +1,820 @@
+//! The hub's state as a sans-IO core: the task table, the engine registry
+//! and its liveness, the module store, pending namespace operations and
+//! database requests, and the scheduler.
+//!
+//! As `wasp-sched` and quinn-proto are, it is driven by `handle_*` methods
+//! that take the current time and read as [`Output`]s with
+//! [`HubState::poll_output`]; it reads no clock, opens no socket and
+//! touches no file. The hub (`crate::hub`) is the thin async loop around
+//! it: it owns the connections, the timer and the records thread, turns
+//! their events into calls here, and carries out the outputs. The
+//! decisions that make wasp durable are all made here, so that they are
+//! tested on a simulated clock (`sim`) through thousands of seeded fault
+//! sequences:
+//!
+//! - A submission is answered with [`ToClient::Accepted`] only once its
+//!   records are committed ([`HubState::handle_committed`]); so is an
+//!   upload's answer.
+//! - A task whose engine dies is queued again, up to
+//!   [`HubConfig::max_engine_deaths`] times, then fails, as Dask's
+//!   `KilledWorker`; a result from an engine the task is no longer on is
+//!   dropped, so each task ends once.
+//! - A failed task is retried as its [`RetryPolicy`] says.
+//! - Unfinished tasks of an earlier run are queued again at start
+//!   ([`HubState::restore_task`]).
+
+mod db;
+mod engines;
+mod modules;
+mod namespaces;
+#[cfg(test)]
+mod sim;
+mod tasks;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasp_proto::db::{DbAnswer, DbRequest};
+use wasp_proto::msg::{
+    Answer, ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, NamespaceOp, Request, RunTask, TaskError, TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine,
+};
+use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
+use wasp_sched::{Action, Scheduler, SchedulerConfig};
+
+use crate::records::{Read, ReadReply, Record, StoredTask};
+
+pub(crate) use engines::Engines;
+pub(crate) use modules::ModuleStore;
+use namespaces::Namespaces;
+use tasks::{Ending, TaskEntry, Tasks};
+
+/// The settings the core decides with.
+#[derive(Clone, Debug)]
+pub(crate) struct HubConfig {
+    /// The scheduler's.
+    pub(crate) sched: SchedulerConfig,
+    /// An engine silent this long is declared dead.
+    pub(crate) heartbeat_timeout: Duration,
+    /// A task whose engine died under it this many times fails.
+    pub(crate) max_engine_deaths: u32,
+    /// Most bytes of modules stored for one tenant.
+    pub(crate) max_module_storage: u64,
+    /// The scheme's name, for status.
+    pub(crate) scheme_name: String,
+}
+
+/// What the core asks its driver to do.
+#[derive(Debug)]
+pub(crate) enum Output {
+    /// Send a client a message.
+    Client { session: u32, msg: ToClient },
+    /// Send an engine a message.
+    Engine { engine: EngineId, msg: ToEngine },
+    /// Close an engine's connection: it was declared dead, and nothing it
+    /// sends is wanted.
+    CloseEngine { engine: EngineId, reason: String },
+    /// Append a change to the records, in this order.
+    Record(Record),
+    /// Read the records, after every record output before it is
+    /// committed; answer with [`HubState::handle_read`].
+    Read { ticket: u64, read: Read },
+    /// Stop the controller.
+    Shutdown,
+}
+
+struct ClientEntry {
+    /// Shared by every task the client submits (a million queued tasks
+    /// hold a pointer each, not a copy).
+    tenant: Arc<Tenant>,
+    admin: bool,
+}
+
+/// Outputs held until the records they depend on are committed.
+#[derive(Default)]
+struct CommitGate {
+    /// Record outputs emitted so far.
+    emitted: u64,
+    /// Records the writer has committed.
+    committed: u64,
+    /// Each output with the count of records that must be committed first.
+    held: VecDeque<(u64, Output)>,
+}
+
+/// The hub's state; see the module documentation.
+pub(crate) struct HubState {
+    config: HubConfig,
+    sched: Scheduler,
+    /// Microseconds since the Unix epoch at `now` zero: the records' clock.
+    wall_base_us: u64,
+    now: Duration,
+    clients: HashMap<u32, ClientEntry>,
+    engines: Engines,
+    tasks: Tasks,
+    modules: ModuleStore,
+    namespaces: Namespaces,
+    gate: CommitGate,
+    outputs: VecDeque<Output>,
+    /// Database requests waiting for a read of the records.
+    reads: db::PendingReads,
+    /// The session the controller numbers resubmitted tasks in.
+    own_session: u32,
+    next_own_task: u32,
+    succeeded: u64,
+    failed: u64,
+}
+
+impl HubState {
+    /// A core with no clients, engines or tasks. `wall_base_us` is the wall
+    /// clock (microseconds since the Unix epoch) at time zero;
+    /// `own_session` a session number no client has, for the ids of
+    /// resubmitted tasks.
+    pub(crate) fn new(config: HubConfig, wall_base_us: u64, own_session: u32) -> Self {
+        Self {
+            sched: Scheduler::new(config.sched.clone()),
+            config,
+            wall_base_us,
+            now: Duration::ZERO,
+            clients: HashMap::new(),
+            engines: Engines::default(),
+            tasks: Tasks::default(),
+            modules: ModuleStore::default(),
+            namespaces: Namespaces::default(),
+            gate: CommitGate::default(),
+            outputs: VecDeque::new(),
+            reads: db::PendingReads::default(),
+            own_session,
+            next_own_task: 0,
+            succeeded: 0,
+            failed: 0,
+        }
+    }
+
+    /// The next thing to do, oldest first.
+    pub(crate) fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    fn observe(&mut self, now: Duration) {
+        self.now = self.now.max(now);
+    }
+
+    fn wall_us(&self) -> u64 {
+        self.wall_base_us
+            .saturating_add(u64::try_from(self.now.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    // ---- restoring an earlier run -------------------------------------
+
+    /// A module stored by an earlier run, for `tenant`.
+    pub(crate) fn restore_module(&mut self, hash: ModuleHash, tenant: Tenant, bytes: Arc<Vec<u8>>) {
+        self.modules.insert(hash, tenant, bytes);
+    }
+
+    /// An unfinished task of an earlier run: queued again. Its result goes
+    /// to whoever asks for it (`get_result`): its client is gone.
+    pub(crate) fn restore_task(&mut self, now: Duration, task: StoredTask) {
+        self.observe(now);
+        let id = task.id;
+        if self.tasks.contains(id) {
+            return;
+        }
+        let targets = task.targets.clone();
+        self.tasks.insert(id, TaskEntry::restored(task));
+        self.submit_to_scheduler(id, targets);
+    }
+
+    // ---- connections ---------------------------------------------------
+
+    /// A client completed its handshake.
+    pub(crate) fn handle_client_joined(&mut self, session: u32, tenant: Tenant, admin: bool) {
+        self.record(Record::Session {
+            session,
+            tenant: tenant.clone(),
+        });
+        self.clients.insert(
+            session,
+            ClientEntry {
+                tenant: Arc::new(tenant),
+                admin,
+            },
+        );
+    }
+
+    /// A client's connection ended. Its tasks run on; their results stay
+    /// in the records.
+    pub(crate) fn handle_client_left(&mut self, session: u32) {
+        self.clients.remove(&session);
+        self.namespaces.forget_session(session);
+    }
+
+    /// An engine completed its handshake.
+    pub(crate) fn handle_engine_joined(
+        &mut self,
+        now: Duration,
+        engine: EngineId,
+        name: String,
+        cached: Vec<ModuleHash>,
+    ) {
+        self.observe(now);
+        tracing::info!(%engine, %name, cached = cached.len(), "engine joined");
+        self.record(Record::Engine {
+            engine,
+            name: name.clone(),
+        });
+        self.engines.join(engine, name, cached, now);
+        log_refusal(self.sched.handle_engine_joined(now, engine));
+        self.drain_scheduler();
+    }
+
+    /// An engine's connection ended.
+    pub(crate) fn handle_engine_left(&mut self, now: Duration, engine: EngineId) {
+        self.observe(now);
+        self.engine_gone(engine, "its connection closed");
+    }
+
+    /// Time passed: engines silent past the heartbeat timeout are
+    /// declared dead and disconnected.
+    pub(crate) fn handle_tick(&mut self, now: Duration) {
+        self.observe(now);
+        for engine in self.engines.silent(now, self.config.heartbeat_timeout) {
+            let reason = format!(
+                "no heartbeat for {:?} (heartbeat_timeout)",
+                self.config.heartbeat_timeout
+            );
+            self.outputs.push_back(Output::CloseEngine {
+                engine,
+                reason: reason.clone(),
+            });
+            self.engine_gone(engine, &reason);
+        }
+        self.sched.handle_tick(now);
+        self.drain_scheduler();
+    }
+
+    /// The writer has committed the first `count` records.
+    pub(crate) fn handle_committed(&mut self, count: u64) {
+        let gate = &mut self.gate;
+        gate.committed = gate.committed.max(count);
+        while gate
+            .held
+            .front()
+            .is_some_and(|(needs, _)| *needs <= gate.committed)
+        {
+            if let Some((_, output)) = gate.held.pop_front() {
+                self.outputs.push_back(output);
+            }
+        }
+    }
+
+    // ---- clients -------------------------------------------------------
+
+    /// A client stored a module (hashed by its connection).
+    pub(crate) fn handle_upload(
+        &mut self,
+        session: u32,
+        id: u64,
+        hash: ModuleHash,
+        bytes: Arc<Vec<u8>>,
+    ) {
+        let Some(client) = self.clients.get(&session) else {
+            return;
+        };
+        let tenant = Tenant::clone(&client.tenant);
+        match self
+            .modules
+            .admit(hash, &tenant, bytes.len() as u64, self.config.max_module_storage)
+        {
+            Ok(false) => self.answer(session, id, Answer::Uploaded(hash)),
+            Ok(true) => {
+                tracing::info!(module = %hash.short(), %tenant, "module stored");
+                self.modules.insert(hash, tenant.clone(), bytes.clone());
+                self.record(Record::Module {
+                    hash,
+                    tenant,
+                    bytes,
+                });
+                self.answer_after_commit(session, id, Answer::Uploaded(hash));
+            }
+            Err(refusal) => {
+                tracing::warn!(module = %hash.short(), %tenant, "module storage limit reached");
+                self.answer(session, id, Answer::Error(refusal));
+            }
+        }
+    }
+
+    /// A client sent requests and submissions.
+    pub(crate) fn handle_client_msgs(&mut self, now: Duration, session: u32, msgs: Vec<ClientMsg>) {
+        self.observe(now);
+        for msg in msgs {
+            match msg {
+                ClientMsg::Request { id, request } => self.request(session, id, request),
+                ClientMsg::Submit(specs) => self.submit_all(session, specs),
+            }
+            self.drain_scheduler();
+        }
+    }
+
+    fn request(&mut self, session: u32, id: u64, request: Request) {
+        let Some(client) = self.clients.get(&session) else {
+            return;
+        };
+        let tenant = client.tenant.clone();
+        let admin = client.admin;
+        match request {
+            Request::HasModules(hashes) => {
+                let known = hashes
+                    .iter()
+                    .map(|h| self.modules.has(h, &tenant))
+                    .collect();
+                self.answer(session, id, Answer::ModulesKnown(known));
+            }
+            // Uploads are hashed by the connection task and arrive through
+            // `handle_upload`.
+            Request::Upload(_) => {}
+            Request::Namespace { targets, op } => {
+                self.namespace(session, id, Tenant::clone(&tenant), targets, op);
+            }
+            Request::Status => {
+                let status = self.status();
+                self.answer(session, id, Answer::Status(status));
+            }
+            Request::Shutdown => {
+                if admin {
+                    tracing::info!(session, "shutdown requested");
+                    self.answer(session, id, Answer::ShuttingDown);
+                    for engine in self.engines.ids() {
+                        self.outputs.push_back(Output::Engine {
+                            engine,
+                            msg: ToEngine::Shutdown,
+                        });
+                    }
+                    self.outputs.push_back(Output::Shutdown);
+                } else {
+                    let refusal = format!(
+                        "tenant {tenant} may not stop the cluster: its token is not an admin token"
+                    );
+                    self.answer(session, id, Answer::Error(refusal));
+                }
+            }
+            Request::Db(request) => self.db_request(session, id, tenant, request),
+        }
+    }
+
+    fn answer(&mut self, session: u32, id: u64, answer: Answer) {
+        self.outputs.push_back(Output::Client {
+            session,
+            msg: ToClient::Answer { id, answer },
+        });
+    }
+
+    /// Sends an answer once every record emitted so far is committed.
+    fn answer_after_commit(&mut self, session: u32, id: u64, answer: Answer) {
+        self.after_commit(Output::Client {
+            session,
+            msg: ToClient::Answer { id, answer },
+        });
+    }
+
+    fn after_commit(&mut self, output: Output) {
+        let gate = &mut self.gate;
+        if gate.committed >= gate.emitted {
+            self.outputs.push_back(output);
+        } else {
+            gate.held.push_back((gate.emitted, output));
+        }
+    }
+
+    fn record(&mut self, record: Record) {
+        self.gate.emitted += 1;
+        self.outputs.push_back(Output::Record(record));
+    }
+
+    /// Accepts a batch of submissions: each valid one is recorded and
+    /// queued, and the client hears which were accepted once they are
+    /// committed; an invalid one fails at once, not accepted.
+    fn submit_all(&mut self, session: u32, specs: Vec<TaskSpec>) {
+        let Some(client) = self.clients.get(&session) else {
+            return;
+        };
+        let tenant = client.tenant.clone();
+        let mut accepted = Vec::with_capacity(specs.len());
+        // A map's tasks all call one function: one copy of its name.
+        let mut func: Option<Arc<str>> = None;
+        for spec in specs {
+            let name = match &func {
+                Some(name) if **name == *spec.func => name.clone(),
+                _ => func.insert(Arc::from(spec.func.as_str())).clone(),
+            };
+            if let Some(id) = self.submit(session, &tenant, name, spec) {
+                accepted.push(id);
+            }
+        }
+        if !accepted.is_empty() {
+            self.after_commit(Output::Client {
+                session,
+                msg: ToClient::Accepted(accepted),
+            });
+        }
+    }
+
+    /// Queues one task; `func` is `spec.func`, shared. Returns its id if it
+    /// was accepted.
+    fn submit(
+        &mut self,
+        session: u32,
+        tenant: &Arc<Tenant>,
+        func: Arc<str>,
+        spec: TaskSpec,
+    ) -> Option<TaskId> {
+        let submitted_us = self.wall_us();
+        let refusal = if spec.id.session() != session {
+            Some((
+                ErrorKind::Call,
+                format!("task id {} does not belong to session {session}", spec.id),
+            ))
+        } else if self.tasks.contains(spec.id) {
+            Some((
+                ErrorKind::Call,
+                format!("task id {} was already submitted", spec.id),
+            ))
+        } else if !self.modules.has(&spec.module, tenant) {
+            Some((
+                ErrorKind::Module,
+                format!("module {} is not uploaded for tenant {tenant}", spec.module),
+            ))
+        } else {
+            None
+        };
+        if let Some((kind, message)) = refusal {
+            let result = TaskResult {
+                id: spec.id,
+                outcome: Err(TaskError {
+                    kind,
+                    message,
+                    item: None,
+                }),
+                meta: TaskMeta {
+                    submitted_us,
+                    ..TaskMeta::default()
+                },
+            };
+            self.outputs.push_back(Output::Client {
+                session,
+                msg: ToClient::Results(vec![result]),
+            });
+            return None;
+        }
+        let id = spec.id;
+        let targets = spec.targets.clone();
+        let entry = TaskEntry::submitted(tenant.clone(), func, spec, submitted_us, session);
+        self.record(Record::Submitted(Box::new(entry.stored(id))));
+        self.tasks.insert(id, entry);
+        self.submit_to_scheduler(id, targets);
+        Some(id)
+    }
+
+    fn submit_to_scheduler(&mut self, id: TaskId, targets: Option<Vec<EngineId>>) {
+        let now = self.now;
+        log_refusal(self.sched.handle_submit(now, id, targets));
+    }
+
+    // ---- the scheduler's decisions --------------------------------------
+
+    fn drain_scheduler(&mut self) {
+        while let Some(action) = self.sched.poll_action() {
+            match action {
+                Action::Dispatch { task, engine } => self.dispatch(task, engine),
+                Action::Retract { task, engine } => {
+                    if self.engines.contains(engine) {
+                        self.outputs.push_back(Output::Engine {
+                            engine,
+                            msg: ToEngine::Retract(task),
+                        });
+                    }
+                }
+                Action::Lost { task, engine } => self.lost(task, engine),
+                Action::Fail { task, reason } => {
+                    self.end(task, Ending::failed(ErrorKind::Unschedulable, reason, None));
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, id: TaskId, engine: EngineId) {
+        let Some(task) = self.tasks.get_mut(id) else {
+            tracing::error!(task = %id, %engine, "scheduler dispatched an unknown task");
+            return;
+        };
+        if !self.engines.contains(engine) {
+            tracing::error!(task = %id, %engine, "scheduler dispatched to an unknown engine");
+            return;
+        }
+        task.engine = Some(engine);
+        let run = RunTask {
+            id,
+            tenant: Tenant::clone(&task.tenant),
+            module: task.module,
+            func: task.func.to_string(),
+            // Shared bytes: the entry keeps them for a retry.
+            items: task.items.clone(),
+            limits: task.limits,
+        };
+        self.send_module_if_missing(engine, run.module);
+        self.outputs.push_back(Output::Engine {
+            engine,
+            msg: ToEngine::Run(run),
+        });
+    }
+
+    /// Sends `hash`'s bytes to an engine that lacks them, once.
+    fn send_module_if_missing(&mut self, engine: EngineId, hash: ModuleHash) {
+        let Some(bytes) = self.modules.bytes(&hash) else {
+            return;
+        };
+        if self.engines.note_module_sent(engine, hash, bytes.len() as u64) {
+            self.outputs.push_back(Output::Engine {
+                engine,
+                msg: ToEngine::Module { hash, bytes },
+            });
+        }
+    }
+
+    /// `engine` is gone: its namespace requests fail, and its tasks go
+    /// back to the queue (through [`Action::Lost`]).
+    fn engine_gone(&mut self, engine: EngineId, why: &str) {
+        if !self.engines.leave(engine) {
+            return;
+        }
+        tracing::warn!(%engine, why, "engine left");
+        let failed = self.namespaces.engine_left(engine, why);
+        for (session, id, replies) in failed {
+            self.answer(session, id, Answer::Namespace(replies));
+        }
+        let now = self.now;
+        log_refusal(self.sched.handle_engine_left(now, engine));
+        self.drain_scheduler();
+    }
+
+    /// The engine running `id` died: queue it again, or fail it if engines
+    /// died under it too often (or it was being aborted).
+    fn lost(&mut self, id: TaskId, engine: EngineId) {
+        let max = self.config.max_engine_deaths;
+        let Some(task) = self.tasks.get_mut(id) else {
+            return;
+        };
+        task.engine = None;
+        task.deaths += 1;
+        let (deaths, aborting, targets) = (task.deaths, task.aborting, task.targets.clone());
+        if aborting {
+            self.end(id, Ending::aborted(Some(engine)));
+        } else if deaths >= max {
+            let message = format!(
+                "KilledWorker: the task's engine died under it {deaths} times (last engine {engine}), \
+                 the most allowed (max_engine_deaths = {max}; wasp controller --max-engine-deaths)"
+            );
+            self.end(id, Ending::failed(ErrorKind::EngineDied, message, Some(engine)));
+        } else {
+            tracing::info!(task = %id, %engine, deaths, "task queued again after its engine died");
+            self.submit_to_scheduler(id, targets);
+        }
+    }
+
+    // ---- engines -------------------------------------------------------
+
+    /// An engine sent messages.
+    pub(crate) fn handle_engine_msgs(&mut self, now: Duration, engine: EngineId, msgs: Vec<FromEngine>) {
+        self.observe(now);
+        if !self.engines.seen(engine, now) {
+            // Declared dead: nothing it says counts.
+            return;
+        }
+        for msg in msgs {
+            match msg {
+                FromEngine::Heartbeat => {}
+                FromEngine::Done(result) => self.finished(engine, result),
+                FromEngine::Namespace { request, reply } => {
+                    if let Some((session, id, replies)) =
+                        self.namespaces.reply(request, engine, reply)
+                    {
+                        self.answer(session, id, Answer::Namespace(replies));
+                    }
+                }
+                FromEngine::Retracted { task, run } => self.retracted(engine, task, run.is_some()),
+            }
+        }
+        self.drain_scheduler();
+    }
+
+    /// An engine answered a retract: the task is queued again, or it runs
+    /// there.
+    fn retracted(&mut self, engine: EngineId, id: TaskId, returned: bool) {
+        let now = self.now;
+        let Some(task) = self.tasks.get_mut(id) else {
+            return;
+        };
+        // Only the engine holding the task may hand it back.
+        if task.engine != Some(engine) {
+            tracing::warn!(task = %id, %engine, "ignoring a retract answer for a task not held there");
+            return;
+        }
+        match self.sched.handle_retracted(now, id, returned) {
+            Ok(()) => {
+                if returned {
+                    task.engine = None;
+                }
+            }
+            Err(err) if returned => {
+                // Handed back unasked: the engine will not run it, and the
+                // scheduler counts it there; end it rather than lose it.
+                tracing::warn!(task = %id, %engine, cause = %err, "an engine handed back a task unasked");
+                log_refusal(self.sched.handle_finished(now, id));
+                let message = format!("engine {engine} dropped the task without running it");
+                self.end(id, Ending::failed(ErrorKind::EngineDied, message, Some(engine)));
+            }
+            Err(err) => log_refusal(Err(err)),
+        }
+    }
+
+    fn finished(&mut self, engine: EngineId, result: TaskResult) {
+        // Only the engine the task was sent to may finish it: a result from
+        // one it was taken from (declared dead, then back) is dropped.
+        let Some(task) = self.tasks.get_mut(result.id) else {
+            tracing::warn!(task = %result.id, %engine, "ignoring a result for a task not running there");
+            return;
+        };
+        if task.engine != Some(engine) {
+            tracing::warn!(task = %result.id, %engine, "ignoring a result for a task not running there");
+            return;
+        }
+        let id = result.id;
+        let retry = match &result.outcome {
+            Err(err) => task.retry_after(err, &result.meta).map(|limits| {
+                tracing::info!(task = %id, kind = ?err.kind, retry = task.retries_used, "retrying a failed task");
+                task.engine = None;
+                task.limits = limits;
+                task.targets.clone()
+            }),
+            Ok(_) => None,
+        };
+        self.engines.count_done(engine);
+        let now = self.now;
+        // The engine's own clock: its run time, without the network.
+        let meta = &result.meta;
+        let run_time = Duration::from_micros(meta.completed_us.saturating_sub(meta.started_us));
+        log_refusal(self.sched.handle_finished_after(now, id, run_time));
+        match retry {
+            Some(targets) => self.submit_to_scheduler(id, targets),
+            None => self.end(id, Ending::Result(result)),
+        }
+    }
+
+    /// Records a task's final state and sends its result to every client
+    /// waiting for it.
+    fn end(&mut self, id: TaskId, ending: Ending) {
+        let Some(task) = self.tasks.remove(id) else {
+            return;
+        };
+        let result = ending.into_result(id, &task);
+        if result.outcome.is_ok() {
+            self.succeeded += 1;
+        } else {
+            self.failed += 1;
+        }
+        self.record(Record::Finished(Box::new(result.clone())));
+        let mut sessions: Vec<u32> = task.deliver_to.into_iter().collect();
+        sessions.retain(|s| self.clients.contains_key(s));
+        let last = sessions.pop();
+        for session in sessions {
+            self.outputs.push_back(Output::Client {
+                session,
+                msg: ToClient::Results(vec![result.clone()]),
+            });
+        }
+        if let Some(session) = last {
+            self.outputs.push_back(Output::Client {
+                session,
+                msg: ToClient::Results(vec![result]),
+            });
+        }
+    }
+
+    // ---- namespaces ----------------------------------------------------
+
+    /// Sends a namespace operation to each distinct target; the client's
+    /// answer goes out when every target has replied. Nothing is sent if
+    /// a target is not connected or the module to load is not the
+    /// tenant's: the whole request is refused, naming why.
+    fn namespace(
+        &mut self,
+        session: u32,
+        id: u64,
+        tenant: Tenant,
+        targets: Vec<EngineId>,
+        op: NamespaceOp,
+    ) {
+        let distinct = match namespaces::distinct_targets(targets, &self.engines) {
+            Ok(distinct) => distinct,
+            Err(refusal) => {
+                self.answer(session, id, Answer::Error(refusal));
+                return;
+            }
+        };
+        if let NamespaceOp::Load(hash) = &op
+            && !self.modules.has(hash, &tenant)
+        {
+            let refusal = format!("module {hash} is not uploaded for tenant {tenant}");
+            self.answer(session, id, Answer::Error(refusal));
+            return;
+        }
+        // One copy of the operation, however many engines it goes to.
+        let op = Arc::new(op);
+        let request = self.namespaces.start(session, id, distinct.clone());
+        for engine in distinct {
+            if let NamespaceOp::Load(hash) = &*op {
+                self.send_module_if_missing(engine, *hash);
+            }
+            self.outputs.push_back(Output::Engine {
+                engine,
+                msg: ToEngine::Namespace {
+                    request,
+                    tenant: tenant.clone(),
+                    op: op.clone(),
+                },
+            });
+        }
+        if let Some((session, id, replies)) = self.namespaces.complete(request) {
+            self.answer(session, id, Answer::Namespace(replies));
+        }
+    }
+
+    // ---- the task database ----------------------------------------------
+
+    fn db_request(&mut self, session: u32, id: u64, tenant: Arc<Tenant>, request: DbRequest) {
+        db::request(self, session, id, tenant, request);
+    }
+
+    /// The records answered a [`Output::Read`].
+    pub(crate) fn handle_read(&mut self, now: Duration, ticket: u64, reply: ReadReply) {
+        self.observe(now);
+        db::read_done(self, ticket, reply);
+        self.drain_scheduler();
+    }
+
+    fn read(&mut self, read: Read, then: db::Then) -> u64 {
+        let ticket = self.reads.start(then);
+        self.outputs.push_back(Output::Read { ticket, read });
+        ticket
+    }
+
+    fn db_answer(&mut self, session: u32, id: u64, answer: DbAnswer) {
+        self.answer(session, id, Answer::Db(answer));
+    }
+
+    /// A new id in the controller's own session (for resubmitted tasks).
+    fn own_task_id(&mut self) -> Option<TaskId> {
+        let seq = self.next_own_task;
+        self.next_own_task = seq.checked_add(1)?;
+        Some(TaskId::new(self.own_session, seq))
+    }
+
+    // ---- status --------------------------------------------------------
+
+    fn status(&self) -> ClusterStatus {
+        let running = self.sched.running() as u64;
+        ClusterStatus {
+            engines: self
+                .engines
+                .iter()
+                .map(|(id, e)| EngineStatus {
+                    id,
+                    name: e.name.clone(),
+                    outstanding: self.sched.outstanding(id).unwrap_or(0),
+                    done: e.done,
+                    module_bytes_sent: e.module_bytes_sent,
+                })
+                .collect(),
+            queued: (self.tasks.len() as u64).saturating_sub(running),
+            running,
+            succeeded: self.succeeded,
+            failed: self.failed,
+            scheme: self.config.scheme_name.clone(),
+            hwm: self.config.sched.hwm,
+        }
+    }
+
+    /// Tasks not yet in a final state.
+    #[cfg(test)]
+    pub(crate) fn unfinished(&self) -> usize {
+        self.tasks.len()
+    }
+}
+
+/// The scheduler refuses events that contradict its state (an unknown task,
+/// a duplicate engine); the core already filters those, so one reaching here
+/// is a bug worth a log line, not a crash.
+fn log_refusal(result: Result<(), wasp_sched::SchedError>) {
+    if let Err(err) = result {
+        tracing::warn!(cause = %err, "the scheduler refused an event");
+    }
+}
