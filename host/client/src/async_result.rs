@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use wasp_proto::msg::{ErrorKind, TaskError, TaskMeta, TaskResult};
 use wasp_proto::{TaskId, Value};
 
-use crate::client::Client;
+use crate::client::{Client, Delivery};
 use crate::error::{ClientError, RemoteError};
 
 /// The results of an `apply` (one task) or a `map` (one task per chunk),
@@ -18,7 +18,10 @@ pub struct AsyncResult {
     /// Items per task (a map chunk's size).
     sizes: Vec<usize>,
     index: HashMap<TaskId, usize>,
-    rx: mpsc::UnboundedReceiver<TaskResult>,
+    rx: mpsc::UnboundedReceiver<Delivery>,
+    /// Which tasks the controller has committed (or finished).
+    accepted: Vec<bool>,
+    accepted_count: usize,
     results: Vec<Option<Finished>>,
     /// Task indexes in arrival order.
     arrival: Vec<usize>,
@@ -35,18 +38,21 @@ impl AsyncResult {
         client: Client,
         msg_ids: Vec<TaskId>,
         sizes: Vec<usize>,
-        rx: mpsc::UnboundedReceiver<TaskResult>,
+        rx: mpsc::UnboundedReceiver<Delivery>,
         ordered: bool,
         single: bool,
     ) -> Self {
         let index = msg_ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
         let results = msg_ids.iter().map(|_| None).collect();
+        let accepted = vec![false; msg_ids.len()];
         Self {
             client,
             msg_ids,
             sizes,
             index,
             rx,
+            accepted,
+            accepted_count: 0,
             results,
             arrival: Vec::new(),
             ordered,
@@ -73,19 +79,96 @@ impl AsyncResult {
         self.progress() == self.msg_ids.len()
     }
 
+    /// Tasks the controller has committed, or that finished: they reach
+    /// a final state whatever dies, and `Client::get_result` finds them.
+    pub fn accepted(&mut self) -> usize {
+        self.drain();
+        self.accepted_count
+    }
+
+    /// Waits until every task is accepted (or finished), or `timeout`
+    /// passes; returns whether all are. What `wasp apply --no-wait`
+    /// waits for before it prints the ids and returns.
+    pub async fn wait_accepted(&mut self, timeout: Option<Duration>) -> bool {
+        let all = async {
+            while self.accepted() < self.msg_ids.len() {
+                if !self.receive().await {
+                    break;
+                }
+            }
+        };
+        match timeout {
+            Some(limit) => {
+                let _ = tokio::time::timeout(limit, all).await;
+            }
+            None => all.await,
+        }
+        self.accepted() == self.msg_ids.len()
+    }
+
+    /// Aborts the tasks not finished yet (ipyparallel's
+    /// `AsyncResult.abort`): queued ones never run, running ones are
+    /// interrupted. Each ends failed ([`ErrorKind::Aborted`]) unless it
+    /// finished first.
+    pub async fn abort(&mut self) -> Result<(), ClientError> {
+        self.drain();
+        let unfinished: Vec<TaskId> = self
+            .msg_ids
+            .iter()
+            .zip(&self.results)
+            .filter(|(_, r)| r.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        if !unfinished.is_empty() {
+            self.client.abort(&unfinished).await?;
+        }
+        Ok(())
+    }
+
+    /// Marks every task accepted: they came from the task database.
+    pub(crate) fn all_accepted(mut self) -> Self {
+        self.accepted.iter_mut().for_each(|a| *a = true);
+        self.accepted_count = self.msg_ids.len();
+        self
+    }
+
+    fn mark_accepted(&mut self, i: usize) {
+        if !self.accepted[i] {
+            self.accepted[i] = true;
+            self.accepted_count += 1;
+        }
+    }
+
+    fn deliver(&mut self, delivery: Delivery) {
+        match delivery {
+            Delivery::Accepted(id) => {
+                if let Some(&i) = self.index.get(&id) {
+                    self.mark_accepted(i);
+                }
+            }
+            Delivery::Result(result) => self.accept(result),
+        }
+    }
+
     fn accept(&mut self, result: TaskResult) {
         if let Some(&i) = self.index.get(&result.id)
             && self.results[i].is_none()
         {
-            self.results[i] = Some(Finished::decode(result));
+            let finished = Finished::decode(result);
+            // A task fetched by id says how many items it held only now.
+            if let Ok(values) = &finished.outcome {
+                self.sizes[i] = values.len();
+            }
+            self.results[i] = Some(finished);
             self.arrival.push(i);
+            self.mark_accepted(i);
         }
     }
 
     fn drain(&mut self) {
         loop {
             match self.rx.try_recv() {
-                Ok(result) => self.accept(result),
+                Ok(delivery) => self.deliver(delivery),
                 Err(mpsc::error::TryRecvError::Empty) => return,
                 Err(mpsc::error::TryRecvError::Disconnected) => {
                     self.disconnected = true;
@@ -98,8 +181,8 @@ impl AsyncResult {
     /// Waits for one more result; false when none can come.
     async fn receive(&mut self) -> bool {
         match self.rx.recv().await {
-            Some(result) => {
-                self.accept(result);
+            Some(delivery) => {
+                self.deliver(delivery);
                 true
             }
             None => {

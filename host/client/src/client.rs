@@ -16,6 +16,21 @@ use wasp_net::{ConnectionFile, FramedRecv, FramedSend, Profile, Session};
 use wasp_proto::msg::{
     Answer, ClientMsg, ClusterStatus, NamespaceOp, Request, Role, TaskResult, TaskSpec, ToClient,
 };
+
+/// What the reader hands an [`AsyncResult`](crate::AsyncResult) about one
+/// of its tasks.
+#[derive(Debug)]
+pub(crate) enum Delivery {
+    /// The controller committed the task: it will reach a final state
+    /// whatever dies.
+    Accepted(TaskId),
+    /// The task's result.
+    Result(TaskResult),
+}
+
+/// Results of tasks nobody awaited yet, kept for a moment: a resubmitted
+/// task's result may arrive before the answer that names its new id.
+const ORPHANS: usize = 1024;
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
 
 use crate::error::ClientError;
@@ -47,8 +62,11 @@ struct Inner {
 struct State {
     /// Waiters for answers, by request id.
     replies: HashMap<u64, oneshot::Sender<Answer>>,
-    /// Where each pending task's result goes.
-    pending: HashMap<TaskId, mpsc::UnboundedSender<TaskResult>>,
+    /// Where each pending task's acceptance and result go.
+    pending: HashMap<TaskId, mpsc::UnboundedSender<Delivery>>,
+    /// Results of another session's tasks (resubmitted ones) that came
+    /// before anyone awaited them, oldest first; at most [`ORPHANS`].
+    orphans: std::collections::VecDeque<TaskResult>,
     /// Modules known to be on the controller.
     uploaded: HashSet<ModuleHash>,
     closed: bool,
@@ -270,7 +288,7 @@ impl Client {
     pub(crate) fn expect(
         &self,
         ids: &[TaskId],
-    ) -> Result<mpsc::UnboundedReceiver<TaskResult>, ClientError> {
+    ) -> Result<mpsc::UnboundedReceiver<Delivery>, ClientError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut state = self.lock();
         if state.closed {
@@ -279,7 +297,32 @@ impl Client {
         for id in ids {
             state.pending.insert(*id, tx.clone());
         }
+        // Results that came first (a resubmitted task's).
+        if !state.orphans.is_empty() {
+            let wanted: HashSet<TaskId> = ids.iter().copied().collect();
+            let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut state.orphans)
+                .into_iter()
+                .partition(|r| wanted.contains(&r.id));
+            state.orphans = others.into();
+            for result in mine {
+                state.pending.remove(&result.id);
+                let _ = tx.send(Delivery::Result(result));
+            }
+        }
         Ok(rx)
+    }
+
+    /// Hands a result to whoever awaits it, as if it had just arrived.
+    pub(crate) fn deliver_now(&self, result: TaskResult) {
+        if let Some(tx) = self.lock().pending.remove(&result.id) {
+            let _ = tx.send(Delivery::Result(result));
+        }
+    }
+
+    /// Sends a request and returns its answer (an `Answer::Error` as
+    /// [`ClientError::Controller`]).
+    pub(crate) async fn ask(&self, request: Request) -> Result<Answer, ClientError> {
+        self.request(request).await
     }
 
     /// Submits tasks registered with [`Client::expect`], in one frame.
@@ -358,7 +401,19 @@ async fn read_replies(mut recv: FramedRecv, inner: std::sync::Weak<Inner>) {
                 ToClient::Results(results) => {
                     for result in results {
                         if let Some(tx) = state.pending.remove(&result.id) {
-                            let _ = tx.send(result);
+                            let _ = tx.send(Delivery::Result(result));
+                        } else if result.id.session() != inner.session {
+                            if state.orphans.len() >= ORPHANS {
+                                state.orphans.pop_front();
+                            }
+                            state.orphans.push_back(result);
+                        }
+                    }
+                }
+                ToClient::Accepted(ids) => {
+                    for id in ids {
+                        if let Some(tx) = state.pending.get(&id) {
+                            let _ = tx.send(Delivery::Accepted(id));
                         }
                     }
                 }

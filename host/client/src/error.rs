@@ -67,4 +67,18 @@ pub enum ClientError {
     /// The connection to the controller is gone.
     #[error("the connection to the controller is closed")]
     Disconnected,
+    /// The task database has no such task for this tenant: never
+    /// submitted, another tenant's, or purged (or culled past
+    /// `max_records`).
+    #[error("no such task for this tenant: {}", list_ids(.0))]
+    UnknownTasks(Vec<TaskId>),
+}
+
+/// At most ten ids, then how many more.
+fn list_ids(ids: &[TaskId]) -> String {
+    let mut text: Vec<String> = ids.iter().take(10).map(ToString::to_string).collect();
+    if ids.len() > 10 {
+        text.push(format!("and {} more", ids.len() - 10));
+    }
+    text.join(", ")
 }

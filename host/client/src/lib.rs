@@ -14,12 +14,17 @@
 //! - [`view`]: [`LoadBalancedView`], [`DirectView`].
 //! - `plan`: what a submission sends, checked and encoded task by task.
 //! - [`async_result`]: [`AsyncResult`], the results of a submission.
+//! - `db`: the task database on [`Client`] (`get_result`, `abort`,
+//!   `resubmit`, `db_query`, ...), any client of a tenant seeing all its
+//!   tasks. A client that disconnects leaves its tasks running and their
+//!   results in the database, as in ipyparallel.
 //! - [`module`]: [`Module`], a component's bytes, content hash and exported
 //!   signatures, read without compiling it.
 //! - [`error`]: [`ClientError`], [`RemoteError`].
 
 pub mod async_result;
 pub mod client;
+mod db;
 pub mod error;
 pub mod module;
 mod plan;
@@ -29,8 +34,9 @@ pub use async_result::AsyncResult;
 pub use client::Client;
 pub use error::{ClientError, RemoteError};
 pub use module::Module;
-pub use view::{DirectView, LoadBalancedView, partition};
-pub use wasp_proto::msg::Arg;
+pub use view::{DirectView, LoadBalancedView, TaskFlags, partition};
+pub use wasp_proto::db::{Query, Status, TaskRecord};
+pub use wasp_proto::msg::{Arg, RetryPolicy};
 
 /// An argument that each engine replaces with its own namespace value of
 /// `name` (ipyparallel's `parallel.Reference`).

@@ -10,11 +10,16 @@
 //! Both views carry per-task limits, as ipyparallel's `timeout` flag:
 //! `timeout` (the wall time of each task, all items of a map chunk
 //! together) and `memory` (its linear memory). Each engine caps them by its
-//! own ceilings; unset, the engine's settings apply.
+//! own ceilings; unset, the engine's settings apply. And both carry
+//! ipyparallel's `retries` flag: a task that fails is run again that many
+//! times; with `escalate`, a retry after a time- or memory-limit failure
+//! doubles that limit (up to the engine's ceiling). A task whose engine
+//! dies under it is run again whatever `retries` says (up to the
+//! controller's `max_engine_deaths`).
 
 use std::time::Duration;
 
-use wasp_proto::msg::{Arg, NamespaceOp, TaskLimits, TaskSpec};
+use wasp_proto::msg::{Arg, NamespaceOp, RetryPolicy, TaskLimits, TaskSpec};
 use wasp_proto::{EngineId, TaskId, Value};
 
 use crate::async_result::AsyncResult;
@@ -39,11 +44,38 @@ const FIRST_SLICE: usize = 16;
 /// whole encoded frame and its decoded copy at once.
 const SUBMIT_SLICE: usize = 4096;
 
-/// The limits sent with each task of a view with these flags.
-fn task_limits(timeout: Option<Duration>, memory: Option<u64>) -> TaskLimits {
-    TaskLimits {
-        timeout_us: timeout.map(|t| u64::try_from(t.as_micros()).unwrap_or(u64::MAX)),
-        memory_bytes: memory,
+/// The per-task flags both views carry, sent with each task.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskFlags {
+    /// Wall time per task, all items of a chunk together (ipyparallel's
+    /// `timeout`); `None`: the engine's limit. Capped by the engine's.
+    pub timeout: Option<Duration>,
+    /// Linear memory per task, in bytes; `None`: the engine's limit.
+    /// Capped by the engine's.
+    pub memory: Option<u64>,
+    /// How many times a failed task is run again (ipyparallel's
+    /// `retries`).
+    pub retries: u32,
+    /// Whether a retry after a time- or memory-limit failure doubles that
+    /// limit.
+    pub escalate: bool,
+}
+
+impl TaskFlags {
+    fn limits(&self) -> TaskLimits {
+        TaskLimits {
+            timeout_us: self
+                .timeout
+                .map(|t| u64::try_from(t.as_micros()).unwrap_or(u64::MAX)),
+            memory_bytes: self.memory,
+        }
+    }
+
+    fn retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            retries: self.retries,
+            escalate: self.escalate,
+        }
     }
 }
 
@@ -69,7 +101,7 @@ impl ViewCore {
 
     /// Checks every item's arguments against the signature, uploads the
     /// module if the controller lacks it, and submits one task per chunk,
-    /// each with `limits`.
+    /// each with `flags`.
     ///
     /// Tasks leave in slices that start small and double: the engines
     /// start on the first tasks while the client still encodes the rest.
@@ -80,8 +112,9 @@ impl ViewCore {
         plan: Plan,
         ordered: bool,
         single: bool,
-        limits: TaskLimits,
+        flags: TaskFlags,
     ) -> Result<AsyncResult, ClientError> {
+        let (limits, retry) = (flags.limits(), flags.retry());
         let export = module.find(func)?;
         plan.check(&export.sig, single)?;
         self.client.ensure_module(module).await?;
@@ -102,6 +135,7 @@ impl ViewCore {
                         items,
                         targets,
                         limits,
+                        retry,
                     })
                 })
                 .collect::<Result<Vec<TaskSpec>, ClientError>>();
@@ -150,12 +184,8 @@ pub struct LoadBalancedView {
     pub ordered: bool,
     /// Whether `apply` and `map` wait for their results before returning.
     pub block: bool,
-    /// Wall time per task, all items of a chunk together (ipyparallel's
-    /// `timeout`); `None`: the engine's limit. Capped by the engine's.
-    pub timeout: Option<Duration>,
-    /// Linear memory per task, in bytes; `None`: the engine's limit.
-    /// Capped by the engine's.
-    pub memory: Option<u64>,
+    /// Limits and retries of each task.
+    pub flags: TaskFlags,
 }
 
 impl LoadBalancedView {
@@ -165,13 +195,8 @@ impl LoadBalancedView {
             chunksize: 1,
             ordered: true,
             block: false,
-            timeout: None,
-            memory: None,
+            flags: TaskFlags::default(),
         }
-    }
-
-    fn limits(&self) -> TaskLimits {
-        task_limits(self.timeout, self.memory)
     }
 
     /// Restricts the scheduler to these engines.
@@ -200,13 +225,25 @@ impl LoadBalancedView {
 
     /// Sets `timeout`: each task's wall time.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.flags.timeout = Some(timeout);
         self
     }
 
     /// Sets `memory`: each task's linear memory, in bytes.
     pub fn with_memory(mut self, bytes: u64) -> Self {
-        self.memory = Some(bytes);
+        self.flags.memory = Some(bytes);
+        self
+    }
+
+    /// Sets `retries`: how many times a failed task runs again.
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.flags.retries = retries;
+        self
+    }
+
+    /// Sets `escalate`: a retry after a limit failure doubles that limit.
+    pub fn with_escalate(mut self, escalate: bool) -> Self {
+        self.flags.escalate = escalate;
         self
     }
 
@@ -234,7 +271,7 @@ impl LoadBalancedView {
     ) -> Result<AsyncResult, ClientError> {
         let chunks = self.core.chunks(vec![to_args(args)], 1);
         self.core
-            .submit(module, func, chunks, true, true, self.limits())
+            .submit(module, func, chunks, true, true, self.flags)
             .await
     }
 
@@ -261,7 +298,7 @@ impl LoadBalancedView {
         let plan = Plan::columns(sequences, self.chunksize, self.core.targets.clone());
         let mut result = self
             .core
-            .submit(module, func, plan, self.ordered, false, self.limits())
+            .submit(module, func, plan, self.ordered, false, self.flags)
             .await?;
         if self.block {
             result.wait(None).await;
@@ -291,12 +328,8 @@ impl LoadBalancedView {
 pub struct DirectView {
     core: ViewCore,
     targets: Vec<EngineId>,
-    /// Wall time per task (ipyparallel's `timeout`); `None`: the engine's
-    /// limit. Capped by the engine's.
-    pub timeout: Option<Duration>,
-    /// Linear memory per task, in bytes; `None`: the engine's limit.
-    /// Capped by the engine's.
-    pub memory: Option<u64>,
+    /// Limits and retries of each task.
+    pub flags: TaskFlags,
 }
 
 impl DirectView {
@@ -307,25 +340,32 @@ impl DirectView {
                 targets: Some(targets.clone()),
             },
             targets,
-            timeout: None,
-            memory: None,
+            flags: TaskFlags::default(),
         }
     }
 
     /// Sets `timeout`: each task's wall time.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.flags.timeout = Some(timeout);
         self
     }
 
     /// Sets `memory`: each task's linear memory, in bytes.
     pub fn with_memory(mut self, bytes: u64) -> Self {
-        self.memory = Some(bytes);
+        self.flags.memory = Some(bytes);
         self
     }
 
-    fn limits(&self) -> TaskLimits {
-        task_limits(self.timeout, self.memory)
+    /// Sets `retries`: how many times a failed task runs again.
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.flags.retries = retries;
+        self
+    }
+
+    /// Sets `escalate`: a retry after a limit failure doubles that limit.
+    pub fn with_escalate(mut self, escalate: bool) -> Self {
+        self.flags.escalate = escalate;
+        self
     }
 
     /// The view's engines.
@@ -375,7 +415,7 @@ impl DirectView {
                 Plan::Chunks(chunks),
                 true,
                 single,
-                self.limits(),
+                self.flags,
             )
             .await
     }
@@ -467,7 +507,7 @@ impl DirectView {
                 Plan::Chunks(chunks),
                 true,
                 false,
-                self.limits(),
+                self.flags,
             )
             .await
     }
@@ -555,19 +595,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn view_flags_become_task_limits() {
-        assert_eq!(task_limits(None, None), TaskLimits::default());
+    fn view_flags_become_task_limits_and_retry_policy() {
+        assert_eq!(TaskFlags::default().limits(), TaskLimits::default());
+        let flags = TaskFlags {
+            timeout: Some(Duration::from_millis(1500)),
+            memory: Some(16 << 20),
+            retries: 2,
+            escalate: true,
+        };
         assert_eq!(
-            task_limits(Some(Duration::from_millis(1500)), Some(16 << 20)),
+            flags.limits(),
             TaskLimits {
                 timeout_us: Some(1_500_000),
                 memory_bytes: Some(16 << 20),
             }
         );
         assert_eq!(
-            task_limits(Some(Duration::MAX), None).timeout_us,
-            Some(u64::MAX),
-            "saturates"
+            flags.retry(),
+            RetryPolicy {
+                retries: 2,
+                escalate: true
+            }
         );
+        let forever = TaskFlags {
+            timeout: Some(Duration::MAX),
+            ..TaskFlags::default()
+        };
+        assert_eq!(forever.limits().timeout_us, Some(u64::MAX), "saturates");
     }
 }

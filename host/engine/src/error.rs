@@ -82,6 +82,9 @@ pub enum CallError {
     /// instance pool is exhausted).
     #[error("could not instantiate the component: {0}")]
     Instantiate(String),
+    /// The controller asked for the task to stop (a client aborted it).
+    #[error("the task was aborted by a client while it ran")]
+    Aborted,
 }
 
 fn suffix(detail: &Option<String>) -> String {

@@ -15,17 +15,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, mpsc};
 use wasp_net::{ConnectionFile, NetError, Session};
 use wasp_proto::codec::MAX_FRAME;
-use wasp_proto::msg::{
-    Arg, EngineHello, ErrorKind, FromEngine, NamespaceOp, NamespaceReply, Role, RunTask, TaskError,
-    TaskLimits, TaskMeta, TaskResult, ToEngine, Values,
-};
+use wasp_proto::msg::{Arg, EngineHello, ErrorKind, FromEngine, NamespaceOp, NamespaceReply, Role, RunTask, TaskError, TaskLimits, TaskMeta, TaskResult, ToEngine, Values};
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value};
 
 use crate::convert::memory_size;
 use crate::error::CallError;
 use crate::limits::{Limit, Limits, bytes};
 use crate::runtime::{CallReport, Module, Runtime, RuntimeConfig, SetupError, TaskInstance};
-use crate::sandbox::CallContext;
+use crate::sandbox::{AbortHandle, CallContext};
 
 /// How often the engine tells the controller it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -135,6 +132,29 @@ struct WorkQueue {
 struct QueueState {
     items: VecDeque<Work>,
     closed: bool,
+    /// The task the executor took last, until it ends: an abort finds it
+    /// here (under the same lock as the queue, so no abort falls between
+    /// the queue and the run).
+    running: Option<RunningTask>,
+}
+
+/// The task being run, and how to stop it.
+struct RunningTask {
+    id: TaskId,
+    /// Its instance's, once it has one.
+    handle: Option<AbortHandle>,
+    /// An abort came before the instance did.
+    aborted: bool,
+}
+
+/// What an abort found.
+enum Aborted {
+    /// The task was queued: here it is, never to run.
+    Queued(Box<RunTask>),
+    /// The task is running and will stop at the next epoch tick.
+    Running,
+    /// The task is not here (finished, or never came).
+    Absent,
 }
 
 impl WorkQueue {
@@ -172,6 +192,43 @@ impl WorkQueue {
         self.state().items.is_empty()
     }
 
+    /// Stops `task`: takes it out of the queue, or interrupts it if it runs.
+    fn abort(&self, task: TaskId) -> Aborted {
+        let mut state = self.state();
+        if let Some(running) = state.running.as_mut().filter(|r| r.id == task) {
+            running.aborted = true;
+            if let Some(handle) = &running.handle {
+                handle.abort();
+            }
+            return Aborted::Running;
+        }
+        let position = state
+            .items
+            .iter()
+            .position(|work| matches!(work, Work::Run(run) if run.id == task));
+        match position.and_then(|i| state.items.remove(i)) {
+            Some(Work::Run(run)) => Aborted::Queued(Box::new(run)),
+            _ => Aborted::Absent,
+        }
+    }
+
+    /// The running task has an instance: an abort reaches it through
+    /// `handle` (at once, if one came already).
+    fn attach(&self, handle: AbortHandle) {
+        let mut state = self.state();
+        if let Some(running) = state.running.as_mut() {
+            if running.aborted {
+                handle.abort();
+            }
+            running.handle = Some(handle);
+        }
+    }
+
+    /// The running task ended.
+    fn finish_running(&self) {
+        self.state().running = None;
+    }
+
     /// The next work item, in arrival order.
     async fn next(&self) -> Option<Work> {
         loop {
@@ -181,6 +238,14 @@ impl WorkQueue {
             {
                 let mut state = self.state();
                 if let Some(work) = state.items.pop_front() {
+                    state.running = match &work {
+                        Work::Run(run) => Some(RunningTask {
+                            id: run.id,
+                            handle: None,
+                            aborted: false,
+                        }),
+                        _ => None,
+                    };
                     return Some(work);
                 }
                 if state.closed {
@@ -288,6 +353,15 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
                             let _ = out_tx.send(Outgoing { msg, size });
                             continue;
                         }
+                        ToEngine::Abort(task) => {
+                            // A queued task ends here; a running one is
+                            // interrupted and its `Done` says so.
+                            if let Aborted::Queued(run) = queue.abort(task) {
+                                let done = aborted(&run, engine);
+                                let _ = out_tx.send(Outgoing::small(FromEngine::Done(done)));
+                            }
+                            continue;
+                        }
                         ToEngine::Shutdown => {
                             stop = true;
                             break;
@@ -386,7 +460,8 @@ async fn execute(
                 };
                 let ran = module.as_ref().ok().cloned();
                 let (result, results_size, used) =
-                    run_task(&runtime, engine, module, task, &mut spare).await;
+                    run_task(&runtime, engine, module, task, &mut spare, &work).await;
+                work.finish_running();
                 let size = done_size(&result, results_size);
                 if out
                     .send(Outgoing {
@@ -615,6 +690,7 @@ async fn run_task(
     module: Result<Arc<Module>, String>,
     task: ResolvedTask,
     spare: &mut Option<TaskInstance>,
+    queue: &WorkQueue,
 ) -> (TaskResult, usize, Option<TaskInstance>) {
     let mut meta = TaskMeta {
         engine: Some(engine),
@@ -631,7 +707,7 @@ async fn run_task(
             0,
             None,
         ),
-        Ok(module) => run_items(runtime, engine, &module, &task, &mut meta, spare).await,
+        Ok(module) => run_items(runtime, engine, &module, &task, &mut meta, spare, queue).await,
     };
     meta.completed_us = now_us();
     let result = TaskResult {
@@ -671,12 +747,18 @@ async fn run_items(
     task: &ResolvedTask,
     meta: &mut TaskMeta,
     spare: &mut Option<TaskInstance>,
+    queue: &WorkQueue,
 ) -> (Result<Values, TaskError>, usize, Option<TaskInstance>) {
     // The task's budget starts now and covers instantiation and every
     // item of its chunk: the deadline is the task's, not each item's.
     let started = Instant::now();
     let limits = runtime.limits().for_task(&task.limits);
     let deadline = started + limits.wall_time;
+    // What it runs under, so that a retry with escalation can double it.
+    meta.limits = TaskLimits {
+        timeout_us: Some(u64::try_from(limits.wall_time.as_micros()).unwrap_or(u64::MAX)),
+        memory_bytes: Some(limits.memory_bytes as u64),
+    };
     let context = CallContext {
         engine_id: engine.0,
         tenant: task.tenant.0.clone(),
@@ -693,6 +775,7 @@ async fn run_items(
             return (Err(task_error(report.result.err(), None)), 0, None);
         }
     };
+    queue.attach(instance.abort_handle());
     // Everything the task sends back, counted as host memory: its results
     // and its captured output together stay within the result limit, so
     // one task's message always fits in a frame (`run_node` checks the
@@ -779,13 +862,38 @@ fn task_error(err: Option<CallError>, item: Option<u32>) -> TaskError {
         | CallError::Signature(_)
         | CallError::ArgumentJson { .. }
         | CallError::Unsupported(_) => ErrorKind::Call,
+        CallError::Limit {
+            limit: Limit::WallTime(_),
+            ..
+        } => ErrorKind::Timeout,
+        CallError::Limit {
+            limit: Limit::MemoryBytes(_),
+            ..
+        } => ErrorKind::Memory,
         CallError::Limit { .. } => ErrorKind::Limit,
         CallError::Trap { .. } | CallError::Instantiate(_) => ErrorKind::Trap,
+        CallError::Aborted => ErrorKind::Aborted,
     };
     TaskError {
         kind,
         message: err.to_string(),
         item,
+    }
+}
+
+/// The `Done` of a task aborted before it started.
+fn aborted(run: &RunTask, engine: EngineId) -> TaskResult {
+    TaskResult {
+        id: run.id,
+        outcome: Err(TaskError {
+            kind: ErrorKind::Aborted,
+            message: "the task was aborted by a client before it started".into(),
+            item: None,
+        }),
+        meta: TaskMeta {
+            engine: Some(engine),
+            ..TaskMeta::default()
+        },
     }
 }
 

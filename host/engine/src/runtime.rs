@@ -366,8 +366,11 @@ impl Runtime {
         // the call (`TaskInstance::try_call`). Between calls no wasm runs,
         // so there is no deadline to keep.
         store.epoch_deadline_callback(|store| {
-            Ok(match store.data().deadline {
-                Some(deadline) if Instant::now() >= deadline => UpdateDeadline::Interrupt,
+            let state = store.data();
+            Ok(match state.deadline {
+                Some(deadline) if Instant::now() >= deadline || state.abort.is_aborted() => {
+                    UpdateDeadline::Interrupt
+                }
                 _ => UpdateDeadline::Yield(1),
             })
         });
@@ -464,9 +467,16 @@ impl TaskInstance {
         }
         self.store.data_mut().limiter.set_limit(limits.memory_bytes);
         self.store.set_hostcall_fuel(limits.result_bytes);
+        self.store.data().abort.reset();
         self.limits = limits;
         self.deadline = Some(deadline);
         Ok(())
+    }
+
+    /// Stops the instance's running call at the next epoch tick (and every
+    /// later call at its start), from any thread.
+    pub fn abort_handle(&self) -> crate::sandbox::AbortHandle {
+        self.store.data().abort.clone()
     }
 
     /// The limits the instance's calls run under.
@@ -620,6 +630,7 @@ fn classify(
         };
     }
     match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) if store.data().abort.is_aborted() => CallError::Aborted,
         Some(Trap::Interrupt) => CallError::Limit {
             limit: Limit::WallTime(limits.wall_time),
             detail: None,

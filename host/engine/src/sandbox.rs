@@ -13,6 +13,8 @@
 //! `wasi:random` request (`random_bytes`), and the data one call passes
 //! from guest to host (wasmtime's hostcall fuel, set to `result_bytes`).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
@@ -57,6 +59,31 @@ pub(crate) struct TaskState {
     /// When the running call's (or instantiation's) wall time is up (`None`
     /// between calls), read by the store's epoch callback.
     pub(crate) deadline: Option<Instant>,
+    /// Set when the task is aborted: the epoch callback interrupts the
+    /// guest at its next tick.
+    pub(crate) abort: AbortHandle,
+}
+
+/// Stops a running task at the next epoch tick, from any thread (the
+/// engine's connection reader, when the controller forwards an abort).
+#[derive(Clone, Debug, Default)]
+pub struct AbortHandle(Arc<AtomicBool>);
+
+impl AbortHandle {
+    /// Asks the task to stop.
+    pub fn abort(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether it was asked to.
+    pub fn is_aborted(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Clears the request, for an instance handed to its next task.
+    pub(crate) fn reset(&self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 /// The captured streams of a task, kept outside its store so they can be
@@ -96,6 +123,7 @@ impl TaskState {
             log_limit: output_limit,
             logs_overflowed: false,
             deadline: None,
+            abort: AbortHandle::default(),
         };
         (state, captured)
     }
