@@ -91,6 +91,7 @@ fn drain(sched: &mut Scheduler, now: Duration, running: &mut Vec<TaskId>) -> any
             // has an unstarted task to hand back.
             Action::Retract { task, .. } => sched.handle_retracted(now, task, false)?,
             Action::Fail { task, reason } => bail!("task {task} failed: {reason}"),
+            Action::Lost { task, engine } => bail!("task {task} lost with engine {engine}"),
         }
     }
     Ok(dispatched)

@@ -53,6 +53,78 @@ pub enum Command {
     Scatter(ScatterArgs),
     /// Concatenate the engines' values of a name, in engine order.
     Gather(NameArgs),
+    /// Print recorded tasks' results (`Client.get_result`), waiting for
+    /// unfinished ones: one JSON line per item, in id order.
+    Result(TaskIdsArgs),
+    /// Stop tasks: queued ones never run, running ones are interrupted.
+    Abort(TaskIdsArgs),
+    /// Run finished tasks again under new ids; print the new ids.
+    Resubmit(ResubmitArgs),
+    /// List the tenant's task records (`Client.db_query`).
+    Tasks(TasksArgs),
+    /// Rerun a recorded task locally, in the sandbox, and say whether its
+    /// result matches the record (reads the profile's task database).
+    Replay(ReplayArgs),
+}
+
+/// Task ids, as printed by `--no-wait` (`s3-17`).
+#[derive(Debug, Args)]
+pub struct TaskIdsArgs {
+    /// The task ids.
+    #[arg(required = true, value_name = "MSG_ID")]
+    pub ids: Vec<String>,
+    /// Which profile folder to use.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+/// `wasp resubmit`
+#[derive(Debug, Args)]
+pub struct ResubmitArgs {
+    /// The tasks.
+    #[command(flatten)]
+    pub tasks: TaskIdsArgs,
+    /// Print the new ids and return, rather than their results.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+/// `wasp tasks`
+#[derive(Debug, Args)]
+pub struct TasksArgs {
+    /// Only tasks in this status: queued, running, succeeded, failed
+    /// (repeatable).
+    #[arg(long)]
+    pub status: Vec<String>,
+    /// Only tasks calling this function.
+    #[arg(long)]
+    pub func: Option<String>,
+    /// Only tasks that ran on this engine.
+    #[arg(long)]
+    pub engine: Option<u32>,
+    /// At most this many (oldest first).
+    #[arg(long, default_value_t = 1000)]
+    pub limit: u32,
+    /// One JSON object per task instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Which profile folder to use.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+}
+
+/// `wasp replay`
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The task to replay.
+    #[arg(value_name = "MSG_ID")]
+    pub id: String,
+    /// Which profile folder to use.
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    /// Runtime settings of the local run.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 /// Which engines a DirectView command addresses.
@@ -154,6 +226,14 @@ pub struct ControllerArgs {
     /// an upload past it is refused with an error naming this limit.
     #[arg(long, value_name = "SIZE")]
     pub max_module_storage: Option<ByteSize>,
+    /// A task whose engine dies under it this many times fails (Dask's
+    /// KilledWorker); until then it runs again elsewhere.
+    #[arg(long, default_value_t = wasp_controller::config::DEFAULT_MAX_ENGINE_DEATHS)]
+    pub max_engine_deaths: u32,
+    /// Most task records kept; past it the oldest finished are deleted
+    /// (ipyparallel's record_limit).
+    #[arg(long, default_value_t = wasp_controller::config::DEFAULT_MAX_RECORDS)]
+    pub max_records: u64,
     /// Scheduler settings.
     #[command(flatten)]
     pub scheduler: SchedulerArgs,
@@ -253,6 +333,10 @@ pub struct ApplyArgs {
     /// scheduler chooses.
     #[arg(long)]
     pub targets: Option<String>,
+    /// Print the task ids (JSON lines) once the controller has committed
+    /// the tasks, and return; `wasp result` fetches the results.
+    #[arg(long)]
+    pub no_wait: bool,
     /// Per-task limits.
     #[command(flatten)]
     pub limits: TaskLimitArgs,
@@ -274,6 +358,14 @@ pub struct TaskLimitArgs {
     /// --max-memory].
     #[arg(long, value_name = "BYTES")]
     pub memory: Option<ByteSize>,
+    /// Run a failed task again up to this many times (ipyparallel's
+    /// retries). A task whose engine dies is run again regardless.
+    #[arg(long, default_value_t = 0)]
+    pub retries: u32,
+    /// A retry after a time- or memory-limit failure doubles that limit
+    /// (up to the engine's ceiling).
+    #[arg(long)]
+    pub escalate: bool,
 }
 
 /// `wasp map`
@@ -291,6 +383,10 @@ pub struct MapArgs {
     /// Print results as they complete instead of in input order.
     #[arg(long)]
     pub unordered: bool,
+    /// Print the task ids (JSON lines, one per chunk) once the controller
+    /// has committed the tasks, and return.
+    #[arg(long)]
+    pub no_wait: bool,
     /// Per-task limits.
     #[command(flatten)]
     pub limits: TaskLimitArgs,

@@ -9,10 +9,12 @@ mod cluster;
 mod inspect;
 mod processes;
 mod remote;
+mod replay;
 mod run;
 mod scaffold;
 mod serve;
 mod settings;
+mod taskdb;
 mod toolchain;
 
 use std::process::ExitCode;
@@ -51,5 +53,10 @@ fn run_command(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Pull(args) => remote::pull(&args),
         cli::Command::Scatter(args) => remote::scatter(&args),
         cli::Command::Gather(args) => remote::gather(&args),
+        cli::Command::Result(args) => taskdb::result(&args),
+        cli::Command::Abort(args) => taskdb::abort(&args),
+        cli::Command::Resubmit(args) => taskdb::resubmit(&args),
+        cli::Command::Tasks(args) => taskdb::tasks(&args),
+        cli::Command::Replay(args) => replay::replay(&args),
     }
 }

@@ -14,7 +14,7 @@ use wasp_proto::{EngineId, FuncSig, Value, json_to_value, value_to_json};
 use crate::cli::{ApplyArgs, MapArgs, NameArgs, PushArgs, ScatterArgs};
 use crate::serve::tokio_runtime;
 
-async fn connect(profile: &str) -> anyhow::Result<Client> {
+pub(crate) async fn connect(profile: &str) -> anyhow::Result<Client> {
     let file = Profile::new(profile)?.client_file();
     Client::connect_file(&file).await.with_context(|| {
         format!(
@@ -42,7 +42,7 @@ fn parse_args(sig: &FuncSig, args: &[Json], what: &str) -> anyhow::Result<Vec<Va
         .collect()
 }
 
-fn print_value(value: Option<&Value>) -> String {
+pub(crate) fn print_value(value: Option<&Value>) -> String {
     value.map_or(Json::Null, value_to_json).to_string()
 }
 
@@ -96,8 +96,11 @@ pub fn apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
                     })
                     .collect();
                 let mut view = client.load_balanced_view();
-                (view.timeout, view.memory) = (args.limits.timeout(), args.limits.memory());
+                view.flags = args.limits.flags();
                 let mut result = view.apply(&module, &args.func, values).await?;
+                if args.no_wait {
+                    return print_accepted(&mut result).await;
+                }
                 let value = result.get_one(None).await?;
                 println!("{}", print_value(value.as_ref()));
                 if let Some(Some(meta)) = result.metadata().first() {
@@ -107,8 +110,11 @@ pub fn apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
             Some(targets) => {
                 let targets = parse_targets(targets, &client).await?;
                 let mut view = client.view(targets.clone());
-                (view.timeout, view.memory) = (args.limits.timeout(), args.limits.memory());
+                view.flags = args.limits.flags();
                 let mut result = view.apply_args(&module, &args.func, parsed).await?;
+                if args.no_wait {
+                    return print_accepted(&mut result).await;
+                }
                 let values = result.get(None).await?;
                 if targets.len() == 1 {
                     println!("{}", print_value(values.first().and_then(Option::as_ref)));
@@ -124,6 +130,24 @@ pub fn apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--no-wait`: waits until the controller has committed every task (so
+/// that each reaches a final state whatever dies), then prints their ids,
+/// one JSON string per line, for `wasp result`.
+pub(crate) async fn print_accepted(result: &mut wasp_client::AsyncResult) -> anyhow::Result<()> {
+    if !result.wait_accepted(None).await {
+        bail!(
+            "the connection closed before the controller committed every task ({} of {})",
+            result.accepted(),
+            result.msg_ids().len()
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    for id in result.msg_ids() {
+        writeln!(out, "{}", Json::String(id.to_string()))?;
+    }
+    Ok(())
 }
 
 fn print_output(meta: &wasp_proto::msg::TaskMeta) {
@@ -187,8 +211,11 @@ pub fn map(args: &MapArgs) -> anyhow::Result<ExitCode> {
             .load_balanced_view()
             .with_chunksize(args.chunksize)
             .with_ordered(!args.unordered);
-        (view.timeout, view.memory) = (args.limits.timeout(), args.limits.memory());
+        view.flags = args.limits.flags();
         let mut result = view.map_async(&module, &args.func, sequences).await?;
+        if args.no_wait {
+            return print_accepted(&mut result).await;
+        }
         let bar = indicatif::ProgressBar::new(total as u64);
         let mut out = std::io::stdout().lock();
         while let Some(value) = result.next().await {

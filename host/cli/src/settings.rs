@@ -95,6 +95,16 @@ impl TaskLimitArgs {
     pub fn memory(&self) -> Option<u64> {
         self.memory.map(|ByteSize(n)| n as u64)
     }
+
+    /// The view's flags: limits, retries and escalation.
+    pub fn flags(&self) -> wasp_client::TaskFlags {
+        wasp_client::TaskFlags {
+            timeout: self.timeout(),
+            memory: self.memory(),
+            retries: self.retries,
+            escalate: self.escalate,
+        }
+    }
 }
 
 impl RuntimeArgs {

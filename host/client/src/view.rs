@@ -409,14 +409,7 @@ impl DirectView {
             .collect();
         let single = self.targets.len() == 1;
         self.core
-            .submit(
-                module,
-                func,
-                Plan::Chunks(chunks),
-                true,
-                single,
-                self.flags,
-            )
+            .submit(module, func, Plan::Chunks(chunks), true, single, self.flags)
             .await
     }
 
@@ -501,14 +494,7 @@ impl DirectView {
             })
             .collect();
         self.core
-            .submit(
-                module,
-                func,
-                Plan::Chunks(chunks),
-                true,
-                false,
-                self.flags,
-            )
+            .submit(module, func, Plan::Chunks(chunks), true, false, self.flags)
             .await
     }
 

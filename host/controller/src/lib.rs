@@ -143,7 +143,10 @@ impl Controller {
             state.restore_task(std::time::Duration::ZERO, task);
         }
         if reloaded > 0 {
-            tracing::info!(tasks = reloaded, "queued the unfinished tasks of the previous run again");
+            tracing::info!(
+                tasks = reloaded,
+                "queued the unfinished tasks of the previous run again"
+            );
         }
         let hub = hub::Hub::new(state, records, shutdown.clone());
         let stopped = shutdown.clone();
@@ -184,7 +187,10 @@ impl Controller {
 /// The controller's certificate and key from the profile, or new ones
 /// (saved there, 0600) on its first start: connection files written by an
 /// earlier run stay valid.
-fn load_or_make_cert(profile: &Profile, config: &ControllerConfig) -> Result<SelfSignedCert, NetError> {
+fn load_or_make_cert(
+    profile: &Profile,
+    config: &ControllerConfig,
+) -> Result<SelfSignedCert, NetError> {
     let cert_path = profile.security_dir().join("controller-cert.der");
     let key_path = profile.security_dir().join("controller-key.der");
     if let (Ok(cert), Ok(key)) = (std::fs::read(&cert_path), std::fs::read(&key_path)) {

@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use wasp_proto::db::{DbAnswer, DbRequest, ResultLookup};
 use wasp_proto::msg::{
     Answer, ClientMsg, FromEngine, NamespaceOp, NamespaceReply, Request, TaskResult, ToClient,
     ToEngine,
 };
-use wasp_proto::db::{DbAnswer, DbRequest, ResultLookup};
 use wasp_proto::value::Value;
 
 /// Bytes of results and answers a client's outgoing queue may hold before

@@ -325,7 +325,9 @@ fn load(conn: &Connection, modules_dir: &Path) -> rusqlite::Result<Loaded> {
     let max_engine: Option<i64> =
         conn.query_row("SELECT MAX(id) FROM engines", [], |r| r.get(0))?;
     let next_session = u32::try_from(max_session.saturating_add(1)).unwrap_or(u32::MAX);
-    let next_engine = max_engine.map_or(0, |m| u32::try_from(m.saturating_add(1)).unwrap_or(u32::MAX));
+    let next_engine = max_engine.map_or(0, |m| {
+        u32::try_from(m.saturating_add(1)).unwrap_or(u32::MAX)
+    });
 
     // Tasks recorded without their arguments (before issue 11) cannot run
     // again: they end failed, saying so.
@@ -347,7 +349,9 @@ fn load(conn: &Connection, modules_dir: &Path) -> rusqlite::Result<Loaded> {
         let id = TaskId(row.get::<_, i64>(0)? as u64);
         match stored_task(row, id, 1) {
             Some(task) => unfinished.push(task),
-            None => tracing::warn!(task = %id, "a recorded task does not decode; it is left as it is"),
+            None => {
+                tracing::warn!(task = %id, "a recorded task does not decode; it is left as it is")
+            }
         }
     }
     drop(rows);
@@ -368,8 +372,12 @@ fn load(conn: &Connection, modules_dir: &Path) -> rusqlite::Result<Loaded> {
             Ok(bytes) if ModuleHash::of(&bytes) == hash => {
                 modules.push((hash, Tenant(tenant), Arc::new(bytes)));
             }
-            Ok(_) => tracing::warn!(path = %path.display(), "a stored module does not match its hash; skipped"),
-            Err(err) => tracing::warn!(path = %path.display(), cause = %err, "a stored module could not be read; skipped"),
+            Ok(_) => {
+                tracing::warn!(path = %path.display(), "a stored module does not match its hash; skipped")
+            }
+            Err(err) => {
+                tracing::warn!(path = %path.display(), cause = %err, "a stored module could not be read; skipped")
+            }
         }
     }
     Ok(Loaded {
@@ -429,7 +437,9 @@ impl Writer {
                     Job::Write(record) => writes.push(record),
                     Job::Read(ticket, read) => {
                         self.commit(&mut writes)?;
-                        let reply = self.read(read).unwrap_or_else(|err| ReadReply::Failed(err.to_string()));
+                        let reply = self
+                            .read(read)
+                            .unwrap_or_else(|err| ReadReply::Failed(err.to_string()));
                         if self.replies_tx.blocking_send((ticket, reply)).is_err() {
                             return Ok(());
                         }
@@ -479,7 +489,11 @@ impl Writer {
         )?;
         self.rows = self.rows.saturating_sub(deleted as u64);
         if deleted > 0 {
-            tracing::info!(deleted, max_records = self.max_records, "culled the oldest finished task records");
+            tracing::info!(
+                deleted,
+                max_records = self.max_records,
+                "culled the oldest finished task records"
+            );
         }
         Ok(())
     }
@@ -517,7 +531,9 @@ impl Writer {
                 }
                 Ok(ReadReply::Lookup(found))
             }
-            Read::Query { tenant, query } => query_records(&self.conn, &tenant, &query).map(ReadReply::Records),
+            Read::Query { tenant, query } => {
+                query_records(&self.conn, &tenant, &query).map(ReadReply::Records)
+            }
             Read::Purge { tenant, ids } => {
                 let deleted = if ids.is_empty() {
                     self.conn.execute(
@@ -559,7 +575,11 @@ fn store_module_file(dir: &Path, hash: &ModuleHash, bytes: &[u8]) -> std::io::Re
 }
 
 /// `db_query`: the tenant's records matching `query`, oldest first.
-fn query_records(conn: &Connection, tenant: &Tenant, query: &Query) -> rusqlite::Result<Vec<TaskRecord>> {
+fn query_records(
+    conn: &Connection,
+    tenant: &Tenant,
+    query: &Query,
+) -> rusqlite::Result<Vec<TaskRecord>> {
     let mut sql = String::from(
         "SELECT id, status, module, func, items, engine, submitted_us, started_us, completed_us,
                 error, result, stdout, stderr
@@ -601,12 +621,16 @@ fn query_records(conn: &Connection, tenant: &Tenant, query: &Query) -> rusqlite:
     ];
     for (clause, value) in times {
         if let Some(us) = value {
-            bind(&mut sql, clause, i64::try_from(us).unwrap_or(i64::MAX).into());
+            bind(
+                &mut sql,
+                clause,
+                i64::try_from(us).unwrap_or(i64::MAX).into(),
+            );
         }
     }
-    let limit = query
-        .limit
-        .map_or(wasp_proto::db::MAX_IDS, |l| (l as usize).min(wasp_proto::db::MAX_IDS));
+    let limit = query.limit.map_or(wasp_proto::db::MAX_IDS, |l| {
+        (l as usize).min(wasp_proto::db::MAX_IDS)
+    });
     sql.push_str(&format!(" ORDER BY id LIMIT {limit}"));
 
     let keys: Vec<&str> = if query.keys.is_empty() {
@@ -620,7 +644,9 @@ fn query_records(conn: &Connection, tenant: &Tenant, query: &Query) -> rusqlite:
     let mut records = Vec::new();
     while let Some(row) = rows.next()? {
         let us = |i: usize| -> rusqlite::Result<Option<u64>> {
-            Ok(row.get::<_, Option<i64>>(i)?.and_then(|v| u64::try_from(v).ok()))
+            Ok(row
+                .get::<_, Option<i64>>(i)?
+                .and_then(|v| u64::try_from(v).ok()))
         };
         let mut record = TaskRecord {
             id: TaskId(row.get::<_, i64>(0)? as u64),
@@ -691,8 +717,10 @@ fn write_batch(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<u64>
         let mut module = tx.prepare_cached(
             "INSERT OR IGNORE INTO modules (hash, tenant, size) VALUES (?1, ?2, ?3)",
         )?;
-        let mut session = tx.prepare_cached("INSERT OR IGNORE INTO sessions (session, tenant) VALUES (?1, ?2)")?;
-        let mut engine = tx.prepare_cached("INSERT OR REPLACE INTO engines (id, name) VALUES (?1, ?2)")?;
+        let mut session =
+            tx.prepare_cached("INSERT OR IGNORE INTO sessions (session, tenant) VALUES (?1, ?2)")?;
+        let mut engine =
+            tx.prepare_cached("INSERT OR REPLACE INTO engines (id, name) VALUES (?1, ?2)")?;
         for record in batch {
             match record {
                 Record::Submitted(task) => {
@@ -723,7 +751,11 @@ fn write_batch(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<u64>
                                 .iter()
                                 .map(|v| v.as_ref().map_or(serde_json::Value::Null, value_to_json))
                                 .collect();
-                            ("succeeded", Some(serde_json::Value::from(json).to_string()), None)
+                            (
+                                "succeeded",
+                                Some(serde_json::Value::from(json).to_string()),
+                                None,
+                            )
                         }
                         // The client fails such a task too.
                         Ok(Err(err)) => (
@@ -748,7 +780,11 @@ fn write_batch(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<u64>
                         outcome,
                     ])?;
                 }
-                Record::Module { hash, tenant, bytes } => {
+                Record::Module {
+                    hash,
+                    tenant,
+                    bytes,
+                } => {
                     module.execute(params![hash.to_string(), tenant.0, bytes.len() as i64])?;
                 }
                 Record::Session { session: s, tenant } => {

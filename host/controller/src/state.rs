@@ -37,7 +37,8 @@ use std::time::Duration;
 
 use wasp_proto::db::{DbAnswer, DbRequest};
 use wasp_proto::msg::{
-    Answer, ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, NamespaceOp, Request, RunTask, TaskError, TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine,
+    Answer, ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, NamespaceOp, Request,
+    RunTask, TaskError, TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
 use wasp_sched::{Action, Scheduler, SchedulerConfig};
@@ -281,10 +282,12 @@ impl HubState {
             return;
         };
         let tenant = Tenant::clone(&client.tenant);
-        match self
-            .modules
-            .admit(hash, &tenant, bytes.len() as u64, self.config.max_module_storage)
-        {
+        match self.modules.admit(
+            hash,
+            &tenant,
+            bytes.len() as u64,
+            self.config.max_module_storage,
+        ) {
             Ok(false) => self.answer(session, id, Answer::Uploaded(hash)),
             Ok(true) => {
                 tracing::info!(module = %hash.short(), %tenant, "module stored");
@@ -532,7 +535,10 @@ impl HubState {
         let Some(bytes) = self.modules.bytes(&hash) else {
             return;
         };
-        if self.engines.note_module_sent(engine, hash, bytes.len() as u64) {
+        if self
+            .engines
+            .note_module_sent(engine, hash, bytes.len() as u64)
+        {
             self.outputs.push_back(Output::Engine {
                 engine,
                 msg: ToEngine::Module { hash, bytes },
@@ -573,7 +579,10 @@ impl HubState {
                 "KilledWorker: the task's engine died under it {deaths} times (last engine {engine}), \
                  the most allowed (max_engine_deaths = {max}; wasp controller --max-engine-deaths)"
             );
-            self.end(id, Ending::failed(ErrorKind::EngineDied, message, Some(engine)));
+            self.end(
+                id,
+                Ending::failed(ErrorKind::EngineDied, message, Some(engine)),
+            );
         } else {
             tracing::info!(task = %id, %engine, deaths, "task queued again after its engine died");
             self.submit_to_scheduler(id, targets);
@@ -583,7 +592,12 @@ impl HubState {
     // ---- engines -------------------------------------------------------
 
     /// An engine sent messages.
-    pub(crate) fn handle_engine_msgs(&mut self, now: Duration, engine: EngineId, msgs: Vec<FromEngine>) {
+    pub(crate) fn handle_engine_msgs(
+        &mut self,
+        now: Duration,
+        engine: EngineId,
+        msgs: Vec<FromEngine>,
+    ) {
         self.observe(now);
         if !self.engines.seen(engine, now) {
             // Declared dead: nothing it says counts.
@@ -630,7 +644,10 @@ impl HubState {
                 tracing::warn!(task = %id, %engine, cause = %err, "an engine handed back a task unasked");
                 log_refusal(self.sched.handle_finished(now, id));
                 let message = format!("engine {engine} dropped the task without running it");
-                self.end(id, Ending::failed(ErrorKind::EngineDied, message, Some(engine)));
+                self.end(
+                    id,
+                    Ending::failed(ErrorKind::EngineDied, message, Some(engine)),
+                );
             }
             Err(err) => log_refusal(Err(err)),
         }

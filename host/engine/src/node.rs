@@ -15,7 +15,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, mpsc};
 use wasp_net::{ConnectionFile, NetError, Session};
 use wasp_proto::codec::MAX_FRAME;
-use wasp_proto::msg::{Arg, EngineHello, ErrorKind, FromEngine, NamespaceOp, NamespaceReply, Role, RunTask, TaskError, TaskLimits, TaskMeta, TaskResult, ToEngine, Values};
+use wasp_proto::msg::{
+    Arg, EngineHello, ErrorKind, FromEngine, NamespaceOp, NamespaceReply, Role, RunTask, TaskError,
+    TaskLimits, TaskMeta, TaskResult, ToEngine, Values,
+};
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value};
 
 use crate::convert::memory_size;

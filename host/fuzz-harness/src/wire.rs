@@ -20,10 +20,12 @@ use std::fmt::Debug;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasp_proto::codec::{self, CodecError, MAX_FRAME, PREFIX_LEN};
+use wasp_proto::db::{DbAnswer, DbRequest, Query, ResultLookup, Status, TaskRecord};
 use wasp_proto::msg::{
     Answer, Arg, ClientMsg, ClusterStatus, EngineHello, EngineStatus, ErrorKind, FromEngine, Hello,
-    Items, LogLevel, LogLine, NamespaceOp, PROTOCOL_VERSION, Packed, Request, Role, RunTask,
-    TaskError, TaskLimits, TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine, Values, Welcome,
+    Items, LogLevel, LogLine, NamespaceOp, PROTOCOL_VERSION, Packed, Request, RetryPolicy, Role,
+    RunTask, TaskError, TaskLimits, TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine, Values,
+    Welcome,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value, value_to_json};
 
@@ -558,6 +560,31 @@ fn sample_client_msgs() -> Vec<ClientMsg> {
             op: NamespaceOp::Load(hash()),
         },
         Request::Shutdown,
+        Request::Db(DbRequest::GetResults(vec![
+            TaskId::new(1, 2),
+            TaskId::new(4, 0),
+        ])),
+        Request::Db(DbRequest::Status(vec![TaskId::new(1, 2)])),
+        Request::Db(DbRequest::Abort(vec![TaskId::new(1, 3)])),
+        Request::Db(DbRequest::Resubmit {
+            ids: vec![TaskId::new(1, 2)],
+            retry: RetryPolicy {
+                retries: 2,
+                escalate: true,
+            },
+        }),
+        Request::Db(DbRequest::Query(Query {
+            status: vec![Status::Failed, Status::Running],
+            module: Some(hash()),
+            func: Some("pow10".into()),
+            engine: Some(EngineId(1)),
+            submitted_after_us: Some(1),
+            completed_before_us: Some(9),
+            keys: vec!["status".into(), "result".into()],
+            limit: Some(10),
+            ..Query::default()
+        })),
+        Request::Db(DbRequest::Purge(vec![])),
     ];
     let mut msgs: Vec<ClientMsg> = requests
         .into_iter()
@@ -571,6 +598,10 @@ fn sample_client_msgs() -> Vec<ClientMsg> {
         items: sample_items(),
         targets: Some(vec![EngineId(0), EngineId(1)]),
         limits: sample_limits(),
+        retry: RetryPolicy {
+            retries: 3,
+            escalate: true,
+        },
     }]));
     msgs
 }
@@ -606,6 +637,8 @@ fn sample_result(ok: bool) -> TaskResult {
                 message: "careful".into(),
             }],
             peak_memory_bytes: 1 << 20,
+            limits: sample_limits(),
+            attempts: 2,
         },
     }
 }
@@ -636,6 +669,21 @@ fn sample_to_client() -> Vec<ToClient> {
         ]),
         Answer::Error("module is too large".into()),
         Answer::ShuttingDown,
+        Answer::Db(DbAnswer::Results(vec![
+            ResultLookup::Finished(Box::new(sample_result(true))),
+            ResultLookup::Pending(Status::Running),
+            ResultLookup::NotFound,
+        ])),
+        Answer::Db(DbAnswer::Statuses(vec![Some(Status::Queued), None])),
+        Answer::Db(DbAnswer::Resubmitted(vec![Some(TaskId::new(2, 0)), None])),
+        Answer::Db(DbAnswer::Records(vec![TaskRecord {
+            id: TaskId::new(1, 2),
+            status: Some(Status::Succeeded),
+            func: Some("pow10".into()),
+            result: Some("[100]".into()),
+            ..TaskRecord::default()
+        }])),
+        Answer::Db(DbAnswer::Purged(3)),
     ];
     let mut msgs: Vec<ToClient> = answers
         .into_iter()
@@ -645,6 +693,10 @@ fn sample_to_client() -> Vec<ToClient> {
     msgs.push(ToClient::Results(vec![
         sample_result(true),
         sample_result(false),
+    ]));
+    msgs.push(ToClient::Accepted(vec![
+        TaskId::new(1, 2),
+        TaskId::new(1, 3),
     ]));
     msgs.push(ToClient::Closing("a frame over the cap".into()));
     msgs
@@ -674,6 +726,7 @@ fn sample_to_engine() -> Vec<ToEngine> {
             op: std::sync::Arc::new(NamespaceOp::Push(vec![("x".into(), Value::S64(3))])),
         },
         ToEngine::Retract(TaskId::new(1, 2)),
+        ToEngine::Abort(TaskId::new(1, 2)),
         ToEngine::Shutdown,
     ]
 }

@@ -45,6 +45,22 @@ impl fmt::Display for TaskId {
     }
 }
 
+impl std::str::FromStr for TaskId {
+    type Err = String;
+
+    /// Reads `s3-17` (as printed), or the raw number.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("{text:?} is not a task id: expected one like s3-17");
+        if let Some(rest) = text.strip_prefix('s') {
+            let (session, seq) = rest.split_once('-').ok_or_else(bad)?;
+            let session = session.parse().map_err(|_| bad())?;
+            let seq = seq.parse().map_err(|_| bad())?;
+            return Ok(TaskId::new(session, seq));
+        }
+        text.parse().map(TaskId).map_err(|_| bad())
+    }
+}
+
 /// The tenant a connection authenticated as; every record, module and
 /// namespace is keyed by it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -65,5 +81,10 @@ mod tests {
         let id = TaskId::new(3, 17);
         assert_eq!(id.session(), 3);
         assert_eq!(id.to_string(), "s3-17");
+        assert_eq!("s3-17".parse(), Ok(id));
+        assert_eq!(id.0.to_string().parse(), Ok(id));
+        let err = "s3".parse::<TaskId>().unwrap_err();
+        assert!(err.contains("expected one like s3-17"), "{err}");
+        assert!("s3-x".parse::<TaskId>().is_err());
     }
 }

@@ -1269,7 +1269,10 @@ mod tests {
         assert_eq!(submit(&mut s, 1), Some(0));
         assert_eq!(submit_to(&mut s, 2, Some(&[0])), None);
         assert_eq!(submit(&mut s, 3), None);
-        assert_eq!(s.handle_cancel(T0, TaskId(1)), Ok(Cancelled::Running(EngineId(0))));
+        assert_eq!(
+            s.handle_cancel(T0, TaskId(1)),
+            Ok(Cancelled::Running(EngineId(0)))
+        );
         // The targeted lane's head is cancelled: the next task runs after 1.
         assert_eq!(s.handle_cancel(T0, TaskId(2)), Ok(Cancelled::Dequeued));
         assert!(actions(&mut s).is_empty());

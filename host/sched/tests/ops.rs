@@ -218,6 +218,21 @@ impl Model {
                 prop_assert!(thief, "a retract with no idle engine");
                 self.retracting.insert(engine, task);
             }
+            Action::Lost { task, engine } => {
+                let (task, engine) = (task.0, engine.0);
+                prop_assert_eq!(
+                    self.running.get(&task),
+                    Some(&engine),
+                    "{} lost from an engine it was not on",
+                    task
+                );
+                prop_assert!(
+                    !self.alive.contains(&engine),
+                    "{task} lost on live engine {engine}"
+                );
+                self.running.remove(&task);
+                self.retracting.retain(|_, t| *t != task);
+            }
             Action::Fail { task, reason } => {
                 let task = task.0;
                 if let Some(engine) = self.running.get(&task).copied() {

@@ -291,6 +291,12 @@ impl Sim {
             match action {
                 Action::Dispatch { task, engine } => self.dispatched(task, engine),
                 Action::Fail { task, reason } => self.failed(task, &reason),
+                // The owner decides (the controller runs it again); here
+                // it ends, as it did on the engine that left.
+                Action::Lost { task, engine } => {
+                    assert_eq!(self.state[task.0 as usize], State::Running(engine));
+                    self.failed(task, "its engine left");
+                }
                 Action::Retract { task, .. } => {
                     panic!("retract of {task}: prefetch is off in the simulation")
                 }

@@ -233,7 +233,9 @@ pub(super) fn abort(state: &mut HubState, task: TaskId) {
                 msg: wasp_proto::msg::ToEngine::Abort(task),
             });
         }
-        Err(err) => tracing::warn!(task = %task, cause = %err, "abort of a task the scheduler does not hold"),
+        Err(err) => {
+            tracing::warn!(task = %task, cause = %err, "abort of a task the scheduler does not hold")
+        }
     }
 }
 
@@ -249,7 +251,10 @@ pub(super) fn read_done(state: &mut HubState, ticket: u64, reply: ReadReply) {
                 // table knows which run.
                 for record in &mut records {
                     if record.status == Some(Status::Queued)
-                        && state.tasks.get(record.id).is_some_and(|t| t.engine.is_some())
+                        && state
+                            .tasks
+                            .get(record.id)
+                            .is_some_and(|t| t.engine.is_some())
                     {
                         record.status = Some(Status::Running);
                     }
@@ -355,7 +360,11 @@ fn finish(state: &mut HubState, then: Then, found: Vec<Option<Found>>) {
         Then::Query { session, id, .. } | Then::Purge { session, id } => {
             // A lookup reply to a query: cannot happen; answer rather than
             // leave the client waiting.
-            state.answer(session, id, Answer::Error("the task records answered another question".into()));
+            state.answer(
+                session,
+                id,
+                Answer::Error("the task records answered another question".into()),
+            );
         }
     }
 }
@@ -379,7 +388,9 @@ fn resubmit(
     let targets = spec.targets.clone();
     let mut entry = TaskEntry::restored(spec);
     entry.deliver_to.push(session);
-    state.record(crate::records::Record::Submitted(Box::new(entry.stored(id))));
+    state.record(crate::records::Record::Submitted(Box::new(
+        entry.stored(id),
+    )));
     state.tasks.insert(id, entry);
     state.submit_to_scheduler(id, targets);
     Some(id)

@@ -27,7 +27,13 @@ pub(crate) struct Engines {
 }
 
 impl Engines {
-    pub(crate) fn join(&mut self, id: EngineId, name: String, cached: Vec<ModuleHash>, now: Duration) {
+    pub(crate) fn join(
+        &mut self,
+        id: EngineId,
+        name: String,
+        cached: Vec<ModuleHash>,
+        now: Duration,
+    ) {
         self.by_id.insert(
             id,
             EngineEntry {

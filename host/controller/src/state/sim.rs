@@ -100,7 +100,9 @@ impl Db {
                     );
                     task.result = Some(TaskResult::clone(result));
                 }
-                Record::Session { session, .. } => self.max_session = self.max_session.max(*session),
+                Record::Session { session, .. } => {
+                    self.max_session = self.max_session.max(*session)
+                }
                 Record::Module { .. } | Record::Engine { .. } => {}
             }
             self.committed += 1;
@@ -284,7 +286,11 @@ impl Sim {
                     let id = result.id;
                     let count = client.results.entry(id).or_insert(0);
                     *count += 1;
-                    assert_eq!(*count, 1, "seed {}: session {session} got {id} twice", self.seed);
+                    assert_eq!(
+                        *count, 1,
+                        "seed {}: session {session} got {id} twice",
+                        self.seed
+                    );
                     client.awaiting.remove(&id);
                     check_result(self.seed, &result, &self.aborted);
                 }
@@ -566,8 +572,11 @@ impl Sim {
                 .collect();
             for id in busy {
                 if let Some(run) = self.engines.get_mut(&id).and_then(|e| e.held.pop_front()) {
-                    self.hub
-                        .handle_engine_msgs(self.now, id, vec![FromEngine::Done(success(run.id))]);
+                    self.hub.handle_engine_msgs(
+                        self.now,
+                        id,
+                        vec![FromEngine::Done(success(run.id))],
+                    );
                     self.pump();
                 }
             }
@@ -585,11 +594,9 @@ impl Sim {
     /// What wasp promises, checked at the end.
     fn check(&self) {
         for id in &self.accepted {
-            let task = self
-                .db
-                .tasks
-                .get(id)
-                .unwrap_or_else(|| panic!("seed {}: accepted {id} is not in the records", self.seed));
+            let task = self.db.tasks.get(id).unwrap_or_else(|| {
+                panic!("seed {}: accepted {id} is not in the records", self.seed)
+            });
             let result = task
                 .result
                 .as_ref()
