@@ -32,8 +32,23 @@ impl Cluster {
         Self::start_inner(engines, &[], Some(cache))
     }
 
+    /// Starts in `dir`, whose profile folder the test prepared (e.g. a
+    /// tenants file).
+    pub fn start_in(dir: tempfile::TempDir, engines: u32) -> Self {
+        Self::start_dir(dir, engines, &[], None)
+    }
+
     fn start_inner(engines: u32, flags: &[&str], cache: Option<&Path>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_dir(dir, engines, flags, cache)
+    }
+
+    fn start_dir(
+        dir: tempfile::TempDir,
+        engines: u32,
+        flags: &[&str],
+        cache: Option<&Path>,
+    ) -> Self {
         let n = engines.to_string();
         let mut args = vec!["cluster", "start", "-n", &n, "--daemon"];
         args.extend_from_slice(flags);

@@ -226,6 +226,18 @@ pub struct ControllerArgs {
     /// an upload past it is refused with an error naming this limit.
     #[arg(long, value_name = "SIZE")]
     pub max_module_storage: Option<ByteSize>,
+    /// Task durability settings.
+    #[command(flatten)]
+    pub hub: HubArgs,
+    /// Scheduler settings.
+    #[command(flatten)]
+    pub scheduler: SchedulerArgs,
+}
+
+/// How the controller keeps tasks (`wasp controller`, `wasp cluster
+/// start`).
+#[derive(Debug, Args)]
+pub struct HubArgs {
     /// A task whose engine dies under it this many times fails (Dask's
     /// KilledWorker); until then it runs again elsewhere.
     #[arg(long, default_value_t = wasp_controller::config::DEFAULT_MAX_ENGINE_DEATHS)]
@@ -234,9 +246,10 @@ pub struct ControllerArgs {
     /// (ipyparallel's record_limit).
     #[arg(long, default_value_t = wasp_controller::config::DEFAULT_MAX_RECORDS)]
     pub max_records: u64,
-    /// Scheduler settings.
-    #[command(flatten)]
-    pub scheduler: SchedulerArgs,
+    /// An engine silent this long is declared dead and disconnected, and
+    /// its tasks run elsewhere (engines send a heartbeat every second).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub heartbeat_timeout: Seconds,
 }
 
 /// `wasp engine`
@@ -316,6 +329,9 @@ pub struct ClusterStartArgs {
     /// Scheduler settings.
     #[command(flatten)]
     pub scheduler: SchedulerArgs,
+    /// Task durability settings, passed on to the controller.
+    #[command(flatten)]
+    pub hub: HubArgs,
 }
 
 /// `wasp apply`

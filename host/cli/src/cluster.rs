@@ -49,6 +49,7 @@ pub fn start(args: &ClusterStartArgs) -> anyhow::Result<ExitCode> {
             .args(["--scheme", &args.scheduler.scheme])
             .args(["--hwm", &args.scheduler.hwm.to_string()])
             .args(["--prefetch", &args.scheduler.prefetch.to_string()])
+            .args(args.hub.to_flags())
             .args(
                 args.runtime
                     .max_module_size

@@ -22,8 +22,9 @@ pub fn controller(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
     if let Some(size) = args.max_module_size {
         config.max_module_bytes = size.0;
     }
-    config.max_engine_deaths = args.max_engine_deaths;
-    config.max_records = args.max_records;
+    config.max_engine_deaths = args.hub.max_engine_deaths;
+    config.max_records = args.hub.max_records;
+    config.heartbeat_timeout = args.hub.heartbeat_timeout.0;
     if let Some(size) = args.max_module_storage {
         config.max_module_storage = size.0 as u64;
     }

@@ -107,6 +107,20 @@ impl TaskLimitArgs {
     }
 }
 
+impl crate::cli::HubArgs {
+    /// These settings as `wasp controller` flags, for `cluster start`.
+    pub fn to_flags(&self) -> Vec<String> {
+        vec![
+            "--max-engine-deaths".into(),
+            self.max_engine_deaths.to_string(),
+            "--max-records".into(),
+            self.max_records.to_string(),
+            "--heartbeat-timeout".into(),
+            format!("{}ms", self.heartbeat_timeout.0.as_millis()),
+        ]
+    }
+}
+
 impl RuntimeArgs {
     /// These settings as `wasp engine` flags: only the flags given, so that
     /// an engine started by `wasp cluster start` has the same settings.
