@@ -27,7 +27,7 @@ use crate::supervise::{self, CONTROLLER, Mode, SUPERVISOR, Spec, Supervisor, Sup
 /// How long `start` waits for the controller and engines to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// How long `stop` waits for the supervisor to exit once told to.
+/// How long `stop` waits for the supervisor to hand over once told to.
 const SUPERVISOR_EXIT: Duration = Duration::from_secs(10);
 
 /// What the detached supervisor writes on its stdout once the cluster is
@@ -280,28 +280,36 @@ async fn wait_for_file(
     Ok(())
 }
 
-/// Stops the supervisor `started` lists, if any runs, and waits for it to
-/// exit, so that it restarts nothing `stop` ends and has written its last
-/// pid file.
-fn stop_supervisor(started: &[processes::Started]) -> anyhow::Result<()> {
-    let supervisors: Vec<processes::Started> = started
-        .iter()
-        .filter(|p| p.role == SUPERVISOR && p.alive())
-        .cloned()
-        .collect();
-    if supervisors.is_empty() {
-        return Ok(());
+/// Stops the supervisor that the pid file lists, if it runs: sends it
+/// SIGTERM and waits until it has handed the cluster over (it rewrites the
+/// pid file without itself, then restarts nothing) or exited, so that it
+/// restarts nothing `stop` ends, and the pid file lists what runs now.
+fn stop_supervisor(pid_file: &std::path::Path) -> anyhow::Result<Option<processes::Started>> {
+    let listed = |pid: u32| -> anyhow::Result<bool> {
+        Ok(processes::read(pid_file)?
+            .iter()
+            .any(|p| p.role == SUPERVISOR && p.pid == pid))
+    };
+    let Some(supervisor) = processes::read(pid_file)?
+        .into_iter()
+        .find(|p| p.role == SUPERVISOR && p.alive())
+    else {
+        return Ok(None);
+    };
+    processes::terminate(std::slice::from_ref(&supervisor));
+    let deadline = Instant::now() + SUPERVISOR_EXIT;
+    while supervisor.alive() && listed(supervisor.pid)? {
+        if Instant::now() > deadline {
+            // A supervisor left running could restart what `stop` ends.
+            processes::end(std::slice::from_ref(&supervisor), Duration::ZERO)?;
+            eprintln!(
+                "wasp: the supervisor did not answer SIGTERM within {SUPERVISOR_EXIT:?}; killed it"
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
-    processes::terminate(&supervisors);
-    // It exits at once on SIGTERM; one that does not is killed, since a
-    // supervisor left running would restart what `stop` ends.
-    let killed = processes::end(&supervisors, SUPERVISOR_EXIT)?;
-    if !killed.is_empty() {
-        eprintln!(
-            "wasp: the supervisor had not exited {SUPERVISOR_EXIT:?} after SIGTERM; killed it"
-        );
-    }
-    Ok(())
+    Ok(Some(supervisor))
 }
 
 /// Asks the cluster to stop, then ends every process `start` recorded:
@@ -309,9 +317,9 @@ fn stop_supervisor(started: &[processes::Started]) -> anyhow::Result<()> {
 pub fn stop(args: &ClusterStopArgs) -> anyhow::Result<ExitCode> {
     let profile = Profile::new(&args.profile.profile)?;
     let pid_file = supervise::pid_file(&profile);
-    stop_supervisor(&processes::read(&pid_file)?)?;
+    let supervisor = stop_supervisor(&pid_file)?;
     // Read again: the supervisor may have restarted a process before it
-    // exited.
+    // handed over.
     let started: Vec<processes::Started> = processes::read(&pid_file)?
         .into_iter()
         .filter(|p| p.role != SUPERVISOR)
@@ -330,7 +338,11 @@ pub fn stop(args: &ClusterStopArgs) -> anyhow::Result<ExitCode> {
         eprintln!("wasp: could not ask the cluster to stop ({err:#}); ending its processes");
         processes::terminate(&started);
     }
-    let killed = processes::end(&started, args.grace.0)?;
+    let mut killed = processes::end(&started, args.grace.0)?;
+    // The supervisor exits once it has reaped the last of them.
+    if let Some(supervisor) = supervisor {
+        killed.extend(processes::end(&[supervisor], SUPERVISOR_EXIT)?);
+    }
     let _ = std::fs::remove_file(profile.client_file());
     let _ = std::fs::remove_file(profile.engine_file());
     let _ = std::fs::remove_file(&pid_file);

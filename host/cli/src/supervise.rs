@@ -8,8 +8,8 @@
 //! reaped), never guessed from a pid. The pid file (`cluster.pids`) is
 //! rewritten at every restart, so that `wasp cluster stop` ends the
 //! processes running now; `stop` stops the supervisor first (SIGTERM, on
-//! which it exits and leaves the processes alone), so that it does not
-//! restart what `stop` ends. Restarts and give-ups are logged, with a
+//! which it stops restarting and leaves the processes to `stop`, staying
+//! only to reap them), so that it does not restart what `stop` ends. Restarts and give-ups are logged, with a
 //! timestamp, in `PROFILE/log/supervisor.log`.
 //!
 //! A restarted controller runs on the same profile; the connection files
@@ -95,7 +95,7 @@ struct Slot {
 /// What ended the supervision.
 #[derive(Debug, PartialEq, Eq)]
 enum Ending {
-    /// `cluster stop` took over (SIGTERM): leave the processes to it.
+    /// `cluster stop` took over (SIGTERM): hand the processes over to it.
     Detach,
     /// Ctrl-C on a foreground cluster: stop the cluster.
     Interrupt,
@@ -231,7 +231,13 @@ impl Supervisor {
 
     /// Records the supervisor and every process running now.
     fn write_pids(&self) -> anyhow::Result<()> {
-        let mut records = vec![self.me.clone()];
+        self.write_records(true)
+    }
+
+    /// Records every process running now, and the supervisor if it still
+    /// supervises (`me`).
+    fn write_records(&self, me: bool) -> anyhow::Result<()> {
+        let mut records: Vec<Started> = me.then(|| self.me.clone()).into_iter().collect();
         records.extend(self.slots.iter().filter_map(|slot| match &slot.state {
             State::Running { record, .. } => Some(record.clone()),
             _ => None,
@@ -268,10 +274,7 @@ impl Supervisor {
         };
         match ending {
             Ending::Detach => {
-                self.log.say(
-                    "asked to stop supervising (SIGTERM, as `wasp cluster stop` sends); \
-                     leaving the processes to it",
-                );
+                self.hand_over(&mut term, &mut interrupt).await;
                 Ok(ExitCode::SUCCESS)
             }
             Ending::Interrupt => {
@@ -292,6 +295,45 @@ impl Supervisor {
                 Ok(ExitCode::FAILURE)
             }
         }
+    }
+
+    /// `cluster stop` takes over (it sent SIGTERM): restarts stop, the
+    /// pid file is rewritten without this process, which tells `stop` that
+    /// nothing will be restarted any more, and the supervisor stays only
+    /// to reap its processes as `stop` ends them. Staying their parent
+    /// until the last one exits leaves none a zombie, and none orphaned
+    /// while stopped (a stopped process whose process group is orphaned is
+    /// sent SIGHUP and SIGCONT by the kernel). A second signal makes it
+    /// exit at once.
+    async fn hand_over(
+        &mut self,
+        term: &mut tokio::signal::unix::Signal,
+        interrupt: &mut tokio::signal::unix::Signal,
+    ) {
+        self.log.say(
+            "handing the cluster over to `wasp cluster stop` (SIGTERM): no more restarts; \
+             waiting for its processes to end",
+        );
+        if let Err(err) = self.write_records(false) {
+            self.log.say(&format!("{err:#}"));
+        }
+        let mut tick = tokio::time::interval(POLL);
+        while self.reap() {
+            tokio::select! {
+                biased;
+                _ = term.recv() => {
+                    self.log.say("asked again: exiting, leaving the processes running");
+                    return;
+                }
+                _ = interrupt.recv() => {
+                    self.log.say("asked again: exiting, leaving the processes running");
+                    return;
+                }
+                _ = tick.tick() => {}
+            }
+        }
+        self.log
+            .say("every process has ended; the supervisor exits");
     }
 
     /// One look at every process: reaps the dead, restarts those due.

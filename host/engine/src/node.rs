@@ -129,6 +129,13 @@ pub enum NodeError {
     /// A setting cannot work, e.g. a result limit larger than a frame.
     #[error("{0}")]
     Config(String),
+    /// The connection was lost, and reconnecting is off (a zero
+    /// reconnect timeout).
+    #[error("lost the controller ({cause}); reconnecting is off (the reconnect timeout is 0)")]
+    Lost {
+        /// Why the connection ended.
+        cause: String,
+    },
     /// The connection was lost and no controller could be reached again
     /// within the reconnect timeout.
     #[error(
@@ -323,6 +330,9 @@ async fn rejoin(
     reconnect: &mut Reconnect,
     cause: String,
 ) -> Result<(Session, EngineId), NodeError> {
+    if reconnect.timeout().is_zero() {
+        return Err(NodeError::Lost { cause });
+    }
     let mut attempts = 0u32;
     let mut last = "none made".to_owned();
     loop {
