@@ -38,6 +38,10 @@ const READY: &str = "ready: ";
 /// the error.
 const FAILED: &str = "error: ";
 
+/// `wasp cluster start`: in the foreground, starts the cluster and
+/// supervises it until Ctrl-C (which stops it) or `cluster stop`; with
+/// `--daemon`, leaves that to a detached supervisor and returns once the
+/// cluster is up.
 pub fn start(args: &ClusterStartArgs) -> anyhow::Result<ExitCode> {
     if args.supervisor {
         return supervise_detached(args);
@@ -312,8 +316,9 @@ fn stop_supervisor(pid_file: &std::path::Path) -> anyhow::Result<Option<processe
     Ok(Some(supervisor))
 }
 
-/// Asks the cluster to stop, then ends every process `start` recorded:
-/// those that have not exited after `--grace` are killed.
+/// Stops the supervisor, then asks the cluster to stop and ends every
+/// process `start` recorded: those that have not exited after `--grace`
+/// are killed.
 pub fn stop(args: &ClusterStopArgs) -> anyhow::Result<ExitCode> {
     let profile = Profile::new(&args.profile.profile)?;
     let pid_file = supervise::pid_file(&profile);
@@ -360,6 +365,7 @@ pub fn stop(args: &ClusterStopArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `wasp cluster status`: the scheduler, the engines and the task counts.
 pub fn status(args: &ProfileOnly) -> anyhow::Result<ExitCode> {
     let profile = Profile::new(&args.profile.profile)?;
     let status = tokio_runtime()?.block_on(async {

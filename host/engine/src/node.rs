@@ -240,12 +240,13 @@ impl WorkQueue {
 /// again with backoff for up to [`NodeConfig::reconnect_timeout`],
 /// re-reading the connection file each time; only [`ToEngine::Shutdown`],
 /// or the controller closing the connection as it stops on purpose, ends
-/// the engine without error. The runtime, and
-/// with it every compiled module in memory and on disk, outlives the
-/// connections: a reconnected engine announces what it has compiled and
-/// is not sent those modules again. Work under way at the loss is
-/// abandoned (the controller requeues it), as are the namespaces, which
-/// belonged to the engine id the old connection had.
+/// the engine without error.
+///
+/// The runtime, and with it every compiled module in memory and on disk,
+/// outlives the connections: a reconnected engine announces what it has
+/// compiled and is not sent those modules again. Work under way at the
+/// loss is abandoned (the controller requeues it), as are the namespaces,
+/// which belonged to the engine id the old connection had.
 pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
     // A task's results and captured output travel in one message, capped
     // by `result_bytes` (see `run_items`); a failing item adds its own
@@ -265,10 +266,9 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
         )));
     }
     let runtime = Runtime::new(config.runtime.clone())?;
-    let session =
+    let mut session =
         wasp_net::dial(&config.connection, Role::Engine(hello(&config, &runtime))).await?;
     let mut engine = session.engine.ok_or(NodeError::NoEngineId)?;
-    let mut session = session;
     tracing::info!(%engine, "engine joined the controller");
     let mut reconnect = Reconnect::new(config.reconnect_timeout, seed());
     loop {
@@ -284,12 +284,14 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
             Ended::Broken(err) => return Err(err.into()),
             Ended::Lost(cause) => cause,
         };
-        tracing::warn!(
-            %engine,
-            %cause,
-            timeout = ?reconnect.timeout(),
-            "lost the controller; reconnecting"
-        );
+        if !reconnect.timeout().is_zero() {
+            tracing::warn!(
+                %engine,
+                %cause,
+                timeout = ?reconnect.timeout(),
+                "lost the controller; reconnecting"
+            );
+        }
         reconnect.lost(Instant::now());
         let (joined, id) = rejoin(&config, &runtime, &mut reconnect, cause).await?;
         tracing::info!(
