@@ -514,8 +514,8 @@ fn cluster_stop_kills_an_engine_that_ignores_shutdown() {
     let text = std::fs::read_to_string(cluster.profile().join("cluster.pids")).unwrap();
     let pids = parse_pids(&text);
     let roles: Vec<&str> = pids.iter().map(|(role, _)| role.as_str()).collect();
-    assert_eq!(roles, ["controller", "engine-0"], "{text}");
-    let engine = pids[1].1;
+    assert_eq!(roles, ["supervisor", "controller", "engine-0"], "{text}");
+    let engine = pids[2].1;
     let stopped = std::process::Command::new("kill")
         .args(["-STOP", &engine.to_string()])
         .status()

@@ -80,7 +80,10 @@ async fn map_surviving_two_engine_deaths(chunksize: usize) {
     let total = result.msg_ids().len();
     let mut killed = HashSet::new();
     for fraction in [5, 40] {
-        until("progress", async || result.progress() * 100 >= total * fraction).await;
+        until("progress", async || {
+            result.progress() * 100 >= total * fraction
+        })
+        .await;
         let pid = loop {
             if let Some(pid) = busy_engine(&rc).await
                 && !killed.contains(&pid)
@@ -156,7 +159,11 @@ async fn a_task_whose_engine_keeps_dying_fails_as_killed_worker() {
         panic!("not a remote error: {err}")
     };
     assert_eq!(remote.kind, ErrorKind::EngineDied);
-    assert!(remote.message.contains("KilledWorker"), "{}", remote.message);
+    assert!(
+        remote.message.contains("KilledWorker"),
+        "{}",
+        remote.message
+    );
     assert!(remote.message.contains("3 times"), "{}", remote.message);
     // The rest of the work completes on the engine left.
     let xs: Vec<Value> = (0..50).map(Value::S64).collect();
@@ -171,20 +178,25 @@ async fn abort_queued_and_running_tasks_and_resubmit_a_failed_one() {
     let evil = module(tasks::EVIL);
     let pow10 = module(tasks::POW10);
     let lview = rc.load_balanced_view();
-    let engine_pid = parse_pids(
-        &std::fs::read_to_string(cluster.profile().join("cluster.pids")).expect("pids"),
-    )
-    .into_iter()
-    .find_map(|(role, pid)| (role == "engine-0").then_some(pid))
-    .expect("engine-0");
+    let engine_pid =
+        parse_pids(&std::fs::read_to_string(cluster.profile().join("cluster.pids")).expect("pids"))
+            .into_iter()
+            .find_map(|(role, pid)| (role == "engine-0").then_some(pid))
+            .expect("engine-0");
 
     // `spin` loops forever (until the engine's wall-time ceiling).
-    let mut spinning = lview.apply_async(&evil, "spin", vec![]).await.expect("spin");
+    let mut spinning = lview
+        .apply_async(&evil, "spin", vec![])
+        .await
+        .expect("spin");
     let mut queued = lview
         .map_async(&pow10, "pow10", vec![(0..3).map(Value::S64).collect()])
         .await
         .expect("queued");
-    until("spin on the engine", async || busy_engine(&rc).await.is_some()).await;
+    until("spin on the engine", async || {
+        busy_engine(&rc).await.is_some()
+    })
+    .await;
     queued.abort().await.expect("abort queued");
     for _ in 0..3 {
         match queued.next().await {
@@ -193,7 +205,11 @@ async fn abort_queued_and_running_tasks_and_resubmit_a_failed_one() {
         }
     }
     let statuses = rc.abort(&spinning.msg_ids().to_vec()).await.expect("abort");
-    assert_eq!(statuses, [Some(Status::Running)], "interrupted, not yet ended");
+    assert_eq!(
+        statuses,
+        [Some(Status::Running)],
+        "interrupted, not yet ended"
+    );
     let err = spinning.get_one(None).await.expect_err("aborted");
     let ClientError::Remote(remote) = err else {
         panic!("{err}")
@@ -236,8 +252,14 @@ async fn retries_with_escalation_double_the_time_limit() {
         .with_timeout(Duration::from_millis(100))
         .with_retries(2)
         .with_escalate(true);
-    let mut result = lview.apply_async(&evil, "spin", vec![]).await.expect("spin");
-    let err = result.get_one(None).await.expect_err("spins past every limit");
+    let mut result = lview
+        .apply_async(&evil, "spin", vec![])
+        .await
+        .expect("spin");
+    let err = result
+        .get_one(None)
+        .await
+        .expect_err("spins past every limit");
     let ClientError::Remote(remote) = err else {
         panic!("{err}")
     };
@@ -291,19 +313,28 @@ async fn a_silent_engine_is_disconnected_and_its_task_runs_elsewhere() {
         .expect("kill -STOP");
     assert!(stop.success());
     let value = task.get_one(None).await.expect("ran elsewhere");
-    let _ = Command::new("kill").args(["-CONT", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-CONT", &pid.to_string()])
+        .status();
     let ran_on = match value {
         Some(Value::U32(id)) => id,
         other => panic!("{other:?}"),
     };
-    assert_ne!(Some(ran_on), first_engine.map(|e| e.0), "ran on the other engine");
+    assert_ne!(
+        Some(ran_on),
+        first_engine.map(|e| e.0),
+        "ran on the other engine"
+    );
     let status = rc.status().await.expect("status");
     assert!(
         status.engines.iter().all(|e| Some(e.id) != first_engine),
         "the silent engine is disconnected: {status:?}"
     );
     let meta = task.metadata()[0].expect("finished").clone();
-    assert_eq!(meta.attempts, 1, "once more after its engine was declared dead");
+    assert_eq!(
+        meta.attempts, 1,
+        "once more after its engine was declared dead"
+    );
 }
 
 /// A `wasp controller` process on the profile of `cluster`, killed on drop.
@@ -367,7 +398,10 @@ async fn a_killed_controller_restarts_where_it_stopped() {
         rc.ids().await.is_ok_and(|ids| ids.len() == 2)
     })
     .await;
-    let mut again = rc.get_result(&ids).await.expect("every accepted task is known");
+    let mut again = rc
+        .get_result(&ids)
+        .await
+        .expect("every accepted task is known");
     let values = again.get(None).await.expect("every task succeeds");
     assert_eq!(values.len(), n.len());
     for (x, value) in n.iter().zip(&values) {
@@ -383,14 +417,19 @@ async fn a_killed_controller_restarts_where_it_stopped() {
         .await
         .expect("query");
     assert_eq!(records.len(), ids.len());
+    let session = rc_session(&rc).await;
     assert!(
-        ids.iter().all(|id| id.session() < rc_session(&rc).await),
+        ids.iter().all(|id| id.session() < session),
         "session numbers continue"
     );
     // And from the command line.
     let first = ids[0].to_string();
     let out = wasp(&cluster.dir, &["result", &first]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         cpu(n[0]).to_string()
@@ -451,7 +490,11 @@ async fn the_task_database_is_scoped_to_the_tenant() {
         .await
         .expect("query");
     assert_eq!(records.len(), ids.len());
-    assert!(records.iter().all(|r| r.result.is_some() && r.func.is_none()));
+    assert!(
+        records
+            .iter()
+            .all(|r| r.result.is_some() && r.func.is_none())
+    );
     assert_eq!(
         alice2.result_status(&ids).await.expect("status"),
         vec![Some(Status::Succeeded); ids.len()]
@@ -463,9 +506,21 @@ async fn the_task_database_is_scoped_to_the_tenant() {
     let bob = Client::connect_with(&file).await.expect("bob");
     let err = bob.get_result(&ids).await.expect_err("not bob's");
     assert!(matches!(err, ClientError::UnknownTasks(ref missing) if missing.len() == ids.len()));
-    assert_eq!(bob.result_status(&ids).await.expect("status"), vec![None; ids.len()]);
-    assert!(bob.db_query(Query::default()).await.expect("query").is_empty());
-    assert_eq!(bob.purge_results(&ids).await.expect("purge"), 0, "not bob's to purge");
+    assert_eq!(
+        bob.result_status(&ids).await.expect("status"),
+        vec![None; ids.len()]
+    );
+    assert!(
+        bob.db_query(Query::default())
+            .await
+            .expect("query")
+            .is_empty()
+    );
+    assert_eq!(
+        bob.purge_results(&ids).await.expect("purge"),
+        0,
+        "not bob's to purge"
+    );
     assert_eq!(alice.purge_results(&ids[..2]).await.expect("purge"), 2);
     assert_eq!(
         alice.result_status(&ids[..3]).await.expect("status"),
@@ -480,10 +535,18 @@ fn the_cli_submits_without_waiting_then_fetches_lists_and_replays() {
         &cluster.dir,
         &["apply", tasks::POW10, "pow10", "7", "--no-wait"],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let id: String = serde_json::from_slice(&out.stdout).expect("one JSON id");
     let out = wasp(&cluster.dir, &["result", &id]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "70");
 
     // A map: one id per chunk; `wasp result` prints one line per item.
@@ -501,7 +564,11 @@ fn the_cli_submits_without_waiting_then_fetches_lists_and_replays() {
             "--no-wait",
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON id"))
@@ -510,9 +577,15 @@ fn the_cli_submits_without_waiting_then_fetches_lists_and_replays() {
     let mut args = vec!["result"];
     args.extend(ids.iter().map(String::as_str));
     let out = wasp(&cluster.dir, &args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(),
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
         ["10", "20", "30", "40", "50"]
     );
 
@@ -526,7 +599,11 @@ fn the_cli_submits_without_waiting_then_fetches_lists_and_replays() {
     assert!(!out.status.success(), "a failed task's result fails");
     assert!(String::from_utf8_lossy(&out.stderr).contains("boom"));
     let out = wasp(&cluster.dir, &["tasks", "--status", "failed", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON"))
@@ -539,9 +616,14 @@ fn the_cli_submits_without_waiting_then_fetches_lists_and_replays() {
 
     // Replay reruns a recorded task locally and compares.
     let out = wasp(&cluster.dir, &["replay", &ids[1]]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("replayed 2 item(s) locally: the results match the record"),
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("replayed 2 item(s) locally: the results match the record"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
@@ -556,6 +638,10 @@ fn the_cli_submits_without_waiting_then_fetches_lists_and_replays() {
         "a finished task stays as it is"
     );
     let out = wasp(&cluster.dir, &["resubmit", &id]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "70");
 }

@@ -266,6 +266,12 @@ pub struct EngineArgs {
     /// [default: 256MiB].
     #[arg(long, value_name = "SIZE")]
     pub max_namespace: Option<ByteSize>,
+    /// How long to keep trying to reach a controller after the connection
+    /// to it is lost (it crashed or was restarted), with backoff from 100ms
+    /// to 5s, re-reading the connection file each time; 0 exits at the
+    /// loss. Compiled modules are kept across reconnects.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub reconnect_timeout: Seconds,
     /// Runtime settings.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
@@ -274,11 +280,13 @@ pub struct EngineArgs {
 /// `wasp cluster ...`
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
-    /// Start a controller and N engines on this host.
+    /// Start a controller and N engines on this host, and supervise them:
+    /// a process that dies unasked is restarted with backoff, and one that
+    /// keeps dying is given up on (logged in PROFILE/log/supervisor.log).
     Start(Box<ClusterStartArgs>),
-    /// Stop the cluster's controller and engines: ask them to exit, then
-    /// kill (SIGKILL) any process `cluster start` started that has not
-    /// exited after the grace period.
+    /// Stop the cluster: its supervisor first, then its controller and
+    /// engines: ask them to exit, then kill (SIGKILL) any process `cluster
+    /// start` started that has not exited after the grace period.
     Stop(ClusterStopArgs),
     /// Show engines, queue and tasks done.
     Status(ProfileOnly),
@@ -310,13 +318,23 @@ pub struct ClusterStartArgs {
     /// How many engines.
     #[arg(short = 'n', long = "n", default_value_t = 2)]
     pub engines: u32,
-    /// Return once the cluster is up, leaving it running.
+    /// Return once the cluster is up, leaving it running under a
+    /// supervisor process in the background.
     #[arg(long)]
     pub daemon: bool,
+    /// Run as the background supervisor of `--daemon`: report start-up on
+    /// stdout in one line, then supervise (set by `cluster start --daemon`
+    /// when it starts itself again detached).
+    #[arg(long, hide = true)]
+    pub supervisor: bool,
     /// Most bytes one tenant's namespace may hold on each engine
     /// [default: 256MiB].
     #[arg(long, value_name = "SIZE")]
     pub max_namespace: Option<ByteSize>,
+    /// How long each engine keeps trying to reach the controller after
+    /// losing it (`wasp engine --reconnect-timeout`) [default: 60s].
+    #[arg(long, value_name = "DURATION")]
+    pub reconnect_timeout: Option<Seconds>,
     /// The engines' runtime settings, passed on to each engine: their limits
     /// are the ceilings of the limits a client asks for per task, and
     /// --max-module-size also bounds what the controller accepts (a Python

@@ -1,167 +1,275 @@
 //! `wasp cluster start | stop | status`, as ipcluster: a controller and N
-//! engines as separate processes on this host. `start` records their pids
-//! in the profile folder; `stop` asks them to exit and kills those that do
-//! not (see [`crate::processes`]).
+//! engines as separate processes on this host, under a supervisor that
+//! restarts those that die ([`crate::supervise`]). `start` records their
+//! pids in the profile folder; `stop` stops the supervisor, then asks the
+//! processes to exit and kills those that do not (see
+//! [`crate::processes`]).
+//!
+//! In the foreground, `cluster start` is the supervisor itself. With
+//! `--daemon` it starts itself again, detached, with the hidden
+//! `--supervisor` flag: that copy starts and supervises the cluster and
+//! reports, in one line on its stdout, that the cluster is up (or why it
+//! is not), which `cluster start --daemon` prints before it returns.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use wasp_client::Client;
 use wasp_net::Profile;
 
 use crate::cli::{ClusterStartArgs, ClusterStopArgs, ProfileOnly};
 use crate::processes;
 use crate::serve::tokio_runtime;
+use crate::supervise::{self, CONTROLLER, Mode, SUPERVISOR, Spec, Supervisor, SupervisorLog};
 
 /// How long `start` waits for the controller and engines to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The file, in the profile folder, that lists the processes `start`
-/// started.
-fn pid_file(profile: &Profile) -> PathBuf {
-    profile.dir().join("cluster.pids")
+/// How long `stop` waits for the supervisor to hand over once told to.
+const SUPERVISOR_EXIT: Duration = Duration::from_secs(10);
+
+/// What the detached supervisor writes on its stdout once the cluster is
+/// up, followed by the message for the user.
+const READY: &str = "ready: ";
+
+/// What it writes instead when the cluster could not start, followed by
+/// the error.
+const FAILED: &str = "error: ";
+
+/// `wasp cluster start`: in the foreground, starts the cluster and
+/// supervises it until Ctrl-C (which stops it) or `cluster stop`; with
+/// `--daemon`, leaves that to a detached supervisor and returns once the
+/// cluster is up.
+pub fn start(args: &ClusterStartArgs) -> anyhow::Result<ExitCode> {
+    if args.supervisor {
+        return supervise_detached(args);
+    }
+    if args.daemon {
+        return start_daemon(args);
+    }
+    let profile = Profile::new(&args.profile.profile)?;
+    create_profile(&profile)?;
+    let log = SupervisorLog::open(&profile, true, true)?;
+    tokio_runtime()?.block_on(async {
+        let mut supervisor = Supervisor::new(&profile, log)?;
+        let launched = tokio::select! {
+            launched = launch(&mut supervisor, &profile, args) => launched,
+            _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted while the cluster was starting")),
+        };
+        let message = match launched {
+            Ok(message) => message,
+            Err(err) => {
+                supervisor.kill_all();
+                return Err(err);
+            }
+        };
+        eprintln!("{message}");
+        eprintln!("press Ctrl-C to stop the cluster");
+        supervisor.run(Mode::Foreground).await
+    })
 }
 
-pub fn start(args: &ClusterStartArgs) -> anyhow::Result<ExitCode> {
-    let profile_name = &args.profile.profile;
-    let profile = Profile::new(profile_name)?;
-    // The profile holds secrets and every tenant's results: private from
-    // the start, whatever the umask.
+/// Creates the profile folder, private from the start whatever the umask
+/// (it holds secrets and every tenant's results), and its log folder.
+fn create_profile(profile: &Profile) -> anyhow::Result<()> {
     profile
         .create()
         .with_context(|| format!("creating the profile folder {}", profile.dir().display()))?;
-    let client_file = profile.client_file();
-    let engine_file = profile.engine_file();
-    // Old files would point at a controller that is gone.
-    let _ = std::fs::remove_file(&client_file);
-    let _ = std::fs::remove_file(&engine_file);
+    let logs = supervise::log_dir(profile);
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))
+}
 
+/// `cluster start --daemon`: starts the supervisor detached, and waits for
+/// its one-line report.
+fn start_daemon(args: &ClusterStartArgs) -> anyhow::Result<ExitCode> {
+    let profile = Profile::new(&args.profile.profile)?;
+    create_profile(&profile)?;
+    // A fresh cluster: a fresh supervisor log.
+    let log = SupervisorLog::open(&profile, true, false)?;
+    drop(log);
+    let log_path = supervise::log_file(&profile);
+    let stderr = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
     let exe = std::env::current_exe().context("locating the wasp binary")?;
-    let logs = profile.dir().join("log");
-    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-    let mut children = Vec::new();
-    let mut started = Vec::new();
-    let controller = spawn(
-        Command::new(&exe)
-            .args(["controller", "--profile", profile_name])
-            .args(["--scheme", &args.scheduler.scheme])
-            .args(["--hwm", &args.scheduler.hwm.to_string()])
-            .args(["--prefetch", &args.scheduler.prefetch.to_string()])
-            .args(args.hub.to_flags())
-            .args(
-                args.runtime
-                    .max_module_size
-                    .iter()
-                    .flat_map(|size| ["--max-module-size".to_owned(), size.to_string()]),
-            ),
-        &logs.join("controller.log"),
-    )?;
-    started.push(processes::Started::new("controller", controller.id()));
-    children.push(controller);
-    let recorded = processes::write(&pid_file(&profile), &started);
-    let up = recorded
-        .and_then(|()| wait_for_file(&engine_file, &mut children, &logs.join("controller.log")));
-    if let Err(err) = up {
-        kill_all(&mut children);
-        return Err(err);
-    }
-    let engine_flags = args.runtime.to_flags();
-    for i in 0..args.engines {
-        let mut command = Command::new(&exe);
-        command.args(["engine", "--profile", profile_name]);
-        if let Some(size) = &args.max_namespace {
-            command.args(["--max-namespace", &size.to_string()]);
-        }
-        command.args(&engine_flags);
-        let spawned =
-            spawn(&mut command, &logs.join(format!("engine-{i}.log"))).and_then(|engine| {
-                started.push(processes::Started::new(format!("engine-{i}"), engine.id()));
-                children.push(engine);
-                processes::write(&pid_file(&profile), &started)
-            });
-        if let Err(err) = spawned {
-            kill_all(&mut children);
-            return Err(err);
-        }
-    }
-
-    let tokio = tokio_runtime()?;
-    let client = tokio.block_on(async {
-        let client = Client::connect_file(&client_file).await?;
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let ids = client.ids().await?;
-            if ids.len() >= args.engines as usize {
-                eprintln!(
-                    "wasp cluster started: controller and {} engines (ids {:?}); logs in {}",
-                    ids.len(),
-                    ids.iter().map(|i| i.0).collect::<Vec<_>>(),
-                    logs.display()
-                );
-                return anyhow::Ok(client);
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "only {} of {} engines joined within {START_TIMEOUT:?}",
-                    ids.len(),
-                    args.engines
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
-    let client = match client {
-        Ok(client) => client,
-        Err(err) => {
-            kill_all(&mut children);
-            return Err(err);
-        }
-    };
-    if args.daemon {
+    let mut child = Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .arg("--supervisor")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .context("starting the cluster's supervisor")?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("the supervisor's stdout is not piped")?;
+    let mut stdout = BufReader::new(stdout);
+    let mut first = String::new();
+    stdout
+        .read_line(&mut first)
+        .context("reading the supervisor's report")?;
+    if let Some(message) = first.strip_prefix(READY) {
+        eprintln!("{}", message.trim_end());
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!("press Ctrl-C to stop the cluster");
-    tokio.block_on(async {
-        let _ = tokio::signal::ctrl_c().await;
-        let _ = client.shutdown().await;
-    });
-    // The processes are this one's children: wait for them (reaping them),
-    // killing those that outlast the grace period.
-    let deadline = Instant::now() + DEFAULT_GRACE;
-    while Instant::now() < deadline
-        && children
-            .iter_mut()
-            .any(|child| matches!(child.try_wait(), Ok(None)))
-    {
-        std::thread::sleep(Duration::from_millis(20));
+    let mut rest = String::new();
+    let _ = stdout.read_to_string(&mut rest);
+    let report = first + &rest;
+    if let Some(err) = report.strip_prefix(FAILED) {
+        bail!("{}", err.trim_end());
     }
-    kill_all(&mut children);
-    let _ = std::fs::remove_file(pid_file(&profile));
-    Ok(ExitCode::SUCCESS)
+    let status = child.wait().context("waiting for the supervisor")?;
+    let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let last = text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+    bail!(
+        "the cluster's supervisor exited at start ({status}): {last} (log: {})",
+        log_path.display()
+    )
 }
 
-/// How long the cluster's processes have to exit on request when the
-/// foreground `cluster start` is interrupted (`cluster stop` has a flag).
-const DEFAULT_GRACE: Duration = Duration::from_secs(5);
-
-fn spawn(command: &mut Command, log: &Path) -> anyhow::Result<Child> {
-    let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    command
-        .stdin(Stdio::null())
-        .stdout(file.try_clone()?)
-        .stderr(file)
-        .spawn()
-        .with_context(|| format!("starting {command:?}"))
+/// The detached supervisor of `cluster start --daemon`.
+fn supervise_detached(args: &ClusterStartArgs) -> anyhow::Result<ExitCode> {
+    // A session of its own: no controlling terminal, so neither a Ctrl-C
+    // nor the hangup of the terminal that ran `cluster start` reaches it.
+    if let Err(err) = rustix::process::setsid() {
+        eprintln!("wasp: supervisor: setsid failed ({err}); staying in the caller's session");
+    }
+    let profile = Profile::new(&args.profile.profile)?;
+    let log = SupervisorLog::open(&profile, false, false)?;
+    tokio_runtime()?.block_on(async {
+        let mut supervisor = Supervisor::new(&profile, log)?;
+        match launch(&mut supervisor, &profile, args).await {
+            Ok(message) => {
+                if let Err(err) = report(&format!("{READY}{message}")) {
+                    // Nobody waits for the cluster: its `cluster start`
+                    // was interrupted. A cluster nobody knows is up would
+                    // run on unseen.
+                    supervisor.log.say(&format!(
+                        "cannot report to `cluster start` ({err}); stopping the cluster"
+                    ));
+                    supervisor.kill_all();
+                    supervisor.remove_pid_file();
+                    return Ok(ExitCode::FAILURE);
+                }
+                supervisor.run(Mode::Daemon).await
+            }
+            Err(err) => {
+                supervisor.kill_all();
+                supervisor
+                    .log
+                    .say(&format!("the cluster could not start: {err:#}"));
+                let _ = report(&format!("{FAILED}{err:#}"));
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    })
 }
 
-/// Waits for the controller (`children[0]`) to write `path`; if it exits
-/// first, the error gives the last line of its `log`, which says why.
-fn wait_for_file(path: &Path, children: &mut [Child], log: &Path) -> anyhow::Result<()> {
+/// Writes the supervisor's one-line report on its stdout; nothing is
+/// written there afterwards (its reader has gone).
+fn report(line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", line.replace('\n', " "))?;
+    out.flush()
+}
+
+/// Starts the controller and the engines, and waits for the engines to
+/// join. Returns the message that says the cluster is up.
+async fn launch(
+    supervisor: &mut Supervisor,
+    profile: &Profile,
+    args: &ClusterStartArgs,
+) -> anyhow::Result<String> {
+    let profile_name = &args.profile.profile;
+    let client_file = profile.client_file();
+    let engine_file = profile.engine_file();
+    // Old files would point at a controller that is gone. Only a fresh
+    // start removes them: a controller the supervisor restarts rewrites
+    // them, and engines that outlived the old one re-read them.
+    let _ = std::fs::remove_file(&client_file);
+    let _ = std::fs::remove_file(&engine_file);
+    let logs = supervise::log_dir(profile);
+
+    let mut controller = vec![
+        "controller".to_owned(),
+        "--profile".into(),
+        profile_name.clone(),
+    ];
+    controller.extend(["--scheme".to_owned(), args.scheduler.scheme.clone()]);
+    controller.extend(["--hwm".to_owned(), args.scheduler.hwm.to_string()]);
+    controller.extend(["--prefetch".to_owned(), args.scheduler.prefetch.to_string()]);
+    controller.extend(args.hub.to_flags());
+    if let Some(size) = args.runtime.max_module_size {
+        controller.extend(["--max-module-size".to_owned(), size.to_string()]);
+    }
+    let controller_log = logs.join("controller.log");
+    supervisor.start(Spec {
+        role: CONTROLLER.to_owned(),
+        args: controller,
+        log: controller_log.clone(),
+    })?;
+    wait_for_file(&engine_file, supervisor, &controller_log).await?;
+
+    let engine_flags = args.runtime.to_flags();
+    for i in 0..args.engines {
+        let mut engine = vec![
+            "engine".to_owned(),
+            "--profile".into(),
+            profile_name.clone(),
+        ];
+        if let Some(size) = &args.max_namespace {
+            engine.extend(["--max-namespace".to_owned(), size.to_string()]);
+        }
+        if let Some(timeout) = &args.reconnect_timeout {
+            engine.extend(["--reconnect-timeout".to_owned(), timeout.to_string()]);
+        }
+        engine.extend(engine_flags.iter().cloned());
+        supervisor.start(Spec {
+            role: format!("engine-{i}"),
+            args: engine,
+            log: logs.join(format!("engine-{i}.log")),
+        })?;
+    }
+
+    let client = Client::connect_file(&client_file).await?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let ids = client.ids().await?;
+        if ids.len() >= args.engines as usize {
+            return Ok(format!(
+                "wasp cluster started: controller and {} engines (ids {:?}), supervised; logs in {}",
+                ids.len(),
+                ids.iter().map(|i| i.0).collect::<Vec<_>>(),
+                logs.display()
+            ));
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "only {} of {} engines joined within {START_TIMEOUT:?}",
+                ids.len(),
+                args.engines
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits for the controller (the supervisor's first process) to write
+/// `path`; if it exits first, the error gives the last line of its `log`,
+/// which says why.
+async fn wait_for_file(
+    path: &std::path::Path,
+    supervisor: &mut Supervisor,
+    log: &std::path::Path,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + START_TIMEOUT;
     while !path.exists() {
-        if let Some(status) = children[0].try_wait()? {
+        if let Some(status) = supervisor.exited(0)? {
             let text = std::fs::read_to_string(log).unwrap_or_default();
             let last = text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
             bail!(
@@ -172,24 +280,56 @@ fn wait_for_file(path: &Path, children: &mut [Child], log: &Path) -> anyhow::Res
         if Instant::now() > deadline {
             bail!("the controller wrote no connection file within {START_TIMEOUT:?}");
         }
-        std::thread::sleep(Duration::from_millis(10));
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(())
 }
 
-/// Kills (SIGKILL) and reaps every child still running.
-fn kill_all(children: &mut [Child]) {
-    for child in children.iter_mut().rev() {
-        let _ = child.kill();
-        let _ = child.wait();
+/// Stops the supervisor that the pid file lists, if it runs: sends it
+/// SIGTERM and waits until it has handed the cluster over (it rewrites the
+/// pid file without itself, then restarts nothing) or exited, so that it
+/// restarts nothing `stop` ends, and the pid file lists what runs now.
+fn stop_supervisor(pid_file: &std::path::Path) -> anyhow::Result<Option<processes::Started>> {
+    let listed = |pid: u32| -> anyhow::Result<bool> {
+        Ok(processes::read(pid_file)?
+            .iter()
+            .any(|p| p.role == SUPERVISOR && p.pid == pid))
+    };
+    let Some(supervisor) = processes::read(pid_file)?
+        .into_iter()
+        .find(|p| p.role == SUPERVISOR && p.alive())
+    else {
+        return Ok(None);
+    };
+    processes::terminate(std::slice::from_ref(&supervisor));
+    let deadline = Instant::now() + SUPERVISOR_EXIT;
+    while supervisor.alive() && listed(supervisor.pid)? {
+        if Instant::now() > deadline {
+            // A supervisor left running could restart what `stop` ends.
+            processes::end(std::slice::from_ref(&supervisor), Duration::ZERO)?;
+            eprintln!(
+                "wasp: the supervisor did not answer SIGTERM within {SUPERVISOR_EXIT:?}; killed it"
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
+    Ok(Some(supervisor))
 }
 
-/// Asks the cluster to stop, then ends every process `start` recorded:
-/// those that have not exited after `--grace` are killed.
+/// Stops the supervisor, then asks the cluster to stop and ends every
+/// process `start` recorded: those that have not exited after `--grace`
+/// are killed.
 pub fn stop(args: &ClusterStopArgs) -> anyhow::Result<ExitCode> {
     let profile = Profile::new(&args.profile.profile)?;
-    let started = processes::read(&pid_file(&profile))?;
+    let pid_file = supervise::pid_file(&profile);
+    let supervisor = stop_supervisor(&pid_file)?;
+    // Read again: the supervisor may have restarted a process before it
+    // handed over.
+    let started: Vec<processes::Started> = processes::read(&pid_file)?
+        .into_iter()
+        .filter(|p| p.role != SUPERVISOR)
+        .collect();
     let asked = tokio_runtime()?.block_on(async {
         let client = Client::connect_file(&profile.client_file())
             .await
@@ -204,10 +344,14 @@ pub fn stop(args: &ClusterStopArgs) -> anyhow::Result<ExitCode> {
         eprintln!("wasp: could not ask the cluster to stop ({err:#}); ending its processes");
         processes::terminate(&started);
     }
-    let killed = processes::end(&started, args.grace.0)?;
+    let mut killed = processes::end(&started, args.grace.0)?;
+    // The supervisor exits once it has reaped the last of them.
+    if let Some(supervisor) = supervisor {
+        killed.extend(processes::end(&[supervisor], SUPERVISOR_EXIT)?);
+    }
     let _ = std::fs::remove_file(profile.client_file());
     let _ = std::fs::remove_file(profile.engine_file());
-    let _ = std::fs::remove_file(pid_file(&profile));
+    let _ = std::fs::remove_file(&pid_file);
     if killed.is_empty() {
         eprintln!("wasp cluster stopped");
     } else {
@@ -222,6 +366,7 @@ pub fn stop(args: &ClusterStopArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `wasp cluster status`: the scheduler, the engines and the task counts.
 pub fn status(args: &ProfileOnly) -> anyhow::Result<ExitCode> {
     let profile = Profile::new(&args.profile.profile)?;
     let status = tokio_runtime()?.block_on(async {

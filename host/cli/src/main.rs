@@ -10,10 +10,12 @@ mod inspect;
 mod processes;
 mod remote;
 mod replay;
+mod restart;
 mod run;
 mod scaffold;
 mod serve;
 mod settings;
+mod supervise;
 mod taskdb;
 mod toolchain;
 
@@ -22,11 +24,22 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
     let args = cli::Cli::parse();
+    // An engine's log file tells when it joined, lost and rejoined its
+    // controller (info) and which modules failed to load (warn); other
+    // commands print only errors unless RUST_LOG asks for more.
+    let default = match args.command {
+        cli::Command::Engine(_) => "warn,wasp_engine=info",
+        _ => "error",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // A log file gets plain text, not terminal colours.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     match run_command(args) {
         Ok(code) => code,
         Err(err) => {

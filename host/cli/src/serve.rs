@@ -62,6 +62,7 @@ pub fn engine(args: &EngineArgs) -> anyhow::Result<ExitCode> {
         None => Profile::new(&args.profile.profile)?.engine_file(),
     };
     let connection = ConnectionFile::read(&path)?;
+    let connection_path = Some(path);
     let mut runtime = args.runtime.runtime_config();
     // An engine runs one task at a time; a few instances cover a chunk's
     // reuse and a load in flight.
@@ -69,11 +70,13 @@ pub fn engine(args: &EngineArgs) -> anyhow::Result<ExitCode> {
     let name = format!("{}:{}", hostname(), std::process::id());
     let engine = tokio_runtime()?.block_on(run_node(NodeConfig {
         connection,
+        connection_path,
         runtime,
         name,
         namespace_bytes: args
             .max_namespace
             .map_or(wasp_engine::node::DEFAULT_NAMESPACE_BYTES, |size| size.0),
+        reconnect_timeout: args.reconnect_timeout.0,
     }))?;
     tracing::info!(%engine, "engine stopped");
     Ok(ExitCode::SUCCESS)

@@ -387,6 +387,16 @@ fn outcome(result: &Finished) -> Result<&[Option<Value>], ClientError> {
     })
 }
 
+impl std::fmt::Debug for AsyncResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncResult")
+            .field("msg_ids", &self.msg_ids)
+            .field("finished", &self.arrival.len())
+            .field("accepted", &self.accepted_count)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for AsyncResult {
     fn drop(&mut self) {
         if self.arrival.len() != self.msg_ids.len() {

@@ -9,6 +9,7 @@
 //! finish; a heartbeat tells the controller the engine is alive.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -21,6 +22,7 @@ use wasp_proto::msg::{
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value};
 
+use crate::backoff::{Attempt, Reconnect};
 use crate::convert::memory_size;
 use crate::error::CallError;
 use crate::limits::{Limit, Limits, bytes};
@@ -85,6 +87,10 @@ fn frames(messages: Vec<Outgoing>, budget: usize) -> Vec<Vec<FromEngine>> {
 pub struct NodeConfig {
     /// Where the controller is and how to prove who we are.
     pub connection: ConnectionFile,
+    /// The file `connection` was read from. It is read again before every
+    /// reconnect attempt, since a restarted controller rewrites it (maybe
+    /// with another port or certificate); `None` reuses `connection`.
+    pub connection_path: Option<PathBuf>,
     /// The runtime's limits and compile cache.
     pub runtime: RuntimeConfig,
     /// A name for status displays (`host:pid`).
@@ -92,10 +98,20 @@ pub struct NodeConfig {
     /// Most bytes (as `Value::cost_bytes` counts) one tenant's namespace may
     /// hold on this engine.
     pub namespace_bytes: usize,
+    /// How long to keep trying to reach a controller after the connection
+    /// is lost ([`crate::backoff::DEFAULT_RECONNECT_TIMEOUT`]); zero stops at
+    /// the loss.
+    pub reconnect_timeout: Duration,
 }
 
 /// The default of [`NodeConfig::namespace_bytes`].
 pub const DEFAULT_NAMESPACE_BYTES: usize = 256 << 20;
+
+/// How long one reconnect attempt may take. A dial to an address nobody
+/// answers would otherwise wait for the QUIC idle timeout (30 s), during
+/// which a restarted controller's new connection file goes unread; a live
+/// controller answers within milliseconds on a LAN.
+pub const REDIAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why an engine node stopped.
 #[derive(Debug, thiserror::Error)]
@@ -103,8 +119,8 @@ pub enum NodeError {
     /// The runtime could not start.
     #[error(transparent)]
     Setup(#[from] SetupError),
-    /// The controller could not be reached, refused us, or broke the
-    /// connection.
+    /// The controller could not be reached at start, refused us, or sent
+    /// what is not wasp's protocol.
     #[error(transparent)]
     Net(#[from] NetError),
     /// The controller accepted us but assigned no engine id.
@@ -113,6 +129,29 @@ pub enum NodeError {
     /// A setting cannot work, e.g. a result limit larger than a frame.
     #[error("{0}")]
     Config(String),
+    /// The connection was lost, and reconnecting is off (a zero
+    /// reconnect timeout).
+    #[error("lost the controller ({cause}); reconnecting is off (the reconnect timeout is 0)")]
+    Lost {
+        /// Why the connection ended.
+        cause: String,
+    },
+    /// The connection was lost and no controller could be reached again
+    /// within the reconnect timeout.
+    #[error(
+        "lost the controller ({cause}) and could not reach it again within the reconnect \
+         timeout of {timeout:?} ({attempts} attempts; last: {last})"
+    )]
+    GaveUp {
+        /// Why the connection ended.
+        cause: String,
+        /// How long the engine kept trying.
+        timeout: Duration,
+        /// How many attempts it made.
+        attempts: u32,
+        /// Why the last attempt failed.
+        last: String,
+    },
 }
 
 /// Work for the executor, in arrival order.
@@ -260,8 +299,22 @@ impl WorkQueue {
     }
 }
 
-/// Runs an engine until the controller closes the connection or says stop.
-/// Returns the engine id it ran as.
+/// Runs an engine until the controller says stop. Returns the engine id it
+/// last ran as.
+///
+/// The first connection is made once: a controller that cannot be reached
+/// at start is an error at once. Once joined, a connection that is lost
+/// (the controller crashed, was restarted, or dropped this engine) is made
+/// again with backoff for up to [`NodeConfig::reconnect_timeout`],
+/// re-reading the connection file each time; only [`ToEngine::Shutdown`],
+/// or the controller closing the connection as it stops on purpose, ends
+/// the engine without error.
+///
+/// The runtime, and with it every compiled module in memory and on disk,
+/// outlives the connections: a reconnected engine announces what it has
+/// compiled and is not sent those modules again. Work under way at the
+/// loss is abandoned (the controller requeues it), as are the namespaces,
+/// which belonged to the engine id the old connection had.
 pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
     // A task's results and captured output travel in one message, capped
     // by `result_bytes` (see `run_items`); a failing item adds its own
@@ -280,20 +333,169 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
             bytes(FRAME_BUDGET)
         )));
     }
-    let runtime = Runtime::new(config.runtime)?;
-    let hello = EngineHello {
+    let runtime = Runtime::new(config.runtime.clone())?;
+    let mut session =
+        wasp_net::dial(&config.connection, Role::Engine(hello(&config, &runtime))).await?;
+    let mut engine = session.engine.ok_or(NodeError::NoEngineId)?;
+    tracing::info!(%engine, "engine joined the controller");
+    let mut reconnect = Reconnect::new(config.reconnect_timeout, seed());
+    loop {
+        let cause = match serve(session, engine, &runtime, config.namespace_bytes).await {
+            Ended::Shutdown => {
+                tracing::info!(%engine, "the controller said stop; engine stopping");
+                return Ok(engine);
+            }
+            Ended::Stopped => {
+                tracing::info!(%engine, "the controller stopped; engine stopping");
+                return Ok(engine);
+            }
+            Ended::Broken(err) => return Err(err.into()),
+            Ended::Lost(cause) => cause,
+        };
+        if !reconnect.timeout().is_zero() {
+            tracing::warn!(
+                %engine,
+                %cause,
+                timeout = ?reconnect.timeout(),
+                "lost the controller; reconnecting"
+            );
+        }
+        reconnect.lost(Instant::now());
+        let (joined, id) = rejoin(&config, &runtime, &mut reconnect, cause).await?;
+        tracing::info!(
+            engine = %id,
+            previous = %engine,
+            cached = runtime.cached_hashes().len(),
+            "engine rejoined the controller"
+        );
+        reconnect.joined();
+        engine = id;
+        session = joined;
+    }
+}
+
+/// What an engine tells the controller it is: its name and every module
+/// it has compiled, in memory or on disk, which it will not be sent again.
+fn hello(config: &NodeConfig, runtime: &Runtime) -> EngineHello {
+    EngineHello {
         name: config.name.clone(),
-        cached: runtime.disk_cached_hashes(),
+        cached: runtime.cached_hashes(),
+    }
+}
+
+/// A seed for the reconnect jitter that differs between engines started
+/// together, so that they spread out their attempts.
+fn seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (u64::from(std::process::id()) << 32) ^ u64::from(nanos)
+}
+
+/// Dials until a controller welcomes the engine or the reconnect policy
+/// gives up.
+async fn rejoin(
+    config: &NodeConfig,
+    runtime: &Runtime,
+    reconnect: &mut Reconnect,
+    cause: String,
+) -> Result<(Session, EngineId), NodeError> {
+    if reconnect.timeout().is_zero() {
+        return Err(NodeError::Lost { cause });
+    }
+    let mut attempts = 0u32;
+    let mut last = "none made".to_owned();
+    loop {
+        match reconnect.next(Instant::now()) {
+            Attempt::GiveUp => {
+                return Err(NodeError::GaveUp {
+                    cause,
+                    timeout: reconnect.timeout(),
+                    attempts,
+                    last,
+                });
+            }
+            Attempt::After(delay) => tokio::time::sleep(delay).await,
+        }
+        attempts += 1;
+        match redial(config, runtime).await {
+            Ok(joined) => return Ok(joined),
+            Err(err) => {
+                tracing::debug!(attempt = attempts, cause = %err, "reconnect attempt failed");
+                last = err;
+            }
+        }
+    }
+}
+
+/// One reconnect attempt, with the connection file as it is now.
+async fn redial(config: &NodeConfig, runtime: &Runtime) -> Result<(Session, EngineId), String> {
+    let file = match &config.connection_path {
+        Some(path) => ConnectionFile::read(path).map_err(|err| err.to_string())?,
+        None => config.connection.clone(),
     };
+    let dial = wasp_net::dial(&file, Role::Engine(hello(config, runtime)));
+    let session = tokio::time::timeout(REDIAL_TIMEOUT, dial)
+        .await
+        .map_err(|_| format!("no answer from {} within {REDIAL_TIMEOUT:?}", file.address))?
+        .map_err(|err| err.to_string())?;
+    let engine = session
+        .engine
+        .ok_or_else(|| NodeError::NoEngineId.to_string())?;
+    Ok((session, engine))
+}
+
+/// The reason wasp's controller gives when it closes its endpoint on
+/// purpose, as it stops (its listener). The close may overtake the
+/// [`ToEngine::Shutdown`] queued just before it, so it means the same:
+/// stop, do not reconnect. A controller that crashed or was killed closes
+/// nothing; its engines see the connection time out, and reconnect.
+const CONTROLLER_STOPPING: &str = "controller shutting down";
+
+/// How one connection to the controller ended.
+enum Ended {
+    /// The controller said stop.
+    Shutdown,
+    /// The controller closed the connection as it stopped on purpose.
+    Stopped,
+    /// The connection was lost, closed or reset, or the controller ended
+    /// its stream: a controller may be back (the reason, for the log).
+    Lost(String),
+    /// The controller sent what is not wasp's protocol; trying again
+    /// would meet the same controller.
+    Broken(NetError),
+}
+
+/// Whether a failed read means the controller is gone (crashed,
+/// restarted, unreachable, or dropped this engine), which a reconnect may
+/// mend, rather than a peer that does not speak wasp's protocol.
+fn is_lost(err: &NetError) -> bool {
+    matches!(
+        err,
+        NetError::ConnectionLost { .. }
+            | NetError::Closed { .. }
+            | NetError::LocallyClosed
+            | NetError::StreamReset { .. }
+            | NetError::StreamStopped { .. }
+            | NetError::StreamClosed
+            | NetError::Timeout { .. }
+    )
+}
+
+/// Serves one connection: runs what the controller sends until it says
+/// stop or the connection ends.
+async fn serve(
+    session: Session,
+    engine: EngineId,
+    runtime: &Runtime,
+    namespace_bytes: usize,
+) -> Ended {
     let Session {
         mut send,
         mut recv,
-        engine,
+        connection,
         ..
-    } = wasp_net::dial(&config.connection, Role::Engine(hello)).await?;
-    let engine = engine.ok_or(NodeError::NoEngineId)?;
-    tracing::info!(%engine, "engine joined the controller");
-
+    } = session;
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Outgoing>();
     let writer = tokio::spawn(async move {
         let mut pending = Vec::new();
@@ -321,9 +523,9 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
     };
     let queue = Arc::new(WorkQueue::default());
     let executor = tokio::spawn(execute(
-        runtime,
+        runtime.clone(),
         engine,
-        config.namespace_bytes,
+        namespace_bytes,
         queue.clone(),
         out_tx.clone(),
     ));
@@ -373,22 +575,35 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
                     queue.push(work);
                 }
                 if stop {
-                    break Ok(());
+                    break Ended::Shutdown;
                 }
             }
-            Ok(None) => break Ok(()),
-            Err(err) => break Err(err),
+            Ok(None) => break Ended::Lost("the controller ended the stream".to_owned()),
+            Err(NetError::Closed { code: 0, reason }) if reason == CONTROLLER_STOPPING => {
+                break Ended::Stopped;
+            }
+            Err(err) if is_lost(&err) => break Ended::Lost(err.to_string()),
+            Err(err) => break Ended::Broken(err),
         }
     };
-    tracing::info!(%engine, "the controller closed the connection; engine stopping");
-    queue.close();
-    drop(out_tx);
     heartbeat.abort();
-    // Let running work finish and its results flush, then stop.
-    let _ = executor.await;
-    let _ = writer.await;
-    ended?;
-    Ok(engine)
+    if matches!(ended, Ended::Shutdown) {
+        // Let queued work finish and its results flush, then stop.
+        queue.close();
+        drop(out_tx);
+        let _ = executor.await;
+        let _ = writer.await;
+    } else {
+        // Nobody will read the results: abandon the work (the controller
+        // requeues what this engine held) rather than finish it first,
+        // which could take a task's whole time limit. A guest call yields
+        // at every epoch tick, so the executor stops promptly.
+        executor.abort();
+        writer.abort();
+        let _ = executor.await;
+        connection.close(0u32.into(), b"engine leaving");
+    }
+    ended
 }
 
 /// One tenant's namespace on this engine (ipyparallel's engine namespace).

@@ -255,6 +255,22 @@ impl Runtime {
             .unwrap_or_default()
     }
 
+    /// Every module this runtime can run without its bytes: those
+    /// compiled or loaded in memory and those in the disk cache. An
+    /// engine announces them when it joins a controller, so a reconnected
+    /// engine is not sent (nor recompiles) what it already has, even
+    /// without a disk cache.
+    pub fn cached_hashes(&self) -> Vec<ModuleHash> {
+        let mut hashes: Vec<ModuleHash> = self.modules().keys().copied().collect();
+        let known: std::collections::HashSet<ModuleHash> = hashes.iter().copied().collect();
+        hashes.extend(
+            self.disk_cached_hashes()
+                .into_iter()
+                .filter(|hash| !known.contains(hash)),
+        );
+        hashes
+    }
+
     fn in_memory(&self, hash: &ModuleHash) -> Option<Arc<Module>> {
         self.modules().get(hash).cloned()
     }
