@@ -3,7 +3,7 @@
 //! Rust client and the CLI.
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use wasp_client::{Client, ClientError, Module, Query, RetryPolicy, Status};
@@ -12,7 +12,7 @@ use wasp_proto::{TaskId, Value};
 use wasp_task_artifacts as tasks;
 
 mod common;
-use common::{Cluster, parse_pids, running, wasp, wasp_command};
+use common::{Cluster, parse_pids, running, wasp};
 
 fn module(path: &str) -> Module {
     Module::from_file(path).expect("module")
@@ -63,11 +63,35 @@ async fn busy_engine(rc: &Client) -> Option<u32> {
         .map(|e| pid_of(&e.name))
 }
 
+/// Flags of the clusters whose engines are killed: a killed engine's
+/// connection ends silently, so the heartbeat timeout is how soon its
+/// death is noticed (engines beat every second).
+const FAST_DETECTION: [&str; 2] = ["--heartbeat-timeout", "3s"];
+
+/// An engine holding a task now, other than those in `killed`, by pid.
+async fn busy_engine_besides(rc: &Client, killed: &HashSet<u32>) -> u32 {
+    let mut pid = None;
+    until("a busy engine not killed yet", async || {
+        pid = rc.status().await.ok().and_then(|status| {
+            status
+                .engines
+                .iter()
+                .map(|e| (e.outstanding, pid_of(&e.name)))
+                .find(|(outstanding, pid)| *outstanding > 0 && !killed.contains(pid))
+                .map(|(_, pid)| pid)
+        });
+        pid.is_some()
+    })
+    .await;
+    pid.expect("a busy engine")
+}
+
 async fn map_surviving_two_engine_deaths(chunksize: usize) {
-    let cluster = Cluster::start(4);
+    let cluster = Cluster::start_with(4, &FAST_DETECTION);
     let rc = cluster.client().await;
     let cpu_task = module(tasks::CPU);
-    let n: Vec<u64> = (0..10_000u64).map(|i| 20_000 + i).collect();
+    // About a millisecond each: the map outlasts both kills.
+    let n: Vec<u64> = (0..10_000u64).map(|i| 100_000 + i).collect();
     let view = rc.load_balanced_view().with_chunksize(chunksize);
     let mut result = view
         .map_async(
@@ -79,19 +103,12 @@ async fn map_surviving_two_engine_deaths(chunksize: usize) {
         .expect("submitted");
     let total = result.msg_ids().len();
     let mut killed = HashSet::new();
-    for fraction in [5, 40] {
+    for fraction in [5, 30] {
         until("progress", async || {
             result.progress() * 100 >= total * fraction
         })
         .await;
-        let pid = loop {
-            if let Some(pid) = busy_engine(&rc).await
-                && !killed.contains(&pid)
-            {
-                break pid;
-            }
-            tokio::task::yield_now().await;
-        };
+        let pid = busy_engine_besides(&rc, &killed).await;
         kill9(pid);
         killed.insert(pid);
         // The death lands in the middle of the map, not after it.
@@ -133,7 +150,7 @@ async fn a_map_survives_two_engine_kills_chunksize_10() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_task_whose_engine_keeps_dying_fails_as_killed_worker() {
-    let cluster = Cluster::start(4);
+    let cluster = Cluster::start_with(4, &FAST_DETECTION);
     let rc = cluster.client().await;
     let sleep = module(tasks::SLEEP);
     let pow10 = module(tasks::POW10);
@@ -142,14 +159,13 @@ async fn a_task_whose_engine_keeps_dying_fails_as_killed_worker() {
         .apply_async(&sleep, "sleep-here", vec![Value::F64(600.0)])
         .await
         .expect("submitted");
+    let mut killed = HashSet::new();
     for death in 1..=3u32 {
-        let mut pid = None;
-        until("the task on an engine", async || {
-            pid = busy_engine(&rc).await;
-            pid.is_some()
-        })
-        .await;
-        kill9(pid.expect("a busy engine"));
+        // Each time on the engine it went to next (the supervisor restarts
+        // the killed ones under new pids).
+        let pid = busy_engine_besides(&rc, &killed).await;
+        kill9(pid);
+        killed.insert(pid);
         if death < 3 {
             assert!(!doomed.ready(), "failed after {death} deaths");
         }
@@ -168,7 +184,7 @@ async fn a_task_whose_engine_keeps_dying_fails_as_killed_worker() {
     // The rest of the work completes on the engine left.
     let xs: Vec<Value> = (0..50).map(Value::S64).collect();
     let values = lview.map(&pow10, "pow10", vec![xs]).await.expect("map");
-    assert_eq!(values[7], Some(Value::S64(70)));
+    assert_eq!(values[7], Some(Value::S64(282_475_249)), "7^10");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -220,7 +236,7 @@ async fn abort_queued_and_running_tasks_and_resubmit_a_failed_one() {
         .apply_sync(&pow10, "pow10", vec![Value::S64(4)])
         .await
         .expect("runs after the abort");
-    assert_eq!(after, Some(Value::S64(40)));
+    assert_eq!(after, Some(Value::S64(1_048_576)), "4^10");
     assert!(running(engine_pid), "the engine survived the abort");
 
     // Resubmit a failed task: a new id, the same (deterministic) failure.
@@ -337,32 +353,10 @@ async fn a_silent_engine_is_disconnected_and_its_task_runs_elsewhere() {
     );
 }
 
-/// A `wasp controller` process on the profile of `cluster`, killed on drop.
-struct Controller(Child);
-
-impl Controller {
-    fn start(cluster: &Cluster) -> Self {
-        let child = wasp_command(&cluster.dir)
-            .args(["controller"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn wasp controller");
-        Self(child)
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_controller_restarts_where_it_stopped() {
     let cluster = Cluster::start(2);
-    let controller_pid = common::cluster_pid(&cluster, "controller");
+    let first_pid = controller_pid(&cluster).expect("a controller");
     let rc = cluster.client().await;
     let cpu_task = module(tasks::CPU);
     let n: Vec<u64> = (0..3000u64).map(|i| 50_000 + i).collect();
@@ -378,13 +372,17 @@ async fn a_killed_controller_restarts_where_it_stopped() {
     assert!(result.wait_accepted(None).await, "every task committed");
     let total = result.msg_ids().len();
     until("some results", async || result.progress() * 10 >= total).await;
-    kill9(controller_pid);
+    kill9(first_pid);
     let ids = result.msg_ids().to_vec();
     drop(result);
     drop(rc);
 
-    let _restarted = Controller::start(&cluster);
-    // The same connection file (certificate, token, port) works again.
+    // The cluster's supervisor starts it again on the same profile; the
+    // same connection file (certificate, token, port) works again.
+    until("a new controller process", async || {
+        controller_pid(&cluster).is_some_and(|pid| pid != first_pid)
+    })
+    .await;
     let rc = {
         let mut client = None;
         until("the restarted controller", async || {
@@ -436,6 +434,15 @@ async fn a_killed_controller_restarts_where_it_stopped() {
     );
 }
 
+/// The controller's pid in `cluster.pids`, if one runs (the supervisor
+/// lists only what runs now).
+fn controller_pid(cluster: &Cluster) -> Option<u32> {
+    let text = std::fs::read_to_string(cluster.profile().join("cluster.pids")).ok()?;
+    parse_pids(&text)
+        .into_iter()
+        .find_map(|(role, pid)| (role == "controller").then_some(pid))
+}
+
 /// The session of a client: that of a task it submits.
 async fn rc_session(rc: &Client) -> u32 {
     let pow10 = module(tasks::POW10);
@@ -479,7 +486,7 @@ async fn the_task_database_is_scoped_to_the_tenant() {
     let alice2 = cluster.client().await;
     let mut fetched = alice2.get_result(&ids).await.expect("same tenant");
     let values = fetched.get(None).await.expect("results");
-    assert_eq!(values[3], Some(Value::S64(30)));
+    assert_eq!(values[3], Some(Value::S64(59_049)), "3^10");
     let records = alice2
         .db_query(Query {
             func: Some("pow10".into()),
@@ -533,7 +540,7 @@ fn the_cli_submits_without_waiting_then_fetches_lists_and_replays() {
     let cluster = Cluster::start(2);
     let out = wasp(
         &cluster.dir,
-        &["apply", tasks::POW10, "pow10", "7", "--no-wait"],
+        &["apply", "--no-wait", tasks::POW10, "pow10", "7"],
     );
     assert!(
         out.status.success(),
@@ -547,7 +554,7 @@ fn the_cli_submits_without_waiting_then_fetches_lists_and_replays() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "70");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "282475249");
 
     // A map: one id per chunk; `wasp result` prints one line per item.
     let input = cluster.dir.path().join("xs.jsonl");
@@ -586,13 +593,13 @@ fn the_cli_submits_without_waiting_then_fetches_lists_and_replays() {
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .collect::<Vec<_>>(),
-        ["10", "20", "30", "40", "50"]
+        ["1", "1024", "59049", "1048576", "9765625"]
     );
 
     // A failure, listed by status.
     let out = wasp(
         &cluster.dir,
-        &["apply", tasks::EVIL, "fail", "boom", "--no-wait"],
+        &["apply", "--no-wait", tasks::EVIL, "fail", "boom"],
     );
     let failed: String = serde_json::from_slice(&out.stdout).expect("an id");
     let out = wasp(&cluster.dir, &["result", &failed]);
@@ -643,5 +650,5 @@ fn the_cli_submits_without_waiting_then_fetches_lists_and_replays() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "70");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "282475249");
 }
