@@ -220,7 +220,7 @@ async fn abort_queued_and_running_tasks_and_resubmit_a_failed_one() {
             other => panic!("a queued task ran or vanished: {other:?}"),
         }
     }
-    let statuses = rc.abort(&spinning.msg_ids().to_vec()).await.expect("abort");
+    let statuses = rc.abort(spinning.msg_ids()).await.expect("abort");
     assert_eq!(
         statuses,
         [Some(Status::Running)],

@@ -28,7 +28,7 @@ const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
 fn config(seed: u64) -> HubConfig {
     HubConfig {
         sched: SchedulerConfig {
-            scheme: if seed % 2 == 0 {
+            scheme: if seed.is_multiple_of(2) {
                 Scheme::LeastLoad
             } else {
                 Scheme::Lru
@@ -243,8 +243,8 @@ impl Sim {
     fn pump(&mut self) {
         while let Some(output) = self.hub.poll_output() {
             match output {
-                Output::Client { session, msg } => self.to_client(session, msg),
-                Output::Engine { engine, msg } => self.to_engine(engine, msg),
+                Output::Client { session, msg } => self.deliver_to_client(session, msg),
+                Output::Engine { engine, msg } => self.deliver_to_engine(engine, msg),
                 Output::CloseEngine { engine, .. } => {
                     // It may still have a result in flight: it arrives
                     // after the close and must be dropped.
@@ -276,7 +276,7 @@ impl Sim {
         }
     }
 
-    fn to_client(&mut self, session: u32, msg: ToClient) {
+    fn deliver_to_client(&mut self, session: u32, msg: ToClient) {
         let Some(client) = self.clients.get_mut(&session) else {
             return;
         };
@@ -312,7 +312,7 @@ impl Sim {
         }
     }
 
-    fn to_engine(&mut self, id: EngineId, msg: ToEngine) {
+    fn deliver_to_engine(&mut self, id: EngineId, msg: ToEngine) {
         let Some(engine) = self.engines.get_mut(&id) else {
             return;
         };
