@@ -410,13 +410,13 @@ async fn task_records_are_kept_in_sqlite() {
     loop {
         let row: Option<(String, String, String)> = db
             .query_row(
-                "SELECT func, status, result FROM tasks WHERE status != 'pending'",
+                "SELECT func, status, result FROM tasks WHERE status != 'queued'",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .ok();
         if let Some(row) = row {
-            assert_eq!(row, ("area".into(), "ok".into(), "[21]".into()));
+            assert_eq!(row, ("area".into(), "succeeded".into(), "[21]".into()));
             break;
         }
         assert!(
@@ -571,6 +571,8 @@ async fn profile_files_are_private_under_umask_022() {
         "tasks.sqlite-shm",
         "security/wasp-client.json",
         "security/wasp-engine.json",
+        "security/controller-cert.der",
+        "security/controller-key.der",
     ] {
         assert_eq!(mode(&profile.join(file)), 0o600, "{file}");
     }
