@@ -459,8 +459,8 @@ fn start_controller(dir: &tempfile::TempDir, log: &str) -> Process {
 
 /// The engine side alone, with `wasp controller` and `wasp engine` run
 /// directly: a controller killed and started again on the same profile
-/// (on another port, with another certificate: the engine finds them in
-/// the rewritten connection file) gets the same engine process back,
+/// (on the same port, with the same certificate and token, which it keeps
+/// in the profile) gets the same engine process back,
 /// which announces the module it compiled and runs it without being sent
 /// it. The engine has no disk cache, so only the compile cache it kept in
 /// memory across the connections can have answered.
@@ -497,10 +497,12 @@ fn an_engine_rejoins_a_restarted_controller_with_its_compiled_modules() {
         second[0].module_bytes, 0,
         "announced the module it compiled, and was not sent it: {second:?}"
     );
-    assert_ne!(
+    // Issue 11: the restarted controller keeps its certificate, token and
+    // (free) port, so the connection file stays valid as it was.
+    assert_eq!(
         read(&profile.join("security/wasp-engine.json")),
         old_file,
-        "the new controller wrote a new connection file"
+        "the connection file of the earlier run stays valid"
     );
     let log = read(&engine.log);
     let lost = line_of(&log, "lost the controller; reconnecting");
