@@ -493,6 +493,15 @@ fn cli_apply_map_and_status_on_a_cluster() {
         ),
         "{status}"
     );
+    // What the records cost: at least each task's submission and result,
+    // committed in at least one transaction.
+    let committed: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("records: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no records line: {status}"));
+    assert!(committed >= 12, "{status}");
     let out = wasp(dir, &["cluster", "stop"]);
     assert!(
         out.status.success(),

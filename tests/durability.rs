@@ -12,7 +12,7 @@ use wasp_proto::{TaskId, Value};
 use wasp_task_artifacts as tasks;
 
 mod common;
-use common::{Cluster, parse_pids, running, wasp};
+use common::{Cluster, kill9, role_pid, running, wasp};
 
 fn module(path: &str) -> Module {
     Module::from_file(path).expect("module")
@@ -25,14 +25,6 @@ fn cpu(n: u64) -> u64 {
         s = s.wrapping_mul(31).wrapping_add(i) % 1_000_003;
     }
     s
-}
-
-fn kill9(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success(), "kill -9 {pid}");
 }
 
 /// The pid in an engine's status name (`host:pid`).
@@ -194,11 +186,7 @@ async fn abort_queued_and_running_tasks_and_resubmit_a_failed_one() {
     let evil = module(tasks::EVIL);
     let pow10 = module(tasks::POW10);
     let lview = rc.load_balanced_view();
-    let engine_pid =
-        parse_pids(&std::fs::read_to_string(cluster.profile().join("cluster.pids")).expect("pids"))
-            .into_iter()
-            .find_map(|(role, pid)| (role == "engine-0").then_some(pid))
-            .expect("engine-0");
+    let engine_pid = role_pid(&cluster.profile(), "engine-0").expect("engine-0");
 
     // `spin` loops forever (until the engine's wall-time ceiling).
     let mut spinning = lview
@@ -434,13 +422,9 @@ async fn a_killed_controller_restarts_where_it_stopped() {
     );
 }
 
-/// The controller's pid in `cluster.pids`, if one runs (the supervisor
-/// lists only what runs now).
+/// The controller's pid, if one runs.
 fn controller_pid(cluster: &Cluster) -> Option<u32> {
-    let text = std::fs::read_to_string(cluster.profile().join("cluster.pids")).ok()?;
-    parse_pids(&text)
-        .into_iter()
-        .find_map(|(role, pid)| (role == "controller").then_some(pid))
+    role_pid(&cluster.profile(), "controller")
 }
 
 /// The session of a client: that of a task it submits.

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use wasp_task_artifacts as tasks;
 
 mod common;
-use common::{Cluster, parse_pids, running, wasp, wasp_command};
+use common::{Cluster, kill9, profile_pids, role_pid, running, wasp, wasp_command};
 
 /// How long a restarted process may take to appear.
 const RESTART: Duration = Duration::from_secs(60);
@@ -45,27 +45,6 @@ fn poll<T>(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn kill9(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -9 {pid}");
-}
-
-/// The cluster's `cluster.pids`, as (role, pid), in file order.
-fn pids(profile: &Path) -> Vec<(String, u32)> {
-    std::fs::read_to_string(profile.join("cluster.pids"))
-        .map(|text| parse_pids(&text))
-        .unwrap_or_default()
-}
-
-fn pid_of(profile: &Path, role: &str) -> Option<u32> {
-    pids(profile)
-        .into_iter()
-        .find_map(|(name, pid)| (name == role).then_some(pid))
 }
 
 fn read(path: &Path) -> String {
@@ -173,7 +152,7 @@ fn line_of(log: &str, needle: &str) -> usize {
 fn a_killed_engine_is_restarted_and_the_cluster_keeps_serving() {
     let cluster = Cluster::start(2);
     let profile = cluster.profile();
-    let before = pids(&profile);
+    let before = profile_pids(&profile);
     let roles: Vec<&str> = before.iter().map(|(role, _)| role.as_str()).collect();
     assert_eq!(
         roles,
@@ -181,18 +160,18 @@ fn a_killed_engine_is_restarted_and_the_cluster_keeps_serving() {
         "{before:?}"
     );
     apply_everywhere(&cluster.dir, 2);
-    let engine_0 = pid_of(&profile, "engine-0").expect("engine-0");
-    let old = pid_of(&profile, "engine-1").expect("engine-1");
+    let engine_0 = role_pid(&profile, "engine-0").expect("engine-0");
+    let old = role_pid(&profile, "engine-1").expect("engine-1");
 
     kill9(old);
     let new = poll(
         "a new engine-1 in cluster.pids",
         RESTART,
-        || pid_of(&profile, "engine-1").filter(|pid| *pid != old && running(*pid)),
+        || role_pid(&profile, "engine-1").filter(|pid| *pid != old && running(*pid)),
         || {
             format!(
                 "{:?}\n{}",
-                pids(&profile),
+                profile_pids(&profile),
                 read(&profile.join("log/supervisor.log"))
             )
         },
@@ -206,7 +185,7 @@ fn a_killed_engine_is_restarted_and_the_cluster_keeps_serving() {
     let died = line_of(&log, &format!("engine-1 (pid {old}) died (signal: 9"));
     let restarted = line_of(&log, &format!("restarted engine-1 (pid {new})"));
     assert!(died < restarted, "{log}");
-    assert_eq!(pid_of(&profile, "engine-0"), Some(engine_0), "untouched");
+    assert_eq!(role_pid(&profile, "engine-0"), Some(engine_0), "untouched");
 
     // `cluster stop` ends the supervisor and the restarted engine too.
     let out = wasp(&cluster.dir, &["cluster", "stop"]);
@@ -244,7 +223,7 @@ fn a_foreground_cluster_restarts_a_killed_engine_and_cluster_stop_ends_it() {
         "the cluster up",
         RESTART,
         || {
-            let pid = pid_of(&profile, "engine-0")?;
+            let pid = role_pid(&profile, "engine-0")?;
             engines(&dir)?
                 .iter()
                 .any(|e| e.pid() == Some(pid))
@@ -252,12 +231,12 @@ fn a_foreground_cluster_restarts_a_killed_engine_and_cluster_stop_ends_it() {
         },
         || read(&start.log),
     );
-    assert_eq!(pid_of(&profile, "supervisor"), Some(start.pid()));
+    assert_eq!(role_pid(&profile, "supervisor"), Some(start.pid()));
     kill9(old);
     let new = poll(
         "a new engine-0",
         RESTART,
-        || pid_of(&profile, "engine-0").filter(|pid| *pid != old && running(*pid)),
+        || role_pid(&profile, "engine-0").filter(|pid| *pid != old && running(*pid)),
         || read(&start.log),
     );
     wait_for_engines(&dir, &[new], RESTART);
@@ -298,11 +277,11 @@ fn an_engine_that_keeps_dying_is_given_up_on() {
         let pid = poll(
             "a new engine-0 to kill",
             RESTART,
-            || pid_of(&profile, "engine-0").filter(|pid| !killed.contains(pid) && running(*pid)),
+            || role_pid(&profile, "engine-0").filter(|pid| !killed.contains(pid) && running(*pid)),
             || {
                 format!(
                     "{:?}\n{}",
-                    pids(&profile),
+                    profile_pids(&profile),
                     read(&profile.join("log/supervisor.log"))
                 )
             },
@@ -336,10 +315,15 @@ fn an_engine_that_keeps_dying_is_given_up_on() {
     }
     assert_eq!(log.matches("restarted engine-0").count(), 4, "{log}");
     assert!(from < gave_up);
-    assert_eq!(pid_of(&profile, "engine-0"), None, "{:?}", pids(&profile));
+    assert_eq!(
+        role_pid(&profile, "engine-0"),
+        None,
+        "{:?}",
+        profile_pids(&profile)
+    );
     assert!(killed.iter().all(|pid| !running(*pid)));
     // The rest of the cluster still serves.
-    assert!(pid_of(&profile, "controller").is_some_and(running));
+    assert!(role_pid(&profile, "controller").is_some_and(running));
     assert!(
         engines(&cluster.dir).is_some(),
         "{}",
@@ -357,20 +341,20 @@ fn a_killed_controller_is_restarted_and_its_engines_rejoin() {
     let profile = cluster.profile();
     apply_everywhere(&cluster.dir, 2);
     let engine_pids = [
-        pid_of(&profile, "engine-0").expect("engine-0"),
-        pid_of(&profile, "engine-1").expect("engine-1"),
+        role_pid(&profile, "engine-0").expect("engine-0"),
+        role_pid(&profile, "engine-1").expect("engine-1"),
     ];
-    let old = pid_of(&profile, "controller").expect("controller");
+    let old = role_pid(&profile, "controller").expect("controller");
 
     kill9(old);
     let new = poll(
         "a new controller in cluster.pids",
         RESTART,
-        || pid_of(&profile, "controller").filter(|pid| *pid != old && running(*pid)),
+        || role_pid(&profile, "controller").filter(|pid| *pid != old && running(*pid)),
         || {
             format!(
                 "{:?}\n{}",
-                pids(&profile),
+                profile_pids(&profile),
                 read(&profile.join("log/supervisor.log"))
             )
         },
@@ -383,7 +367,7 @@ fn a_killed_controller_is_restarted_and_its_engines_rejoin() {
         "each ran a task of a module it already had: {listed:?}"
     );
     for (i, pid) in engine_pids.iter().enumerate() {
-        assert_eq!(pid_of(&profile, &format!("engine-{i}")), Some(*pid));
+        assert_eq!(role_pid(&profile, &format!("engine-{i}")), Some(*pid));
         let log = read(&profile.join(format!("log/engine-{i}.log")));
         assert!(
             line_of(&log, "lost the controller; reconnecting")

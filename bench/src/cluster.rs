@@ -52,6 +52,23 @@ impl Cluster {
         dir: tempfile::TempDir,
         cache: PathBuf,
     ) -> anyhow::Result<Self> {
+        Self::start_in(engines, dir, cache, &[])
+    }
+
+    /// Starts a controller and `engines` engines with these further `wasp
+    /// cluster start` flags (e.g. `--heartbeat-timeout 3s`).
+    pub fn start_with(engines: u32, flags: &[&str]) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let cache = dir.path().join("cache");
+        Self::start_in(engines, dir, cache, flags)
+    }
+
+    fn start_in(
+        engines: u32,
+        dir: tempfile::TempDir,
+        cache: PathBuf,
+        flags: &[&str],
+    ) -> anyhow::Result<Self> {
         let mut cluster = Self {
             wasp: wasp_binary()?,
             dir,
@@ -59,7 +76,10 @@ impl Cluster {
             // Nothing to stop until the start succeeded.
             stopped: true,
         };
-        let out = cluster.run(&["cluster", "start", "-n", &engines.to_string(), "--daemon"])?;
+        let n = engines.to_string();
+        let mut args = vec!["cluster", "start", "-n", &n, "--daemon"];
+        args.extend_from_slice(flags);
+        let out = cluster.run(&args)?;
         if !out.status.success() {
             bail!(
                 "wasp cluster start -n {engines} failed: {}",
@@ -94,18 +114,36 @@ impl Cluster {
             .context("connecting to the benchmark cluster")
     }
 
-    /// The controller's process id: the first line of `cluster.pids`, which
-    /// `wasp cluster start` writes controller first.
-    pub fn controller_pid(&self) -> anyhow::Result<u32> {
+    /// The process ids of the cluster's processes in this role
+    /// (`controller`, `supervisor`; `engine` for every `engine-N`), from
+    /// `cluster.pids` (`ROLE PID START` lines, rewritten by the supervisor
+    /// at every restart).
+    pub fn pids(&self, role: &str) -> anyhow::Result<Vec<u32>> {
         let path = self.dir.path().join("profile_default/cluster.pids");
-        let pids = std::fs::read_to_string(&path)
+        let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        pids.lines()
-            .next()
-            .context("an empty cluster.pids")?
-            .trim()
-            .parse()
-            .context("a controller pid that is not a number")
+        text.lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let name = fields.next()?;
+                let numbered = name
+                    .strip_prefix(role)
+                    .is_some_and(|rest| rest.starts_with('-'));
+                (name == role || numbered).then(|| fields.next())
+            })
+            .map(|pid| {
+                pid.and_then(|p| p.parse().ok())
+                    .with_context(|| format!("a {role} line without a pid in {}", path.display()))
+            })
+            .collect()
+    }
+
+    /// The controller's process id.
+    pub fn controller_pid(&self) -> anyhow::Result<u32> {
+        self.pids("controller")?
+            .first()
+            .copied()
+            .context("no controller in cluster.pids")
     }
 
     /// Stops the cluster (`wasp cluster stop`), reporting a failure that

@@ -94,18 +94,24 @@ pub async fn scenarios(
     items: u32,
     engines: u32,
 ) -> anyhow::Result<Json> {
-    let stdout = run_python(
+    json_script(
         python,
         peer.script,
         &[&items.to_string(), &engines.to_string()],
     )
-    .await?;
+    .await
+}
+
+/// Runs `python SCRIPT ARGS` (a script in `bench/peers/`) and returns the
+/// JSON object on the last line of its stdout that holds one.
+pub async fn json_script(python: &Path, script: &str, args: &[&str]) -> anyhow::Result<Json> {
+    let stdout = run_python(python, script, args).await?;
     let last = stdout
         .lines()
         .rev()
         .find(|l| l.trim_start().starts_with('{'))
-        .with_context(|| format!("{} printed no JSON line:\n{stdout}", peer.script))?;
-    serde_json::from_str(last).with_context(|| format!("{} printed bad JSON: {last}", peer.script))
+        .with_context(|| format!("{script} printed no JSON line:\n{stdout}"))?;
+    serde_json::from_str(last).with_context(|| format!("{script} printed bad JSON: {last}"))
 }
 
 /// The peer's cold start, `samples` times: `cold_start.py PEER` timed as

@@ -113,6 +113,32 @@ pub fn parse_pids(text: &str) -> Vec<(String, u32)> {
         .collect()
 }
 
+/// The `cluster.pids` of a profile folder as (role, pid), in file order;
+/// empty while there is none.
+pub fn profile_pids(profile: &Path) -> Vec<(String, u32)> {
+    std::fs::read_to_string(profile.join("cluster.pids"))
+        .map(|text| parse_pids(&text))
+        .unwrap_or_default()
+}
+
+/// The pid recorded for `role` in a profile folder's `cluster.pids`, if
+/// one runs (the supervisor lists only what runs now).
+pub fn role_pid(profile: &Path, role: &str) -> Option<u32> {
+    profile_pids(profile)
+        .into_iter()
+        .find_map(|(name, pid)| (name == role).then_some(pid))
+}
+
+/// Kills process `pid` with SIGKILL, as `kill -9` does: a death nothing
+/// can tidy up after.
+pub fn kill9(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -9 {pid}");
+}
+
 /// The pid of the process `wasp cluster start` recorded for `role`
 /// (`controller`, `engine-0`, ...) in the cluster's `cluster.pids`.
 pub fn cluster_pid(cluster: &Cluster, role: &str) -> u32 {

@@ -385,6 +385,17 @@ pub fn status(args: &ProfileOnly) -> anyhow::Result<ExitCode> {
         status.succeeded,
         status.failed
     );
+    let records = &status.records;
+    if records.transactions > 0 {
+        println!(
+            "records: {} committed in {} transactions (mean {:.1} per transaction, {:.3} ms per commit, longest {:.3} ms)",
+            records.committed,
+            records.transactions,
+            records.committed as f64 / records.transactions as f64,
+            records.commit_us as f64 / records.transactions as f64 / 1e3,
+            records.max_commit_us as f64 / 1e3,
+        );
+    }
     for engine in &status.engines {
         println!(
             "  engine {}: {}  outstanding {}  done {}  module bytes received {}",

@@ -107,10 +107,7 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let runtime = args.runtime.runtime()?;
     let (module, _) = crate::run::load_module(&runtime, &module_path)?;
 
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let tokio = crate::serve::tokio_runtime()?;
     let context = CallContext {
         engine_id: 0,
         tenant: record.tenant.clone(),

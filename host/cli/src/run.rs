@@ -20,10 +20,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let json_args: Vec<Json> = args.args.iter().map(|arg| parse_arg(arg)).collect();
     let values = args_from_json(&export.sig, &json_args)?;
 
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let tokio = crate::serve::tokio_runtime()?;
     let context = CallContext {
         engine_id: 0,
         tenant: "local".into(),

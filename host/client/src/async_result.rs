@@ -90,8 +90,19 @@ impl AsyncResult {
     /// passes; returns whether all are. What `wasp apply --no-wait`
     /// waits for before it prints the ids and returns.
     pub async fn wait_accepted(&mut self, timeout: Option<Duration>) -> bool {
+        self.wait_until(timeout, |r| r.accepted() == r.msg_ids.len())
+            .await
+    }
+
+    /// Receives until `done` holds, the connection ends, or `timeout`
+    /// passes; returns whether `done` holds.
+    async fn wait_until(
+        &mut self,
+        timeout: Option<Duration>,
+        done: impl Fn(&mut Self) -> bool,
+    ) -> bool {
         let all = async {
-            while self.accepted() < self.msg_ids.len() {
+            while !done(self) {
                 if !self.receive().await {
                     break;
                 }
@@ -103,7 +114,7 @@ impl AsyncResult {
             }
             None => all.await,
         }
-        self.accepted() == self.msg_ids.len()
+        done(self)
     }
 
     /// Aborts the tasks not finished yet (ipyparallel's
@@ -195,20 +206,7 @@ impl AsyncResult {
     /// Waits until every task has finished or `timeout` passes; returns
     /// whether all finished.
     pub async fn wait(&mut self, timeout: Option<Duration>) -> bool {
-        let all = async {
-            while !self.ready() {
-                if !self.receive().await {
-                    break;
-                }
-            }
-        };
-        match timeout {
-            Some(limit) => {
-                let _ = tokio::time::timeout(limit, all).await;
-            }
-            None => all.await,
-        }
-        self.ready()
+        self.wait_until(timeout, Self::ready).await
     }
 
     /// Waits, showing a progress bar of finished tasks on stderr

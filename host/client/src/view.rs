@@ -61,6 +61,37 @@ pub struct TaskFlags {
     pub escalate: bool,
 }
 
+/// The setters of the per-task flags both views have (ipyparallel's view
+/// flags `timeout` and `retries`, and wasp's `memory` and `escalate`),
+/// written once: each view holds its [`TaskFlags`] in `self.flags`.
+macro_rules! task_flag_setters {
+    () => {
+        /// Sets `timeout`: each task's wall time.
+        pub fn with_timeout(mut self, timeout: Duration) -> Self {
+            self.flags.timeout = Some(timeout);
+            self
+        }
+
+        /// Sets `memory`: each task's linear memory, in bytes.
+        pub fn with_memory(mut self, bytes: u64) -> Self {
+            self.flags.memory = Some(bytes);
+            self
+        }
+
+        /// Sets `retries`: how many times a failed task runs again.
+        pub fn with_retries(mut self, retries: u32) -> Self {
+            self.flags.retries = retries;
+            self
+        }
+
+        /// Sets `escalate`: a retry after a limit failure doubles that limit.
+        pub fn with_escalate(mut self, escalate: bool) -> Self {
+            self.flags.escalate = escalate;
+            self
+        }
+    };
+}
+
 impl TaskFlags {
     fn limits(&self) -> TaskLimits {
         TaskLimits {
@@ -223,29 +254,7 @@ impl LoadBalancedView {
         self
     }
 
-    /// Sets `timeout`: each task's wall time.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.flags.timeout = Some(timeout);
-        self
-    }
-
-    /// Sets `memory`: each task's linear memory, in bytes.
-    pub fn with_memory(mut self, bytes: u64) -> Self {
-        self.flags.memory = Some(bytes);
-        self
-    }
-
-    /// Sets `retries`: how many times a failed task runs again.
-    pub fn with_retries(mut self, retries: u32) -> Self {
-        self.flags.retries = retries;
-        self
-    }
-
-    /// Sets `escalate`: a retry after a limit failure doubles that limit.
-    pub fn with_escalate(mut self, escalate: bool) -> Self {
-        self.flags.escalate = escalate;
-        self
-    }
+    task_flag_setters!();
 
     /// Runs `func(args...)` once, on the engine the scheduler picks.
     pub async fn apply(
@@ -344,29 +353,7 @@ impl DirectView {
         }
     }
 
-    /// Sets `timeout`: each task's wall time.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.flags.timeout = Some(timeout);
-        self
-    }
-
-    /// Sets `memory`: each task's linear memory, in bytes.
-    pub fn with_memory(mut self, bytes: u64) -> Self {
-        self.flags.memory = Some(bytes);
-        self
-    }
-
-    /// Sets `retries`: how many times a failed task runs again.
-    pub fn with_retries(mut self, retries: u32) -> Self {
-        self.flags.retries = retries;
-        self
-    }
-
-    /// Sets `escalate`: a retry after a limit failure doubles that limit.
-    pub fn with_escalate(mut self, escalate: bool) -> Self {
-        self.flags.escalate = escalate;
-        self
-    }
+    task_flag_setters!();
 
     /// The view's engines.
     pub fn targets(&self) -> &[EngineId] {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
-use wasp_proto::msg::{ClientMsg, FromEngine, ToClient, ToEngine};
+use wasp_proto::msg::{Answer, ClientMsg, FromEngine, ToClient, ToEngine};
 use wasp_proto::{EngineId, ModuleHash, Tenant};
 
 use crate::outbox::Outbox;
@@ -200,7 +200,16 @@ impl Hub {
     fn carry_out(&mut self) {
         while let Some(output) = self.state.poll_output() {
             match output {
-                Output::Client { session, msg } => {
+                Output::Client { session, mut msg } => {
+                    // The core knows nothing of SQLite: what the records
+                    // cost is filled in here.
+                    if let ToClient::Answer {
+                        answer: Answer::Status(status),
+                        ..
+                    } = &mut msg
+                    {
+                        status.records = self.records.counters.snapshot();
+                    }
                     if let Some(tx) = self.clients.get(&session) {
                         let _ = tx.send(msg);
                     }

@@ -21,11 +21,13 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, watch};
 use wasp_proto::db::{Query, Status, TaskRecord};
-use wasp_proto::msg::{Items, RetryPolicy, TaskLimits, TaskResult, Values};
+use wasp_proto::msg::{Items, RecordsStats, RetryPolicy, TaskLimits, TaskResult, Values};
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, codec, value_to_json};
 
 /// Most records written in one transaction.
@@ -37,6 +39,37 @@ const QUEUE: usize = 4 * BATCH;
 /// Read answers waiting for the hub (each a client's request in flight,
 /// themselves bounded per client).
 const READ_REPLIES: usize = 64;
+
+/// The writer's counters, shared with the hub for `status` (what the
+/// durable commit costs, for operators and `bench/`).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    committed: AtomicU64,
+    transactions: AtomicU64,
+    commit_us: AtomicU64,
+    max_commit_us: AtomicU64,
+}
+
+impl Counters {
+    /// A snapshot. The fields are read one by one, so a snapshot taken
+    /// during a commit may count it in some and not others; that is fine
+    /// for a figure.
+    pub(crate) fn snapshot(&self) -> RecordsStats {
+        RecordsStats {
+            committed: self.committed.load(Ordering::Relaxed),
+            transactions: self.transactions.load(Ordering::Relaxed),
+            commit_us: self.commit_us.load(Ordering::Relaxed),
+            max_commit_us: self.max_commit_us.load(Ordering::Relaxed),
+        }
+    }
+
+    fn count(&self, records: u64, took_us: u64) {
+        self.committed.fetch_add(records, Ordering::Relaxed);
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        self.commit_us.fetch_add(took_us, Ordering::Relaxed);
+        self.max_commit_us.fetch_max(took_us, Ordering::Relaxed);
+    }
+}
 
 /// What the records keep of a task to run it again.
 #[derive(Clone, Debug)]
@@ -153,6 +186,8 @@ pub(crate) struct Records {
     backlog: VecDeque<Job>,
     /// How many records are committed.
     pub(crate) committed: watch::Receiver<u64>,
+    /// What the commits have cost so far.
+    pub(crate) counters: Arc<Counters>,
     /// Answers to reads, by ticket.
     pub(crate) replies: mpsc::Receiver<(u64, ReadReply)>,
     /// Set when the database failed: the controller cannot keep its
@@ -182,7 +217,9 @@ impl Records {
         let (committed_tx, committed) = watch::channel(0);
         let (failed_tx, failed) = watch::channel(None);
         let (replies_tx, replies) = mpsc::channel(READ_REPLIES);
+        let counters = Arc::new(Counters::default());
         let writer = Writer {
+            counters: Arc::clone(&counters),
             conn,
             modules_dir: modules_dir.to_path_buf(),
             max_records,
@@ -205,6 +242,7 @@ impl Records {
                 tx,
                 backlog: VecDeque::new(),
                 committed,
+                counters,
                 replies,
                 failed,
             },
@@ -422,6 +460,7 @@ struct Writer {
     /// Records committed so far.
     committed: u64,
     committed_tx: watch::Sender<u64>,
+    counters: Arc<Counters>,
     replies_tx: mpsc::Sender<(u64, ReadReply)>,
 }
 
@@ -456,6 +495,7 @@ impl Writer {
         if writes.is_empty() {
             return Ok(());
         }
+        let started = Instant::now();
         // Module files first: a module row is committed only once its
         // bytes are on disk.
         for record in writes.iter() {
@@ -470,6 +510,8 @@ impl Writer {
             self.cull()?;
         }
         self.committed += writes.len() as u64;
+        let took_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.counters.count(writes.len() as u64, took_us);
         writes.clear();
         let _ = self.committed_tx.send(self.committed);
         Ok(())

@@ -37,8 +37,8 @@ use std::time::Duration;
 
 use wasp_proto::db::{DbAnswer, DbRequest};
 use wasp_proto::msg::{
-    Answer, ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, NamespaceOp, Request,
-    RunTask, TaskError, TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine,
+    Answer, ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, NamespaceOp,
+    RecordsStats, Request, RunTask, TaskError, TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
 use wasp_sched::{Action, Scheduler, SchedulerConfig};
@@ -817,6 +817,8 @@ impl HubState {
             failed: self.failed,
             scheme: self.config.scheme_name.clone(),
             hwm: self.config.sched.hwm,
+            // The driver fills in what the records cost (it owns SQLite).
+            records: RecordsStats::default(),
         }
     }
 

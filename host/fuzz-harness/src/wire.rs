@@ -23,9 +23,9 @@ use wasp_proto::codec::{self, CodecError, MAX_FRAME, PREFIX_LEN};
 use wasp_proto::db::{DbAnswer, DbRequest, Query, ResultLookup, Status, TaskRecord};
 use wasp_proto::msg::{
     Answer, Arg, ClientMsg, ClusterStatus, EngineHello, EngineStatus, ErrorKind, FromEngine, Hello,
-    Items, LogLevel, LogLine, NamespaceOp, PROTOCOL_VERSION, Packed, Request, RetryPolicy, Role,
-    RunTask, TaskError, TaskLimits, TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine, Values,
-    Welcome,
+    Items, LogLevel, LogLine, NamespaceOp, PROTOCOL_VERSION, Packed, RecordsStats, Request,
+    RetryPolicy, Role, RunTask, TaskError, TaskLimits, TaskMeta, TaskResult, TaskSpec, ToClient,
+    ToEngine, Values, Welcome,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value, value_to_json};
 
@@ -661,6 +661,12 @@ fn sample_to_client() -> Vec<ToClient> {
             failed: 1,
             scheme: "leastload".into(),
             hwm: 0,
+            records: RecordsStats {
+                committed: 200,
+                transactions: 7,
+                commit_us: 3500,
+                max_commit_us: 900,
+            },
         }),
         Answer::Namespace(vec![
             Ok(sample_values()),

@@ -170,18 +170,9 @@ impl TaskRecord {
         "stderr",
     ];
 
-    /// The keys filled when a query names none.
-    pub const DEFAULT_KEYS: [&'static str; 9] = [
-        "status",
-        "module",
-        "func",
-        "items",
-        "engine",
-        "submitted",
-        "started",
-        "completed",
-        "error",
-    ];
+    /// The keys filled when a query names none: all but the task's
+    /// output (result, stdout, stderr), which can be large.
+    pub const DEFAULT_KEYS: &'static [&'static str] = Self::KEYS.split_at(9).0;
 }
 
 /// The task database's answer ([`crate::msg::Answer::Db`]).

@@ -695,6 +695,25 @@ pub struct ClusterStatus {
     pub scheme: String,
     /// The scheduler's high-water mark (0 = unlimited).
     pub hwm: u32,
+    /// What writing the task records has cost since the controller
+    /// started: the price of acknowledging a submission only once it is
+    /// committed.
+    pub records: RecordsStats,
+}
+
+/// The task records' writer, counted since the controller started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordsStats {
+    /// Records committed (submissions, results, modules, sessions,
+    /// engines).
+    pub committed: u64,
+    /// Transactions they were committed in (group commit: one holds
+    /// whatever queued up while the previous one was written).
+    pub transactions: u64,
+    /// Microseconds spent writing and committing them, in total.
+    pub commit_us: u64,
+    /// The longest transaction, in microseconds.
+    pub max_commit_us: u64,
 }
 
 /// One engine in a [`ClusterStatus`].

@@ -127,30 +127,14 @@ pub(super) fn request(
             };
             read_or_answer(state, tenant, missing, Want::Result, then);
         }
-        DbRequest::Status(ids) => {
-            let answers = statuses(state, &ids, &tenant);
-            let missing = missing_of(&ids, &answers);
-            let then = Then::Statuses {
-                session,
-                id,
-                answers,
-            };
-            read_or_answer(state, tenant, missing, Want::Status, then);
-        }
+        DbRequest::Status(ids) => answer_statuses(state, session, id, tenant, &ids),
         DbRequest::Abort(ids) => {
             for &task in &ids {
                 if live_status(state, task, &tenant).is_some() {
                     abort(state, task);
                 }
             }
-            let answers = statuses(state, &ids, &tenant);
-            let missing = missing_of(&ids, &answers);
-            let then = Then::Statuses {
-                session,
-                id,
-                answers,
-            };
-            read_or_answer(state, tenant, missing, Want::Status, then);
+            answer_statuses(state, session, id, tenant, &ids);
         }
         DbRequest::Resubmit { ids, retry } => {
             // An unfinished task cannot be resubmitted (ipyparallel refuses
@@ -197,6 +181,19 @@ fn statuses(state: &HubState, ids: &[TaskId], tenant: &Tenant) -> Vec<Option<Loo
             None => None,
         })
         .collect()
+}
+
+/// Answers with each id's status: the live ones at once, the rest once
+/// the records have been read.
+fn answer_statuses(state: &mut HubState, session: u32, id: u64, tenant: Tenant, ids: &[TaskId]) {
+    let answers = statuses(state, ids, &tenant);
+    let missing = missing_of(ids, &answers);
+    let then = Then::Statuses {
+        session,
+        id,
+        answers,
+    };
+    read_or_answer(state, tenant, missing, Want::Status, then);
 }
 
 /// The ids whose answer slot is empty.
