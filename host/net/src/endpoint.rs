@@ -75,9 +75,56 @@ fn transport_config() -> Arc<TransportConfig> {
     Arc::new(transport)
 }
 
+/// The endpoint configuration of a server: its stateless reset key and
+/// the key its connection ids are signed with, both derived from its
+/// certificate's private key (HKDF-SHA256), so that they are secret and
+/// the same across restarts.
+///
+/// Why: a controller killed with `kill -9` and started again on the same
+/// profile (same port, same certificate) knows nothing of its old
+/// connections. With quinn's defaults, random keys per endpoint, it drops
+/// their peers' packets as carrying connection ids it did not issue, and
+/// the resets it would send carry tokens they do not recognize, so engines
+/// and clients would wait for the [`IDLE_TIMEOUT`] (30 s) to learn that
+/// their connection is gone. With the same keys, the first packet a peer
+/// sends (an engine's heartbeat, every second) is answered with a
+/// stateless reset it accepts, and it reconnects at once.
+fn server_endpoint_config(cert: &SelfSignedCert) -> Result<quinn::EndpointConfig, NetError> {
+    let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"wasp quic endpoint keys");
+    let prk = salt.extract(cert.key_der());
+    // Fails only past HKDF's output limit (255 hashes); these are 1 each.
+    let derive_failed = |_| NetError::tls("cannot derive the endpoint keys");
+    let reset_key = ring::hmac::Key::from(
+        prk.expand(&[b"stateless reset"], ring::hmac::HMAC_SHA256)
+            .map_err(derive_failed)?,
+    );
+    let mut cid_key = [0u8; 8];
+    prk.expand(&[b"connection ids"], CidKeyLen)
+        .and_then(|okm| okm.fill(&mut cid_key))
+        .map_err(derive_failed)?;
+    let cid_key = u64::from_le_bytes(cid_key);
+    let mut config = quinn::EndpointConfig::new(Arc::new(reset_key));
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    Ok(config)
+}
+
+/// The length of the connection id key, for HKDF's `expand`.
+struct CidKeyLen;
+
+impl ring::hkdf::KeyType for CidKeyLen {
+    fn len(&self) -> usize {
+        8
+    }
+}
+
 /// Binds a server endpoint serving `cert`. Accept connections with
 /// [`Endpoint::accept`], admit them through a [`ConnectionLimiter`], and
 /// complete each handshake by awaiting `Incoming::accept()`'s result.
+/// Its connection ids and stateless resets are signed with keys derived
+/// from `cert`'s ([`server_endpoint_config`]), so a restarted server's
+/// resets are honoured by the peers of the one before.
 ///
 /// Must be called inside a tokio runtime.
 pub fn server_endpoint(bind: SocketAddr, cert: &SelfSignedCert) -> Result<Endpoint, NetError> {
@@ -85,7 +132,16 @@ pub fn server_endpoint(bind: SocketAddr, cert: &SelfSignedCert) -> Result<Endpoi
     let crypto = QuicServerConfig::try_from(tls).map_err(NetError::tls)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     config.transport_config(transport_config());
-    Endpoint::server(config, bind).map_err(|source| NetError::Bind { addr: bind, source })
+    let endpoint_config = server_endpoint_config(cert)?;
+    let bind_error = |source| NetError::Bind { addr: bind, source };
+    let socket = std::net::UdpSocket::bind(bind).map_err(bind_error)?;
+    Endpoint::new(
+        endpoint_config,
+        Some(config),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(bind_error)
 }
 
 /// Binds a client endpoint on an OS-chosen port: dual-stack `[::]:0` where
@@ -300,5 +356,58 @@ mod tests {
         serving.abort();
         let _ = serving.await;
         assert_eq!(limiter.available(), 2);
+    }
+
+    /// A server that dies without a word (its runtime dropped, as `kill -9`
+    /// would) and comes back on the same port with the same certificate
+    /// resets its predecessor's connections on their next packet: the
+    /// client's connection ends `Reset`, not after the 30 s idle timeout
+    /// (`TimedOut`), which is what quinn's default random reset key gave.
+    #[test]
+    fn a_restarted_server_resets_its_predecessors_connections() {
+        let cert = SelfSignedCert::generate(localhost()).expect("generates");
+        let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+
+        // The first server, on a runtime of its own that is then dropped:
+        // no CONNECTION_CLOSE is sent, the socket simply goes away.
+        let first = tokio::runtime::Runtime::new().expect("runtime");
+        let (addr, accepted) = first.block_on(async {
+            let endpoint = server_endpoint(bind, &cert).expect("binds");
+            let addr = endpoint.local_addr().expect("bound");
+            let accepted = tokio::spawn(async move {
+                let connection = endpoint.accept().await?.await.ok()?;
+                // Held until the runtime dies.
+                std::future::pending::<()>().await;
+                Some((endpoint, connection))
+            });
+            (addr, accepted)
+        });
+
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let client = runtime.block_on(async {
+            let client = client_endpoint().expect("binds");
+            let connection = connect(&client, addr, &cert.fingerprint())
+                .await
+                .expect("connects");
+            (client, connection)
+        });
+        drop(accepted);
+        first.shutdown_background();
+
+        let closed = runtime.block_on(async {
+            let second = server_endpoint(addr, &cert).expect("the same port again");
+            let (_client, connection) = client;
+            // Anything the client sends reaches the new server, which
+            // knows no such connection and answers with a stateless reset.
+            let mut stream = connection.open_uni().await.expect("a stream");
+            let _ = stream.write_all(b"are you there?").await;
+            let closed = connection.closed().await;
+            drop(second);
+            closed
+        });
+        assert!(
+            matches!(closed, quinn::ConnectionError::Reset),
+            "expected a stateless reset, got {closed:?}"
+        );
     }
 }
