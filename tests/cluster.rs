@@ -408,15 +408,25 @@ async fn task_records_are_kept_in_sqlite() {
     let db = rusqlite::Connection::open(cluster.profile().join("tasks.sqlite")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let row: Option<(String, String, String)> = db
+        // The result is kept as sent (`outcome`); db_query renders it.
+        let row: Option<(String, String, bool)> = db
             .query_row(
-                "SELECT func, status, result FROM tasks WHERE status != 'queued'",
+                "SELECT func, status, outcome IS NOT NULL FROM tasks WHERE status != 'queued'",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .ok();
         if let Some(row) = row {
-            assert_eq!(row, ("area".into(), "succeeded".into(), "[21]".into()));
+            assert_eq!(row, ("area".into(), "succeeded".into(), true));
+            let records = rc
+                .db_query(wasp_client::Query {
+                    keys: vec!["result".into()],
+                    ..wasp_client::Query::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(records.len(), 1);
+            assert_eq!(records[0].result.as_deref(), Some("[21]"));
             break;
         }
         assert!(

@@ -32,7 +32,12 @@ fn read_record(profile: &Profile, id: TaskId) -> anyhow::Result<Recorded> {
         .with_context(|| format!("opening the task database {}", path.display()))?;
     let row = conn
         .query_row(
-            "SELECT tenant, module, func, items, args, outcome FROM tasks WHERE id = ?1",
+            // The module hash is 32 bytes, or hex text in rows written
+            // before the controller stored it as bytes.
+            "SELECT tenant,
+                    CASE typeof(module) WHEN 'blob' THEN lower(hex(module)) ELSE module END,
+                    func, items, args, outcome
+             FROM tasks WHERE id = ?1",
             params![id.0 as i64],
             |row| {
                 Ok((

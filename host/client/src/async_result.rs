@@ -152,9 +152,11 @@ impl AsyncResult {
 
     fn deliver(&mut self, delivery: Delivery) {
         match delivery {
-            Delivery::Accepted(id) => {
-                if let Some(&i) = self.index.get(&id) {
-                    self.mark_accepted(i);
+            Delivery::Accepted(ids) => {
+                for id in ids {
+                    if let Some(&i) = self.index.get(&id) {
+                        self.mark_accepted(i);
+                    }
                 }
             }
             Delivery::Result(result) => self.accept(result),

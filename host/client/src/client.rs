@@ -21,9 +21,9 @@ use wasp_proto::msg::{
 /// of its tasks.
 #[derive(Debug)]
 pub(crate) enum Delivery {
-    /// The controller committed the task: it will reach a final state
-    /// whatever dies.
-    Accepted(TaskId),
+    /// The controller committed these tasks: they will reach a final
+    /// state whatever dies.
+    Accepted(Vec<TaskId>),
     /// The task's result.
     Result(TaskResult),
 }
@@ -411,10 +411,26 @@ async fn read_replies(mut recv: FramedRecv, inner: std::sync::Weak<Inner>) {
                     }
                 }
                 ToClient::Accepted(ids) => {
+                    // A map's tasks share one waiter: one delivery for a
+                    // run of them, not one per task.
+                    let mut run: Option<(&mpsc::UnboundedSender<Delivery>, Vec<TaskId>)> = None;
                     for id in ids {
-                        if let Some(tx) = state.pending.get(&id) {
-                            let _ = tx.send(Delivery::Accepted(id));
+                        let Some(tx) = state.pending.get(&id) else {
+                            continue;
+                        };
+                        match &mut run {
+                            Some((current, run_ids)) if current.same_channel(tx) => {
+                                run_ids.push(id);
+                            }
+                            _ => {
+                                if let Some((current, run_ids)) = run.replace((tx, vec![id])) {
+                                    let _ = current.send(Delivery::Accepted(run_ids));
+                                }
+                            }
                         }
+                    }
+                    if let Some((current, run_ids)) = run {
+                        let _ = current.send(Delivery::Accepted(run_ids));
                     }
                 }
                 ToClient::Answer { id, answer } => {

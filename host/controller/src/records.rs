@@ -33,6 +33,11 @@ use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, codec, value_to_json};
 /// Most records written in one transaction.
 const BATCH: usize = 16384;
 
+/// The least time between two commits while records keep coming (see
+/// `Writer::run`). It delays acknowledgements (never results) by this
+/// much at most.
+const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Records the channel to the writer holds: four full transactions.
 const QUEUE: usize = 4 * BATCH;
 
@@ -210,7 +215,7 @@ impl Records {
         max_records: u64,
     ) -> rusqlite::Result<(Self, Loaded)> {
         let conn = Connection::open(path)?;
-        create_schema(&conn)?;
+        let schema = create_schema(&conn)?;
         let loaded = load(&conn, modules_dir)?;
         let rows: i64 = conn.query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get(0))?;
         let (tx, rx) = mpsc::channel(QUEUE);
@@ -221,6 +226,7 @@ impl Records {
         let writer = Writer {
             counters: Arc::clone(&counters),
             conn,
+            schema,
             modules_dir: modules_dir.to_path_buf(),
             max_records,
             rows: u64::try_from(rows).unwrap_or(0),
@@ -285,15 +291,28 @@ impl Records {
     }
 }
 
-fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
+/// What the schema of an existing database asks of the writer.
+#[derive(Clone, Copy, Debug, Default)]
+struct Schema {
+    /// Databases written before the commit-cost work keep a `msg_id` text
+    /// column (`NOT NULL`); newer ones derive it from `id` when read.
+    msg_id: bool,
+}
+
+/// Rows are written to be cheap (the commit is on every task's path):
+/// the module hash as 32 bytes, not 64 hex digits; no `msg_id` text (the
+/// `s3-17` form is `id`'s two halves); no index beside the primary key
+/// (db_query scans a tenant's rows in id order, and the table is bounded
+/// by `--max-records`); the result kept once, as sent (`outcome`), and
+/// turned into JSON only when a query asks for it.
+fn create_schema(conn: &Connection) -> rusqlite::Result<Schema> {
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          CREATE TABLE IF NOT EXISTS tasks (
              id INTEGER PRIMARY KEY,
-             msg_id TEXT NOT NULL,
              tenant TEXT NOT NULL,
-             module TEXT NOT NULL,
+             module BLOB NOT NULL,
              func TEXT NOT NULL,
              items INTEGER NOT NULL,
              submitted_us INTEGER NOT NULL,
@@ -306,7 +325,7 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
              stdout TEXT,
              stderr TEXT
          );
-         CREATE INDEX IF NOT EXISTS tasks_by_tenant ON tasks (tenant, submitted_us);
+         DROP INDEX IF EXISTS tasks_by_tenant;
          CREATE TABLE IF NOT EXISTS sessions (
              session INTEGER PRIMARY KEY,
              tenant TEXT NOT NULL
@@ -322,6 +341,15 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
              PRIMARY KEY (hash, tenant)
          );",
     )?;
+    // Checkpoints copy the WAL into the database; the hot pages (the
+    // right edge of the table) are rewritten by every transaction, so a
+    // longer WAL copies each of them once for many transactions. 16,384
+    // pages is 64 MiB of WAL at most, truncated back after a checkpoint.
+    conn.execute_batch(&format!(
+        "PRAGMA wal_autocheckpoint = {WAL_PAGES};
+         PRAGMA journal_size_limit = {};",
+        WAL_PAGES * 4096
+    ))?;
     // Columns added by issue 11, for databases written before it: the
     // arguments (to run a task again), the rest of its spec, and its
     // outcome as sent (the result, exactly).
@@ -334,7 +362,22 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
             conn.execute_batch(&format!("ALTER TABLE tasks ADD COLUMN {name} {kind}"))?;
         }
     }
-    Ok(())
+    Ok(Schema {
+        msg_id: columns.iter().any(|c| c == "msg_id"),
+    })
+}
+
+/// WAL pages between automatic checkpoints (see [`create_schema`]).
+const WAL_PAGES: u64 = 16_384;
+
+/// A module hash as a row holds it: 32 bytes, or 64 hex digits in rows
+/// written before the commit-cost work.
+fn module_of(value: rusqlite::types::ValueRef<'_>) -> Option<ModuleHash> {
+    match value {
+        rusqlite::types::ValueRef::Blob(bytes) => bytes.try_into().ok().map(ModuleHash),
+        rusqlite::types::ValueRef::Text(text) => std::str::from_utf8(text).ok()?.parse().ok(),
+        _ => None,
+    }
 }
 
 /// The statuses a row may hold for a task not yet ended (`pending`: before
@@ -430,7 +473,7 @@ fn load(conn: &Connection, modules_dir: &Path) -> rusqlite::Result<Loaded> {
 /// module, func, items, submitted_us, args, spec`.
 fn stored_task(row: &rusqlite::Row<'_>, id: TaskId, first: usize) -> Option<StoredTask> {
     let tenant: String = row.get(first).ok()?;
-    let module: String = row.get(first + 1).ok()?;
+    let module = module_of(row.get_ref(first + 1).ok()?)?;
     let func: String = row.get(first + 2).ok()?;
     let count: i64 = row.get(first + 3).ok()?;
     let submitted_us: i64 = row.get(first + 4).ok()?;
@@ -440,7 +483,7 @@ fn stored_task(row: &rusqlite::Row<'_>, id: TaskId, first: usize) -> Option<Stor
     Some(StoredTask {
         id,
         tenant: Tenant(tenant),
-        module: module.parse().ok()?,
+        module,
         func,
         items: Items::from_parts(u32::try_from(count).ok()?, args),
         limits: spec.limits,
@@ -453,6 +496,7 @@ fn stored_task(row: &rusqlite::Row<'_>, id: TaskId, first: usize) -> Option<Stor
 /// The records thread's state.
 struct Writer {
     conn: Connection,
+    schema: Schema,
     modules_dir: PathBuf,
     max_records: u64,
     /// Rows in `tasks`.
@@ -467,7 +511,26 @@ struct Writer {
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<Job>) -> rusqlite::Result<()> {
         let mut batch = Vec::with_capacity(BATCH);
+        let mut last_commit: Option<Instant> = None;
         while rx.blocking_recv_many(&mut batch, BATCH) > 0 {
+            // Group commit: while records keep coming, commit at most
+            // once per COMMIT_INTERVAL, taking in what arrives meanwhile.
+            // A transaction's cost is mostly per page, not per row, and a
+            // short task submitted and ended in one interval is written
+            // once. The first record after a quiet spell is committed at
+            // once.
+            if let Some(due) = last_commit.map(|at| at + COMMIT_INTERVAL) {
+                let now = Instant::now();
+                if now < due && batch.len() < BATCH {
+                    std::thread::sleep(due - now);
+                    while batch.len() < BATCH {
+                        match rx.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
             // Writes up to each read are one transaction, committed before
             // the read runs.
             let mut writes = Vec::new();
@@ -485,7 +548,10 @@ impl Writer {
                     }
                 }
             }
-            self.commit(&mut writes)?;
+            if !writes.is_empty() {
+                self.commit(&mut writes)?;
+                last_commit = Some(Instant::now());
+            }
         }
         Ok(())
     }
@@ -504,7 +570,7 @@ impl Writer {
                     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             }
         }
-        let inserted = write_batch(&mut self.conn, writes)?;
+        let inserted = write_batch(&mut self.conn, self.schema, writes)?;
         self.rows += inserted;
         if self.rows > self.max_records {
             self.cull()?;
@@ -624,13 +690,16 @@ fn query_records(
 ) -> rusqlite::Result<Vec<TaskRecord>> {
     let mut sql = String::from(
         "SELECT id, status, module, func, items, engine, submitted_us, started_us, completed_us,
-                error, result, stdout, stderr
+                error, result, stdout, stderr, outcome
          FROM tasks WHERE tenant = ?1",
     );
     let mut args: Vec<rusqlite::types::Value> = vec![tenant.0.clone().into()];
+    // `clause` with its `?` numbered for `value`.
     let mut bind = |sql: &mut String, clause: &str, value: rusqlite::types::Value| {
         args.push(value);
-        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+        let number = format!("?{}", args.len());
+        sql.push_str(" AND ");
+        sql.push_str(&clause.replace('?', &number));
     };
     if !query.status.is_empty() {
         let mut names: Vec<&str> = Vec::new();
@@ -647,19 +716,24 @@ fn query_records(
         sql.push_str(&format!(" AND status IN ({})", list.join(", ")));
     }
     if let Some(module) = &query.module {
-        bind(&mut sql, "module =", module.to_string().into());
+        // Either form (see `module_of`).
+        bind(
+            &mut sql,
+            "module IN (?, lower(hex(?)))",
+            module.0.to_vec().into(),
+        );
     }
     if let Some(func) = &query.func {
-        bind(&mut sql, "func =", func.clone().into());
+        bind(&mut sql, "func = ?", func.clone().into());
     }
     if let Some(engine) = query.engine {
-        bind(&mut sql, "engine =", i64::from(engine.0).into());
+        bind(&mut sql, "engine = ?", i64::from(engine.0).into());
     }
     let times = [
-        ("submitted_us >=", query.submitted_after_us),
-        ("submitted_us <", query.submitted_before_us),
-        ("completed_us >=", query.completed_after_us),
-        ("completed_us <", query.completed_before_us),
+        ("submitted_us >= ?", query.submitted_after_us),
+        ("submitted_us < ?", query.submitted_before_us),
+        ("completed_us >= ?", query.completed_after_us),
+        ("completed_us < ?", query.completed_before_us),
     ];
     for (clause, value) in times {
         if let Some(us) = value {
@@ -698,7 +772,7 @@ fn query_records(
             record.status = Some(status_of(&row.get::<_, String>(1)?));
         }
         if want("module") {
-            record.module = row.get::<_, String>(2)?.parse().ok();
+            record.module = module_of(row.get_ref(2)?);
         }
         if want("func") {
             record.func = Some(row.get(3)?);
@@ -725,7 +799,11 @@ fn query_records(
             record.error = row.get(9)?;
         }
         if want("result") {
-            record.result = row.get(10)?;
+            record.result = match row.get::<_, Option<Vec<u8>>>(13)? {
+                Some(outcome) => result_json(&outcome),
+                // Rows written before issue 11 hold only the JSON.
+                None => row.get(10)?,
+            };
         }
         if want("stdout") {
             record.stdout = row.get(11)?;
@@ -738,22 +816,82 @@ fn query_records(
     Ok(records)
 }
 
+/// How a finished task's row reads.
+struct Ending<'a> {
+    status: &'static str,
+    error: Option<String>,
+    /// The result as sent, whole (`TaskResult` encoded), if it encodes.
+    outcome: Option<&'a [u8]>,
+    meta: &'a wasp_proto::msg::TaskMeta,
+}
+
+impl<'a> Ending<'a> {
+    /// The row of `result`, its outcome encoded into `buf`.
+    fn of(result: &'a TaskResult, buf: &'a mut Vec<u8>) -> Self {
+        // The one place the controller decodes results (the hub forwards
+        // them unread): a result that does not decode failed, as the
+        // client fails it.
+        let (status, error) = match result.outcome.as_ref().map(Values::decode) {
+            Ok(Ok(_)) => ("succeeded", None),
+            Ok(Err(err)) => ("failed", Some(format!("the results do not decode: {err}"))),
+            Err(err) => ("failed", Some(err.message.clone())),
+        };
+        let outcome = codec::encode_into(result, buf).ok().map(|()| &buf[..]);
+        Self {
+            status,
+            error,
+            outcome,
+            meta: &result.meta,
+        }
+    }
+}
+
+/// A result's values as a JSON array (`db_query`'s `result` key), from
+/// the outcome a row keeps; `None` for a failed task.
+fn result_json(outcome: &[u8]) -> Option<String> {
+    let result: TaskResult = codec::decode(outcome).ok()?;
+    let values = result.outcome.ok()?.decode().ok()?;
+    let json: Vec<_> = values
+        .iter()
+        .map(|v| v.as_ref().map_or(serde_json::Value::Null, value_to_json))
+        .collect();
+    Some(serde_json::Value::from(json).to_string())
+}
+
 /// Writes a batch in one transaction; returns how many task rows it added.
-fn write_batch(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<u64> {
+///
+/// A task that ends in the batch that submits it (a short task, under
+/// group commit) is written once, as ended, rather than inserted and then
+/// updated.
+fn write_batch(conn: &mut Connection, schema: Schema, batch: &[Record]) -> rusqlite::Result<u64> {
+    let ended_here: std::collections::HashMap<TaskId, &TaskResult> = batch
+        .iter()
+        .filter_map(|record| match record {
+            Record::Finished(result) => Some((result.id, &**result)),
+            _ => None,
+        })
+        .collect();
+    let mut written_ended = std::collections::HashSet::new();
+    // Encoding buffers, reused row after row.
+    let (mut spec_buf, mut outcome_buf) = (Vec::new(), Vec::new());
     let tx = conn.transaction()?;
     let mut inserted = 0;
     {
         // A task id is never reused (sessions continue across restarts),
         // so a conflict is a bug: IGNORE keeps the first record rather
-        // than overwrite it.
-        let mut insert = tx.prepare_cached(
+        // than overwrite it. `?2` (msg_id) is bound only for databases
+        // that keep it.
+        let columns = if schema.msg_id { "msg_id, " } else { "" };
+        let msg_id = if schema.msg_id { "?2, " } else { "" };
+        let mut insert = tx.prepare_cached(&format!(
             "INSERT OR IGNORE INTO tasks
-                 (id, msg_id, tenant, module, func, items, submitted_us, status, args, spec)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9)",
-        )?;
+                 (id, {columns}tenant, module, func, items, submitted_us, status, args, spec,
+                  engine, started_us, completed_us, error, stdout, stderr, outcome)
+             VALUES (?1, {msg_id}?3, ?4, ?5, ?6, ?7, ?10, ?8, ?9, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        ))?;
         let mut finish = tx.prepare_cached(
             "UPDATE tasks SET engine = ?2, started_us = ?3, completed_us = ?4, status = ?5,
-                 result = ?6, error = ?7, stdout = ?8, stderr = ?9, outcome = ?10
+                 error = ?6, stdout = ?7, stderr = ?8, outcome = ?9
              WHERE id = ?1",
         )?;
         let mut module = tx.prepare_cached(
@@ -766,60 +904,58 @@ fn write_batch(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<u64>
         for record in batch {
             match record {
                 Record::Submitted(task) => {
-                    let spec = codec::encode(&SpecBlob {
-                        limits: task.limits,
-                        retry: task.retry,
-                        targets: task.targets.clone(),
-                    })
+                    codec::encode_into(
+                        &SpecBlob {
+                            limits: task.limits,
+                            retry: task.retry,
+                            targets: task.targets.clone(),
+                        },
+                        &mut spec_buf,
+                    )
                     .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                    let ending = ended_here
+                        .get(&task.id)
+                        .map(|result| Ending::of(result, &mut outcome_buf));
+                    if ending.is_some() {
+                        written_ended.insert(task.id);
+                    }
+                    let meta = ending.as_ref().map(|e| e.meta);
                     inserted += insert.execute(params![
                         task.id.0 as i64,
-                        task.id.to_string(),
+                        schema.msg_id.then(|| task.id.to_string()),
                         task.tenant.0,
-                        task.module.to_string(),
+                        &task.module.0[..],
                         task.func,
                         task.items.len() as i64,
                         task.submitted_us as i64,
                         task.items.as_bytes(),
-                        spec,
+                        &spec_buf[..],
+                        ending.as_ref().map_or("queued", |e| e.status),
+                        meta.and_then(|m| m.engine.map(|e| e.0)),
+                        meta.map(|m| m.started_us as i64),
+                        meta.map(|m| m.completed_us as i64),
+                        ending.as_ref().and_then(|e| e.error.as_deref()),
+                        meta.map(|m| m.stdout.as_str()),
+                        meta.map(|m| m.stderr.as_str()),
+                        ending.as_ref().and_then(|e| e.outcome),
                     ])? as u64;
                 }
                 Record::Finished(result) => {
-                    // The one place the controller decodes results: the
-                    // hub forwards them unread.
-                    let (status, value, error) = match result.outcome.as_ref().map(Values::decode) {
-                        Ok(Ok(values)) => {
-                            let json: Vec<_> = values
-                                .iter()
-                                .map(|v| v.as_ref().map_or(serde_json::Value::Null, value_to_json))
-                                .collect();
-                            (
-                                "succeeded",
-                                Some(serde_json::Value::from(json).to_string()),
-                                None,
-                            )
-                        }
-                        // The client fails such a task too.
-                        Ok(Err(err)) => (
-                            "failed",
-                            None,
-                            Some(format!("the results do not decode: {err}")),
-                        ),
-                        Err(err) => ("failed", None, Some(err.message.clone())),
-                    };
-                    let outcome = codec::encode(&**result).ok();
-                    let meta = &result.meta;
+                    if written_ended.contains(&result.id) {
+                        continue;
+                    }
+                    let ending = Ending::of(result, &mut outcome_buf);
+                    let meta = ending.meta;
                     finish.execute(params![
                         result.id.0 as i64,
                         meta.engine.map(|e| e.0),
                         meta.started_us as i64,
                         meta.completed_us as i64,
-                        status,
-                        value,
-                        error,
+                        ending.status,
+                        ending.error,
                         meta.stdout,
                         meta.stderr,
-                        outcome,
+                        ending.outcome,
                     ])?;
                 }
                 Record::Module {
@@ -840,4 +976,146 @@ fn write_batch(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<u64>
     }
     tx.commit()?;
     Ok(inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasp_proto::Value;
+    use wasp_proto::msg::{Arg, TaskMeta};
+
+    fn tenant() -> Tenant {
+        Tenant("default".into())
+    }
+
+    fn submitted(seq: u32, module: ModuleHash) -> Record {
+        Record::Submitted(Box::new(StoredTask {
+            id: TaskId::new(1, seq),
+            tenant: tenant(),
+            module,
+            func: "pow10".into(),
+            items: Items::encode(&[vec![Arg::Value(Value::S64(i64::from(seq)))]]).expect("encodes"),
+            limits: TaskLimits::default(),
+            retry: RetryPolicy::default(),
+            targets: None,
+            submitted_us: 1_000 + u64::from(seq),
+        }))
+    }
+
+    fn finished(seq: u32) -> Record {
+        Record::Finished(Box::new(TaskResult {
+            id: TaskId::new(1, seq),
+            outcome: Ok(Values::encode(&[Some(Value::S64(i64::from(seq) * 10))]).expect("encodes")),
+            meta: TaskMeta {
+                completed_us: 5_000,
+                stdout: format!("task {seq}\n"),
+                ..TaskMeta::default()
+            },
+        }))
+    }
+
+    fn query(conn: &Connection, module: Option<ModuleHash>) -> Vec<TaskRecord> {
+        let query = Query {
+            module,
+            keys: vec![
+                "status".into(),
+                "module".into(),
+                "result".into(),
+                "stdout".into(),
+            ],
+            ..Query::default()
+        };
+        query_records(conn, &tenant(), &query).expect("query runs")
+    }
+
+    #[test]
+    fn a_task_ended_in_the_batch_that_submits_it_is_one_row_written_ended() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("tasks.sqlite")).expect("opens");
+        let schema = create_schema(&conn).expect("schema");
+        assert!(!schema.msg_id, "a new database derives msg_id");
+        let module = ModuleHash::of(b"module");
+        let first = [submitted(1, module), submitted(2, module), finished(1)];
+        assert_eq!(write_batch(&mut conn, schema, &first).expect("writes"), 2);
+        let records = query(&conn, None);
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].status, Some(Status::Succeeded));
+        assert_eq!(records[0].result.as_deref(), Some("[10]"));
+        assert_eq!(records[0].stdout.as_deref(), Some("task 1\n"));
+        assert_eq!(records[1].status, Some(Status::Queued));
+        assert_eq!(records[1].result, None);
+
+        // Ended in a later batch: the row is updated.
+        assert_eq!(
+            write_batch(&mut conn, schema, &[finished(2)]).expect("writes"),
+            0
+        );
+        let records = query(&conn, Some(module));
+        assert_eq!(records[1].status, Some(Status::Succeeded));
+        assert_eq!(records[1].result.as_deref(), Some("[20]"));
+        assert_eq!(records[1].module, Some(module));
+
+        // The result reads back exactly as sent, for get_result.
+        let blob: Vec<u8> = conn
+            .query_row(
+                "SELECT outcome FROM tasks WHERE id = ?1",
+                [TaskId::new(1, 1).0 as i64],
+                |r| r.get(0),
+            )
+            .expect("row");
+        let result: TaskResult = codec::decode(&blob).expect("decodes");
+        let Record::Finished(sent) = finished(1) else {
+            unreachable!()
+        };
+        assert_eq!(result, *sent);
+    }
+
+    #[test]
+    fn a_database_written_before_keeps_its_msg_ids_and_text_module_hashes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("tasks.sqlite")).expect("opens");
+        // The schema of issue 11's first version: msg_id, the module in
+        // hex, an index by tenant.
+        conn.execute_batch(
+            "CREATE TABLE tasks (
+                 id INTEGER PRIMARY KEY, msg_id TEXT NOT NULL, tenant TEXT NOT NULL,
+                 module TEXT NOT NULL, func TEXT NOT NULL, items INTEGER NOT NULL,
+                 submitted_us INTEGER NOT NULL, engine INTEGER, started_us INTEGER,
+                 completed_us INTEGER, status TEXT NOT NULL, result TEXT, error TEXT,
+                 stdout TEXT, stderr TEXT, args BLOB, spec BLOB, outcome BLOB);
+             CREATE INDEX tasks_by_tenant ON tasks (tenant, submitted_us);",
+        )
+        .expect("old schema");
+        let module = ModuleHash::of(b"module");
+        conn.execute(
+            "INSERT INTO tasks (id, msg_id, tenant, module, func, items, submitted_us, status, result)
+             VALUES (?1, 's1-7', 'default', ?2, 'pow10', 1, 7, 'succeeded', '[70]')",
+            params![TaskId::new(1, 7).0 as i64, module.to_string()],
+        )
+        .expect("old row");
+        let schema = create_schema(&conn).expect("schema");
+        assert!(schema.msg_id, "an old database keeps its msg_id column");
+        write_batch(&mut conn, schema, &[submitted(8, module)]).expect("writes");
+        let msg_id: String = conn
+            .query_row(
+                "SELECT msg_id FROM tasks WHERE id = ?1",
+                [TaskId::new(1, 8).0 as i64],
+                |r| r.get(0),
+            )
+            .expect("row");
+        assert_eq!(msg_id, "s1-8");
+        // Both rows match a query by module, whichever form they hold it in.
+        let records = query(&conn, Some(module));
+        assert_eq!(records.len(), 2);
+        assert!(records.iter().all(|r| r.module == Some(module)));
+        assert_eq!(records[0].result.as_deref(), Some("[70]"));
+        let index: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'tasks_by_tenant'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("reads");
+        assert_eq!(index, 0, "the index every insert paid for is gone");
+    }
 }

@@ -262,9 +262,23 @@ impl HubState {
             .front()
             .is_some_and(|(needs, _)| *needs <= gate.committed)
         {
-            if let Some((_, output)) = gate.held.pop_front() {
-                self.outputs.push_back(output);
+            let Some((_, mut output)) = gate.held.pop_front() else {
+                break;
+            };
+            // A task that ended before its submission was committed has
+            // sent its result, which tells the client all an
+            // acknowledgement would (and saves it a wakeup per short task).
+            if let Output::Client {
+                msg: ToClient::Accepted(ids),
+                ..
+            } = &mut output
+            {
+                ids.retain(|id| self.tasks.contains(*id));
+                if ids.is_empty() {
+                    continue;
+                }
             }
+            self.outputs.push_back(output);
         }
     }
 

@@ -179,6 +179,18 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
     })
 }
 
+/// Encodes `msg` alone into `buf` (cleared first): for a writer that
+/// encodes many small values and reuses one buffer, sparing an
+/// allocation and `encode`'s sizing pass for each.
+pub fn encode_into<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+    buf.clear();
+    bincode::serde::encode_into_std_write(msg, buf, config())
+        .map(|_| ())
+        .map_err(|err| CodecError::Encode {
+            reason: err.to_string(),
+        })
+}
+
 /// Reads a frame's length from its prefix, refusing one over `cap`. Call it
 /// before allocating or reading the payload.
 pub fn frame_len(prefix: [u8; PREFIX_LEN], cap: usize) -> Result<usize, CodecError> {
