@@ -24,8 +24,9 @@
 //!   transaction and time per commit.
 //! - **Before and after** (`--before DIR`): the `cluster` benchmark of
 //!   another build (`DIR/cluster`, with its `wasp` beside it; build one with
-//!   `scripts/bench-before COMMIT`) and of this one, taking turns for three
-//!   rounds: map throughput at chunksize 1 and 100.
+//!   `scripts/bench-before COMMIT`) and of this one, taking turns for five
+//!   rounds: the `apply_sync` round trip and map throughput at chunksize 1
+//!   and 100.
 //!
 //! Prints a markdown table and writes `results/durability.json`.
 
@@ -80,7 +81,7 @@ impl Plan {
                 restart_items: 2_000,
                 map1_items: 5_000,
                 map100_items: 100_000,
-                before_rounds: 3,
+                before_rounds: 5,
             }
         }
     }
@@ -402,9 +403,17 @@ async fn commit_cost(tasks: &Tasks, map1_items: i64, map100_items: i64) -> anyho
     Ok(Json::Object(out))
 }
 
-/// One `cluster` benchmark run's map figures: (chunksize 1 tasks/s,
-/// chunksize 100 items/s), read from its markdown table.
-fn cluster_run(binary: &Path) -> anyhow::Result<(f64, f64)> {
+/// The `cluster` benchmark's figures compared before and after: the key
+/// each has in the results, and the start of its row in the table.
+const COMPARED: [(&str, &str); 3] = [
+    ("round_trip_ms", "| apply_sync round trip, median "),
+    ("chunksize_1", "| map, chunksize 1 "),
+    ("chunksize_100", "| map, chunksize 100 "),
+];
+
+/// One `cluster` benchmark run's [`COMPARED`] figures, read from its
+/// markdown table.
+fn cluster_run(binary: &Path) -> anyhow::Result<[f64; 3]> {
     let out = std::process::Command::new(binary)
         .output()
         .with_context(|| format!("running {}", binary.display()))?;
@@ -427,18 +436,19 @@ fn cluster_run(binary: &Path) -> anyhow::Result<(f64, f64)> {
             .and_then(|n| n.parse().ok())
             .with_context(|| format!("no figure in {line:?}"))
     };
-    Ok((
-        figure("| map, chunksize 1 ")?,
-        figure("| map, chunksize 100 ")?,
-    ))
+    Ok([
+        figure(COMPARED[0].1)?,
+        figure(COMPARED[1].1)?,
+        figure(COMPARED[2].1)?,
+    ])
 }
 
 /// The before-and-after scenario (see the module comment).
 fn before_and_after(before_dir: &Path, rounds: usize) -> anyhow::Result<Json> {
     let before_bin = before_dir.join("cluster");
     let after_bin = cluster::wasp_binary()?.with_file_name("cluster");
-    let mut before = (Vec::new(), Vec::new());
-    let mut after = (Vec::new(), Vec::new());
+    let mut before = vec![Vec::new(); COMPARED.len()];
+    let mut after = vec![Vec::new(); COMPARED.len()];
     for round in 0..rounds {
         // Taking turns at going first.
         let order = if round % 2 == 0 {
@@ -447,19 +457,22 @@ fn before_and_after(before_dir: &Path, rounds: usize) -> anyhow::Result<Json> {
             [(&after_bin, &mut after), (&before_bin, &mut before)]
         };
         for (binary, samples) in order {
-            let (map1, map100) = cluster_run(binary)?;
-            samples.0.push(map1);
-            samples.1.push(map100);
+            for (figure, list) in cluster_run(binary)?.into_iter().zip(samples.iter_mut()) {
+                list.push(figure);
+            }
         }
     }
-    let (b1, b100) = (median(&before.0), median(&before.1));
-    let (a1, a100) = (median(&after.0), median(&after.1));
-    Ok(json!({
-        "before": before_dir.display().to_string(),
-        "rounds": rounds,
-        "chunksize_1": { "before": before.0, "after": after.0, "median_before": b1, "median_after": a1, "after_over_before": a1 / b1 },
-        "chunksize_100": { "before": before.1, "after": after.1, "median_before": b100, "median_after": a100, "after_over_before": a100 / b100 },
-    }))
+    let mut out = serde_json::Map::new();
+    out.insert("before".into(), json!(before_dir.display().to_string()));
+    out.insert("rounds".into(), json!(rounds));
+    for (i, (key, _)) in COMPARED.iter().enumerate() {
+        let (b, a) = (median(&before[i]), median(&after[i]));
+        out.insert(
+            (*key).into(),
+            json!({ "before": before[i], "after": after[i], "median_before": b, "median_after": a, "after_over_before": a / b }),
+        );
+    }
+    Ok(Json::Object(out))
 }
 
 fn f(json: &Json, key: &str) -> f64 {
@@ -535,16 +548,20 @@ fn table(
         );
     }
     if let Some(b) = before {
-        for name in ["chunksize_1", "chunksize_100"] {
+        for (name, _) in COMPARED {
             let c = &b[name];
+            let (what, unit, digits) = match name {
+                "round_trip_ms" => ("apply_sync round trip", "ms", 3),
+                _ => ("map", "items/s", 0),
+            };
             row(
                 format!(
-                    "map {}, after over before (median of {} runs each)",
-                    name.replace('_', " "),
+                    "{what} {}, after over before (median of {} runs each)",
+                    name.trim_start_matches("round_trip_ms").replace('_', " "),
                     b["rounds"]
                 ),
                 format!(
-                    "{:.3}x ({:.0} over {:.0} items/s)",
+                    "{:.3}x ({:.digits$} over {:.digits$} {unit})",
                     f(c, "after_over_before"),
                     f(c, "median_after"),
                     f(c, "median_before")

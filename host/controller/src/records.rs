@@ -38,6 +38,9 @@ const BATCH: usize = 16384;
 /// much at most.
 const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// The records thread's nice value (see `Records::open`).
+const WRITER_NICE: i32 = 10;
+
 /// Records the channel to the writer holds: four full transactions.
 const QUEUE: usize = 4 * BATCH;
 
@@ -237,6 +240,16 @@ impl Records {
         std::thread::Builder::new()
             .name("wasp-records".into())
             .spawn(move || {
+                // The writer is batch work beside the latency-bound path
+                // (client, hub, engines) on the same cores: at nice 10 it
+                // yields to them and takes idle time, and group commit
+                // turns any delay into bigger, cheaper transactions. The
+                // bounded channel stops the hub if it falls behind for
+                // good. Not fatal if refused.
+                let tid = rustix::thread::gettid();
+                if let Err(err) = rustix::process::setpriority_process(Some(tid), WRITER_NICE) {
+                    tracing::debug!(cause = %err, "the records thread keeps its priority");
+                }
                 if let Err(err) = writer.run(rx) {
                     tracing::error!(cause = %err, "task records could not be written");
                     let _ = failed_tx.send(Some(err.to_string()));
