@@ -121,6 +121,12 @@ impl Hub {
                         // The event's bytes are handled (moved into state
                         // that has bounds of its own): the next may come in.
                         drop(inbound.permit);
+                        // One event's records at most wait beside the
+                        // writer's channel (a submission of up to 4,096
+                        // tasks), not a whole batch of events' (a million
+                        // under a burst of submissions).
+                        self.carry_out();
+                        self.records.catch_up().await;
                     }
                 }
                 Ok(()) = committed.changed() => {

@@ -41,8 +41,9 @@ const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5)
 /// The records thread's nice value (see `Records::open`).
 const WRITER_NICE: i32 = 10;
 
-/// Records the channel to the writer holds: four full transactions.
-const QUEUE: usize = 4 * BATCH;
+/// Records the channel to the writer holds: two full transactions (each
+/// in flight costs a boxed spec, about 300 bytes, while it waits).
+const QUEUE: usize = 2 * BATCH;
 
 /// Read answers waiting for the hub (each a client's request in flight,
 /// themselves bounded per client).
