@@ -353,6 +353,14 @@ fn check_decode_error(err: &CodecError, payload_len: usize) {
             assert!(*trailing > 0, "{text}");
             assert_eq!(used + trailing, payload_len, "{text}");
         }
+        // A value nested past MAX_DEPTH, refused before the decoder
+        // recurses into it (found by the libFuzzer campaign: the oracle
+        // missed this refusal, the decoders were right).
+        CodecError::TooDeep { len, limit } => {
+            assert_eq!(*len, payload_len, "{text}");
+            assert_eq!(*limit, wasp_proto::value::MAX_DEPTH, "{text}");
+            assert!(text.contains("nesting limit"), "{text}");
+        }
         other => panic!("decoding failed with an encode-side error: {other:?}"),
     }
 }

@@ -124,3 +124,25 @@ fn component_loading_of_mutated_real_components() {
         assert!(!loader.load(&bytes));
     }
 }
+
+/// Inputs the libFuzzer campaign of 2026-12-02 found (scripts/fuzz): values
+/// nested past `MAX_DEPTH` inside each message kind, which the decoders
+/// refuse with `TooDeep` and the harness's oracle took for an encode-side
+/// error. Each must be refused, as a decode-side error, without a panic.
+#[test]
+fn campaign_findings_stay_refused() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions");
+    type Harness = fn(&[u8]);
+    let harnesses: [(&str, Harness); 5] = [
+        ("client_msgs", wire::client_msgs),
+        ("from_engine", wire::from_engine),
+        ("items", wire::items),
+        ("to_client", wire::to_client),
+        ("to_engine", wire::to_engine),
+    ];
+    for (name, harness) in harnesses {
+        let path = dir.join(format!("{name}-too-deep.bin"));
+        let input = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        harness(&input);
+    }
+}
