@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use wasp_proto::{EngineId, TaskId};
-use wasp_sched::{Action, MAX_PREFETCH, SchedError, Scheduler, SchedulerConfig, Scheme};
+use wasp_sched::{
+    Action, MAX_PREFETCH, SchedError, Scheduler, SchedulerConfig, Scheme, TenantKey,
+};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -345,7 +347,7 @@ fn run(config: SchedulerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let requested = targets
                     .clone()
                     .map(|list| list.into_iter().map(EngineId).collect());
-                let result = sched.handle_submit(now, TaskId(task), requested);
+                let result = sched.handle_submit(now, TaskId(task), TenantKey(0), requested);
                 if duplicate {
                     prop_assert_eq!(result, Err(SchedError::DuplicateTask(TaskId(task))));
                 } else {
