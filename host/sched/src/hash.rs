@@ -5,8 +5,8 @@
 //! the scheduler looks engines up several times per decision. These ids are
 //! not chosen by a peer (engine ids count joins, tenant keys come from the
 //! controller's own interner), so a hash-flooding defence buys nothing for
-//! them; the multiply-rotate hash of rustc's `FxHasher` is enough. Task ids
-//! are partly chosen by clients and keep the standard, keyed hash.
+//! them; the multiply-rotate hash of rustc's `FxHasher` is enough. Task ids,
+//! which clients choose, are kept in a B-tree instead (see `scheduler`).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
