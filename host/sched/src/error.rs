@@ -43,7 +43,10 @@ impl fmt::Display for SchedError {
                 write!(f, "tenant {tenant} cannot weigh 0: it would never run")
             }
             SchedError::TooManyTasks(task) => {
-                write!(f, "task {task} refused: the scheduler holds the most tasks it can")
+                write!(
+                    f,
+                    "task {task} refused: the scheduler holds the most tasks it can"
+                )
             }
         }
     }

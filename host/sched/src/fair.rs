@@ -32,12 +32,21 @@
 //!
 //! A tenant whose FIFO was empty and gets a task is brought up to the
 //! current virtual time: the least virtual time among tenants with work
-//! waiting, or, when none has any, that of the latest pick. It keeps any
-//! lead it had (a debt from tasks it ran), but an idle period earns it no
-//! credit: a tenant that was away cannot hoard a share and starve the
-//! others when it returns, and a late arrival competes at once on equal
-//! terms. Ties go to the tenant picked least recently, so a newcomer goes
-//! before the tenant it was placed beside.
+//! waiting, or, when none has any, that of the latest pick. An idle period
+//! earns it no credit: a tenant that was away cannot hoard a share and
+//! starve the others when it returns, and a late arrival competes at once
+//! on equal terms. Ties go to the tenant picked least recently, so a
+//! newcomer goes before the tenant it was placed beside: its first task
+//! goes out at the first room an engine has, however long the others'
+//! backlogs.
+//!
+//! A tenant that still has tasks running keeps any lead it has over the
+//! current virtual time (their charges). One with nothing queued or
+//! running starts exactly at the current virtual time, its lead forgiven:
+//! that lead was at most the last tasks it ran, which overlapped the
+//! others' use, and with nothing in flight it holds no engine now. This is
+//! what makes "first task at the first room" hold for a returning tenant
+//! too, not only a new one.
 //!
 //! # Targeted tasks
 //!
@@ -224,7 +233,8 @@ impl Tenants {
         tenant.queued += 1;
         tenant.waiting += 1;
         if tenant.waiting == 1 {
-            self.activate(slot);
+            let idle = tenant.queued == 1 && tenant.running == 0;
+            self.activate(slot, idle);
         }
     }
 
@@ -304,9 +314,7 @@ impl Tenants {
                 units_u128(u64::try_from(ns).unwrap_or(u64::MAX), tenant.weight)
             }
             None => {
-                tenant.usage = tenant
-                    .usage
-                    .saturating_add(Duration::from_nanos(charge.ns));
+                tenant.usage = tenant.usage.saturating_add(Duration::from_nanos(charge.ns));
                 u128::from(charge.units)
             }
         };
@@ -336,9 +344,7 @@ impl Tenants {
     pub(crate) fn lost(&mut self, slot: u32, charge: Charge) {
         let tenant = &mut self.slots[slot as usize];
         tenant.running = tenant.running.saturating_sub(1);
-        tenant.usage = tenant
-            .usage
-            .saturating_add(Duration::from_nanos(charge.ns));
+        tenant.usage = tenant.usage.saturating_add(Duration::from_nanos(charge.ns));
         self.forget_if_idle(slot);
     }
 
@@ -375,16 +381,17 @@ impl Tenants {
     }
 
     /// Brings tenant `slot`, whose FIFO just got its first live task, up to
-    /// the current virtual time and puts it in `ready`.
-    fn activate(&mut self, slot: u32) {
-        let now = self
-            .ready
-            .first()
-            .map_or(self.vnow, |&(vt, _, _)| vt);
+    /// the current virtual time (down to it too, if it was `idle`) and puts
+    /// it in `ready`.
+    fn activate(&mut self, slot: u32, idle: bool) {
+        let now = self.ready.first().map_or(self.vnow, |&(vt, _, _)| vt);
         let tenant = &mut self.slots[slot as usize];
         // Its position counts its credit: raise that to `now`, no lower.
         let position = tenant.vt.saturating_sub(tenant.credit);
-        if position < now {
+        if idle {
+            tenant.vt = now;
+            tenant.credit = 0;
+        } else if position < now {
             if tenant.vt < now {
                 tenant.vt = now;
                 tenant.credit = 0;

@@ -877,7 +877,8 @@ impl Scheduler {
             prev,
             next: NONE,
         });
-        self.actions.push_back(Action::Dispatch { task, engine: id });
+        self.actions
+            .push_back(Action::Dispatch { task, engine: id });
         // The engine may have reached the mark; other targets may have had
         // this task at their head.
         self.refresh_ready(id);
@@ -1078,9 +1079,9 @@ fn estimate_run_time(estimate: Option<Duration>, sample: Duration) -> Duration {
 /// Whether `entry` still names a queued task: its slot holds the same
 /// submission, not yet dispatched.
 fn is_live(slots: &[Slot], entry: Entry) -> bool {
-    slots.get(entry.slot as usize).is_some_and(|slot| {
-        slot.seq == entry.seq && matches!(slot.state, State::Queued { .. })
-    })
+    slots
+        .get(entry.slot as usize)
+        .is_some_and(|slot| slot.seq == entry.seq && matches!(slot.state, State::Queued { .. }))
 }
 
 /// `0, 3, 7`, shortened after a few ids: a target list can name every engine.
@@ -1457,8 +1458,13 @@ mod tests {
     #[test]
     fn a_task_whose_targets_are_unknown_fails_at_once() {
         let mut s = with_engines(Scheme::LeastLoad, 1, 2);
-        s.handle_submit(T0, TaskId(1), TenantKey(0), Some(vec![EngineId(7), EngineId(5)]))
-            .expect("fresh task");
+        s.handle_submit(
+            T0,
+            TaskId(1),
+            TenantKey(0),
+            Some(vec![EngineId(7), EngineId(5)]),
+        )
+        .expect("fresh task");
         assert_eq!(
             actions(&mut s),
             [Action::Fail {

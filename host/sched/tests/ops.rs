@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use wasp_proto::{EngineId, TaskId};
-use wasp_sched::{
-    Action, MAX_PREFETCH, SchedError, Scheduler, SchedulerConfig, Scheme, TenantKey,
-};
+use wasp_sched::{Action, MAX_PREFETCH, SchedError, Scheduler, SchedulerConfig, Scheme, TenantKey};
 
 #[derive(Clone, Debug)]
 enum Op {
