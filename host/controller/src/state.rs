@@ -41,7 +41,7 @@ use wasp_proto::msg::{
     RecordsStats, Request, RunTask, TaskError, TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
-use wasp_sched::{Action, Scheduler, SchedulerConfig};
+use wasp_sched::{Action, Scheduler, SchedulerConfig, TenantKey};
 
 use crate::records::{Read, ReadReply, Record, StoredTask};
 
@@ -106,6 +106,10 @@ struct CommitGate {
 pub(crate) struct HubState {
     config: HubConfig,
     sched: Scheduler,
+    /// The scheduler's key of each tenant that submitted a task, for its
+    /// fair share; one entry per tenant name, kept for the hub's life (the
+    /// tenants are the configured ones, plus those of restored records).
+    tenant_keys: HashMap<Tenant, TenantKey>,
     /// Microseconds since the Unix epoch at `now` zero: the records' clock.
     wall_base_us: u64,
     now: Duration,
@@ -133,6 +137,7 @@ impl HubState {
     pub(crate) fn new(config: HubConfig, wall_base_us: u64, own_session: u32) -> Self {
         Self {
             sched: Scheduler::new(config.sched.clone()),
+            tenant_keys: HashMap::new(),
             config,
             wall_base_us,
             now: Duration::ZERO,
@@ -491,9 +496,23 @@ impl HubState {
         Some(id)
     }
 
+    /// Queues task `id`, already in `tasks`, for its tenant's fair share.
     fn submit_to_scheduler(&mut self, id: TaskId, targets: Option<Vec<EngineId>>) {
         let now = self.now;
-        log_refusal(self.sched.handle_submit(now, id, targets));
+        let Some(task) = self.tasks.get(id) else {
+            tracing::error!(task = %id, "a task to schedule has no entry");
+            return;
+        };
+        // Every tenant weighs the default, 1, until weights are configured.
+        let tenant = match self.tenant_keys.get(&*task.tenant) {
+            Some(&key) => key,
+            None => {
+                let key = TenantKey(u32::try_from(self.tenant_keys.len()).unwrap_or(u32::MAX));
+                self.tenant_keys.insert(Tenant::clone(&task.tenant), key);
+                key
+            }
+        };
+        log_refusal(self.sched.handle_submit(now, id, tenant, targets));
     }
 
     // ---- the scheduler's decisions --------------------------------------

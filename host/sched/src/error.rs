@@ -9,6 +9,8 @@ use std::fmt;
 
 use wasp_proto::{EngineId, TaskId};
 
+use crate::fair::TenantKey;
+
 /// An input that named a task or engine in the wrong state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SchedError {
@@ -21,6 +23,11 @@ pub enum SchedError {
     DuplicateEngine(EngineId),
     /// A leave named an engine that is not connected.
     UnknownEngine(EngineId),
+    /// A tenant's weight was set to 0, which would never be chosen.
+    ZeroWeight(TenantKey),
+    /// A submission found `u32::MAX - 1` tasks already queued or running,
+    /// the most the scheduler's slots can number.
+    TooManyTasks(TaskId),
 }
 
 impl fmt::Display for SchedError {
@@ -32,6 +39,15 @@ impl fmt::Display for SchedError {
             SchedError::UnknownTask(task) => write!(f, "task {task} is not running"),
             SchedError::DuplicateEngine(engine) => write!(f, "engine {engine} has already joined"),
             SchedError::UnknownEngine(engine) => write!(f, "engine {engine} is not connected"),
+            SchedError::ZeroWeight(tenant) => {
+                write!(f, "tenant {tenant} cannot weigh 0: it would never run")
+            }
+            SchedError::TooManyTasks(task) => {
+                write!(
+                    f,
+                    "task {task} refused: the scheduler holds the most tasks it can"
+                )
+            }
         }
     }
 }

@@ -3,28 +3,40 @@
 //!
 //! # Queues
 //!
-//! Every submission gets a sequence number. Untargeted tasks wait in one
-//! FIFO, `anywhere`; a targeted task waits in the *lane* of each engine it
-//! names. A lane's head is runnable exactly when its engine is below the
-//! high-water mark, so the available engines with a non-empty lane sit in
-//! `ready`, ordered by the sequence number of their head. The next task to
-//! dispatch is then the older of `anywhere`'s head (if any engine is
-//! available) and `ready`'s first entry: the oldest task that can run, found
-//! without scanning, and a task whose targets are busy never holds back
-//! younger tasks that can run elsewhere.
+//! Every submission gets a sequence number. Untargeted tasks wait in their
+//! tenant's FIFO, and the fair share (`fair`) says which tenant's head
+//! goes next; a targeted task waits in the *lane* of each engine it names,
+//! whatever its tenant. A lane's head is runnable exactly when its engine is
+//! below the high-water mark, so the available engines with a non-empty
+//! lane sit in `ready`, ordered by the sequence number of their head. The
+//! next task to dispatch is then the older of the fair share's choice (if
+//! any engine is available) and `ready`'s first entry. With one tenant that
+//! is the oldest task that can run, found without scanning; with several,
+//! the untargeted ones are shared by weight and the targeted ones keep
+//! their engines' submission order. Either way a task whose targets are
+//! busy never holds back younger tasks that can run elsewhere.
 //!
-//! A task named by several engines has an entry in each lane; when it is
-//! dispatched or failed the other entries go stale and are dropped lazily
-//! when they reach a lane's head (an entry is live while `queued` still maps
-//! its task to its sequence number).
+//! # Tasks
+//!
+//! A task's state lives in a slot of one vector, found from its id through
+//! the only map keyed by task id (a B-tree); queue entries name the slot and the
+//! submission's sequence number. A task named by several engines has an
+//! entry in each lane; when it is dispatched or failed the other entries go
+//! stale (their slot has moved on to another state or submission) and are
+//! dropped lazily when they reach a lane's head. The tasks running on an
+//! engine form a list through their slots, in dispatch order, so that a
+//! dispatch or a finish allocates nothing and looks up no map but the
+//! engine's.
 //!
 //! # Invariant
 //!
-//! After every `handle_*` call, no queued task could run: either every engine
-//! is at the high-water mark or `anywhere` is empty, and `ready` is empty.
-//! The randomized test in `tests/ops.rs` checks this after every step.
+//! After every `handle_*` call, no queued task could run: either every
+//! engine is at the high-water mark or no tenant has an untargeted task
+//! waiting, and `ready` is empty. The randomized test in `tests/ops.rs`
+//! checks this after every step.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::btree_map::Entry as MapEntry;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -32,6 +44,8 @@ use wasp_proto::{EngineId, TaskId};
 
 use crate::config::{MAX_PREFETCH, SchedulerConfig};
 use crate::error::SchedError;
+use crate::fair::{Charge, TenantKey, TenantStats, Tenants};
+use crate::hash::IdMap;
 use crate::pick::{Available, Load, pick_among};
 use crate::rng::Rng;
 
@@ -105,9 +119,12 @@ pub struct Stats {
     pub finished: u64,
     /// Tasks failed by the scheduler since it started.
     pub failed: u64,
+    /// The tenants with tasks queued or running or a weight set, by key.
+    pub tenants: Vec<TenantStats>,
 }
 
-/// ipyparallel's task scheduler as a state machine.
+/// ipyparallel's task scheduler, with a fair share between tenants, as a
+/// state machine.
 ///
 /// Inputs are the `handle_*` methods, each taking the current time; outputs
 /// are [`Action`]s, drained with [`poll_action`](Self::poll_action) after
@@ -115,29 +132,47 @@ pub struct Stats {
 /// controller owns one `Scheduler` in one task and a test drives it on a fake
 /// clock.
 ///
-/// Every operation costs `O(log engines)` plus, for a targeted task, the
-/// length of its target list; none scans all engines or the whole queue.
+/// Every operation costs `O(log engines + log tenants)` plus, for a targeted
+/// task, the length of its target list; none scans all engines, tenants or
+/// the whole queue.
 #[derive(Debug)]
 pub struct Scheduler {
     config: SchedulerConfig,
     rng: Rng,
     /// The latest time an input carried.
     now: Duration,
-    engines: BTreeMap<EngineId, Engine>,
+    engines: IdMap<EngineId, Engine>,
     /// The engines below the high-water mark, indexed for the scheme.
     available: Available,
-    /// Untargeted tasks in submission order (entries may be stale).
-    anywhere: VecDeque<Entry>,
     /// `(head sequence number, engine)` of each available engine whose lane
     /// has a live head.
     ready: BTreeSet<(u64, EngineId)>,
-    queued: HashMap<TaskId, Queued>,
-    running: HashMap<TaskId, Running>,
-    /// Engines another may take a task from: holding more than one task,
-    /// the newest untargeted and not being retracted, their tasks longer
-    /// than the prefetch budget (or of unknown length).
-    stealable: BTreeSet<EngineId>,
+    /// Every queued or running task's slot: the only map keyed by task id.
+    ///
+    /// A B-tree, not a hash table: a session numbers its tasks in order, so
+    /// the tasks in flight sit in a few leaves that stay in cache, where a
+    /// hash would scatter a million queued tasks over tens of megabytes and
+    /// make every submission and finish a cache miss (that took 40% of a
+    /// decision). Nor has it a worst case that a client choosing its ids
+    /// could provoke, or a random seed.
+    tasks: BTreeMap<TaskId, u32>,
+    /// Task states; a slot is reused once its task is done, and the vector
+    /// is emptied whenever no task is left, so it holds at most the peak
+    /// of queued and running tasks since the scheduler was last idle.
+    slots: Vec<Slot>,
+    /// Slots free for reuse.
+    free: Vec<u32>,
+    /// How many slots hold a queued task.
+    queued: usize,
+    tenants: Tenants,
+    /// `(outstanding, engine)` of the engines another may take a task from:
+    /// holding more than one task, the newest untargeted and not being
+    /// retracted, their tasks longer than the prefetch budget (or of unknown
+    /// length).
+    stealable: BTreeSet<(u32, EngineId)>,
     actions: VecDeque<Action>,
+    /// A targeted task's eligible engines, reused between decisions.
+    candidates: Vec<(EngineId, Load)>,
     /// The last submission's sequence number.
     submitted: u64,
     /// The last dispatch's sequence number: also the `lru` clock.
@@ -146,39 +181,59 @@ pub struct Scheduler {
     failed: u64,
 }
 
-/// A place in a queue: the task and the submission it belongs to.
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    seq: u64,
+/// A place in a queue: the slot of the task and the submission it belongs
+/// to. The entry is live while the slot holds that submission, queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) seq: u64,
+    pub(crate) slot: u32,
+}
+
+/// No slot: the end of an engine's list of running tasks.
+const NONE: u32 = u32::MAX;
+
+#[derive(Debug)]
+struct Slot {
     task: TaskId,
-}
-
-#[derive(Debug)]
-struct Queued {
+    /// The submission's sequence number, kept while it runs so that a task
+    /// handed back is queued again in its place.
     seq: u64,
-    /// The connected engines the task may run on, sorted and deduplicated;
-    /// `None` for any engine.
-    targets: Option<Vec<EngineId>>,
+    /// The slot of its tenant in [`Tenants`].
+    tenant: u32,
+    state: State,
 }
 
 #[derive(Debug)]
-struct Running {
+enum State {
+    Free,
+    Queued {
+        /// The connected engines the task may run on, sorted and
+        /// deduplicated; `None` for any engine.
+        targets: Option<Box<[EngineId]>>,
+    },
+    Running(Run),
+}
+
+#[derive(Debug)]
+struct Run {
     engine: EngineId,
-    /// The dispatch's sequence number, the key in [`Engine::running`].
-    seq: u64,
-    /// The submission's sequence number, kept to queue the task again in
-    /// its place if it is retracted.
-    submitted: u64,
+    /// What its tenant was charged at the dispatch.
+    charge: Charge,
     /// Whether it named target engines (only untargeted tasks are stolen).
     targeted: bool,
+    /// The neighbours in its engine's list, in dispatch order.
+    prev: u32,
+    next: u32,
 }
 
 #[derive(Debug)]
 struct Engine {
     load: Load,
-    /// Tasks running here by dispatch sequence number, so that a departure
-    /// fails them in the order they were sent.
-    running: BTreeMap<u64, TaskId>,
+    /// The first and last of its running tasks by dispatch, so that a
+    /// departure hands them back in the order they were sent and a steal
+    /// takes the newest.
+    first: u32,
+    last: u32,
     /// Targeted tasks naming this engine, in submission order (entries may be
     /// stale).
     lane: VecDeque<Entry>,
@@ -191,6 +246,8 @@ struct Engine {
     run_time: Option<Duration>,
     /// The task a retract was asked for, until the engine answers.
     retracting: Option<TaskId>,
+    /// The load it is in `stealable` under.
+    steal_key: Option<u32>,
 }
 
 impl Engine {
@@ -201,20 +258,23 @@ impl Engine {
 }
 
 impl Scheduler {
-    /// A scheduler with no engines and no tasks.
+    /// A scheduler with no engines, tenants or tasks.
     pub fn new(config: SchedulerConfig) -> Self {
         Self {
             rng: Rng::new(config.seed),
             available: Available::new(config.scheme),
             config,
             now: Duration::ZERO,
-            engines: BTreeMap::new(),
-            anywhere: VecDeque::new(),
+            engines: IdMap::default(),
             ready: BTreeSet::new(),
-            queued: HashMap::new(),
-            running: HashMap::new(),
+            tasks: BTreeMap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            queued: 0,
+            tenants: Tenants::default(),
             stealable: BTreeSet::new(),
             actions: VecDeque::new(),
+            candidates: Vec::new(),
             submitted: 0,
             dispatched: 0,
             finished: 0,
@@ -222,8 +282,37 @@ impl Scheduler {
         }
     }
 
-    /// A task was submitted. `targets` restricts it to those engines (as
-    /// `rc[0].apply` does); `None` or an empty list means any engine.
+    /// Sets `tenant`'s weight: between tenants with work waiting, engine
+    /// time is shared in proportion to their weights. A tenant whose weight
+    /// was never set weighs [`DEFAULT_WEIGHT`](crate::DEFAULT_WEIGHT).
+    ///
+    /// The new weight applies to charges from now on; the engine time the
+    /// tenant used so far keeps the weight it was charged at. A weight of 0
+    /// is refused: such a tenant could never be chosen.
+    pub fn handle_tenant(
+        &mut self,
+        now: Duration,
+        tenant: TenantKey,
+        weight: u32,
+    ) -> Result<(), SchedError> {
+        self.observe(now);
+        if weight == 0 {
+            return Err(SchedError::ZeroWeight(tenant));
+        }
+        self.tenants.set_weight(tenant, weight);
+        Ok(())
+    }
+
+    /// `tenant` is gone from the owner's configuration: it weighs the
+    /// default again, and the scheduler forgets it once it has no task
+    /// queued or running. Its tasks stay.
+    pub fn handle_tenant_removed(&mut self, now: Duration, tenant: TenantKey) {
+        self.observe(now);
+        self.tenants.unset_weight(tenant);
+    }
+
+    /// `tenant` submitted a task. `targets` restricts it to those engines
+    /// (as `rc[0].apply` does); `None` or an empty list means any engine.
     ///
     /// Targets that are not connected are dropped: engine ids are assigned
     /// in join order and never reused, so a client only names engines it was
@@ -232,17 +321,19 @@ impl Scheduler {
         &mut self,
         now: Duration,
         task: TaskId,
+        tenant: TenantKey,
         targets: Option<Vec<EngineId>>,
     ) -> Result<(), SchedError> {
         self.observe(now);
-        if self.queued.contains_key(&task) || self.running.contains_key(&task) {
-            return Err(SchedError::DuplicateTask(task));
-        }
-        let targets = match targets {
+        let vacant = match self.tasks.entry(task) {
+            MapEntry::Occupied(_) => return Err(SchedError::DuplicateTask(task)),
+            MapEntry::Vacant(vacant) => vacant,
+        };
+        let targets: Option<Box<[EngineId]>> = match targets {
             Some(mut requested) if !requested.is_empty() => {
                 requested.sort_unstable();
                 requested.dedup();
-                let connected: Vec<EngineId> = requested
+                let connected: Box<[EngineId]> = requested
                     .iter()
                     .copied()
                     .filter(|engine| self.engines.contains_key(engine))
@@ -252,22 +343,43 @@ impl Scheduler {
                         "no target engine is connected (targets: {})",
                         list_engines(&requested)
                     );
-                    self.fail(task, reason);
+                    self.failed += 1;
+                    self.actions.push_back(Action::Fail { task, reason });
                     return Ok(());
                 }
                 Some(connected)
             }
             _ => None,
         };
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => match u32::try_from(self.slots.len()) {
+                Ok(slot) if slot != NONE => {
+                    self.slots.push(Slot {
+                        task,
+                        seq: 0,
+                        tenant: 0,
+                        state: State::Free,
+                    });
+                    slot
+                }
+                _ => return Err(SchedError::TooManyTasks(task)),
+            },
+        };
+        vacant.insert(slot);
 
         self.submitted += 1;
         let entry = Entry {
             seq: self.submitted,
-            task,
+            slot,
         };
+        let owner = self.tenants.slot(tenant);
+        self.queued += 1;
+        let lanes = targets.as_ref().map_or(0, |list| list.len());
         match &targets {
-            None => self.anywhere.push_back(entry),
+            None => self.tenants.push(owner, entry, false),
             Some(list) => {
+                self.tenants.push_targeted(owner);
                 for target in list {
                     if let Some(engine) = self.engines.get_mut(target) {
                         engine.lane.push_back(entry);
@@ -275,26 +387,28 @@ impl Scheduler {
                 }
             }
         }
-        // Lanes that were empty get a head now; the others keep theirs.
-        let fresh: Vec<EngineId> = targets
-            .iter()
-            .flatten()
-            .copied()
-            .filter(|target| {
-                self.engines
-                    .get(target)
-                    .is_some_and(|e| e.ready_seq.is_none())
-            })
-            .collect();
-        self.queued.insert(
+        self.slots[slot as usize] = Slot {
             task,
-            Queued {
-                seq: entry.seq,
-                targets,
-            },
-        );
-        for target in fresh {
-            self.refresh_ready(target);
+            seq: entry.seq,
+            tenant: owner,
+            state: State::Queued { targets },
+        };
+        // Lanes that were empty get a head now; the others keep theirs.
+        for i in 0..lanes {
+            let State::Queued {
+                targets: Some(list),
+            } = &self.slots[slot as usize].state
+            else {
+                break;
+            };
+            let target = list[i];
+            if self
+                .engines
+                .get(&target)
+                .is_some_and(|e| e.ready_seq.is_none())
+            {
+                self.refresh_ready(target);
+            }
         }
         self.pump();
         Ok(())
@@ -318,12 +432,14 @@ impl Scheduler {
             engine,
             Engine {
                 load,
-                running: BTreeMap::new(),
+                first: NONE,
+                last: NONE,
                 lane: VecDeque::new(),
                 ready_seq: None,
                 capacity: capacity(&self.config, None),
                 run_time: None,
                 retracting: None,
+                steal_key: None,
             },
         );
         // Any high-water mark admits an idle engine.
@@ -354,34 +470,63 @@ impl Scheduler {
         if let Some(seq) = gone.ready_seq {
             self.ready.remove(&(seq, engine));
         }
-        self.stealable.remove(&engine);
-        for task in gone.running.into_values() {
-            self.running.remove(&task);
+        if let Some(load) = gone.steal_key {
+            self.stealable.remove(&(load, engine));
+        }
+        let mut next = gone.first;
+        while next != NONE {
+            let slot = next;
+            let Some(Slot {
+                task,
+                tenant,
+                state: State::Running(run),
+                ..
+            }) = self.slots.get(slot as usize)
+            else {
+                debug_assert!(false, "engine {engine}'s list holds a slot not running");
+                break;
+            };
+            let (task, tenant, charge) = (*task, *tenant, run.charge);
+            next = run.next;
+            self.tasks.remove(&task);
+            self.tenants.lost(tenant, charge);
+            self.free_slot(slot);
             self.actions.push_back(Action::Lost { task, engine });
         }
         for entry in gone.lane {
-            let Some(queued) = self.queued.get_mut(&entry.task) else {
-                continue;
-            };
-            if queued.seq != entry.seq {
+            if !is_live(&self.slots, entry) {
                 continue;
             }
-            let Some(targets) = &mut queued.targets else {
+            let slot = &mut self.slots[entry.slot as usize];
+            let State::Queued {
+                targets: Some(targets),
+            } = &mut slot.state
+            else {
                 continue;
             };
-            targets.retain(|&target| target != engine);
-            if targets.is_empty() {
-                self.queued.remove(&entry.task);
-                let reason = format!("engine {engine}, the task's last connected target, left");
-                self.fail(entry.task, reason);
+            let left: Box<[EngineId]> = targets
+                .iter()
+                .copied()
+                .filter(|&target| target != engine)
+                .collect();
+            if !left.is_empty() {
+                *targets = left;
+                continue;
             }
+            let (task, tenant) = (slot.task, slot.tenant);
+            self.tasks.remove(&task);
+            self.tenants.dequeued(tenant, true);
+            self.queued -= 1;
+            self.free_slot(entry.slot);
+            let reason = format!("engine {engine}, the task's last connected target, left");
+            self.fail(task, reason);
         }
         // Capacity only shrank: nothing new can run.
         Ok(())
     }
 
     /// A running task finished, successfully or not: its engine has room for
-    /// another.
+    /// another. Its tenant is charged the estimate it was dispatched with.
     pub fn handle_finished(&mut self, now: Duration, task: TaskId) -> Result<(), SchedError> {
         self.finish(now, task, None)
     }
@@ -389,7 +534,8 @@ impl Scheduler {
     /// A running task finished after running for `run_time` on its engine
     /// (as the engine measured it): as [`handle_finished`](Self::handle_finished),
     /// and the time sizes the engine's prefetch
-    /// ([`SchedulerConfig::prefetch`]).
+    /// ([`SchedulerConfig::prefetch`]) and is what the task's tenant is
+    /// charged for the fair share.
     pub fn handle_finished_after(
         &mut self,
         now: Duration,
@@ -406,17 +552,27 @@ impl Scheduler {
         run_time: Option<Duration>,
     ) -> Result<(), SchedError> {
         self.observe(now);
-        let Some(run) = self.running.remove(&task) else {
+        let Some(slot) = self.tasks.remove(&task) else {
             return Err(SchedError::UnknownTask(task));
         };
+        let Some(Slot {
+            tenant,
+            state: State::Running(run),
+            ..
+        }) = self.slots.get(slot as usize)
+        else {
+            // Queued, not running: it stays queued.
+            self.tasks.insert(task, slot);
+            return Err(SchedError::UnknownTask(task));
+        };
+        let (engine, tenant, charge) = (run.engine, *tenant, run.charge);
         self.finished += 1;
-        // A departure removes its engine's tasks from `running`.
+        // A departure removes its engine's tasks from `tasks`.
         debug_assert!(
-            self.engines.contains_key(&run.engine),
-            "task {task} ran on engine {} which is gone",
-            run.engine
+            self.engines.contains_key(&engine),
+            "task {task} ran on engine {engine} which is gone"
         );
-        self.release(run.engine, run.seq, |engine, config| {
+        self.release(engine, slot, |engine, config| {
             if let Some(run_time) = run_time {
                 engine.run_time = Some(estimate_run_time(engine.run_time, run_time));
                 engine.capacity = capacity(config, engine.run_time);
@@ -427,16 +583,19 @@ impl Scheduler {
                 engine.retracting = None;
             }
         });
-        self.refresh_ready(run.engine);
-        self.refresh_stealable(run.engine);
+        self.free_slot(slot);
+        self.tenants.finished(tenant, charge, run_time);
+        self.refresh_ready(engine);
+        self.refresh_stealable(engine);
         self.pump();
-        self.steal_for(run.engine);
+        self.steal_for(engine);
         Ok(())
     }
 
     /// An engine answered a [`Action::Retract`]: `returned` if it handed the
-    /// task back unstarted (it is queued again, ahead of younger tasks),
-    /// otherwise it is running there and will finish as usual.
+    /// task back unstarted (it is queued again, ahead of its tenant's
+    /// younger tasks, and its charge is refunded), otherwise it is running
+    /// there and will finish as usual.
     pub fn handle_retracted(
         &mut self,
         now: Duration,
@@ -444,10 +603,19 @@ impl Scheduler {
         returned: bool,
     ) -> Result<(), SchedError> {
         self.observe(now);
-        let Some(run) = self.running.get(&task) else {
+        let Some(&slot) = self.tasks.get(&task) else {
             return Err(SchedError::UnknownTask(task));
         };
-        let id = run.engine;
+        let Some(Slot {
+            seq,
+            tenant,
+            state: State::Running(run),
+            ..
+        }) = self.slots.get(slot as usize)
+        else {
+            return Err(SchedError::UnknownTask(task));
+        };
+        let (seq, tenant, charge, id) = (*seq, *tenant, run.charge, run.engine);
         let Some(engine) = self.engines.get_mut(&id) else {
             return Err(SchedError::UnknownTask(task));
         };
@@ -456,23 +624,14 @@ impl Scheduler {
         }
         engine.retracting = None;
         if returned {
-            let Some(run) = self.running.remove(&task) else {
-                return Err(SchedError::UnknownTask(task));
-            };
-            self.release(id, run.seq, |_, _| {});
-            // Every untargeted task still queued was submitted after it
-            // (they are dispatched in order), so its place is the front.
-            self.queued.insert(
-                task,
-                Queued {
-                    seq: run.submitted,
-                    targets: None,
-                },
-            );
-            self.anywhere.push_front(Entry {
-                seq: run.submitted,
-                task,
-            });
+            self.release(id, slot, |_, _| {});
+            self.slots[slot as usize].state = State::Queued { targets: None };
+            self.queued += 1;
+            self.tenants.returned(tenant, charge);
+            // Every untargeted task of its tenant still queued was
+            // submitted after it (they are dispatched in order), so its
+            // place is the front.
+            self.tenants.push(tenant, Entry { seq, slot }, true);
             self.refresh_ready(id);
         }
         self.refresh_stealable(id);
@@ -486,14 +645,24 @@ impl Scheduler {
     /// ([`Cancelled::Running`]).
     pub fn handle_cancel(&mut self, now: Duration, task: TaskId) -> Result<Cancelled, SchedError> {
         self.observe(now);
-        if let Some(run) = self.running.get(&task) {
-            return Ok(Cancelled::Running(run.engine));
-        }
-        let Some(queued) = self.queued.remove(&task) else {
+        let Some(&slot) = self.tasks.get(&task) else {
             return Err(SchedError::UnknownTask(task));
         };
+        let Some(state) = self.slots.get_mut(slot as usize) else {
+            return Err(SchedError::UnknownTask(task));
+        };
+        let tenant = state.tenant;
+        let targets = match &mut state.state {
+            State::Running(run) => return Ok(Cancelled::Running(run.engine)),
+            State::Free => return Err(SchedError::UnknownTask(task)),
+            State::Queued { targets } => targets.take(),
+        };
+        self.tasks.remove(&task);
+        self.queued -= 1;
+        self.tenants.dequeued(tenant, targets.is_some());
+        self.free_slot(slot);
         // Its entries go stale; a lane whose head it was gets a new head.
-        for target in queued.targets.into_iter().flatten() {
+        for &target in targets.iter().flatten() {
             self.refresh_ready(target);
         }
         self.pump();
@@ -524,12 +693,12 @@ impl Scheduler {
 
     /// How many tasks wait for an engine.
     pub fn queued(&self) -> usize {
-        self.queued.len()
+        self.queued
     }
 
     /// How many tasks are dispatched and not finished, on all engines.
     pub fn running(&self) -> usize {
-        self.running.len()
+        self.tasks.len() - self.queued
     }
 
     /// The tasks outstanding on `engine`, or `None` if it is not connected.
@@ -539,12 +708,24 @@ impl Scheduler {
 
     /// The engine `task` is running on, if it is running.
     pub fn engine_of(&self, task: TaskId) -> Option<EngineId> {
-        self.running.get(&task).map(|run| run.engine)
+        let &slot = self.tasks.get(&task)?;
+        match &self.slots.get(slot as usize)?.state {
+            State::Running(run) => Some(run.engine),
+            _ => None,
+        }
     }
 
     /// The connected engines, in id order.
     pub fn engines(&self) -> impl Iterator<Item = EngineId> + '_ {
-        self.engines.keys().copied()
+        let mut ids: Vec<EngineId> = self.engines.keys().copied().collect();
+        ids.sort_unstable();
+        ids.into_iter()
+    }
+
+    /// `tenant`'s figures, if it has tasks queued or running or a weight
+    /// set.
+    pub fn tenant_stats(&self, tenant: TenantKey) -> Option<TenantStats> {
+        self.tenants.stats_of(tenant)
     }
 
     /// Counters for a status display.
@@ -552,11 +733,12 @@ impl Scheduler {
         Stats {
             engines: self.engines.len(),
             available_engines: self.available.len(),
-            queued: self.queued.len(),
-            running: self.running.len(),
+            queued: self.queued(),
+            running: self.running(),
             dispatched: self.dispatched,
             finished: self.finished,
             failed: self.failed,
+            tenants: self.tenants.stats(),
         }
     }
 
@@ -569,18 +751,41 @@ impl Scheduler {
         self.actions.push_back(Action::Fail { task, reason });
     }
 
-    /// Dispatches runnable tasks, oldest first, until none is left.
+    /// Marks `slot` free; empties the slot vector when no task is left, so
+    /// that a burst's memory is not held forever.
+    fn free_slot(&mut self, slot: u32) {
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            s.state = State::Free;
+            self.free.push(slot);
+        }
+        if self.tasks.is_empty() {
+            // Stale entries may still name slots; `is_live` finds no slot
+            // or a later submission there.
+            self.slots.clear();
+            self.free.clear();
+            if self.slots.capacity() > 4096 {
+                self.slots.shrink_to_fit();
+                self.free.shrink_to_fit();
+            }
+        }
+    }
+
+    /// Dispatches runnable tasks, oldest first within a tenant and a lane,
+    /// until none is left.
     fn pump(&mut self) {
         loop {
-            let anywhere = if self.available.is_empty() {
+            let fair = if self.available.is_empty() {
                 None
             } else {
-                self.anywhere_head()
+                let slots = &self.slots;
+                self.tenants.head(|entry| is_live(slots, entry))
             };
             let lane = self.ready.first().copied();
-            let (entry, engine) = match (anywhere, lane) {
-                (Some(entry), None) => self.pick_anywhere(entry),
-                (Some(entry), Some((seq, _))) if entry.seq < seq => self.pick_anywhere(entry),
+            let (entry, engine) = match (fair, lane) {
+                (Some((_, entry)), None) => (entry, self.pick_anywhere()),
+                (Some((_, entry)), Some((seq, _))) if entry.seq < seq => {
+                    (entry, self.pick_anywhere())
+                }
                 (_, Some((_, head_of))) => {
                     let Some(entry) = self
                         .engines
@@ -602,78 +807,83 @@ impl Scheduler {
         }
     }
 
-    /// Takes `entry`, `anywhere`'s head, and picks among all available
-    /// engines.
-    fn pick_anywhere(&mut self, entry: Entry) -> (Entry, Option<EngineId>) {
-        self.anywhere.pop_front();
+    /// The scheme's choice among all available engines.
+    fn pick_anywhere(&mut self) -> Option<EngineId> {
         let engines = &self.engines;
         let load_of = |id| engines.get(&id).map_or(IDLE, |e: &Engine| e.load);
-        (entry, self.available.pick(&mut self.rng, load_of))
+        self.available.pick(&mut self.rng, load_of)
     }
 
     /// The scheme's choice among the available targets of a queued task.
     fn pick_target(&mut self, entry: Entry) -> Option<EngineId> {
-        let targets = self.queued.get(&entry.task)?.targets.as_deref()?;
-        let candidates: Vec<(EngineId, Load)> = targets
-            .iter()
-            .filter_map(|&id| {
-                let engine = self.engines.get(&id)?;
-                engine.has_room().then_some((id, engine.load))
-            })
-            .collect();
-        pick_among(self.config.scheme, &mut self.rng, &candidates)
-    }
-
-    /// `anywhere`'s first live entry, dropping stale ones.
-    fn anywhere_head(&mut self) -> Option<Entry> {
-        while let Some(&entry) = self.anywhere.front() {
-            if is_live(&self.queued, entry) {
-                return Some(entry);
+        let Some(State::Queued {
+            targets: Some(targets),
+        }) = self.slots.get(entry.slot as usize).map(|s| &s.state)
+        else {
+            return None;
+        };
+        self.candidates.clear();
+        for &id in targets.iter() {
+            if let Some(engine) = self.engines.get(&id)
+                && engine.has_room()
+            {
+                self.candidates.push((id, engine.load));
             }
-            self.anywhere.pop_front();
         }
-        None
+        pick_among(self.config.scheme, &mut self.rng, &self.candidates)
     }
 
     fn dispatch(&mut self, entry: Entry, id: EngineId) {
-        let (Some(queued), Some(engine)) =
-            (self.queued.remove(&entry.task), self.engines.get_mut(&id))
-        else {
-            debug_assert!(
-                false,
-                "dispatch of {} to {id}: unknown task or engine",
-                entry.task
-            );
+        let (Some(slot), Some(engine)) = (
+            self.slots.get_mut(entry.slot as usize),
+            self.engines.get_mut(&id),
+        ) else {
+            debug_assert!(false, "dispatch of slot {} to {id}: unknown", entry.slot);
             return;
         };
+        let State::Queued { targets } = std::mem::replace(&mut slot.state, State::Free) else {
+            debug_assert!(false, "dispatch of slot {}: not queued", entry.slot);
+            return;
+        };
+        let (task, tenant) = (slot.task, slot.tenant);
         self.available.remove(id, engine.load);
         self.dispatched += 1;
         engine.load = Load {
             outstanding: engine.load.outstanding + 1,
             last_used: self.dispatched,
         };
-        engine.running.insert(self.dispatched, entry.task);
         if engine.has_room() {
             self.available.insert(id, engine.load);
         }
-        self.running.insert(
-            entry.task,
-            Running {
-                engine: id,
-                seq: self.dispatched,
-                submitted: entry.seq,
-                targeted: queued.targets.is_some(),
-            },
-        );
-        self.actions.push_back(Action::Dispatch {
-            task: entry.task,
+        // Append to the engine's list of running tasks.
+        let prev = engine.last;
+        engine.last = entry.slot;
+        if prev == NONE {
+            engine.first = entry.slot;
+        } else if let Some(Slot {
+            state: State::Running(run),
+            ..
+        }) = self.slots.get_mut(prev as usize)
+        {
+            run.next = entry.slot;
+        }
+        let targeted = targets.is_some();
+        let charge = self.tenants.dispatched(tenant, targeted);
+        self.queued -= 1;
+        self.slots[entry.slot as usize].state = State::Running(Run {
             engine: id,
+            charge,
+            targeted,
+            prev,
+            next: NONE,
         });
+        self.actions
+            .push_back(Action::Dispatch { task, engine: id });
         // The engine may have reached the mark; other targets may have had
         // this task at their head.
         self.refresh_ready(id);
         self.refresh_stealable(id);
-        for target in queued.targets.into_iter().flatten() {
+        for &target in targets.iter().flatten() {
             if target != id
                 && self
                     .engines
@@ -685,13 +895,13 @@ impl Scheduler {
         }
     }
 
-    /// Takes the task dispatched as `seq` off engine `id`, after `update`
-    /// has changed the engine (its capacity may shrink or grow), keeping
-    /// `available` true to the room left.
+    /// Takes the task in `slot` off engine `id`, after `update` has changed
+    /// the engine (its capacity may shrink or grow), keeping `available`
+    /// true to the room left. The slot stays `Running` for the caller.
     fn release(
         &mut self,
         id: EngineId,
-        seq: u64,
+        slot: u32,
         update: impl FnOnce(&mut Engine, &SchedulerConfig),
     ) {
         let Some(engine) = self.engines.get_mut(&id) else {
@@ -702,7 +912,7 @@ impl Scheduler {
         }
         update(engine, &self.config);
         engine.load.outstanding = engine.load.outstanding.saturating_sub(1);
-        engine.running.remove(&seq);
+        unlink(&mut self.slots, engine, slot);
         // The capacity may have shrunk below the tasks still held.
         if engine.has_room() {
             self.available.insert(id, engine.load);
@@ -711,27 +921,31 @@ impl Scheduler {
 
     /// Keeps `id`'s membership of `stealable` true to its state.
     fn refresh_stealable(&mut self, id: EngineId) {
-        let Some(engine) = self.engines.get(&id) else {
+        let Some(engine) = self.engines.get_mut(&id) else {
             return;
         };
-        let long = self.config.prefetch.is_zero()
-            || engine.run_time.is_none_or(|run| run > self.config.prefetch);
-        let newest_untargeted = engine
-            .running
-            .values()
-            .next_back()
-            .and_then(|task| self.running.get(task))
-            .is_some_and(|run| !run.targeted);
-        if !self.config.prefetch.is_zero()
+        let prefetch = self.config.prefetch;
+        let long = engine.run_time.is_none_or(|run| run > prefetch);
+        let newest_untargeted = matches!(
+            self.slots.get(engine.last as usize),
+            Some(Slot { state: State::Running(run), .. }) if !run.targeted
+        );
+        let key = (!prefetch.is_zero()
             && long
             && engine.load.outstanding > 1
             && engine.retracting.is_none()
-            && newest_untargeted
-        {
-            self.stealable.insert(id);
-        } else {
-            self.stealable.remove(&id);
+            && newest_untargeted)
+            .then_some(engine.load.outstanding);
+        if key == engine.steal_key {
+            return;
         }
+        if let Some(load) = engine.steal_key {
+            self.stealable.remove(&(load, id));
+        }
+        if let Some(load) = key {
+            self.stealable.insert((load, id));
+        }
+        engine.steal_key = key;
     }
 
     /// If `id` is idle with nothing queued for it, asks the engine holding
@@ -741,27 +955,29 @@ impl Scheduler {
             .engines
             .get(&id)
             .is_some_and(|e| e.load.outstanding == 0 && e.has_room());
-        if !idle || self.anywhere_head().is_some() {
+        if !idle || self.tenants.any_waiting() {
             return;
         }
-        let engines = &self.engines;
+        // The most loaded, the highest id among equals.
         let victim = self
             .stealable
             .iter()
-            .copied()
-            .filter(|&v| v != id)
-            .max_by_key(|v| engines.get(v).map_or(0, |e| e.load.outstanding));
+            .rev()
+            .map(|&(_, victim)| victim)
+            .find(|&victim| victim != id);
         let Some(victim) = victim else {
             return;
         };
         let Some(engine) = self.engines.get_mut(&victim) else {
             return;
         };
-        let Some(&task) = engine.running.values().next_back() else {
+        let Some(task) = self.slots.get(engine.last as usize).map(|s| s.task) else {
             return;
         };
         engine.retracting = Some(task);
-        self.stealable.remove(&victim);
+        if let Some(load) = engine.steal_key.take() {
+            self.stealable.remove(&(load, victim));
+        }
         self.actions.push_back(Action::Retract {
             task,
             engine: victim,
@@ -781,13 +997,46 @@ impl Scheduler {
             return;
         }
         while let Some(&head) = engine.lane.front() {
-            if is_live(&self.queued, head) {
+            if is_live(&self.slots, head) {
                 engine.ready_seq = Some(head.seq);
                 self.ready.insert((head.seq, id));
                 return;
             }
             engine.lane.pop_front();
         }
+    }
+}
+
+/// Takes `slot` out of `engine`'s list of running tasks.
+fn unlink(slots: &mut [Slot], engine: &mut Engine, slot: u32) {
+    let Some(Slot {
+        state: State::Running(run),
+        ..
+    }) = slots.get_mut(slot as usize)
+    else {
+        debug_assert!(false, "slot {slot} is not running");
+        return;
+    };
+    let (prev, next) = (run.prev, run.next);
+    run.prev = NONE;
+    run.next = NONE;
+    if prev == NONE {
+        engine.first = next;
+    } else if let Some(Slot {
+        state: State::Running(run),
+        ..
+    }) = slots.get_mut(prev as usize)
+    {
+        run.next = next;
+    }
+    if next == NONE {
+        engine.last = prev;
+    } else if let Some(Slot {
+        state: State::Running(run),
+        ..
+    }) = slots.get_mut(next as usize)
+    {
+        run.prev = prev;
     }
 }
 
@@ -827,8 +1076,12 @@ fn estimate_run_time(estimate: Option<Duration>, sample: Duration) -> Duration {
     }
 }
 
-fn is_live(queued: &HashMap<TaskId, Queued>, entry: Entry) -> bool {
-    queued.get(&entry.task).is_some_and(|q| q.seq == entry.seq)
+/// Whether `entry` still names a queued task: its slot holds the same
+/// submission, not yet dispatched.
+fn is_live(slots: &[Slot], entry: Entry) -> bool {
+    slots
+        .get(entry.slot as usize)
+        .is_some_and(|slot| slot.seq == entry.seq && matches!(slot.state, State::Queued { .. }))
 }
 
 /// `0, 3, 7`, shortened after a few ids: a target list can name every engine.
@@ -884,7 +1137,7 @@ mod tests {
 
     fn submit_to(s: &mut Scheduler, task: u64, targets: Option<&[u32]>) -> Option<u32> {
         let targets = targets.map(|t| t.iter().copied().map(EngineId).collect());
-        s.handle_submit(T0, TaskId(task), targets)
+        s.handle_submit(T0, TaskId(task), TenantKey(0), targets)
             .expect("fresh task");
         match actions(s).as_slice() {
             [] => None,
@@ -1084,12 +1337,8 @@ mod tests {
             submit(&mut s, task);
         }
         while s.outstanding(EngineId(1)) != Some(0) {
-            let task = s
-                .running
-                .keys()
-                .copied()
-                .find(|t| s.engine_of(*t) == Some(EngineId(1)));
-            let task = task.expect("engine 1 holds a task");
+            let engine = &s.engines[&EngineId(1)];
+            let task = s.slots[engine.first as usize].task;
             let sent = finish_after(&mut s, task.0, 5_000);
             assert!(
                 !sent.iter().any(|a| matches!(a, Action::Retract { .. })),
@@ -1209,8 +1458,13 @@ mod tests {
     #[test]
     fn a_task_whose_targets_are_unknown_fails_at_once() {
         let mut s = with_engines(Scheme::LeastLoad, 1, 2);
-        s.handle_submit(T0, TaskId(1), Some(vec![EngineId(7), EngineId(5)]))
-            .expect("fresh task");
+        s.handle_submit(
+            T0,
+            TaskId(1),
+            TenantKey(0),
+            Some(vec![EngineId(7), EngineId(5)]),
+        )
+        .expect("fresh task");
         assert_eq!(
             actions(&mut s),
             [Action::Fail {
@@ -1301,11 +1555,11 @@ mod tests {
         assert_eq!(submit(&mut s, 2), None);
         let before = s.stats();
         assert_eq!(
-            s.handle_submit(T0, TaskId(1), None),
+            s.handle_submit(T0, TaskId(1), TenantKey(0), None),
             Err(SchedError::DuplicateTask(TaskId(1)))
         );
         assert_eq!(
-            s.handle_submit(T0, TaskId(2), None),
+            s.handle_submit(T0, TaskId(2), TenantKey(0), None),
             Err(SchedError::DuplicateTask(TaskId(2)))
         );
         assert_eq!(

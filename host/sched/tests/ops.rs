@@ -5,19 +5,32 @@
 //! The model is deliberately naive (linear scans over everything) so that it
 //! is obviously right; the ids come from small ranges so that duplicates,
 //! unknown ids, rejoins and busy targets happen often.
+//!
+//! Tasks come from three tenants. The model does not replay the fair share
+//! (`tests/fair.rs` measures it); it checks the orders the fair share must
+//! keep: a tenant's untargeted tasks go in submission order, and no task
+//! overtakes an older targeted task that could run. With one tenant that is
+//! ipyparallel's rule, unchanged: no task overtakes an older runnable one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use proptest::prelude::*;
 use wasp_proto::{EngineId, TaskId};
-use wasp_sched::{Action, MAX_PREFETCH, SchedError, Scheduler, SchedulerConfig, Scheme};
+use wasp_sched::{
+    Action, Cancelled, MAX_PREFETCH, SchedError, Scheduler, SchedulerConfig, Scheme, TenantKey,
+};
 
 #[derive(Clone, Debug)]
 enum Op {
     Join(u32),
     Leave(u32),
-    Submit(u64, Option<Vec<u32>>),
+    /// Submit a task of a tenant (0..3), to targets or any engine.
+    Submit(u64, u32, Option<Vec<u32>>),
+    /// Set a tenant's weight (0 is refused).
+    Weight(u32, u32),
+    /// Abort any task id, queued, running or not.
+    Cancel(u64),
     /// Finish any task id, running or not.
     Finish(u64),
     /// Finish the n-th running task (modulo their number), so that finishes
@@ -33,8 +46,10 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => (0..6u32).prop_map(Op::Join),
         1 => (0..6u32).prop_map(Op::Leave),
-        5 => (0..30u64, proptest::option::of(proptest::collection::vec(0..6u32, 0..4)))
-            .prop_map(|(task, targets)| Op::Submit(task, targets)),
+        5 => (0..30u64, 0..3u32, proptest::option::of(proptest::collection::vec(0..6u32, 0..4)))
+            .prop_map(|(task, tenant, targets)| Op::Submit(task, tenant, targets)),
+        1 => (0..3u32, 0..4u32).prop_map(|(tenant, weight)| Op::Weight(tenant, weight)),
+        1 => (0..30u64).prop_map(Op::Cancel),
         1 => (0..30u64).prop_map(Op::Finish),
         4 => (any::<usize>(), proptest::option::of(0..3_000u64))
             .prop_map(|(n, micros)| Op::FinishRunning(n, micros)),
@@ -69,6 +84,8 @@ struct Model {
     /// Queued tasks in submission order; targets `None` for any engine,
     /// otherwise the connected targets.
     queued: Vec<(u64, Option<Vec<u32>>)>,
+    /// Each queued or running task's tenant.
+    tenant_of: BTreeMap<u64, u32>,
     /// Running task → engine.
     running: BTreeMap<u64, u32>,
     /// Each task's submission number, to queue a retracted task in its place.
@@ -173,11 +190,23 @@ impl Model {
                     Self::allows(&self.queued[position].1, engine),
                     "off-target dispatch"
                 );
+                let tenant = self.tenant_of[&task];
+                let targeted = self.queued[position].1.is_some();
+                // The fair share may have chosen another tenant's head, so
+                // a targeted task may pass its own tenant's older
+                // untargeted ones only if another tenant has some waiting.
+                let others_waiting = self
+                    .queued
+                    .iter()
+                    .any(|(t, targets)| targets.is_none() && self.tenant_of[t] != tenant);
                 for (older, targets) in &self.queued[..position] {
-                    prop_assert!(
-                        !self.runnable(targets),
-                        "task {task} overtook runnable task {older}"
-                    );
+                    if !self.runnable(targets) {
+                        continue;
+                    }
+                    let same_tenant = self.tenant_of[older] == tenant;
+                    let allowed =
+                        targets.is_none() && (!same_tenant || (targeted && others_waiting));
+                    prop_assert!(allowed, "task {task} overtook runnable task {older}");
                 }
                 let (_, targets) = self.queued.remove(position);
                 if targets.is_some() {
@@ -294,6 +323,17 @@ impl Model {
             }
         }
         let stats = sched.stats();
+        for tenant in 0..3 {
+            let of = |task: &u64| self.tenant_of[task] == tenant;
+            let queued = self.queued.iter().filter(|(t, _)| of(t)).count();
+            let running = self.running.keys().filter(|t| of(t)).count();
+            let reported = sched
+                .tenant_stats(TenantKey(tenant))
+                .map_or((0, 0), |t| (t.queued, t.running));
+            prop_assert_eq!(reported, (queued, running), "tenant {}", tenant);
+        }
+        let per_tenant: usize = stats.tenants.iter().map(|t| t.queued).sum();
+        prop_assert_eq!(per_tenant, self.queued.len());
         prop_assert_eq!(stats.engines, self.alive.len());
         prop_assert_eq!(stats.queued, self.queued.len());
         prop_assert_eq!(stats.running, self.running.len());
@@ -335,17 +375,18 @@ fn run(config: SchedulerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     prop_assert_eq!(result, Err(SchedError::UnknownEngine(EngineId(engine))));
                 }
             }
-            Op::Submit(task, targets) => {
+            Op::Submit(task, tenant, targets) => {
                 let duplicate = model.running.contains_key(&task)
                     || model.queued.iter().any(|(t, _)| *t == task);
                 if !duplicate {
                     model.submitted += 1;
                     model.submission.insert(task, model.submitted);
+                    model.tenant_of.insert(task, tenant);
                 }
                 let requested = targets
                     .clone()
                     .map(|list| list.into_iter().map(EngineId).collect());
-                let result = sched.handle_submit(now, TaskId(task), requested);
+                let result = sched.handle_submit(now, TaskId(task), TenantKey(tenant), requested);
                 if duplicate {
                     prop_assert_eq!(result, Err(SchedError::DuplicateTask(TaskId(task))));
                 } else {
@@ -370,6 +411,25 @@ fn run(config: SchedulerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::Tick(ms) => sched.handle_tick(Duration::from_millis(ms)),
+            Op::Weight(tenant, weight) => {
+                let result = sched.handle_tenant(now, TenantKey(tenant), weight);
+                if weight == 0 {
+                    prop_assert_eq!(result, Err(SchedError::ZeroWeight(TenantKey(tenant))));
+                } else {
+                    prop_assert_eq!(result, Ok(()));
+                }
+            }
+            Op::Cancel(task) => {
+                let result = sched.handle_cancel(now, TaskId(task));
+                if let Some(&engine) = model.running.get(&task) {
+                    prop_assert_eq!(result, Ok(Cancelled::Running(EngineId(engine))));
+                } else if let Some(position) = model.queued.iter().position(|(t, _)| *t == task) {
+                    prop_assert_eq!(result, Ok(Cancelled::Dequeued));
+                    model.queued.remove(position);
+                } else {
+                    prop_assert_eq!(result, Err(SchedError::UnknownTask(TaskId(task))));
+                }
+            }
             Op::Answer(n, back) => {
                 if !model.retracting.is_empty() {
                     let (&engine, &task) = model

@@ -11,7 +11,7 @@ use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use wasp_proto::{EngineId, TaskId};
-use wasp_sched::{Action, Scheduler, SchedulerConfig, Scheme};
+use wasp_sched::{Action, Scheduler, SchedulerConfig, Scheme, TenantKey};
 
 /// SplitMix64, for the simulation's own draws (arrivals, service times,
 /// targets), independent of the scheduler's.
@@ -274,7 +274,7 @@ impl Sim {
         self.state[task as usize] = State::Queued;
         self.targets[task as usize] = targets.clone();
         self.sched
-            .handle_submit(self.now(), TaskId(task), targets)
+            .handle_submit(self.now(), TaskId(task), TenantKey(0), targets)
             .expect("fresh task");
         if self.submitted < self.scenario.tasks {
             let gap = if self.scenario.interarrival_us == 0.0 {
