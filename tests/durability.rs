@@ -422,6 +422,87 @@ async fn a_killed_controller_restarts_where_it_stopped() {
     );
 }
 
+/// The client that was waiting when its controller died reconnects by
+/// itself (a new session), asks again for what it awaited, and its map
+/// completes: every accepted task's result arrives once. A map submitted
+/// while the controller is down either runs (submitted after the
+/// reconnect) or fails as not accepted, never hangs or half-runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiting_client_reconnects_and_its_map_completes_after_a_controller_kill() {
+    let cluster = Cluster::start(2);
+    let first_pid = controller_pid(&cluster).expect("a controller");
+    let rc = cluster.client().await;
+    let first_session = rc.session();
+    let cpu_task = module(tasks::CPU);
+    let pow10 = module(tasks::POW10);
+    let n: Vec<u64> = (0..3000u64).map(|i| 50_000 + i).collect();
+    let mut result = rc
+        .load_balanced_view()
+        .map_async(
+            &cpu_task,
+            "cpu",
+            vec![n.iter().map(|&x| Value::U64(x)).collect()],
+        )
+        .await
+        .expect("submitted");
+    assert!(result.wait_accepted(None).await, "every task committed");
+    let total = result.msg_ids().len();
+    until("some results", async || result.progress() * 10 >= total).await;
+    let before_kill = result.progress();
+    assert!(before_kill < total, "the map was still running at the kill");
+    kill9(first_pid);
+
+    // Submitted while the controller is down, from the same client.
+    let during = rc
+        .load_balanced_view()
+        .map_async(&pow10, "pow10", vec![(0..20).map(Value::S64).collect()])
+        .await;
+
+    let values = result
+        .get(None)
+        .await
+        .expect("every accepted task succeeds");
+    assert_eq!(values.len(), n.len());
+    for (x, value) in n.iter().zip(&values) {
+        assert_eq!(value, &Some(Value::U64(cpu(*x))), "cpu({x})");
+    }
+    assert!(rc.reconnects() >= 1, "the client reconnected");
+    assert!(
+        rc.session() > first_session,
+        "a reconnected client has a new session"
+    );
+    assert!(
+        controller_pid(&cluster).is_some_and(|pid| pid != first_pid),
+        "a new controller answered"
+    );
+
+    // The map of the outage: each task ran or was refused as not
+    // accepted, saying why.
+    if let Ok(mut during) = during {
+        let mut x = 0i64;
+        while let Some(outcome) = during.next().await {
+            match outcome {
+                Ok(value) => assert_eq!(value, Some(Value::S64(x.pow(10))), "pow10({x})"),
+                Err(ClientError::Remote(err)) => {
+                    assert_eq!(err.kind, ErrorKind::NotAccepted, "{err}");
+                    assert!(err.message.contains("submit it again"), "{err}");
+                }
+                Err(other) => panic!("task {x} of the outage: {other}"),
+            }
+            x += 1;
+        }
+        assert_eq!(x, 20, "every task of the outage's map ended");
+    }
+
+    // The same client goes on working.
+    let again = rc
+        .load_balanced_view()
+        .apply_sync(&pow10, "pow10", vec![Value::S64(2)])
+        .await
+        .expect("a task after the reconnect");
+    assert_eq!(again, Some(Value::S64(1024)));
+}
+
 /// The controller's pid, if one runs.
 fn controller_pid(cluster: &Cluster) -> Option<u32> {
     role_pid(&cluster.profile(), "controller")

@@ -38,6 +38,11 @@ impl Cluster {
         Self::start_dir(dir, engines, &[], None)
     }
 
+    /// Starts in a prepared `dir` with extra `wasp cluster start` flags.
+    pub fn start_in_with(dir: tempfile::TempDir, engines: u32, flags: &[&str]) -> Self {
+        Self::start_dir(dir, engines, flags, None)
+    }
+
     fn start_inner(engines: u32, flags: &[&str], cache: Option<&Path>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         Self::start_dir(dir, engines, flags, cache)

@@ -5,16 +5,33 @@
 //! request whose id they carry (the controller answers some requests at
 //! once and others when engines have replied, so arrival order pairs
 //! nothing). One writer task sends requests, many to a frame.
+//!
+//! A client whose controller goes away (killed, restarted by its
+//! supervisor, cut off) dials it again with backoff, for up to its
+//! reconnect timeout, under a new session: what it waits for goes on.
+//! Every task it still awaits is asked for again (`get_result`, which
+//! subscribes the new session to the unfinished ones), so an accepted
+//! task's result arrives whatever restarted; a task the controller had not
+//! committed before it was lost fails with [`ErrorKind::NotAccepted`]
+//! (nothing ran: submit it again), and so does a submission made while the
+//! client was reconnecting under its old session's ids. Requests in flight
+//! at the loss fail with [`ClientError::Disconnected`]. A controller that
+//! closes the connection itself (its shutdown, a refusal) is not dialled
+//! again.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
-use wasp_net::{ConnectionFile, FramedRecv, FramedSend, Profile, Session};
+use wasp_net::backoff::{Attempt, DEFAULT_RECONNECT_TIMEOUT, Reconnect};
+use wasp_net::{ConnectionFile, FramedRecv, FramedSend, NetError, Profile, Session};
+use wasp_proto::db::{DbAnswer, DbRequest, MAX_IDS, ResultLookup};
 use wasp_proto::msg::{
-    Answer, ClientMsg, ClusterStatus, NamespaceOp, Request, Role, TaskResult, TaskSpec, ToClient,
+    Answer, ClientMsg, ClusterStatus, ErrorKind, NamespaceOp, Request, Role, TaskError, TaskMeta,
+    TaskResult, TaskSpec, ToClient,
 };
 
 /// What the reader hands an [`AsyncResult`](crate::AsyncResult) about one
@@ -47,13 +64,25 @@ pub struct Client {
 }
 
 struct Inner {
-    session: u32,
     tenant: Tenant,
+    /// Where the controller is, to dial it again after losing it.
+    file: ConnectionFile,
     out: mpsc::UnboundedSender<ClientMsg>,
     state: Mutex<State>,
-    next_seq: AtomicU32,
+    /// The id of the next task: this connection's session number in the
+    /// high half, a sequence number in the low half. One atomic, so that
+    /// a reconnect (a new session, its numbers from 0) and a submission
+    /// at the same moment never make an id twice.
+    next_task: AtomicU64,
     /// The id of the next request.
     next_request: AtomicU64,
+    /// How long to keep dialling a lost controller, in milliseconds (0:
+    /// never reconnect).
+    reconnect_timeout_ms: AtomicU64,
+}
+
+/// The connection of the moment, replaced by a reconnect.
+struct Link {
     connection: quinn::Connection,
     _endpoint: quinn::Endpoint,
 }
@@ -72,11 +101,18 @@ struct State {
     closed: bool,
     /// Why the controller closed the connection, if it said.
     closing: Option<String>,
+    /// The connection in use (`None` only once closed for good).
+    link: Option<Link>,
+    /// Times the client reconnected to its controller.
+    reconnects: u64,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.connection.close(0u32.into(), b"client closed");
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(link) = &state.link {
+            link.connection.close(0u32.into(), b"client closed");
+        }
     }
 }
 
@@ -94,6 +130,10 @@ impl Client {
     }
 
     /// Connects with the contents of a connection file.
+    ///
+    /// The client reconnects to a controller it loses for up to
+    /// [`DEFAULT_RECONNECT_TIMEOUT`] (see the module's documentation and
+    /// [`Client::set_reconnect_timeout`]).
     pub async fn connect_with(file: &ConnectionFile) -> Result<Self, ClientError> {
         let session = wasp_net::dial(file, Role::Client).await?;
         let Session {
@@ -107,18 +147,42 @@ impl Client {
         } = session;
         let (out, out_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
-            session,
             tenant,
+            file: file.clone(),
             out,
-            state: Mutex::new(State::default()),
-            next_seq: AtomicU32::new(0),
+            state: Mutex::new(State {
+                link: Some(Link {
+                    connection,
+                    _endpoint: endpoint,
+                }),
+                ..State::default()
+            }),
+            next_task: AtomicU64::new(TaskId::new(session, 0).0),
             next_request: AtomicU64::new(0),
-            connection,
-            _endpoint: endpoint,
+            reconnect_timeout_ms: AtomicU64::new(millis(DEFAULT_RECONNECT_TIMEOUT)),
         });
-        tokio::spawn(write_requests(send, out_rx));
-        tokio::spawn(read_replies(recv, Arc::downgrade(&inner)));
+        tokio::spawn(serve(Arc::downgrade(&inner), out_rx, send, recv));
         Ok(Self { inner })
+    }
+
+    /// How long the client keeps dialling a controller it lost before it
+    /// gives up and fails what it waits for ([`ClientError::Disconnected`]);
+    /// zero never reconnects.
+    pub fn set_reconnect_timeout(&self, timeout: Duration) {
+        self.inner
+            .reconnect_timeout_ms
+            .store(millis(timeout), Ordering::Relaxed);
+    }
+
+    /// How many times the client has reconnected to its controller.
+    pub fn reconnects(&self) -> u64 {
+        self.lock().reconnects
+    }
+
+    /// The session number of the connection in use (a reconnect gets a
+    /// new one); the high half of the ids of tasks submitted now.
+    pub fn session(&self) -> u32 {
+        TaskId(self.inner.next_task.load(Ordering::Relaxed)).session()
     }
 
     /// The tenant this client authenticated as.
@@ -277,10 +341,7 @@ impl Client {
 
     /// A fresh task id of this session.
     pub(crate) fn next_task_id(&self) -> TaskId {
-        TaskId::new(
-            self.inner.session,
-            self.inner.next_seq.fetch_add(1, Ordering::Relaxed),
-        )
+        TaskId(self.inner.next_task.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Registers tasks about to be submitted and returns the channel their
@@ -355,9 +416,222 @@ fn unexpected(answer: Answer) -> ClientError {
     ClientError::Controller(format!("unexpected answer: {answer:?}"))
 }
 
-async fn write_requests(mut send: FramedSend, mut rx: mpsc::UnboundedReceiver<ClientMsg>) {
+/// `timeout` in whole milliseconds, saturating.
+fn millis(timeout: Duration) -> u64 {
+    u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Carries the client's messages over its connection, and over the next
+/// one each time the controller is lost and reached again, until every
+/// handle on the client is gone or it gives up on the controller.
+async fn serve(
+    inner: Weak<Inner>,
+    mut rx: mpsc::UnboundedReceiver<ClientMsg>,
+    mut send: FramedSend,
+    mut recv: FramedRecv,
+) {
+    loop {
+        tokio::select! {
+            () = read_replies(&mut recv, &inner) => {}
+            open = write_requests(&mut send, &mut rx, &inner) => {
+                if !open {
+                    // Every handle on the client is gone.
+                    return;
+                }
+            }
+        }
+        let Some(timeout) = reconnect_timeout(&inner) else {
+            close(&inner);
+            return;
+        };
+        match redial(&inner, timeout).await {
+            Some((new_send, new_recv)) => {
+                send = new_send;
+                recv = new_recv;
+            }
+            None => {
+                close(&inner);
+                return;
+            }
+        }
+    }
+}
+
+/// How long to try to reach the controller again, or `None` if the client
+/// should not: it is gone, reconnecting is off, or the controller closed
+/// the connection itself (its shutdown, a refusal, a reason it gave).
+fn reconnect_timeout(inner: &Weak<Inner>) -> Option<Duration> {
+    let inner = inner.upgrade()?;
+    let timeout = Duration::from_millis(inner.reconnect_timeout_ms.load(Ordering::Relaxed));
+    let state = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+    if timeout.is_zero() || state.closing.is_some() {
+        return None;
+    }
+    match state.link.as_ref()?.connection.close_reason() {
+        // The controller went away without a word (killed: its successor
+        // resets the connection, or nobody answers): dial again.
+        Some(quinn::ConnectionError::Reset | quinn::ConnectionError::TimedOut) => Some(timeout),
+        // It closed the connection on purpose, or the stream broke on a
+        // live connection (a protocol error): nothing to come back to.
+        _ => None,
+    }
+}
+
+/// Dials the controller with backoff for up to `timeout`; on success the
+/// new connection is in use and every task still awaited is asked for
+/// again. `None` if it gave up, was refused, or the client is gone.
+async fn redial(inner: &Weak<Inner>, timeout: Duration) -> Option<(FramedSend, FramedRecv)> {
+    let file = {
+        let inner = inner.upgrade()?;
+        let mut state = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        // Requests in flight may be lost with the connection: their
+        // callers hear so now rather than wait for ever. Requests made
+        // from now on wait in the channel for the next connection.
+        state.replies.clear();
+        inner.file.clone()
+    };
+    tracing::warn!(
+        timeout_s = timeout.as_secs_f64(),
+        "lost the controller; reconnecting"
+    );
+    let seed = u64::from(std::process::id()) ^ millis(timeout);
+    let mut policy = Reconnect::new(timeout, seed);
+    policy.lost(Instant::now());
+    let session = loop {
+        match policy.next(Instant::now()) {
+            Attempt::GiveUp => {
+                tracing::warn!(
+                    timeout_s = timeout.as_secs_f64(),
+                    "gave up reconnecting to the controller"
+                );
+                return None;
+            }
+            Attempt::After(delay) => tokio::time::sleep(delay).await,
+        }
+        // Nobody holds the client any more: stop dialling.
+        inner.upgrade()?;
+        match wasp_net::dial(&file, Role::Client).await {
+            Ok(session) => break session,
+            Err(NetError::Rejected { reason }) => {
+                tracing::warn!(%reason, "the controller refused the reconnection");
+                if let Some(inner) = inner.upgrade() {
+                    inner
+                        .state
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .closing = Some(reason);
+                }
+                return None;
+            }
+            Err(err) => tracing::debug!(cause = %err, "the controller is not back yet"),
+        }
+    };
+    let inner = inner.upgrade()?;
+    let Session {
+        endpoint,
+        connection,
+        send,
+        recv,
+        session,
+        ..
+    } = session;
+    inner
+        .next_task
+        .store(TaskId::new(session, 0).0, Ordering::Relaxed);
+    let awaited: Vec<TaskId> = {
+        let mut state = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.link = Some(Link {
+            connection,
+            _endpoint: endpoint,
+        });
+        state.reconnects += 1;
+        // Tasks of the new session were never sent on the lost connection
+        // (and one may be between its registration and its submission).
+        state
+            .pending
+            .keys()
+            .copied()
+            .filter(|id| id.session() != session)
+            .collect()
+    };
+    tracing::info!(
+        session,
+        awaited = awaited.len(),
+        "reconnected to the controller"
+    );
+    tokio::spawn(ask_again(Client { inner }, awaited));
+    Some((send, recv))
+}
+
+/// Asks a reconnected controller for tasks still awaited: finished ones
+/// are delivered, unfinished ones will be (the new session is subscribed
+/// to them), and those it has no record of were never accepted.
+async fn ask_again(client: Client, awaited: Vec<TaskId>) {
+    for ids in awaited.chunks(MAX_IDS) {
+        let found = match client
+            .ask(Request::Db(DbRequest::GetResults(ids.to_vec())))
+            .await
+        {
+            Ok(Answer::Db(DbAnswer::Results(found))) if found.len() == ids.len() => found,
+            // Lost again (the next reconnect asks again), or an answer
+            // that makes no sense: the tasks stay awaited.
+            other => {
+                tracing::warn!(answer = ?other.map(|_| ()), "could not ask the controller for awaited tasks again");
+                return;
+            }
+        };
+        for (id, lookup) in ids.iter().zip(found) {
+            match lookup {
+                ResultLookup::Finished(result) => client.deliver_now(*result),
+                ResultLookup::NotFound => client.deliver_now(not_accepted(*id)),
+                ResultLookup::Pending(_) => {}
+            }
+        }
+    }
+}
+
+/// The failure of a task whose submission the controller never committed.
+fn not_accepted(id: TaskId) -> TaskResult {
+    TaskResult {
+        id,
+        outcome: Err(TaskError {
+            kind: ErrorKind::NotAccepted,
+            message: "the connection to the controller was lost before the controller accepted \
+                      this task (its submission was not committed), so it did not run; \
+                      submit it again"
+                .into(),
+            item: None,
+        }),
+        meta: TaskMeta::default(),
+    }
+}
+
+/// Fails everything still waiting: the client is closed for good.
+fn close(inner: &Weak<Inner>) {
+    if let Some(inner) = inner.upgrade() {
+        let mut state = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.closed = true;
+        state.replies.clear();
+        state.pending.clear();
+    }
+}
+
+/// Writes requests until the connection fails (returns `true`) or every
+/// handle on the client is gone (`false`). A submission of tasks numbered
+/// in an earlier session (made while the client was reconnecting) is not
+/// sent, since the controller would refuse ids of another session: its
+/// tasks fail as not accepted.
+async fn write_requests(
+    send: &mut FramedSend,
+    rx: &mut mpsc::UnboundedReceiver<ClientMsg>,
+    inner: &Weak<Inner>,
+) -> bool {
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        stale_submissions_fail(&mut batch, inner);
+        if batch.is_empty() {
+            continue;
+        }
         // Small messages share a frame; a submit ends one, so that a frame
         // carries one slice of tasks at most.
         let last = batch.len() - 1;
@@ -375,26 +649,55 @@ async fn write_requests(mut send: FramedSend, mut rx: mpsc::UnboundedReceiver<Cl
             frame.push(msg);
             if ends_frame {
                 if let Err(err) = send.send(&frame).await {
-                    tracing::warn!(cause = %err, "could not send to the controller");
-                    return;
+                    tracing::debug!(cause = %err, "could not send to the controller");
+                    return true;
                 }
                 frame.clear();
             }
         }
     }
+    false
 }
 
-async fn read_replies(mut recv: FramedRecv, inner: std::sync::Weak<Inner>) {
+/// Drops from `batch` the submissions numbered in an earlier session and
+/// fails their tasks as not accepted.
+fn stale_submissions_fail(batch: &mut Vec<ClientMsg>, inner: &Weak<Inner>) {
+    let Some(inner) = inner.upgrade() else { return };
+    let session = TaskId(inner.next_task.load(Ordering::Relaxed)).session();
+    let stale = |msg: &ClientMsg| {
+        matches!(msg, ClientMsg::Submit(specs)
+            if specs.first().is_some_and(|spec| spec.id.session() != session))
+    };
+    if !batch.iter().any(stale) {
+        return;
+    }
+    let client = Client { inner };
+    batch.retain(|msg| {
+        if let ClientMsg::Submit(specs) = msg
+            && stale(msg)
+        {
+            for spec in specs {
+                client.deliver_now(not_accepted(spec.id));
+            }
+            return false;
+        }
+        true
+    });
+}
+
+/// Routes what the controller sends until the connection ends.
+async fn read_replies(recv: &mut FramedRecv, inner: &Weak<Inner>) {
     loop {
         let batch = match recv.recv::<Vec<ToClient>>().await {
             Ok(Some(batch)) => batch,
-            Ok(None) => break,
+            Ok(None) => return,
             Err(err) => {
                 tracing::debug!(cause = %err, "connection to the controller ended");
-                break;
+                return;
             }
         };
         let Some(inner) = inner.upgrade() else { return };
+        let session = TaskId(inner.next_task.load(Ordering::Relaxed)).session();
         let mut state = inner.state.lock().unwrap_or_else(|e| e.into_inner());
         for msg in batch {
             match msg {
@@ -402,7 +705,7 @@ async fn read_replies(mut recv: FramedRecv, inner: std::sync::Weak<Inner>) {
                     for result in results {
                         if let Some(tx) = state.pending.remove(&result.id) {
                             let _ = tx.send(Delivery::Result(result));
-                        } else if result.id.session() != inner.session {
+                        } else if result.id.session() != session {
                             if state.orphans.len() >= ORPHANS {
                                 state.orphans.pop_front();
                             }
@@ -445,12 +748,5 @@ async fn read_replies(mut recv: FramedRecv, inner: std::sync::Weak<Inner>) {
                 }
             }
         }
-    }
-    // Wake everyone still waiting: their results will not come.
-    if let Some(inner) = inner.upgrade() {
-        let mut state = inner.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.closed = true;
-        state.replies.clear();
-        state.pending.clear();
     }
 }

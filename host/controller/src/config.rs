@@ -109,6 +109,15 @@ pub struct TenantEntry {
     /// Whether its clients may stop the cluster.
     #[serde(default)]
     pub admin: bool,
+    /// Its share of engine time against the other tenants with work
+    /// queued (weighted fair share): a tenant of weight 2 gets twice the
+    /// engine time of one of weight 1. At least 1.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    wasp_sched::DEFAULT_WEIGHT
 }
 
 /// The tenants file, `controller.json`.
@@ -143,9 +152,7 @@ impl TenantsFile {
             let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
             let file: Self = serde_json::from_str(&text)
                 .map_err(|e| error(format!("not a valid tenants file: {e}")))?;
-            if file.tenants.is_empty() {
-                return Err(error("no tenants: expected at least one".into()));
-            }
+            file.validate().map_err(error)?;
             return Ok(file);
         }
         let file = Self {
@@ -153,6 +160,7 @@ impl TenantsFile {
                 name: "default".into(),
                 token: new_token().map_err(error)?,
                 admin: true,
+                weight: wasp_sched::DEFAULT_WEIGHT,
             }],
             engine_token: new_token().map_err(error)?,
         };
@@ -160,6 +168,50 @@ impl TenantsFile {
         wasp_net::connfile::write_private(path, text.as_bytes())
             .map_err(|e| error(e.to_string()))?;
         Ok(file)
+    }
+
+    /// Refuses a file the controller could not keep its promises with: no
+    /// tenant, a name or token used twice (a token would map to two
+    /// tenants), an empty token (anyone could present it), a client token
+    /// equal to the engine token (a client could serve as an engine and
+    /// see every tenant's tasks), a weight of 0 (a tenant that never runs).
+    fn validate(&self) -> Result<(), String> {
+        if self.tenants.is_empty() {
+            return Err("no tenants: expected at least one".into());
+        }
+        if self.engine_token.is_empty() {
+            return Err("the engine token is empty".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut tokens = std::collections::HashSet::new();
+        for tenant in &self.tenants {
+            let name = &tenant.name;
+            if name.is_empty() {
+                return Err("a tenant has an empty name".into());
+            }
+            if !names.insert(name.as_str()) {
+                return Err(format!("tenant {name:?} is listed twice"));
+            }
+            if tenant.token.is_empty() {
+                return Err(format!("tenant {name:?} has an empty token"));
+            }
+            if !tokens.insert(tenant.token.as_str()) {
+                return Err(format!(
+                    "tenant {name:?} has the token of another tenant: tokens must be unique"
+                ));
+            }
+            if constant_time_eq(tenant.token.as_bytes(), self.engine_token.as_bytes()) {
+                return Err(format!(
+                    "tenant {name:?} has the engine token: client and engine tokens must differ"
+                ));
+            }
+            if tenant.weight == 0 {
+                return Err(format!(
+                    "tenant {name:?} has weight 0: expected a weight of at least 1"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The tenant a client token belongs to, and whether it is an admin.
@@ -231,6 +283,51 @@ mod tests {
         assert_eq!(first.tenant_of("wrong"), None);
         assert!(first.is_engine_token(&first.engine_token));
         assert!(!first.is_engine_token(token));
+    }
+
+    /// Issue 12: a tenants file that would map a token to two tenants, let
+    /// anyone in, let a client pose as an engine, or starve a tenant is
+    /// refused at load, naming the tenant and what is wrong.
+    #[test]
+    fn a_tenants_file_is_validated_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("controller.json");
+        let entry = |name: &str, token: &str, weight: u32| serde_json::json!({"name": name, "token": token, "weight": weight});
+        let cases = [
+            (
+                vec![entry("a", "t1", 1), entry("a", "t2", 1)],
+                "tenant \"a\" is listed twice",
+            ),
+            (
+                vec![entry("a", "t1", 1), entry("b", "t1", 1)],
+                "tenant \"b\" has the token of another tenant",
+            ),
+            (vec![entry("a", "", 1)], "tenant \"a\" has an empty token"),
+            (
+                vec![entry("a", "engine", 1)],
+                "tenant \"a\" has the engine token",
+            ),
+            (
+                vec![entry("a", "t1", 0)],
+                "tenant \"a\" has weight 0: expected a weight of at least 1",
+            ),
+            (vec![], "no tenants"),
+        ];
+        for (tenants, expected) in cases {
+            let file = serde_json::json!({"tenants": tenants, "engine_token": "engine"});
+            wasp_net::connfile::write_private(&path, file.to_string().as_bytes()).unwrap();
+            let err = TenantsFile::load_or_create(&path).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err} (expected {expected:?})");
+        }
+        // Weights are kept; a tenant without one weighs 1.
+        let file = serde_json::json!({
+            "tenants": [entry("a", "t1", 3), {"name": "b", "token": "t2"}],
+            "engine_token": "engine",
+        });
+        wasp_net::connfile::write_private(&path, file.to_string().as_bytes()).unwrap();
+        let loaded = TenantsFile::load_or_create(&path).unwrap();
+        let weights: Vec<u32> = loaded.tenants.iter().map(|t| t.weight).collect();
+        assert_eq!(weights, [3, 1]);
     }
 
     /// Issue 10: a tenants file others may read is refused, with the fix.

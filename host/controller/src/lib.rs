@@ -35,6 +35,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 use wasp_net::{ConnectionFile, NetError, Profile, SelfSignedCert};
+use wasp_proto::Tenant;
 
 pub use config::{ControllerConfig, TenantsFile};
 
@@ -131,6 +132,11 @@ impl Controller {
                 max_engine_deaths: config.max_engine_deaths,
                 max_module_storage: config.max_module_storage,
                 scheme_name: config.scheme.to_string(),
+                tenant_weights: tenants
+                    .tenants
+                    .iter()
+                    .map(|t| (Tenant(t.name.clone()), t.weight))
+                    .collect(),
             },
             hub::now_us(),
             own_session,

@@ -63,6 +63,9 @@ pub(crate) struct HubConfig {
     pub(crate) max_module_storage: u64,
     /// The scheme's name, for status.
     pub(crate) scheme_name: String,
+    /// Each configured tenant's fair-share weight (others weigh
+    /// [`wasp_sched::DEFAULT_WEIGHT`]).
+    pub(crate) tenant_weights: Vec<(Tenant, u32)>,
 }
 
 /// What the core asks its driver to do.
@@ -135,7 +138,7 @@ impl HubState {
     /// `own_session` a session number no client has, for the ids of
     /// resubmitted tasks.
     pub(crate) fn new(config: HubConfig, wall_base_us: u64, own_session: u32) -> Self {
-        Self {
+        let mut state = Self {
             sched: Scheduler::new(config.sched.clone()),
             tenant_keys: HashMap::new(),
             config,
@@ -153,7 +156,14 @@ impl HubState {
             next_own_task: 0,
             succeeded: 0,
             failed: 0,
+        };
+        for (tenant, weight) in state.config.tenant_weights.clone() {
+            let key = state.tenant_key(&tenant);
+            if let Err(err) = state.sched.handle_tenant(Duration::ZERO, key, weight) {
+                tracing::warn!(%tenant, weight, cause = %err, "tenant weight refused");
+            }
         }
+        state
     }
 
     /// The next thing to do, oldest first.
@@ -504,15 +514,19 @@ impl HubState {
             return;
         };
         // Every tenant weighs the default, 1, until weights are configured.
-        let tenant = match self.tenant_keys.get(&*task.tenant) {
-            Some(&key) => key,
-            None => {
-                let key = TenantKey(u32::try_from(self.tenant_keys.len()).unwrap_or(u32::MAX));
-                self.tenant_keys.insert(Tenant::clone(&task.tenant), key);
-                key
-            }
-        };
-        log_refusal(self.sched.handle_submit(now, id, tenant, targets));
+        let tenant = Arc::clone(&task.tenant);
+        let key = self.tenant_key(&tenant);
+        log_refusal(self.sched.handle_submit(now, id, key, targets));
+    }
+
+    /// The scheduler's key of `tenant`, given it the first time it is seen.
+    fn tenant_key(&mut self, tenant: &Tenant) -> TenantKey {
+        if let Some(&key) = self.tenant_keys.get(tenant) {
+            return key;
+        }
+        let key = TenantKey(u32::try_from(self.tenant_keys.len()).unwrap_or(u32::MAX));
+        self.tenant_keys.insert(Tenant::clone(tenant), key);
+        key
     }
 
     // ---- the scheduler's decisions --------------------------------------

@@ -20,8 +20,9 @@
 //! # Layout
 //! - [`node`]: the engine process: joins a controller, runs what it is sent,
 //!   and reconnects when the controller goes away.
-//! - [`backoff`]: when to try again and when to give up (sans-IO), for the
-//!   engine's reconnects and the cluster supervisor's restarts.
+//! - [`backoff`]: `wasp_net::backoff`, re-exported: when to try again and
+//!   when to give up, for the engine's reconnects and the cluster
+//!   supervisor's restarts.
 //! - [`runtime`]: [`Runtime`] (engine, linker, module caches, calls),
 //!   [`Module`], [`TaskInstance`], [`CallReport`].
 //! - [`sandbox`]: what each task's store holds and what it is granted (the
@@ -35,7 +36,7 @@
 //!   cache, and bounded stdout/stderr capture.
 
 pub mod args;
-pub mod backoff;
+pub use wasp_net::backoff;
 mod cache;
 mod capture;
 pub mod convert;

@@ -24,9 +24,12 @@
 //! - [`connfile`]: [`ConnectionFile`] and [`Profile`].
 //! - [`error`]: [`NetError`], every failure with the address, file or
 //!   limit involved.
+//! - [`backoff`]: when to try again and when to give up (sans-IO), for
+//!   engines and clients reconnecting and the cluster supervisor's restarts.
 
 #![warn(missing_docs)]
 
+pub mod backoff;
 pub mod connfile;
 pub mod dial;
 pub mod endpoint;

@@ -623,6 +623,10 @@ pub enum ErrorKind {
     Memory,
     /// A client aborted the task.
     Aborted,
+    /// The client lost its controller before the task was accepted (its
+    /// submission was never committed), so it never ran: set by the
+    /// client when it reconnects, never sent by a controller.
+    NotAccepted,
 }
 
 /// Where and when a task ran, and what it printed.

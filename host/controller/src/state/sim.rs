@@ -41,6 +41,7 @@ fn config(seed: u64) -> HubConfig {
         max_engine_deaths: MAX_DEATHS,
         max_module_storage: u64::MAX,
         scheme_name: "sim".into(),
+        tenant_weights: Vec::new(),
     }
 }
 

@@ -5,9 +5,11 @@
 //! Nothing here sleeps, reads a clock or draws entropy: callers pass `now`
 //! and a seed, and sleep for the delays they are given (as the scheduler
 //! does, STYLE.md habit 1), so the schedule is unit-tested without sockets
-//! or waiting. The engine node ([`crate::node`]) reconnects to its
-//! controller with [`Reconnect`]; `wasp cluster start`'s supervisor spaces
-//! its restarts of dying processes with [`Backoff`].
+//! or waiting. Engines (`wasp_engine::node`) and clients (`wasp_client`)
+//! reconnect to their controller with [`Reconnect`]; `wasp cluster
+//! start`'s supervisor spaces its restarts of dying processes with
+//! [`Backoff`]. It lives here, beside the connections, because both ends
+//! that dial a controller use it.
 
 use std::time::{Duration, Instant};
 
@@ -76,18 +78,18 @@ impl SplitMix64 {
     }
 }
 
-/// The first delay of a reconnecting engine: short, since a controller
+/// The first delay of a reconnecting engine or client: short, since a controller
 /// restarted by a supervisor is back within a second or so.
 pub const RECONNECT_FIRST: Duration = Duration::from_millis(100);
 
 /// The longest delay between two reconnect attempts.
 pub const RECONNECT_CAP: Duration = Duration::from_secs(5);
 
-/// The default of how long an engine that lost its controller keeps
-/// trying to reach one before it exits.
+/// The default of how long an engine or a client that lost its controller
+/// keeps trying to reach one before it gives up.
 pub const DEFAULT_RECONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// What a reconnecting engine does next.
+/// What a reconnecting engine or client does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attempt {
     /// Wait this long, then try to connect.
@@ -96,7 +98,7 @@ pub enum Attempt {
     GiveUp,
 }
 
-/// The reconnect policy of an engine that lost its controller: attempts
+/// The reconnect policy of an engine or client that lost its controller: attempts
 /// spaced by a [`Backoff`] from [`RECONNECT_FIRST`] to [`RECONNECT_CAP`],
 /// for up to a timeout counted from the loss; a zero timeout never
 /// reconnects.
