@@ -346,21 +346,7 @@ async fn a_killed_controller_restarts_where_it_stopped() {
     let cluster = Cluster::start(2);
     let first_pid = controller_pid(&cluster).expect("a controller");
     let rc = cluster.client().await;
-    let cpu_task = module(tasks::CPU);
-    let n: Vec<u64> = (0..3000u64).map(|i| 50_000 + i).collect();
-    let mut result = rc
-        .load_balanced_view()
-        .map_async(
-            &cpu_task,
-            "cpu",
-            vec![n.iter().map(|&x| Value::U64(x)).collect()],
-        )
-        .await
-        .expect("submitted");
-    assert!(result.wait_accepted(None).await, "every task committed");
-    let total = result.msg_ids().len();
-    until("some results", async || result.progress() * 10 >= total).await;
-    kill9(first_pid);
+    let (n, result) = cpu_map_with_the_controller_killed(&cluster, &rc).await;
     let ids = result.msg_ids().to_vec();
     drop(result);
     drop(rc);
@@ -433,24 +419,8 @@ async fn a_waiting_client_reconnects_and_its_map_completes_after_a_controller_ki
     let first_pid = controller_pid(&cluster).expect("a controller");
     let rc = cluster.client().await;
     let first_session = rc.session();
-    let cpu_task = module(tasks::CPU);
     let pow10 = module(tasks::POW10);
-    let n: Vec<u64> = (0..3000u64).map(|i| 50_000 + i).collect();
-    let mut result = rc
-        .load_balanced_view()
-        .map_async(
-            &cpu_task,
-            "cpu",
-            vec![n.iter().map(|&x| Value::U64(x)).collect()],
-        )
-        .await
-        .expect("submitted");
-    assert!(result.wait_accepted(None).await, "every task committed");
-    let total = result.msg_ids().len();
-    until("some results", async || result.progress() * 10 >= total).await;
-    let before_kill = result.progress();
-    assert!(before_kill < total, "the map was still running at the kill");
-    kill9(first_pid);
+    let (n, mut result) = cpu_map_with_the_controller_killed(&cluster, &rc).await;
 
     // Submitted while the controller is down, from the same client.
     let during = rc
@@ -501,6 +471,37 @@ async fn a_waiting_client_reconnects_and_its_map_completes_after_a_controller_ki
         .await
         .expect("a task after the reconnect");
     assert_eq!(again, Some(Value::S64(1024)));
+}
+
+/// Submits a 3,000-item map of `cpu` tasks, waits until every task is
+/// accepted and a tenth of the results are in, then kills the controller
+/// (`kill -9`) while the map still runs; the cluster's supervisor starts it
+/// again. Returns the items and the map's `AsyncResult`.
+async fn cpu_map_with_the_controller_killed(
+    cluster: &Cluster,
+    rc: &Client,
+) -> (Vec<u64>, wasp_client::AsyncResult) {
+    let pid = controller_pid(cluster).expect("a controller");
+    let cpu_task = module(tasks::CPU);
+    let n: Vec<u64> = (0..3000u64).map(|i| 50_000 + i).collect();
+    let mut result = rc
+        .load_balanced_view()
+        .map_async(
+            &cpu_task,
+            "cpu",
+            vec![n.iter().map(|&x| Value::U64(x)).collect()],
+        )
+        .await
+        .expect("submitted");
+    assert!(result.wait_accepted(None).await, "every task committed");
+    let total = result.msg_ids().len();
+    until("some results", async || result.progress() * 10 >= total).await;
+    assert!(
+        result.progress() < total,
+        "the map was still running at the kill"
+    );
+    kill9(pid);
+    (n, result)
 }
 
 /// The controller's pid, if one runs.

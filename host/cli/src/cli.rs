@@ -65,6 +65,56 @@ pub enum Command {
     /// Rerun a recorded task locally, in the sandbox, and say whether its
     /// result matches the record (reads the profile's task database).
     Replay(ReplayArgs),
+    /// Manage a running controller's tenants (admin tokens only).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+/// `wasp tenant`: changes apply at once and are written to the profile's
+/// `controller.json`.
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Add a tenant (not an admin): writes `security/client-NAME.json` in
+    /// the profile and prints its path.
+    Add(TenantAddArgs),
+    /// List the tenants: name, weight, admin, tasks and engine time.
+    List(TenantListArgs),
+    /// Change a tenant's fair-share weight.
+    Set(TenantAddArgs),
+    /// Revoke a tenant at once: its clients are disconnected, its
+    /// unfinished tasks aborted; its records are kept.
+    Remove(TenantNameArgs),
+}
+
+/// `wasp tenant add` and `wasp tenant set`
+#[derive(Debug, Args)]
+pub struct TenantAddArgs {
+    /// The tenant's name: letters, digits, '-' and '_'.
+    pub name: String,
+    /// Its share of engine time against other tenants with work queued.
+    #[arg(long, default_value_t = 1)]
+    pub weight: u32,
+    #[command(flatten)]
+    pub profile: ConnectArgs,
+}
+
+/// `wasp tenant list`
+#[derive(Debug, Args)]
+pub struct TenantListArgs {
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub profile: ConnectArgs,
+}
+
+/// `wasp tenant remove`
+#[derive(Debug, Args)]
+pub struct TenantNameArgs {
+    /// The tenant's name.
+    pub name: String,
+    #[command(flatten)]
+    pub profile: ConnectArgs,
 }
 
 /// Task ids, as printed by `--no-wait` (`s3-17`).
@@ -75,7 +125,7 @@ pub struct TaskIdsArgs {
     pub ids: Vec<String>,
     /// Which profile folder to use.
     #[command(flatten)]
-    pub profile: ProfileArgs,
+    pub profile: ConnectArgs,
 }
 
 /// `wasp resubmit`
@@ -110,7 +160,7 @@ pub struct TasksArgs {
     pub json: bool,
     /// Which profile folder to use.
     #[command(flatten)]
-    pub profile: ProfileArgs,
+    pub profile: ConnectArgs,
 }
 
 /// `wasp replay`
@@ -145,7 +195,7 @@ pub struct PushArgs {
     pub targets: TargetArgs,
     /// Which profile folder to use.
     #[command(flatten)]
-    pub profile: ProfileArgs,
+    pub profile: ConnectArgs,
 }
 
 /// `wasp pull` and `wasp gather`
@@ -158,7 +208,7 @@ pub struct NameArgs {
     pub targets: TargetArgs,
     /// Which profile folder to use.
     #[command(flatten)]
-    pub profile: ProfileArgs,
+    pub profile: ConnectArgs,
 }
 
 /// `wasp scatter`
@@ -178,7 +228,7 @@ pub struct ScatterArgs {
     pub targets: TargetArgs,
     /// Which profile folder to use.
     #[command(flatten)]
-    pub profile: ProfileArgs,
+    pub profile: ConnectArgs,
 }
 
 /// Which cluster to talk to.
@@ -188,6 +238,19 @@ pub struct ProfileArgs {
     /// ~/.wasp/profile_NAME).
     #[arg(long, default_value = "default")]
     pub profile: String,
+}
+
+/// Which cluster to talk to, and as which tenant.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The profile name: its folder is $WASP_DIR/profile_NAME (default
+    /// ~/.wasp/profile_NAME).
+    #[arg(long, default_value = "default")]
+    pub profile: String,
+    /// Connect with this connection file instead of the profile's, acting
+    /// as its tenant (e.g. the `client-NAME.json` of `wasp tenant add`).
+    #[arg(long, value_name = "CONN.json")]
+    pub file: Option<std::path::PathBuf>,
 }
 
 /// Scheduler settings.
@@ -376,7 +439,7 @@ pub struct ApplyArgs {
     pub limits: TaskLimitArgs,
     /// Which profile folder to use.
     #[command(flatten)]
-    pub profile: ProfileArgs,
+    pub profile: ConnectArgs,
 }
 
 /// Limits a client asks for per task (`wasp apply`, `wasp map`); each
@@ -426,7 +489,7 @@ pub struct MapArgs {
     pub limits: TaskLimitArgs,
     /// Which profile folder to use.
     #[command(flatten)]
-    pub profile: ProfileArgs,
+    pub profile: ConnectArgs,
 }
 
 /// The languages `wasp new` and `wasp build` know.

@@ -17,6 +17,7 @@ mod serve;
 mod settings;
 mod supervise;
 mod taskdb;
+mod tenant;
 mod toolchain;
 
 use std::process::ExitCode;
@@ -71,5 +72,6 @@ fn run_command(args: cli::Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Resubmit(args) => taskdb::resubmit(&args),
         cli::Command::Tasks(args) => taskdb::tasks(&args),
         cli::Command::Replay(args) => replay::replay(&args),
+        cli::Command::Tenant(command) => tenant::tenant(&command),
     }
 }

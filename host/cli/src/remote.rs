@@ -11,10 +11,18 @@ use wasp_client::{Arg, Client, DirectView, Module};
 use wasp_net::Profile;
 use wasp_proto::{EngineId, FuncSig, Value, json_to_value, value_to_json};
 
-use crate::cli::{ApplyArgs, MapArgs, NameArgs, PushArgs, ScatterArgs};
+use crate::cli::{ApplyArgs, ConnectArgs, MapArgs, NameArgs, PushArgs, ScatterArgs};
 use crate::serve::tokio_runtime;
 
-pub(crate) async fn connect(profile: &str) -> anyhow::Result<Client> {
+/// Connects with `--file`, or else with the profile's client connection
+/// file.
+pub(crate) async fn connect(args: &ConnectArgs) -> anyhow::Result<Client> {
+    if let Some(file) = &args.file {
+        return Client::connect_file(file)
+            .await
+            .with_context(|| format!("connecting with {}", file.display()));
+    }
+    let profile = &args.profile;
     let file = Profile::new(profile)?.client_file();
     Client::connect_file(&file).await.with_context(|| {
         format!(
@@ -85,7 +93,7 @@ pub fn apply(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
         bail!("@name arguments refer to engine namespaces: name the engines with --targets");
     }
     tokio_runtime()?.block_on(async {
-        let client = connect(&args.profile.profile).await?;
+        let client = connect(&args.profile).await?;
         match &args.targets {
             None => {
                 let values = parsed
@@ -206,7 +214,7 @@ pub fn map(args: &MapArgs) -> anyhow::Result<ExitCode> {
     }
     let total = sequences.first().map_or(0, Vec::len);
     tokio_runtime()?.block_on(async {
-        let client = connect(&args.profile.profile).await?;
+        let client = connect(&args.profile).await?;
         let mut view = client
             .load_balanced_view()
             .with_chunksize(args.chunksize)
@@ -235,7 +243,7 @@ pub fn map(args: &MapArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn direct_view(profile: &str, targets: &str) -> anyhow::Result<DirectView> {
+async fn direct_view(profile: &ConnectArgs, targets: &str) -> anyhow::Result<DirectView> {
     let client = connect(profile).await?;
     let targets = parse_targets(targets, &client).await?;
     Ok(client.view(targets))
@@ -249,7 +257,7 @@ fn print_per_engine(values: &[Value]) {
 pub fn push(args: &PushArgs) -> anyhow::Result<ExitCode> {
     let module = Module::from_file(&args.module)?;
     tokio_runtime()?.block_on(async {
-        let dv = direct_view(&args.profile.profile, &args.targets.targets).await?;
+        let dv = direct_view(&args.profile, &args.targets.targets).await?;
         dv.load(&module).await?;
         eprintln!(
             "module {} loaded on engines {:?}",
@@ -273,7 +281,7 @@ pub fn gather(args: &NameArgs) -> anyhow::Result<ExitCode> {
 /// engine (`pull`), or their lists joined (`gather`).
 fn read_name(args: &NameArgs, gather: bool) -> anyhow::Result<ExitCode> {
     tokio_runtime()?.block_on(async {
-        let dv = direct_view(&args.profile.profile, &args.targets.targets).await?;
+        let dv = direct_view(&args.profile, &args.targets.targets).await?;
         let values = if gather {
             dv.gather(&args.name).await?
         } else {
@@ -301,7 +309,7 @@ pub fn scatter(args: &ScatterArgs) -> anyhow::Result<ExitCode> {
         .map(wasp_proto::json::infer_value)
         .collect::<Result<Vec<_>, _>>()?;
     tokio_runtime()?.block_on(async {
-        let dv = direct_view(&args.profile.profile, &args.targets.targets).await?;
+        let dv = direct_view(&args.profile, &args.targets.targets).await?;
         dv.scatter(&args.name, seq, args.flatten).await?;
         anyhow::Ok(())
     })?;

@@ -52,7 +52,7 @@ async fn print_results(result: &mut AsyncResult) -> anyhow::Result<ExitCode> {
 pub fn result(args: &TaskIdsArgs) -> anyhow::Result<ExitCode> {
     let ids = parse_ids(&args.ids)?;
     tokio_runtime()?.block_on(async {
-        let client = connect(&args.profile.profile).await?;
+        let client = connect(&args.profile).await?;
         let mut result = client.get_result(&ids).await?;
         print_results(&mut result).await
     })
@@ -61,7 +61,7 @@ pub fn result(args: &TaskIdsArgs) -> anyhow::Result<ExitCode> {
 pub fn abort(args: &TaskIdsArgs) -> anyhow::Result<ExitCode> {
     let ids = parse_ids(&args.ids)?;
     tokio_runtime()?.block_on(async {
-        let client = connect(&args.profile.profile).await?;
+        let client = connect(&args.profile).await?;
         let statuses = client.abort(&ids).await?;
         let mut missing = Vec::new();
         for (id, status) in ids.iter().zip(statuses) {
@@ -80,7 +80,7 @@ pub fn abort(args: &TaskIdsArgs) -> anyhow::Result<ExitCode> {
 pub fn resubmit(args: &ResubmitArgs) -> anyhow::Result<ExitCode> {
     let ids = parse_ids(&args.tasks.ids)?;
     tokio_runtime()?.block_on(async {
-        let client = connect(&args.tasks.profile.profile).await?;
+        let client = connect(&args.tasks.profile).await?;
         let mut result = client.resubmit(&ids).await?;
         if args.no_wait {
             print_accepted(&mut result).await?;
@@ -108,7 +108,7 @@ pub fn tasks(args: &TasksArgs) -> anyhow::Result<ExitCode> {
         ..Query::default()
     };
     let records = tokio_runtime()?.block_on(async {
-        let client = connect(&args.profile.profile).await?;
+        let client = connect(&args.profile).await?;
         anyhow::Ok(client.db_query(query).await?)
     })?;
     let mut out = std::io::stdout().lock();

@@ -441,6 +441,7 @@ async fn serve(
             }
         }
         let Some(timeout) = reconnect_timeout(&inner) else {
+            keep_close_reason(&inner);
             close(&inner);
             return;
         };
@@ -474,6 +475,24 @@ fn reconnect_timeout(inner: &Weak<Inner>) -> Option<Duration> {
         // It closed the connection on purpose, or the stream broke on a
         // live connection (a protocol error): nothing to come back to.
         _ => None,
+    }
+}
+
+/// Keeps the reason a controller gave when it closed the connection (its
+/// tenant removed, a refusal), for the errors of what still waits.
+fn keep_close_reason(inner: &Weak<Inner>) {
+    let Some(inner) = inner.upgrade() else { return };
+    let mut state = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+    if state.closing.is_some() {
+        return;
+    }
+    if let Some(quinn::ConnectionError::ApplicationClosed(close)) = state
+        .link
+        .as_ref()
+        .and_then(|link| link.connection.close_reason())
+        && !close.reason.is_empty()
+    {
+        state.closing = Some(String::from_utf8_lossy(&close.reason).into_owned());
     }
 }
 

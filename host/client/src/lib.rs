@@ -18,6 +18,8 @@
 //!   `resubmit`, `db_query`, ...), any client of a tenant seeing all its
 //!   tasks. A client that disconnects leaves its tasks running and their
 //!   results in the database, as in ipyparallel.
+//! - `tenants`: tenant administration on [`Client`] (`tenants`,
+//!   `add_tenant`, `set_tenant_weight`, `remove_tenant`), for admins.
 //! - [`module`]: [`Module`], a component's bytes, content hash and exported
 //!   signatures, read without compiling it.
 //! - [`error`]: [`ClientError`], [`RemoteError`].
@@ -28,6 +30,7 @@ mod db;
 pub mod error;
 pub mod module;
 mod plan;
+mod tenants;
 pub mod view;
 
 pub use async_result::AsyncResult;
@@ -36,7 +39,7 @@ pub use error::{ClientError, RemoteError};
 pub use module::Module;
 pub use view::{DirectView, LoadBalancedView, TaskFlags, partition};
 pub use wasp_proto::db::{Query, Status, TaskRecord};
-pub use wasp_proto::msg::{Arg, RetryPolicy};
+pub use wasp_proto::msg::{Arg, RetryPolicy, TenantInfo};
 
 /// An argument that each engine replaces with its own namespace value of
 /// `name` (ipyparallel's `parallel.Reference`).

@@ -175,7 +175,7 @@ impl TenantsFile {
     /// tenants), an empty token (anyone could present it), a client token
     /// equal to the engine token (a client could serve as an engine and
     /// see every tenant's tasks), a weight of 0 (a tenant that never runs).
-    fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if self.tenants.is_empty() {
             return Err("no tenants: expected at least one".into());
         }
@@ -252,7 +252,7 @@ fn check_private(path: &Path) -> Result<(), String> {
 }
 
 /// 32 random bytes as hex.
-fn new_token() -> Result<String, String> {
+pub(crate) fn new_token() -> Result<String, String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for a token: {e}"))?;
     Ok(hex::encode(bytes))

@@ -6,7 +6,7 @@
 //! here decides: this loop only turns events into calls and outputs into
 //! sends.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use wasp_proto::{EngineId, ModuleHash, Tenant};
 use crate::outbox::Outbox;
 use crate::records::Records;
 use crate::state::{HubState, Output};
+use crate::tenants::Registry;
 
 /// How often the hub checks engines' liveness.
 const TICK: Duration = Duration::from_secs(1);
@@ -36,6 +37,9 @@ pub(crate) enum Event {
         tenant: Tenant,
         admin: bool,
         tx: Outbox<ToClient>,
+        /// Closes the client's connection, with a reason, when its tenant
+        /// is removed.
+        close: oneshot::Sender<String>,
     },
     /// A client sent requests.
     ClientMsgs { session: u32, msgs: Vec<ClientMsg> },
@@ -73,22 +77,39 @@ struct EngineLink {
     close: oneshot::Sender<String>,
 }
 
+struct ClientLink {
+    tx: Outbox<ToClient>,
+    close: oneshot::Sender<String>,
+}
+
 /// The hub: the state and the ends of its channels.
 pub(crate) struct Hub {
     state: HubState,
     started: Instant,
-    clients: HashMap<u32, Outbox<ToClient>>,
+    clients: HashMap<u32, ClientLink>,
+    /// Sessions with an admin token: only they are told what the records
+    /// cost (a tenant's status shows its own work only).
+    admins: HashSet<u32>,
     engines: HashMap<EngineId, EngineLink>,
     records: Records,
+    /// The tenants file, changed here when an admin asks.
+    tenants: Arc<Registry>,
     shutdown: watch::Sender<bool>,
 }
 
 impl Hub {
-    pub(crate) fn new(state: HubState, records: Records, shutdown: watch::Sender<bool>) -> Self {
+    pub(crate) fn new(
+        state: HubState,
+        records: Records,
+        tenants: Arc<Registry>,
+        shutdown: watch::Sender<bool>,
+    ) -> Self {
         Self {
             state,
+            tenants,
             started: Instant::now(),
             clients: HashMap::new(),
+            admins: HashSet::new(),
             engines: HashMap::new(),
             records,
             shutdown,
@@ -169,8 +190,12 @@ impl Hub {
                 tenant,
                 admin,
                 tx,
+                close,
             } => {
-                self.clients.insert(session, tx);
+                self.clients.insert(session, ClientLink { tx, close });
+                if admin {
+                    self.admins.insert(session);
+                }
                 state.handle_client_joined(session, tenant, admin);
             }
             Event::ClientMsgs { session, msgs } => state.handle_client_msgs(now, session, msgs),
@@ -182,6 +207,7 @@ impl Hub {
             } => state.handle_upload(session, id, hash, bytes),
             Event::ClientLeft { session } => {
                 self.clients.remove(&session);
+                self.admins.remove(&session);
                 state.handle_client_left(session);
             }
             Event::EngineJoined {
@@ -213,11 +239,12 @@ impl Hub {
                         answer: Answer::Status(status),
                         ..
                     } = &mut msg
+                        && self.admins.contains(&session)
                     {
                         status.records = self.records.counters.snapshot();
                     }
-                    if let Some(tx) = self.clients.get(&session) {
-                        let _ = tx.send(msg);
+                    if let Some(link) = self.clients.get(&session) {
+                        let _ = link.tx.send(msg);
                     }
                 }
                 Output::Engine { engine, msg } => {
@@ -230,6 +257,23 @@ impl Hub {
                         tracing::warn!(%engine, %reason, "disconnecting an engine");
                         let _ = link.close.send(reason);
                     }
+                }
+                Output::CloseClient { session, reason } => {
+                    if let Some(link) = self.clients.remove(&session) {
+                        tracing::warn!(session, %reason, "disconnecting a client");
+                        let _ = link.tx.send(ToClient::Closing(reason.clone()));
+                        let _ = link.close.send(reason);
+                    }
+                    self.admins.remove(&session);
+                }
+                Output::Tenants {
+                    session,
+                    id,
+                    request,
+                } => {
+                    let applied = self.tenants.apply(&request);
+                    let now = self.now();
+                    self.state.handle_tenants_applied(now, session, id, applied);
                 }
                 Output::Record(record) => self.records.send(record),
                 Output::Read { ticket, read } => self.records.read(ticket, read),

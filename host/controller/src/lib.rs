@@ -15,6 +15,8 @@
 //!   registry and liveness, module store, scheduler, retries).
 //! - `outbox`: how the queues between connections and the hub are bounded.
 //! - `records`: task records in SQLite, the source of truth on restart.
+//! - `tenants`: the tenants file while the controller runs (the tokens
+//!   handshakes are checked against), changed by `wasp tenant`.
 //!
 //! # Restarts
 //! A controller started on a profile that has run before continues it: the
@@ -29,6 +31,7 @@ mod listener;
 mod outbox;
 mod records;
 mod state;
+mod tenants;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -132,10 +135,10 @@ impl Controller {
                 max_engine_deaths: config.max_engine_deaths,
                 max_module_storage: config.max_module_storage,
                 scheme_name: config.scheme.to_string(),
-                tenant_weights: tenants
+                tenants: tenants
                     .tenants
                     .iter()
-                    .map(|t| (Tenant(t.name.clone()), t.weight))
+                    .map(|t| (Tenant(t.name.clone()), t.weight, t.admin))
                     .collect(),
             },
             hub::now_us(),
@@ -154,7 +157,14 @@ impl Controller {
                 "queued the unfinished tasks of the previous run again"
             );
         }
-        let hub = hub::Hub::new(state, records, shutdown.clone());
+        let registry = Arc::new(tenants::Registry::new(
+            tenants,
+            config.profile_dir.join("controller.json"),
+            profile.security_dir(),
+            reachable,
+            cert.fingerprint(),
+        ));
+        let hub = hub::Hub::new(state, records, Arc::clone(&registry), shutdown.clone());
         let stopped = shutdown.clone();
         tokio::spawn(async move {
             hub.run(hub_rx).await;
@@ -162,7 +172,7 @@ impl Controller {
         });
         let shared = Arc::new(listener::Shared::new(
             config,
-            tenants,
+            registry,
             hub_tx,
             own_session.saturating_add(1),
             loaded.next_engine,

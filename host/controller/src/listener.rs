@@ -14,11 +14,12 @@ use wasp_proto::msg::{
 };
 use wasp_proto::{EngineId, ModuleHash, Tenant};
 
-use crate::config::{ControllerConfig, TenantsFile};
+use crate::config::ControllerConfig;
 use crate::hub::{Event, Inbound};
 use crate::outbox::{
     CLIENT_QUEUE_BYTES, CLIENT_REQUESTS_IN_FLIGHT, HUB_INBOX_BYTES, Inbox, OutboxRx, Weigh, outbox,
 };
+use crate::tenants::Registry;
 
 /// A Hello is small; a peer that announces more before authenticating is
 /// refused without reading it.
@@ -30,7 +31,7 @@ const MAX_BATCH: usize = 256;
 /// What every connection task shares.
 pub(crate) struct Shared {
     pub(crate) config: ControllerConfig,
-    pub(crate) tenants: TenantsFile,
+    pub(crate) tenants: Arc<Registry>,
     /// Bounded: [`HUB_INBOX_EVENTS`] events, and [`HUB_INBOX_BYTES`] of
     /// them by the `inbox` budget; a connection waits (and stops reading
     /// its peer) while the hub is behind.
@@ -43,7 +44,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(
         config: ControllerConfig,
-        tenants: TenantsFile,
+        tenants: Arc<Registry>,
         hub: mpsc::Sender<Inbound>,
         first_session: u32,
         first_engine: u32,
@@ -146,7 +147,17 @@ async fn handle(connection: Connection, shared: &Shared) -> Result<(), NetError>
             })
             .await?;
             tracing::info!(session, %tenant, remote = %connection.remote_address(), "client connected");
-            serve_client(session, tenant, admin, send, recv, shared).await
+            let (close, closed) = tokio::sync::oneshot::channel();
+            tokio::select! {
+                result = serve_client(session, tenant, admin, close, send, recv, shared) => result,
+                // Its tenant was removed: nothing more is read from it,
+                // and it learns why as the connection closes.
+                Ok(reason) = closed => {
+                    connection.close(3u32.into(), reason.as_bytes());
+                    shared.to_hub(Event::ClientLeft { session }, 0).await;
+                    Ok(())
+                }
+            }
         }
         Role::Engine(engine_hello) => {
             if !shared.tenants.is_engine_token(&hello.token) {
@@ -216,6 +227,7 @@ async fn serve_client(
     session: u32,
     tenant: Tenant,
     admin: bool,
+    close: tokio::sync::oneshot::Sender<String>,
     send: FramedSend,
     mut recv: FramedRecv,
     shared: &Shared,
@@ -234,6 +246,7 @@ async fn serve_client(
                 tenant,
                 admin,
                 tx: tx.clone(),
+                close,
             },
             0,
         )

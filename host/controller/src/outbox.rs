@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use wasp_proto::db::{DbAnswer, DbRequest, ResultLookup};
 use wasp_proto::msg::{
-    Answer, ClientMsg, FromEngine, NamespaceOp, NamespaceReply, Request, TaskResult, ToClient,
-    ToEngine,
+    Answer, ClientMsg, FromEngine, NamespaceOp, NamespaceReply, Request, TaskResult, TenantRequest,
+    ToClient, ToEngine,
 };
 use wasp_proto::value::Value;
 
@@ -143,6 +143,10 @@ impl Weigh for ToClient {
                     Answer::Error(message) => message.len(),
                     Answer::Uploaded(_) | Answer::ShuttingDown => 0,
                     Answer::Db(answer) => db_answer_weight(answer),
+                    Answer::Tenants(tenants) => {
+                        tenants.iter().map(|t| 8 * OVERHEAD + t.name.len()).sum()
+                    }
+                    Answer::TenantAdded { name, file } => name.len() + file.len(),
                 },
                 ToClient::Results(results) => results.iter().map(result_weight).sum(),
                 ToClient::Accepted(ids) => ids.len() * 8,
@@ -173,6 +177,12 @@ impl Weigh for ClientMsg {
                     Request::Namespace { targets, op } => targets.len() * 4 + op_weight(op),
                     Request::Status | Request::Shutdown => 0,
                     Request::Db(request) => db_request_weight(request),
+                    Request::Tenants(request) => match request {
+                        TenantRequest::List => 0,
+                        TenantRequest::Add { name, .. }
+                        | TenantRequest::Set { name, .. }
+                        | TenantRequest::Remove { name } => name.len(),
+                    },
                 },
                 ClientMsg::Submit(specs) => specs
                     .iter()

@@ -31,19 +31,21 @@ mod namespaces;
 mod sim;
 mod tasks;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use wasp_proto::db::{DbAnswer, DbRequest};
 use wasp_proto::msg::{
     Answer, ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, NamespaceOp,
-    RecordsStats, Request, RunTask, TaskError, TaskMeta, TaskResult, TaskSpec, ToClient, ToEngine,
+    RecordsStats, Request, RunTask, TaskError, TaskMeta, TaskResult, TaskSpec, TenantInfo,
+    TenantRequest, ToClient, ToEngine,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
 use wasp_sched::{Action, Scheduler, SchedulerConfig, TenantKey};
 
 use crate::records::{Read, ReadReply, Record, StoredTask};
+use crate::tenants::TenantChange;
 
 pub(crate) use engines::Engines;
 pub(crate) use modules::ModuleStore;
@@ -63,9 +65,10 @@ pub(crate) struct HubConfig {
     pub(crate) max_module_storage: u64,
     /// The scheme's name, for status.
     pub(crate) scheme_name: String,
-    /// Each configured tenant's fair-share weight (others weigh
+    /// The configured tenants: name, fair-share weight, admin flag (a
+    /// tenant of restored records that is not among them weighs
     /// [`wasp_sched::DEFAULT_WEIGHT`]).
-    pub(crate) tenant_weights: Vec<(Tenant, u32)>,
+    pub(crate) tenants: Vec<(Tenant, u32, bool)>,
 }
 
 /// What the core asks its driver to do.
@@ -85,6 +88,30 @@ pub(crate) enum Output {
     Read { ticket: u64, read: Read },
     /// Stop the controller.
     Shutdown,
+    /// Close a client's connection, telling it why (its tenant was
+    /// removed).
+    CloseClient { session: u32, reason: String },
+    /// Apply an admin's change to the tenants file, then report with
+    /// [`HubState::handle_tenants_applied`].
+    Tenants {
+        session: u32,
+        id: u64,
+        request: TenantRequest,
+    },
+}
+
+/// A configured tenant's settings.
+#[derive(Clone, Copy, Debug)]
+struct TenantSettings {
+    weight: u32,
+    admin: bool,
+}
+
+/// How a tenant's tasks ended.
+#[derive(Clone, Copy, Debug, Default)]
+struct Outcomes {
+    succeeded: u64,
+    failed: u64,
 }
 
 struct ClientEntry {
@@ -113,6 +140,14 @@ pub(crate) struct HubState {
     /// fair share; one entry per tenant name, kept for the hub's life (the
     /// tenants are the configured ones, plus those of restored records).
     tenant_keys: HashMap<Tenant, TenantKey>,
+    /// How each tenant's tasks ended since the controller started, for a
+    /// tenant's own status (one entry per tenant, as `tenant_keys`).
+    tenant_outcomes: HashMap<TenantKey, Outcomes>,
+    /// The configured tenants by name: weight and admin flag.
+    tenants: BTreeMap<Tenant, TenantSettings>,
+    /// Tenants removed while the controller runs: a client whose handshake
+    /// raced the removal is closed when it joins.
+    removed: HashSet<Tenant>,
     /// Microseconds since the Unix epoch at `now` zero: the records' clock.
     wall_base_us: u64,
     now: Duration,
@@ -141,6 +176,9 @@ impl HubState {
         let mut state = Self {
             sched: Scheduler::new(config.sched.clone()),
             tenant_keys: HashMap::new(),
+            tenant_outcomes: HashMap::new(),
+            tenants: BTreeMap::new(),
+            removed: HashSet::new(),
             config,
             wall_base_us,
             now: Duration::ZERO,
@@ -157,11 +195,11 @@ impl HubState {
             succeeded: 0,
             failed: 0,
         };
-        for (tenant, weight) in state.config.tenant_weights.clone() {
-            let key = state.tenant_key(&tenant);
-            if let Err(err) = state.sched.handle_tenant(Duration::ZERO, key, weight) {
-                tracing::warn!(%tenant, weight, cause = %err, "tenant weight refused");
-            }
+        for (tenant, weight, admin) in state.config.tenants.clone() {
+            state.set_weight(&tenant, weight);
+            state
+                .tenants
+                .insert(tenant, TenantSettings { weight, admin });
         }
         state
     }
@@ -204,6 +242,13 @@ impl HubState {
 
     /// A client completed its handshake.
     pub(crate) fn handle_client_joined(&mut self, session: u32, tenant: Tenant, admin: bool) {
+        if self.removed.contains(&tenant) {
+            self.outputs.push_back(Output::CloseClient {
+                session,
+                reason: removed_reason(&tenant),
+            });
+            return;
+        }
         self.record(Record::Session {
             session,
             tenant: tenant.clone(),
@@ -368,7 +413,11 @@ impl HubState {
                 self.namespace(session, id, Tenant::clone(&tenant), targets, op);
             }
             Request::Status => {
-                let status = self.status();
+                let status = if admin {
+                    self.status()
+                } else {
+                    self.tenant_status(&tenant)
+                };
                 self.answer(session, id, Answer::Status(status));
             }
             Request::Shutdown => {
@@ -390,7 +439,144 @@ impl HubState {
                 }
             }
             Request::Db(request) => self.db_request(session, id, tenant, request),
+            Request::Tenants(request) => {
+                if !admin {
+                    let refusal = format!(
+                        "tenant {tenant} may not manage tenants: its token is not an admin token"
+                    );
+                    self.answer(session, id, Answer::Error(refusal));
+                } else if request == TenantRequest::List {
+                    let list = self.tenant_list();
+                    self.answer(session, id, Answer::Tenants(list));
+                } else if let TenantRequest::Add { weight: 0, .. }
+                | TenantRequest::Set { weight: 0, .. } = request
+                {
+                    let refusal = "a tenant's weight must be at least 1".to_string();
+                    self.answer(session, id, Answer::Error(refusal));
+                } else {
+                    self.outputs.push_back(Output::Tenants {
+                        session,
+                        id,
+                        request,
+                    });
+                }
+            }
         }
+    }
+
+    // ---- tenants -------------------------------------------------------
+
+    /// An admin's change was applied to the tenants file (or refused,
+    /// saying why): carry it out on the running work and answer.
+    pub(crate) fn handle_tenants_applied(
+        &mut self,
+        now: Duration,
+        session: u32,
+        id: u64,
+        applied: Result<Option<TenantChange>, String>,
+    ) {
+        self.observe(now);
+        let change = match applied {
+            Err(refusal) => return self.answer(session, id, Answer::Error(refusal)),
+            Ok(change) => change,
+        };
+        let answer = match change {
+            None => Answer::Tenants(self.tenant_list()),
+            Some(TenantChange::Added { name, weight, file }) => {
+                tracing::info!(tenant = %name, weight, "tenant added");
+                self.removed.remove(&name);
+                self.set_weight(&name, weight);
+                self.tenants.insert(
+                    name.clone(),
+                    TenantSettings {
+                        weight,
+                        admin: false,
+                    },
+                );
+                Answer::TenantAdded {
+                    name: name.0,
+                    file: file.display().to_string(),
+                }
+            }
+            Some(TenantChange::Weight { name, weight }) => {
+                tracing::info!(tenant = %name, weight, "tenant weight changed");
+                self.set_weight(&name, weight);
+                if let Some(settings) = self.tenants.get_mut(&name) {
+                    settings.weight = weight;
+                }
+                Answer::Tenants(self.tenant_list())
+            }
+            Some(TenantChange::Removed { name }) => {
+                self.remove_tenant(&name);
+                Answer::Tenants(self.tenant_list())
+            }
+        };
+        self.answer(session, id, answer);
+        self.drain_scheduler();
+    }
+
+    /// Gives `tenant` its fair-share weight.
+    fn set_weight(&mut self, tenant: &Tenant, weight: u32) {
+        let key = self.tenant_key(tenant);
+        let now = self.now;
+        if let Err(err) = self.sched.handle_tenant(now, key, weight) {
+            tracing::warn!(%tenant, weight, cause = %err, "tenant weight refused");
+        }
+    }
+
+    /// A revoked tenant: its clients are disconnected and its unfinished
+    /// tasks aborted (queued ones never run, running ones stop at their
+    /// engine's next epoch tick); its records stay.
+    fn remove_tenant(&mut self, tenant: &Tenant) {
+        let sessions: Vec<u32> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| *c.tenant == *tenant)
+            .map(|(s, _)| *s)
+            .collect();
+        let tasks = self.tasks.of_tenant(tenant);
+        tracing::warn!(%tenant, clients = sessions.len(), tasks = tasks.len(), "tenant removed");
+        for session in sessions {
+            self.clients.remove(&session);
+            self.outputs.push_back(Output::CloseClient {
+                session,
+                reason: removed_reason(tenant),
+            });
+        }
+        for task in tasks {
+            db::abort(self, task);
+        }
+        let key = self.tenant_key(tenant);
+        let now = self.now;
+        self.sched.handle_tenant_removed(now, key);
+        self.tenants.remove(tenant);
+        self.removed.insert(tenant.clone());
+    }
+
+    /// Every configured tenant with its work since the controller started.
+    fn tenant_list(&mut self) -> Vec<TenantInfo> {
+        let tenants: Vec<(Tenant, TenantSettings)> =
+            self.tenants.iter().map(|(t, s)| (t.clone(), *s)).collect();
+        tenants
+            .into_iter()
+            .map(|(tenant, settings)| {
+                let key = self.tenant_key(&tenant);
+                let stats = self.sched.tenant_stats(key);
+                let outcomes = self.tenant_outcomes.get(&key).copied().unwrap_or_default();
+                TenantInfo {
+                    name: tenant.0,
+                    weight: settings.weight,
+                    admin: settings.admin,
+                    queued: stats.as_ref().map_or(0, |s| s.queued as u64),
+                    running: stats.as_ref().map_or(0, |s| s.running as u64),
+                    succeeded: outcomes.succeeded,
+                    failed: outcomes.failed,
+                    engine_us: stats.map_or(0, |s| {
+                        u64::try_from(s.usage.as_micros()).unwrap_or(u64::MAX)
+                    }),
+                }
+            })
+            .collect()
     }
 
     fn answer(&mut self, session: u32, id: u64, answer: Answer) {
@@ -740,10 +926,14 @@ impl HubState {
             return;
         };
         let result = ending.into_result(id, &task);
+        let key = self.tenant_key(&task.tenant);
+        let outcomes = self.tenant_outcomes.entry(key).or_default();
         if result.outcome.is_ok() {
             self.succeeded += 1;
+            outcomes.succeeded += 1;
         } else {
             self.failed += 1;
+            outcomes.failed += 1;
         }
         self.record(Record::Finished(Box::new(result.clone())));
         let mut sessions: Vec<u32> = task.deliver_to.into_iter().collect();
@@ -869,11 +1059,48 @@ impl HubState {
         }
     }
 
+    /// The status a tenant that is not an admin sees: the engines (their
+    /// ids and names, to target them), not their load, and its own tasks'
+    /// counts; nothing of another tenant's work, nor of the records' cost.
+    fn tenant_status(&mut self, tenant: &Tenant) -> ClusterStatus {
+        let key = self.tenant_key(tenant);
+        let (queued, running) = self
+            .sched
+            .tenant_stats(key)
+            .map_or((0, 0), |t| (t.queued as u64, t.running as u64));
+        let outcomes = self.tenant_outcomes.get(&key).copied().unwrap_or_default();
+        ClusterStatus {
+            engines: self
+                .engines
+                .iter()
+                .map(|(id, e)| EngineStatus {
+                    id,
+                    name: e.name.clone(),
+                    outstanding: 0,
+                    done: 0,
+                    module_bytes_sent: 0,
+                })
+                .collect(),
+            queued,
+            running,
+            succeeded: outcomes.succeeded,
+            failed: outcomes.failed,
+            scheme: self.config.scheme_name.clone(),
+            hwm: self.config.sched.hwm,
+            records: RecordsStats::default(),
+        }
+    }
+
     /// Tasks not yet in a final state.
     #[cfg(test)]
     pub(crate) fn unfinished(&self) -> usize {
         self.tasks.len()
     }
+}
+
+/// What a client of a removed tenant is told.
+fn removed_reason(tenant: &Tenant) -> String {
+    format!("tenant {tenant} was removed: its token is revoked")
 }
 
 /// The scheduler refuses events that contradict its state (an unknown task,

@@ -121,6 +121,60 @@ pub enum Request {
     /// A question to the task database (results, statuses, abort,
     /// resubmit, queries, purge), scoped to the client's tenant.
     Db(crate::db::DbRequest),
+    /// Tenant administration (`wasp tenant`), for admin tokens only;
+    /// answered by [`Answer::Tenants`] or [`Answer::TenantAdded`], or
+    /// [`Answer::Error`] saying why not.
+    Tenants(TenantRequest),
+}
+
+/// A change to, or a look at, the controller's tenants.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TenantRequest {
+    /// Every tenant, its weight and its usage.
+    List,
+    /// A new tenant (not an admin) with a fresh token: the controller
+    /// writes its connection file into the profile.
+    Add {
+        /// Its name: letters, digits, `-` and `_`.
+        name: String,
+        /// Its fair-share weight (at least 1).
+        weight: u32,
+    },
+    /// A new weight for a tenant.
+    Set {
+        /// The tenant.
+        name: String,
+        /// Its new weight (at least 1).
+        weight: u32,
+    },
+    /// Revokes a tenant's token at once: its connections are closed and
+    /// its unfinished tasks aborted; its records are kept.
+    Remove {
+        /// The tenant.
+        name: String,
+    },
+}
+
+/// One tenant as `wasp tenant list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantInfo {
+    /// Its name.
+    pub name: String,
+    /// Its fair-share weight.
+    pub weight: u32,
+    /// Whether its token is an admin token.
+    pub admin: bool,
+    /// Its tasks waiting for an engine.
+    pub queued: u64,
+    /// Its tasks on engines.
+    pub running: u64,
+    /// Its tasks that succeeded since the controller started.
+    pub succeeded: u64,
+    /// Its tasks that failed since the controller started.
+    pub failed: u64,
+    /// Engine time its tasks ran since the controller started, in
+    /// microseconds, as the engines measured it.
+    pub engine_us: u64,
 }
 
 /// One task: a function of a module over one chunk of argument lists.
@@ -249,6 +303,17 @@ pub enum Answer {
     ShuttingDown,
     /// Answer to [`Request::Db`].
     Db(crate::db::DbAnswer),
+    /// Answer to [`TenantRequest::List`], [`TenantRequest::Set`] and
+    /// [`TenantRequest::Remove`]: the tenants after it.
+    Tenants(Vec<TenantInfo>),
+    /// Answer to [`TenantRequest::Add`]: where its connection file was
+    /// written, on the controller's host.
+    TenantAdded {
+        /// The tenant.
+        name: String,
+        /// The connection file's path.
+        file: String,
+    },
 }
 
 /// What the controller sends an engine.

@@ -41,7 +41,7 @@ fn config(seed: u64) -> HubConfig {
         max_engine_deaths: MAX_DEATHS,
         max_module_storage: u64::MAX,
         scheme_name: "sim".into(),
-        tenant_weights: Vec::new(),
+        tenants: Vec::new(),
     }
 }
 
@@ -272,7 +272,8 @@ impl Sim {
                     self.hub.handle_committed(self.db.committed_this_run());
                     self.hub.handle_read(self.now, ticket, reply);
                 }
-                Output::Shutdown => {}
+                // The simulation has one tenant, never administered.
+                Output::Shutdown | Output::CloseClient { .. } | Output::Tenants { .. } => {}
             }
         }
     }

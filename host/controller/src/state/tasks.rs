@@ -229,4 +229,14 @@ impl Tasks {
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()
     }
+
+    /// The ids of `tenant`'s unfinished tasks (a scan: for the rare
+    /// removal of a tenant).
+    pub(crate) fn of_tenant(&self, tenant: &Tenant) -> Vec<TaskId> {
+        self.by_id
+            .iter()
+            .filter(|(_, t)| *t.tenant == *tenant)
+            .map(|(id, _)| *id)
+            .collect()
+    }
 }

@@ -1,0 +1,260 @@
+//! The tenants while the controller runs: the tokens the listener checks
+//! each connection against, changed by an admin's `wasp tenant` requests
+//! and written back to `controller.json` and to each tenant's connection
+//! file (`security/client-NAME.json`), so that a change holds across
+//! restarts and needs none.
+//!
+//! The hub's state decides who may change what and what a change does to
+//! running work; this module only keeps the file and the tokens.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::RwLock;
+
+use wasp_net::ConnectionFile;
+use wasp_proto::Tenant;
+use wasp_proto::msg::TenantRequest;
+
+use crate::config::{TenantEntry, TenantsFile, new_token};
+
+/// Longest tenant name: it names a file and shows in every status line.
+const MAX_NAME: usize = 64;
+
+/// A change the file now holds, for the hub's state to carry out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TenantChange {
+    /// A tenant was added; its connection file is at `file`.
+    Added {
+        name: Tenant,
+        weight: u32,
+        file: PathBuf,
+    },
+    /// A tenant's weight changed.
+    Weight { name: Tenant, weight: u32 },
+    /// A tenant was removed: its token no longer opens a connection.
+    Removed { name: Tenant },
+}
+
+/// The tenants file, shared by the listener (reads, at each handshake) and
+/// the hub (writes, at each change).
+pub(crate) struct Registry {
+    file: RwLock<TenantsFile>,
+    /// `controller.json`.
+    path: PathBuf,
+    /// Where tenants' connection files go (`security/`).
+    security_dir: PathBuf,
+    /// What a tenant's connection file says besides its token.
+    address: SocketAddr,
+    fingerprint: String,
+}
+
+impl Registry {
+    pub(crate) fn new(
+        file: TenantsFile,
+        path: PathBuf,
+        security_dir: PathBuf,
+        address: SocketAddr,
+        fingerprint: String,
+    ) -> Self {
+        Self {
+            file: RwLock::new(file),
+            path,
+            security_dir,
+            address,
+            fingerprint,
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, TenantsFile> {
+        self.file.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The tenant a client token belongs to, and whether it is an admin.
+    pub(crate) fn tenant_of(&self, token: &str) -> Option<(Tenant, bool)> {
+        self.read().tenant_of(token)
+    }
+
+    /// Whether `token` is the engine token.
+    pub(crate) fn is_engine_token(&self, token: &str) -> bool {
+        self.read().is_engine_token(token)
+    }
+
+    /// Where a tenant's connection file is written.
+    pub(crate) fn connection_file(&self, name: &str) -> PathBuf {
+        self.security_dir.join(format!("client-{name}.json"))
+    }
+
+    /// Applies an admin's change to the file: validated, written
+    /// (`controller.json` replaced whole, mode 0600), and in force for the
+    /// next handshake. A change that would break the file's rules, or that
+    /// cannot be written, changes nothing and says why.
+    ///
+    /// The writes are small and rare (an operator's command), so they are
+    /// done here, on the hub's thread, rather than handed to another: the
+    /// change is in force once the hub goes on.
+    pub(crate) fn apply(&self, request: &TenantRequest) -> Result<Option<TenantChange>, String> {
+        let mut next = self.read().clone();
+        let change = match request {
+            TenantRequest::List => return Ok(None),
+            TenantRequest::Add { name, weight } => {
+                check_name(name)?;
+                if next.tenants.iter().any(|t| t.name == *name) {
+                    return Err(format!("tenant {name:?} exists already"));
+                }
+                next.tenants.push(TenantEntry {
+                    name: name.clone(),
+                    token: new_token()?,
+                    admin: false,
+                    weight: *weight,
+                });
+                TenantChange::Added {
+                    name: Tenant(name.clone()),
+                    weight: *weight,
+                    file: self.connection_file(name),
+                }
+            }
+            TenantRequest::Set { name, weight } => {
+                let tenant = next
+                    .tenants
+                    .iter_mut()
+                    .find(|t| t.name == *name)
+                    .ok_or_else(|| format!("no tenant {name:?}"))?;
+                tenant.weight = *weight;
+                TenantChange::Weight {
+                    name: Tenant(name.clone()),
+                    weight: *weight,
+                }
+            }
+            TenantRequest::Remove { name } => {
+                let i = next
+                    .tenants
+                    .iter()
+                    .position(|t| t.name == *name)
+                    .ok_or_else(|| format!("no tenant {name:?}"))?;
+                if next.tenants[i].admin {
+                    return Err(format!(
+                        "tenant {name:?} is an admin: an admin tenant cannot be removed with \
+                         `wasp tenant remove` (edit controller.json while the controller is stopped)"
+                    ));
+                }
+                next.tenants.remove(i);
+                TenantChange::Removed {
+                    name: Tenant(name.clone()),
+                }
+            }
+        };
+        next.validate()?;
+        let text = serde_json::to_string_pretty(&next).map_err(|e| e.to_string())?;
+        wasp_net::connfile::write_private(&self.path, text.as_bytes())
+            .map_err(|e| format!("could not write the tenants file: {e}"))?;
+        match &change {
+            TenantChange::Added { name, file, .. } => {
+                let token = next
+                    .tenants
+                    .iter()
+                    .find(|t| t.name == name.0)
+                    .map(|t| t.token.clone())
+                    .unwrap_or_default();
+                ConnectionFile {
+                    address: self.address,
+                    fingerprint: self.fingerprint.clone(),
+                    token,
+                }
+                .write(file)
+                .map_err(|e| format!("could not write the tenant's connection file: {e}"))?;
+            }
+            TenantChange::Removed { name } => {
+                // Its token is revoked whether or not the file goes.
+                let _ = std::fs::remove_file(self.connection_file(&name.0));
+            }
+            TenantChange::Weight { .. } => {}
+        }
+        *self.file.write().unwrap_or_else(|e| e.into_inner()) = next;
+        Ok(Some(change))
+    }
+}
+
+/// A tenant name that is safe as a file name and readable in a status.
+fn check_name(name: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if name.is_empty() || name.len() > MAX_NAME || !name.chars().all(allowed) {
+        return Err(format!(
+            "tenant name {name:?} is not allowed: expected 1 to {MAX_NAME} letters, digits, '-' or '_'"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(dir: &std::path::Path) -> Registry {
+        let path = dir.join("controller.json");
+        let file = TenantsFile::load_or_create(&path).expect("tenants");
+        Registry::new(
+            file,
+            path,
+            dir.join("security"),
+            "127.0.0.1:4000".parse().expect("address"),
+            "ab".repeat(32),
+        )
+    }
+
+    #[test]
+    fn added_tenants_get_a_token_a_file_and_survive_a_reload() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let registry = registry(dir.path());
+        let change = registry
+            .apply(&TenantRequest::Add {
+                name: "bob".into(),
+                weight: 2,
+            })
+            .expect("added");
+        let Some(TenantChange::Added { file, weight, .. }) = change else {
+            panic!("{change:?}")
+        };
+        assert_eq!(weight, 2);
+        let conn = ConnectionFile::read(&file).expect("bob's file");
+        assert_eq!(
+            registry.tenant_of(&conn.token),
+            Some((Tenant("bob".into()), false)),
+            "bob's token opens a connection as bob, not an admin"
+        );
+        let reloaded =
+            TenantsFile::load_or_create(&dir.path().join("controller.json")).expect("reloads");
+        assert!(
+            reloaded
+                .tenants
+                .iter()
+                .any(|t| t.name == "bob" && t.weight == 2)
+        );
+
+        // Refusals change nothing.
+        let again = registry.apply(&TenantRequest::Add {
+            name: "bob".into(),
+            weight: 1,
+        });
+        assert_eq!(again, Err("tenant \"bob\" exists already".into()));
+        let bad = registry.apply(&TenantRequest::Add {
+            name: "../x".into(),
+            weight: 1,
+        });
+        assert!(bad.is_err_and(|e| e.contains("is not allowed")));
+        let zero = registry.apply(&TenantRequest::Set {
+            name: "bob".into(),
+            weight: 0,
+        });
+        assert!(zero.is_err_and(|e| e.contains("weight 0")));
+        let admin = registry.apply(&TenantRequest::Remove {
+            name: "default".into(),
+        });
+        assert!(admin.is_err_and(|e| e.contains("is an admin")));
+
+        registry
+            .apply(&TenantRequest::Remove { name: "bob".into() })
+            .expect("removed");
+        assert_eq!(registry.tenant_of(&conn.token), None, "revoked at once");
+        assert!(!file.exists(), "its connection file is gone");
+    }
+}
