@@ -395,7 +395,22 @@ mod tests {
         first.shutdown_background();
 
         let closed = runtime.block_on(async {
-            let second = server_endpoint(addr, &cert).expect("the same port again");
+            // The dead runtime's threads drop its socket in the background:
+            // the port is free once they have (seen busy on a loaded
+            // machine), so the bind is retried until then.
+            let mut tries = 0;
+            let second = loop {
+                match server_endpoint(addr, &cert) {
+                    Ok(endpoint) => break endpoint,
+                    Err(NetError::Bind { source, .. })
+                        if source.kind() == std::io::ErrorKind::AddrInUse && tries < 500 =>
+                    {
+                        tries += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                    Err(err) => panic!("the same port again: {err}"),
+                }
+            };
             let (_client, connection) = client;
             // Anything the client sends reaches the new server, which
             // knows no such connection and answers with a stateless reset.
