@@ -330,6 +330,16 @@ async fn tenants_are_added_reweighed_and_revoked_on_a_running_controller() {
         .expect("default");
     assert_eq!(default["admin"], json!(true), "{list}");
 
+    // Bob's status is bob's.
+    let status = ok(&wasp(
+        &cluster.dir,
+        &["cluster", "status", "--file", bob_file],
+    ));
+    assert!(
+        status.contains("queued 0, running 0, succeeded 1, failed 0"),
+        "{status}"
+    );
+
     // Not an admin: bob may not manage tenants.
     for args in [
         vec!["tenant", "list", "--file", bob_file],

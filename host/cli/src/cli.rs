@@ -360,7 +360,7 @@ pub enum ClusterCommand {
 pub struct ProfileOnly {
     /// Which profile folder to use.
     #[command(flatten)]
-    pub profile: ProfileArgs,
+    pub profile: ConnectArgs,
 }
 
 /// `wasp cluster stop`

@@ -368,11 +368,8 @@ pub fn stop(args: &ClusterStopArgs) -> anyhow::Result<ExitCode> {
 
 /// `wasp cluster status`: the scheduler, the engines and the task counts.
 pub fn status(args: &ProfileOnly) -> anyhow::Result<ExitCode> {
-    let profile = Profile::new(&args.profile.profile)?;
     let status = tokio_runtime()?.block_on(async {
-        let client = Client::connect_file(&profile.client_file())
-            .await
-            .context("connecting to the cluster")?;
+        let client = crate::remote::connect(&args.profile).await?;
         anyhow::Ok(client.status().await?)
     })?;
     println!(
