@@ -1037,17 +1037,7 @@ impl HubState {
     fn status(&self) -> ClusterStatus {
         let running = self.sched.running() as u64;
         ClusterStatus {
-            engines: self
-                .engines
-                .iter()
-                .map(|(id, e)| EngineStatus {
-                    id,
-                    name: e.name.clone(),
-                    outstanding: self.sched.outstanding(id).unwrap_or(0),
-                    done: e.done,
-                    module_bytes_sent: e.module_bytes_sent,
-                })
-                .collect(),
+            engines: self.engine_statuses(true),
             queued: (self.tasks.len() as u64).saturating_sub(running),
             running,
             succeeded: self.succeeded,
@@ -1057,6 +1047,25 @@ impl HubState {
             // The driver fills in what the records cost (it owns SQLite).
             records: RecordsStats::default(),
         }
+    }
+
+    /// Every connected engine; its load (tasks held and done, module
+    /// bytes sent) only `with_load`, since that is every tenant's work.
+    fn engine_statuses(&self, with_load: bool) -> Vec<EngineStatus> {
+        self.engines
+            .iter()
+            .map(|(id, e)| EngineStatus {
+                id,
+                name: e.name.clone(),
+                outstanding: if with_load {
+                    self.sched.outstanding(id).unwrap_or(0)
+                } else {
+                    0
+                },
+                done: if with_load { e.done } else { 0 },
+                module_bytes_sent: if with_load { e.module_bytes_sent } else { 0 },
+            })
+            .collect()
     }
 
     /// The status a tenant that is not an admin sees: the engines (their
@@ -1070,17 +1079,7 @@ impl HubState {
             .map_or((0, 0), |t| (t.queued as u64, t.running as u64));
         let outcomes = self.tenant_outcomes.get(&key).copied().unwrap_or_default();
         ClusterStatus {
-            engines: self
-                .engines
-                .iter()
-                .map(|(id, e)| EngineStatus {
-                    id,
-                    name: e.name.clone(),
-                    outstanding: 0,
-                    done: 0,
-                    module_bytes_sent: 0,
-                })
-                .collect(),
+            engines: self.engine_statuses(false),
             queued,
             running,
             succeeded: outcomes.succeeded,

@@ -14,24 +14,11 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::time::Duration;
 
 use wasp_proto::{EngineId, TaskId};
-use wasp_sched::{Action, Scheduler, SchedulerConfig, TenantKey};
+use wasp_sched::{Action, Rng, Scheduler, SchedulerConfig, TenantKey};
 
-/// SplitMix64, for task lengths and probe times.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `low..=high`.
-    fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + ((u128::from(self.next_u64()) * u128::from(high - low + 1)) >> 64) as u64
-    }
+/// Uniform in `low..=high`, from the scheduler's own seeded generator.
+fn between(rng: &mut Rng, low: u64, high: u64) -> u64 {
+    low + rng.below((high - low + 1) as usize) as u64
 }
 
 const MS: u64 = 1_000;
@@ -92,7 +79,7 @@ impl Cluster {
         }
         Self {
             sched,
-            rng: Rng(0x5eed),
+            rng: Rng::new(0x5eed),
             clock_us: 0,
             finishes: BinaryHeap::new(),
             event_seq: 0,
@@ -116,7 +103,7 @@ impl Cluster {
         for _ in 0..n {
             let id = TaskId(self.tenant_of.len() as u64);
             self.tenant_of.push(tenant);
-            let length = self.rng.between(low * MS, high * MS);
+            let length = between(&mut self.rng, low * MS, high * MS);
             self.length_us.push(length);
             self.sched
                 .handle_submit(self.now(), id, TenantKey(tenant as u32), None)
@@ -291,10 +278,10 @@ fn a_million_queued_tasks_delay_another_tenants_first_task_by_one_task_at_most()
         let tenants = [(1, (1, 100)), (1, (1, 100))];
         let mut cluster = Cluster::new(8, prefetch, &tenants);
         cluster.submit(0, 1_000_000);
-        let mut probe_rng = Rng(77);
+        let mut probe_rng = Rng::new(77);
         let mut worst_us = 0;
         for probe_n in 0..200 {
-            let at = cluster.clock_us + probe_rng.between(0, 300 * MS);
+            let at = cluster.clock_us + between(&mut probe_rng, 0, 300 * MS);
             cluster.run_to(at);
             let submitted_us = cluster.clock_us;
             let before = cluster.log.len();
