@@ -324,6 +324,14 @@ async fn tenants_are_added_reweighed_and_revoked_on_a_running_controller() {
         (&json!(2), &json!(false), &json!(1)),
         "{list}"
     );
+    // Usage, from the records: what bob moved and stored.
+    assert!(
+        bob["argument_bytes"].as_u64() > Some(0)
+            && bob["result_bytes"].as_u64() > Some(0)
+            && bob["module_bytes"].as_u64() > Some(1000),
+        "{list}"
+    );
+    assert_eq!(bob["since_start"]["succeeded"], json!(1), "{list}");
     let default = tenants
         .iter()
         .find(|t| t["name"] == "default")

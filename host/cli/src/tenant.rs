@@ -40,33 +40,56 @@ pub fn tenant(command: &TenantCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn print_tenants(tenants: &[TenantInfo], args: &TenantListArgs) {
+    // Task counts and engine time from the records (across restarts);
+    // queued and running are now.
     if args.json {
         for t in tenants {
+            let r = &t.recorded;
             let line = json!({
                 "name": t.name, "weight": t.weight, "admin": t.admin,
                 "queued": t.queued, "running": t.running,
-                "succeeded": t.succeeded, "failed": t.failed,
-                "engine_s": t.engine_us as f64 / 1e6,
+                "succeeded": r.succeeded, "failed": r.failed,
+                "engine_s": r.engine_us as f64 / 1e6,
+                "argument_bytes": r.argument_bytes, "result_bytes": r.result_bytes,
+                "module_bytes": r.module_bytes,
+                "since_start": {
+                    "succeeded": t.succeeded, "failed": t.failed,
+                    "engine_s": t.engine_us as f64 / 1e6,
+                },
             });
             println!("{line}");
         }
         return;
     }
     println!(
-        "{:<20} {:>6} {:>5} {:>8} {:>8} {:>10} {:>8} {:>12}",
-        "NAME", "WEIGHT", "ADMIN", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "ENGINE-S"
+        "{:<20} {:>6} {:>5} {:>8} {:>8} {:>10} {:>8} {:>10} {:>12} {:>12} {:>12}",
+        "NAME",
+        "WEIGHT",
+        "ADMIN",
+        "QUEUED",
+        "RUNNING",
+        "SUCCEEDED",
+        "FAILED",
+        "ENGINE-S",
+        "ARG-BYTES",
+        "RESULT-BYTES",
+        "MODULE-BYTES"
     );
     for t in tenants {
+        let r = &t.recorded;
         println!(
-            "{:<20} {:>6} {:>5} {:>8} {:>8} {:>10} {:>8} {:>12.3}",
+            "{:<20} {:>6} {:>5} {:>8} {:>8} {:>10} {:>8} {:>10.3} {:>12} {:>12} {:>12}",
             t.name,
             t.weight,
             if t.admin { "yes" } else { "no" },
             t.queued,
             t.running,
-            t.succeeded,
-            t.failed,
-            t.engine_us as f64 / 1e6
+            r.succeeded,
+            r.failed,
+            r.engine_us as f64 / 1e6,
+            r.argument_bytes,
+            r.result_bytes,
+            r.module_bytes
         );
     }
 }

@@ -164,6 +164,9 @@ impl Controller {
             reachable,
             cert.fingerprint(),
         ));
+        if let Err(err) = registry.write_connection_files() {
+            tracing::warn!(cause = %err, "a tenant's connection file is not up to date");
+        }
         let hub = hub::Hub::new(state, records, Arc::clone(&registry), shutdown.clone());
         let stopped = shutdown.clone();
         tokio::spawn(async move {

@@ -142,6 +142,25 @@ pub(crate) enum Read {
     Query { tenant: Tenant, query: Query },
     /// Delete these finished tasks (all the tenant's if empty).
     Purge { tenant: Tenant, ids: Vec<TaskId> },
+    /// Every tenant's usage as the records hold it (an admin's `wasp
+    /// tenant list`).
+    Usage,
+}
+
+/// One tenant's usage in the records kept (tasks culled past
+/// `--max-records` no longer count).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RecordedUsage {
+    pub(crate) succeeded: u64,
+    pub(crate) failed: u64,
+    /// Engine time of its finished tasks, by the engines' clocks.
+    pub(crate) engine_us: u64,
+    /// Argument bytes it sent (as stored).
+    pub(crate) argument_bytes: u64,
+    /// Result bytes it was sent (as stored).
+    pub(crate) result_bytes: u64,
+    /// Bytes of the modules it stored.
+    pub(crate) module_bytes: u64,
 }
 
 /// One task a lookup found.
@@ -164,6 +183,8 @@ pub(crate) enum ReadReply {
     Records(Vec<TaskRecord>),
     /// How many were deleted.
     Purged(u64),
+    /// Every tenant's usage, by name.
+    Usage(std::collections::HashMap<Tenant, RecordedUsage>),
     /// SQLite failed.
     Failed(String),
 }
@@ -679,6 +700,7 @@ impl Writer {
                 self.rows = self.rows.saturating_sub(deleted as u64);
                 Ok(ReadReply::Purged(deleted as u64))
             }
+            Read::Usage => usage(&self.conn).map(ReadReply::Usage),
         }
     }
 }
@@ -828,6 +850,40 @@ fn query_records(
         records.push(record);
     }
     Ok(records)
+}
+
+/// Every tenant's usage in the records: one scan of the tasks table
+/// (bounded by `--max-records`) and of the modules table, for an admin's
+/// occasional look.
+fn usage(conn: &Connection) -> rusqlite::Result<std::collections::HashMap<Tenant, RecordedUsage>> {
+    let mut usage = std::collections::HashMap::<Tenant, RecordedUsage>::new();
+    let count = |v: i64| u64::try_from(v).unwrap_or(0);
+    let mut tasks = conn.prepare(&format!(
+        "SELECT tenant,
+                SUM(status IN ('succeeded', 'ok')),
+                SUM(status IN ('failed', 'error')),
+                SUM(CASE WHEN status IN {FINISHED} AND completed_us > started_us
+                         THEN completed_us - started_us ELSE 0 END),
+                SUM(COALESCE(LENGTH(args), 0)),
+                SUM(COALESCE(LENGTH(outcome), 0))
+         FROM tasks GROUP BY tenant"
+    ))?;
+    let mut rows = tasks.query([])?;
+    while let Some(row) = rows.next()? {
+        let entry = usage.entry(Tenant(row.get(0)?)).or_default();
+        entry.succeeded = count(row.get::<_, Option<i64>>(1)?.unwrap_or(0));
+        entry.failed = count(row.get::<_, Option<i64>>(2)?.unwrap_or(0));
+        entry.engine_us = count(row.get::<_, Option<i64>>(3)?.unwrap_or(0));
+        entry.argument_bytes = count(row.get::<_, Option<i64>>(4)?.unwrap_or(0));
+        entry.result_bytes = count(row.get::<_, Option<i64>>(5)?.unwrap_or(0));
+    }
+    let mut modules = conn.prepare("SELECT tenant, SUM(size) FROM modules GROUP BY tenant")?;
+    let mut rows = modules.query([])?;
+    while let Some(row) = rows.next()? {
+        usage.entry(Tenant(row.get(0)?)).or_default().module_bytes =
+            count(row.get::<_, Option<i64>>(1)?.unwrap_or(0));
+    }
+    Ok(usage)
 }
 
 /// How a finished task's row reads.
@@ -1082,6 +1138,38 @@ mod tests {
             unreachable!()
         };
         assert_eq!(result, *sent);
+    }
+
+    /// Issue 12: a tenant's usage as the records hold it.
+    #[test]
+    fn usage_sums_each_tenants_records() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("tasks.sqlite")).expect("opens");
+        let schema = create_schema(&conn).expect("schema");
+        let module = ModuleHash::of(b"module");
+        let mut batch = vec![
+            submitted(1, module),
+            submitted(2, module),
+            submitted(3, module),
+            finished(1),
+            Record::Module {
+                hash: module,
+                tenant: tenant(),
+                bytes: Arc::new(vec![0; 1234]),
+            },
+        ];
+        if let Record::Finished(result) = &mut batch[3] {
+            result.meta.started_us = 1_000;
+            result.meta.completed_us = 3_500;
+        }
+        write_batch(&mut conn, schema, &batch).expect("writes");
+        let usage = usage(&conn).expect("usage");
+        let mine = usage.get(&tenant()).expect("the tenant's usage");
+        assert_eq!((mine.succeeded, mine.failed), (1, 0), "{mine:?}");
+        assert_eq!(mine.engine_us, 2_500);
+        assert_eq!(mine.module_bytes, 1234);
+        assert!(mine.argument_bytes > 0 && mine.result_bytes > 0, "{mine:?}");
+        assert_eq!(usage.len(), 1, "no other tenant appears");
     }
 
     #[test]

@@ -39,12 +39,12 @@ use wasp_proto::db::{DbAnswer, DbRequest};
 use wasp_proto::msg::{
     Answer, ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, NamespaceOp,
     RecordsStats, Request, RunTask, TaskError, TaskMeta, TaskResult, TaskSpec, TenantInfo,
-    TenantRequest, ToClient, ToEngine,
+    TenantRequest, TenantUsage, ToClient, ToEngine,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
 use wasp_sched::{Action, Scheduler, SchedulerConfig, TenantKey};
 
-use crate::records::{Read, ReadReply, Record, StoredTask};
+use crate::records::{Read, ReadReply, Record, RecordedUsage, StoredTask};
 use crate::tenants::TenantChange;
 
 pub(crate) use engines::Engines;
@@ -446,8 +446,7 @@ impl HubState {
                     );
                     self.answer(session, id, Answer::Error(refusal));
                 } else if request == TenantRequest::List {
-                    let list = self.tenant_list();
-                    self.answer(session, id, Answer::Tenants(list));
+                    self.read(Read::Usage, db::Then::TenantList { session, id });
                 } else if let TenantRequest::Add { weight: 0, .. }
                 | TenantRequest::Set { weight: 0, .. } = request
                 {
@@ -481,7 +480,7 @@ impl HubState {
             Ok(change) => change,
         };
         let answer = match change {
-            None => Answer::Tenants(self.tenant_list()),
+            None => None,
             Some(TenantChange::Added { name, weight, file }) => {
                 tracing::info!(tenant = %name, weight, "tenant added");
                 self.removed.remove(&name);
@@ -493,10 +492,10 @@ impl HubState {
                         admin: false,
                     },
                 );
-                Answer::TenantAdded {
+                Some(Answer::TenantAdded {
                     name: name.0,
                     file: file.display().to_string(),
-                }
+                })
             }
             Some(TenantChange::Weight { name, weight }) => {
                 tracing::info!(tenant = %name, weight, "tenant weight changed");
@@ -504,14 +503,20 @@ impl HubState {
                 if let Some(settings) = self.tenants.get_mut(&name) {
                     settings.weight = weight;
                 }
-                Answer::Tenants(self.tenant_list())
+                None
             }
             Some(TenantChange::Removed { name }) => {
                 self.remove_tenant(&name);
-                Answer::Tenants(self.tenant_list())
+                None
             }
         };
-        self.answer(session, id, answer);
+        match answer {
+            Some(answer) => self.answer(session, id, answer),
+            // The tenants after the change, with their recorded usage.
+            None => {
+                self.read(Read::Usage, db::Then::TenantList { session, id });
+            }
+        }
         self.drain_scheduler();
     }
 
@@ -553,8 +558,12 @@ impl HubState {
         self.removed.insert(tenant.clone());
     }
 
-    /// Every configured tenant with its work since the controller started.
-    fn tenant_list(&mut self) -> Vec<TenantInfo> {
+    /// Every configured tenant with its work since the controller started
+    /// and its `recorded` usage.
+    pub(crate) fn tenant_list(
+        &mut self,
+        recorded: &HashMap<Tenant, RecordedUsage>,
+    ) -> Vec<TenantInfo> {
         let tenants: Vec<(Tenant, TenantSettings)> =
             self.tenants.iter().map(|(t, s)| (t.clone(), *s)).collect();
         tenants
@@ -564,7 +573,7 @@ impl HubState {
                 let stats = self.sched.tenant_stats(key);
                 let outcomes = self.tenant_outcomes.get(&key).copied().unwrap_or_default();
                 TenantInfo {
-                    name: tenant.0,
+                    name: tenant.0.clone(),
                     weight: settings.weight,
                     admin: settings.admin,
                     queued: stats.as_ref().map_or(0, |s| s.queued as u64),
@@ -574,6 +583,16 @@ impl HubState {
                     engine_us: stats.map_or(0, |s| {
                         u64::try_from(s.usage.as_micros()).unwrap_or(u64::MAX)
                     }),
+                    recorded: recorded
+                        .get(&tenant)
+                        .map_or_else(TenantUsage::default, |u| TenantUsage {
+                            succeeded: u.succeeded,
+                            failed: u.failed,
+                            engine_us: u.engine_us,
+                            argument_bytes: u.argument_bytes,
+                            result_bytes: u.result_bytes,
+                            module_bytes: u.module_bytes,
+                        }),
                 }
             })
             .collect()

@@ -65,6 +65,32 @@ impl Registry {
         }
     }
 
+    /// Writes the connection file of every tenant but the first (whose
+    /// file is the profile's own client file), with this run's address:
+    /// a controller that restarts on another port leaves no tenant's file
+    /// stale, and a tenant written into `controller.json` by hand gets one.
+    pub(crate) fn write_connection_files(&self) -> Result<(), String> {
+        let file = self.read();
+        for tenant in file.tenants.iter().skip(1) {
+            let path = self.connection_file(&tenant.name);
+            self.connection(&tenant.token).write(&path).map_err(|e| {
+                format!(
+                    "could not write tenant {}'s connection file: {e}",
+                    tenant.name
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    fn connection(&self, token: &str) -> ConnectionFile {
+        ConnectionFile {
+            address: self.address,
+            fingerprint: self.fingerprint.clone(),
+            token: token.to_owned(),
+        }
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, TenantsFile> {
         self.file.read().unwrap_or_else(|e| e.into_inner())
     }
@@ -155,13 +181,9 @@ impl Registry {
                     .find(|t| t.name == name.0)
                     .map(|t| t.token.clone())
                     .unwrap_or_default();
-                ConnectionFile {
-                    address: self.address,
-                    fingerprint: self.fingerprint.clone(),
-                    token,
-                }
-                .write(file)
-                .map_err(|e| format!("could not write the tenant's connection file: {e}"))?;
+                self.connection(&token)
+                    .write(file)
+                    .map_err(|e| format!("could not write the tenant's connection file: {e}"))?;
             }
             TenantChange::Removed { name } => {
                 // Its token is revoked whether or not the file goes.
@@ -199,6 +221,39 @@ mod tests {
             "127.0.0.1:4000".parse().expect("address"),
             "ab".repeat(32),
         )
+    }
+
+    /// A controller that comes back on another port rewrites every
+    /// tenant's connection file: none goes stale at a restart.
+    #[test]
+    fn a_restart_rewrites_the_tenants_connection_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = registry(dir.path());
+        first
+            .apply(&TenantRequest::Add {
+                name: "bob".into(),
+                weight: 1,
+            })
+            .expect("added");
+        let path = dir.path().join("controller.json");
+        let again = Registry::new(
+            TenantsFile::load_or_create(&path).expect("reloads"),
+            path,
+            dir.path().join("security"),
+            "127.0.0.1:5000".parse().expect("address"),
+            "ab".repeat(32),
+        );
+        again.write_connection_files().expect("written");
+        let conn = ConnectionFile::read(&again.connection_file("bob")).expect("bob's file");
+        assert_eq!(conn.address.port(), 5000, "the new run's address");
+        assert_eq!(
+            again.tenant_of(&conn.token),
+            Some((Tenant("bob".into()), false))
+        );
+        assert!(
+            !again.connection_file("default").exists(),
+            "the first tenant's file is the profile's own"
+        );
     }
 
     #[test]

@@ -175,6 +175,26 @@ pub struct TenantInfo {
     /// Engine time its tasks ran since the controller started, in
     /// microseconds, as the engines measured it.
     pub engine_us: u64,
+    /// Its usage as the task records hold it, across restarts (tasks
+    /// culled past `--max-records` no longer count).
+    pub recorded: TenantUsage,
+}
+
+/// A tenant's usage in the task records.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantUsage {
+    /// Its tasks that succeeded.
+    pub succeeded: u64,
+    /// Its tasks that failed.
+    pub failed: u64,
+    /// Engine time of its finished tasks, in microseconds.
+    pub engine_us: u64,
+    /// Argument bytes it sent, as stored.
+    pub argument_bytes: u64,
+    /// Result bytes it was sent, as stored.
+    pub result_bytes: u64,
+    /// Bytes of the modules it uploaded (each stored once per tenant).
+    pub module_bytes: u64,
 }
 
 /// One task: a function of a module over one chunk of argument lists.

@@ -44,6 +44,8 @@ pub(crate) enum Then {
     Query { session: u32, id: u64, query: Query },
     /// Answer with the count purged.
     Purge { session: u32, id: u64 },
+    /// Answer with the tenants, their recorded usage filled in.
+    TenantList { session: u32, id: u64 },
 }
 
 /// Requests waiting for their reads, by ticket.
@@ -267,6 +269,12 @@ pub(super) fn read_done(state: &mut HubState, ticket: u64, reply: ReadReply) {
                 state.db_answer(session, id, DbAnswer::Purged(count));
             }
         }
+        ReadReply::Usage(usage) => {
+            if let Then::TenantList { session, id } = then {
+                let list = state.tenant_list(&usage);
+                state.answer(session, id, Answer::Tenants(list));
+            }
+        }
         ReadReply::Failed(reason) => {
             let (session, id) = then.client();
             let message = format!("the task records could not be read: {reason}");
@@ -282,7 +290,8 @@ impl Then {
             | Then::Statuses { session, id, .. }
             | Then::Resubmit { session, id, .. }
             | Then::Query { session, id, .. }
-            | Then::Purge { session, id } => (*session, *id),
+            | Then::Purge { session, id }
+            | Then::TenantList { session, id } => (*session, *id),
         }
     }
 }
@@ -354,7 +363,9 @@ fn finish(state: &mut HubState, then: Then, found: Vec<Option<Found>>) {
                 },
             });
         }
-        Then::Query { session, id, .. } | Then::Purge { session, id } => {
+        Then::Query { session, id, .. }
+        | Then::Purge { session, id }
+        | Then::TenantList { session, id } => {
             // A lookup reply to a query: cannot happen; answer rather than
             // leave the client waiting.
             state.answer(

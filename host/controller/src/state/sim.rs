@@ -265,7 +265,7 @@ impl Sim {
                         Read::Lookup { tenant, ids, want } => {
                             ReadReply::Lookup(self.db.lookup(&tenant, &ids, want))
                         }
-                        Read::Query { .. } | Read::Purge { .. } => {
+                        Read::Query { .. } | Read::Purge { .. } | Read::Usage => {
                             ReadReply::Failed("not simulated".into())
                         }
                     };
