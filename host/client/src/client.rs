@@ -57,6 +57,10 @@ use crate::view::{DirectView, LoadBalancedView};
 /// Most requests written in one frame.
 const MAX_BATCH: usize = 256;
 
+/// How long the reader may go on after the writer failed: a closed
+/// connection ends it at once; this only bounds a stream that lingers.
+const DRAIN: Duration = Duration::from_secs(2);
+
 /// A connection to a wasp controller. Cheap to clone.
 #[derive(Clone)]
 pub struct Client {
@@ -438,6 +442,11 @@ async fn serve(
                     // Every handle on the client is gone.
                     return;
                 }
+                // The writer failed first (the controller closed the
+                // connection under a frame it refused): what the
+                // controller sent before the end, a reason among it, is
+                // still read, for as long as the connection lasts.
+                let _ = tokio::time::timeout(DRAIN, read_replies(&mut recv, &inner)).await;
             }
         }
         let Some(timeout) = reconnect_timeout(&inner) else {
