@@ -85,14 +85,7 @@ async fn map_surviving_two_engine_deaths(chunksize: usize) {
     // About a millisecond each: the map outlasts both kills.
     let n: Vec<u64> = (0..10_000u64).map(|i| 100_000 + i).collect();
     let view = rc.load_balanced_view().with_chunksize(chunksize);
-    let mut result = view
-        .map_async(
-            &cpu_task,
-            "cpu",
-            vec![n.iter().map(|&x| Value::U64(x)).collect()],
-        )
-        .await
-        .expect("submitted");
+    let mut result = cpu_map(&view, &cpu_task, &n).await;
     let total = result.msg_ids().len();
     let mut killed = HashSet::new();
     for fraction in [5, 30] {
@@ -473,6 +466,21 @@ async fn a_waiting_client_reconnects_and_its_map_completes_after_a_controller_ki
     assert_eq!(again, Some(Value::S64(1024)));
 }
 
+/// `view.map_async(cpu, n)`, submitted.
+async fn cpu_map(
+    view: &wasp_client::LoadBalancedView,
+    cpu_task: &Module,
+    n: &[u64],
+) -> wasp_client::AsyncResult {
+    view.map_async(
+        cpu_task,
+        "cpu",
+        vec![n.iter().map(|&x| Value::U64(x)).collect()],
+    )
+    .await
+    .expect("submitted")
+}
+
 /// Submits a 3,000-item map of `cpu` tasks, waits until every task is
 /// accepted and a tenth of the results are in, then kills the controller
 /// (`kill -9`) while the map still runs; the cluster's supervisor starts it
@@ -484,15 +492,7 @@ async fn cpu_map_with_the_controller_killed(
     let pid = controller_pid(cluster).expect("a controller");
     let cpu_task = module(tasks::CPU);
     let n: Vec<u64> = (0..3000u64).map(|i| 50_000 + i).collect();
-    let mut result = rc
-        .load_balanced_view()
-        .map_async(
-            &cpu_task,
-            "cpu",
-            vec![n.iter().map(|&x| Value::U64(x)).collect()],
-        )
-        .await
-        .expect("submitted");
+    let mut result = cpu_map(&rc.load_balanced_view(), &cpu_task, &n).await;
     assert!(result.wait_accepted(None).await, "every task committed");
     let total = result.msg_ids().len();
     until("some results", async || result.progress() * 10 >= total).await;
