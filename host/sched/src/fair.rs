@@ -145,6 +145,9 @@ struct Tenant {
     /// Its queued tasks, targeted ones included.
     queued: usize,
     running: usize,
+    /// Most tasks it may have running at once (its quota); at it, the
+    /// tenant is out of `ready` and its tasks wait.
+    max_running: Option<usize>,
     usage: Duration,
     /// Its recent mean run time.
     estimate: Option<Duration>,
@@ -205,15 +208,30 @@ impl Tenants {
         tenant.explicit = true;
     }
 
-    /// Puts `key` back to the default weight; forgets it if it is idle.
+    /// Puts `key` back to the default weight and no running cap; forgets
+    /// it if it is idle.
     pub(crate) fn unset_weight(&mut self, key: TenantKey) {
         let Some(&slot) = self.index.get(&key) else {
             return;
         };
         let tenant = &mut self.slots[slot as usize];
         tenant.weight = DEFAULT_WEIGHT;
+        tenant.max_running = None;
         tenant.explicit = false;
+        self.recheck_cap(slot);
         self.forget_if_idle(slot);
+    }
+
+    /// Caps how many of `key`'s tasks run at once (`None`: no cap), and
+    /// keeps its record while idle. Tasks past the cap wait their turn;
+    /// targeted tasks are not held (they wait in their engines' lanes,
+    /// among other tenants'), but count.
+    pub(crate) fn set_max_running(&mut self, key: TenantKey, max_running: Option<usize>) {
+        let slot = self.slot(key);
+        let tenant = &mut self.slots[slot as usize];
+        tenant.max_running = max_running;
+        tenant.explicit = true;
+        self.recheck_cap(slot);
     }
 
     /// Whether any tenant has an untargeted task waiting.
@@ -232,7 +250,7 @@ impl Tenants {
         }
         tenant.queued += 1;
         tenant.waiting += 1;
-        if tenant.waiting == 1 {
+        if tenant.waiting == 1 && !tenant.at_cap() {
             let idle = tenant.queued == 1 && tenant.running == 0;
             self.activate(slot, idle);
         }
@@ -290,9 +308,12 @@ impl Tenants {
         tenant.vt += u128::from(units) - paid;
         tenant.queued = tenant.queued.saturating_sub(1);
         tenant.running += 1;
-        if self.slots[slot as usize].waiting == 0 {
+        let tenant = &self.slots[slot as usize];
+        if tenant.waiting == 0 {
             self.deactivate(slot);
-        } else {
+        } else if tenant.at_cap() {
+            self.park(slot);
+        } else if tenant.ready_key.is_some() {
             self.rekey(slot);
         }
         Charge { ns, units }
@@ -327,6 +348,7 @@ impl Tenants {
         } else {
             tenant.credit += charged - used;
         }
+        self.recheck_cap(slot);
         self.forget_if_idle(slot);
     }
 
@@ -336,6 +358,7 @@ impl Tenants {
         let tenant = &mut self.slots[slot as usize];
         tenant.running = tenant.running.saturating_sub(1);
         tenant.credit += u128::from(charge.units);
+        self.recheck_cap(slot);
     }
 
     /// A running task of tenant `slot` was lost with its engine: it held
@@ -345,6 +368,7 @@ impl Tenants {
         let tenant = &mut self.slots[slot as usize];
         tenant.running = tenant.running.saturating_sub(1);
         tenant.usage = tenant.usage.saturating_add(Duration::from_nanos(charge.ns));
+        self.recheck_cap(slot);
         self.forget_if_idle(slot);
     }
 
@@ -416,6 +440,31 @@ impl Tenants {
         }
     }
 
+    /// Takes tenant `slot`, at its running cap, out of `ready`; its tasks
+    /// stay queued.
+    fn park(&mut self, slot: u32) {
+        let tenant = &mut self.slots[slot as usize];
+        if let Some((vt, pick)) = tenant.ready_key.take() {
+            self.ready.remove(&(vt, pick, slot));
+        }
+    }
+
+    /// Puts tenant `slot` in or out of `ready` after its running count or
+    /// cap changed: in when it has work waiting below its cap (brought up
+    /// to the current virtual time, as an arrival: the time it was held
+    /// earns it no credit), out at its cap.
+    fn recheck_cap(&mut self, slot: u32) {
+        let tenant = &self.slots[slot as usize];
+        if tenant.waiting == 0 {
+            return;
+        }
+        match (tenant.at_cap(), tenant.ready_key.is_some()) {
+            (true, true) => self.park(slot),
+            (false, false) => self.activate(slot, false),
+            _ => {}
+        }
+    }
+
     /// Puts tenant `slot` in `ready` under its current key.
     fn rekey(&mut self, slot: u32) {
         let tenant = &mut self.slots[slot as usize];
@@ -445,6 +494,11 @@ impl Tenants {
 }
 
 impl Tenant {
+    /// Whether it runs as many tasks as its cap allows.
+    fn at_cap(&self) -> bool {
+        self.max_running.is_some_and(|cap| self.running >= cap)
+    }
+
     fn stats(&self) -> TenantStats {
         TenantStats {
             key: self.key,

@@ -303,8 +303,26 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Caps how many of `tenant`'s tasks run at once (its running-task
+    /// quota; `None`: no cap). Its untargeted tasks past the cap stay
+    /// queued, in order, until one of its tasks ends; the other tenants
+    /// take the engines meanwhile. Targeted tasks are not held (they wait
+    /// in their engines' lanes among other tenants' tasks) but count
+    /// toward the cap. Lowering the cap below what runs stops nothing.
+    pub fn handle_tenant_max_running(
+        &mut self,
+        now: Duration,
+        tenant: TenantKey,
+        max_running: Option<u32>,
+    ) {
+        self.observe(now);
+        let cap = max_running.map(|cap| usize::try_from(cap).unwrap_or(usize::MAX));
+        self.tenants.set_max_running(tenant, cap);
+        self.pump();
+    }
+
     /// `tenant` is gone from the owner's configuration: it weighs the
-    /// default again, and the scheduler forgets it once it has no task
+    /// default again, with no running cap, and the scheduler forgets it once it has no task
     /// queued or running. Its tasks stay.
     pub fn handle_tenant_removed(&mut self, now: Duration, tenant: TenantKey) {
         self.observe(now);

@@ -380,3 +380,58 @@ fn tasks_that_report_no_run_time_are_shared_by_count() {
         Err(wasp_sched::SchedError::ZeroWeight(TenantKey(1)))
     );
 }
+
+/// Every dispatch `sched` has to make now.
+fn dispatches(sched: &mut Scheduler) -> Vec<(TaskId, EngineId)> {
+    std::iter::from_fn(|| sched.poll_action())
+        .map(|action| match action {
+            Action::Dispatch { task, engine } => (task, engine),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_running_quota_holds_a_tenants_tasks_and_leaves_the_engines_to_the_others() {
+    // Four engines, hwm 1 and no prefetch: one task each at most. A may
+    // run 2 at once; it submits 10, then B submits 10.
+    let mut sched = Scheduler::new(SchedulerConfig {
+        hwm: 1,
+        prefetch: Duration::ZERO,
+        ..SchedulerConfig::default()
+    });
+    let t = Duration::ZERO;
+    let (a, b) = (TenantKey(0), TenantKey(1));
+    sched.handle_tenant_max_running(t, a, Some(2));
+    for id in 0..4 {
+        sched.handle_engine_joined(t, EngineId(id)).expect("fresh");
+    }
+    for id in 0..10 {
+        sched.handle_submit(t, TaskId(id), a, None).expect("fresh");
+    }
+    let first = dispatches(&mut sched);
+    assert_eq!(first.len(), 2, "A runs at most 2: {first:?}");
+    assert_eq!(sched.tenant_stats(a).map(|s| s.queued), Some(8));
+    // B takes the two engines A may not.
+    for id in 100..102 {
+        sched.handle_submit(t, TaskId(id), b, None).expect("fresh");
+    }
+    let second = dispatches(&mut sched);
+    assert_eq!(second.len(), 2);
+    assert!(second.iter().all(|(task, _)| task.0 >= 100), "{second:?}");
+    // An A task ends: A, below its cap again, takes the engine it freed.
+    sched.handle_finished(t, first[0].0).expect("running");
+    let third = dispatches(&mut sched);
+    assert_eq!(third.len(), 1);
+    assert!(third[0].0.0 < 100);
+    // B's tasks end: two engines idle, and A still runs 2, no more.
+    for (task, _) in &second {
+        sched.handle_finished(t, *task).expect("running");
+    }
+    assert_eq!(dispatches(&mut sched), vec![]);
+    assert_eq!(sched.tenant_stats(a).map(|s| s.running), Some(2));
+    // Lifting the cap gives A the idle engines at once.
+    sched.handle_tenant_max_running(t, a, None);
+    assert_eq!(dispatches(&mut sched).len(), 2);
+    assert_eq!(sched.tenant_stats(a).map(|s| s.running), Some(4));
+}
