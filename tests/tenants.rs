@@ -3,8 +3,8 @@
 
 use wasp_client::{Client, ClientError, Module, Query};
 use wasp_proto::msg::{
-    Answer, Arg, ClientMsg, Items, NamespaceOp, Request, RetryPolicy, Role, TaskLimits, TaskSpec,
-    ToClient,
+    Answer, Arg, ClientMsg, Items, NamespaceOp, Request, RetryPolicy, Role, Submission, TaskLimits,
+    TaskSpec, ToClient,
 };
 use wasp_proto::{TaskId, Value};
 use wasp_task_artifacts as tasks;
@@ -249,7 +249,11 @@ async fn a_tenant_finds_nothing_of_another_tenants() {
         limits: TaskLimits::default(),
         retry: RetryPolicy::default(),
     };
-    let refused = exchange(&mut raw, vec![ClientMsg::Submit(vec![spec])]).await;
+    let submit = ClientMsg::Submit {
+        submission: Submission::whole(std::slice::from_ref(&spec)),
+        specs: vec![spec],
+    };
+    let refused = exchange(&mut raw, vec![submit]).await;
     let [ToClient::Results(results)] = &refused[..] else {
         panic!("{refused:?}")
     };

@@ -77,10 +77,12 @@ pub enum TenantCommand {
     /// Add a tenant (not an admin): writes `security/client-NAME.json` in
     /// the profile and prints its path.
     Add(TenantAddArgs),
-    /// List the tenants: name, weight, admin, tasks and engine time.
+    /// List the tenants: name, weight, admin, quotas, tasks and engine
+    /// time.
     List(TenantListArgs),
-    /// Change a tenant's fair-share weight.
-    Set(TenantAddArgs),
+    /// Change a tenant's fair-share weight or quotas (those not given are
+    /// kept).
+    Set(TenantSetArgs),
     /// Revoke a tenant at once: its clients are disconnected, its
     /// unfinished tasks aborted; its records are kept.
     Remove(TenantNameArgs),
@@ -95,7 +97,56 @@ pub struct TenantAddArgs {
     #[arg(long, default_value_t = 1)]
     pub weight: u32,
     #[command(flatten)]
+    pub quotas: QuotaArgs,
+    #[command(flatten)]
     pub profile: ConnectArgs,
+}
+
+/// `wasp tenant set`
+#[derive(Debug, Args)]
+pub struct TenantSetArgs {
+    /// The tenant's name.
+    pub name: String,
+    /// Its new share of engine time against other tenants with work
+    /// queued.
+    #[arg(long)]
+    pub weight: Option<u32>,
+    #[command(flatten)]
+    pub quotas: QuotaArgs,
+    #[command(flatten)]
+    pub profile: ConnectArgs,
+}
+
+/// A tenant's quotas, each refused at submission with an error naming it;
+/// one not given is the controller's default (`wasp tenant add`) or
+/// unchanged (`wasp tenant set`).
+#[derive(Debug, Args)]
+pub struct QuotaArgs {
+    /// Most of its tasks on engines at once; more wait their turn
+    /// (default: no quota).
+    #[arg(long, value_name = "N")]
+    pub max_running: Option<u64>,
+    /// Most of its tasks waiting for an engine; a submission that would
+    /// pass it is refused whole (default: the controller's, 1,000,000).
+    #[arg(long, value_name = "N")]
+    pub max_queued: Option<u64>,
+    /// Most bytes of modules stored for it (default: the controller's
+    /// --max-module-storage, 1 GiB).
+    #[arg(long, value_name = "SIZE")]
+    pub max_module_bytes: Option<ByteSize>,
+    /// Most bytes of values in its namespace on each engine (default: the
+    /// engines' --max-namespace).
+    #[arg(long, value_name = "SIZE")]
+    pub max_namespace_bytes: Option<ByteSize>,
+    /// The ceiling of a task's time limit: a task asking for more is
+    /// refused, one asking for none runs under it (default: the engines'
+    /// limit).
+    #[arg(long, value_name = "SECONDS")]
+    pub max_task_time: Option<Seconds>,
+    /// The ceiling of a task's memory limit, the same way (default: the
+    /// engines' limit).
+    #[arg(long, value_name = "SIZE")]
+    pub max_task_memory: Option<ByteSize>,
 }
 
 /// `wasp tenant list`

@@ -30,8 +30,8 @@ use wasp_net::backoff::{Attempt, DEFAULT_RECONNECT_TIMEOUT, Reconnect};
 use wasp_net::{ConnectionFile, FramedRecv, FramedSend, NetError, Profile, Session};
 use wasp_proto::db::{DbAnswer, DbRequest, MAX_IDS, ResultLookup};
 use wasp_proto::msg::{
-    Answer, ClientMsg, ClusterStatus, ErrorKind, NamespaceOp, Request, Role, TaskError, TaskMeta,
-    TaskResult, TaskSpec, ToClient,
+    Answer, ClientMsg, ClusterStatus, ErrorKind, NamespaceOp, Request, Role, Submission, TaskError,
+    TaskMeta, TaskResult, TaskSpec, ToClient,
 };
 
 /// What the reader hands an [`AsyncResult`](crate::AsyncResult) about one
@@ -390,9 +390,14 @@ impl Client {
         self.request(request).await
     }
 
-    /// Submits tasks registered with [`Client::expect`], in one frame.
-    pub(crate) fn send_tasks(&self, specs: Vec<TaskSpec>) -> Result<(), ClientError> {
-        self.send(ClientMsg::Submit(specs))
+    /// Submits tasks registered with [`Client::expect`], in one frame: a
+    /// slice of `submission`.
+    pub(crate) fn send_tasks(
+        &self,
+        submission: Submission,
+        specs: Vec<TaskSpec>,
+    ) -> Result<(), ClientError> {
+        self.send(ClientMsg::Submit { submission, specs })
     }
 
     /// Forgets tasks whose results are no longer awaited.
@@ -668,7 +673,7 @@ async fn write_requests(
             let ends_frame = i == last
                 || matches!(
                     msg,
-                    ClientMsg::Submit(_)
+                    ClientMsg::Submit { .. }
                         | ClientMsg::Request {
                             request: Request::Upload(_),
                             ..
@@ -693,7 +698,7 @@ fn stale_submissions_fail(batch: &mut Vec<ClientMsg>, inner: &Weak<Inner>) {
     let Some(inner) = inner.upgrade() else { return };
     let session = TaskId(inner.next_task.load(Ordering::Relaxed)).session();
     let stale = |msg: &ClientMsg| {
-        matches!(msg, ClientMsg::Submit(specs)
+        matches!(msg, ClientMsg::Submit { specs, .. }
             if specs.first().is_some_and(|spec| spec.id.session() != session))
     };
     if !batch.iter().any(stale) {
@@ -701,7 +706,7 @@ fn stale_submissions_fail(batch: &mut Vec<ClientMsg>, inner: &Weak<Inner>) {
     }
     let client = Client { inner };
     batch.retain(|msg| {
-        if let ClientMsg::Submit(specs) = msg
+        if let ClientMsg::Submit { specs, .. } = msg
             && stale(msg)
         {
             for spec in specs {

@@ -39,7 +39,7 @@ pub use error::{ClientError, RemoteError};
 pub use module::Module;
 pub use view::{DirectView, LoadBalancedView, TaskFlags, partition};
 pub use wasp_proto::db::{Query, Status, TaskRecord};
-pub use wasp_proto::msg::{Arg, RetryPolicy, TenantInfo};
+pub use wasp_proto::msg::{Arg, Quotas, RetryPolicy, TenantInfo};
 
 /// An argument that each engine replaces with its own namespace value of
 /// `name` (ipyparallel's `parallel.Reference`).

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use wasp_proto::msg::{Answer, Request, TenantInfo, TenantRequest};
+use wasp_proto::msg::{Answer, Quotas, Request, TenantInfo, TenantRequest};
 
 use crate::client::Client;
 use crate::error::ClientError;
@@ -29,9 +29,21 @@ impl Client {
     /// path of its connection file, written by the controller on its host
     /// (mode 0600), which its users connect with.
     pub async fn add_tenant(&self, name: &str, weight: u32) -> Result<PathBuf, ClientError> {
+        self.add_tenant_with(name, weight, Quotas::default()).await
+    }
+
+    /// Adds a tenant as [`add_tenant`](Self::add_tenant) does, with its own
+    /// `quotas` (those left `None` are the controller's defaults).
+    pub async fn add_tenant_with(
+        &self,
+        name: &str,
+        weight: u32,
+        quotas: Quotas,
+    ) -> Result<PathBuf, ClientError> {
         let request = TenantRequest::Add {
             name: name.to_owned(),
             weight,
+            quotas,
         };
         match self.tenant_request(request).await? {
             Answer::TenantAdded { file, .. } => Ok(PathBuf::from(file)),
@@ -47,9 +59,21 @@ impl Client {
         name: &str,
         weight: u32,
     ) -> Result<Vec<TenantInfo>, ClientError> {
+        self.set_tenant(name, Some(weight), Quotas::default()).await
+    }
+
+    /// Changes a tenant's weight (if `Some`) and the quotas `quotas` sets
+    /// (the others are kept); in force at once. Returns the tenants after.
+    pub async fn set_tenant(
+        &self,
+        name: &str,
+        weight: Option<u32>,
+        quotas: Quotas,
+    ) -> Result<Vec<TenantInfo>, ClientError> {
         let request = TenantRequest::Set {
             name: name.to_owned(),
             weight,
+            quotas,
         };
         self.tenants_after(request).await
     }

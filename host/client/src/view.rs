@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use wasp_proto::msg::{Arg, NamespaceOp, RetryPolicy, TaskLimits, TaskSpec};
+use wasp_proto::msg::{Arg, NamespaceOp, RetryPolicy, Submission, TaskLimits, TaskSpec};
 use wasp_proto::{EngineId, TaskId, Value};
 
 use crate::async_result::AsyncResult;
@@ -152,6 +152,12 @@ impl ViewCore {
         let sizes = plan.sizes();
         let ids: Vec<TaskId> = sizes.iter().map(|_| self.client.next_task_id()).collect();
         let rx = self.client.expect(&ids)?;
+        // The controller admits the tasks whole or not at all, at the
+        // first slice (its queued-task quota counts every slice).
+        let submission = Submission {
+            first: ids.first().copied().unwrap_or(TaskId(0)),
+            tasks: ids.len() as u64,
+        };
         let mut start = 0;
         let mut slice = FIRST_SLICE;
         while start < ids.len() {
@@ -170,7 +176,7 @@ impl ViewCore {
                     })
                 })
                 .collect::<Result<Vec<TaskSpec>, ClientError>>();
-            if let Err(err) = specs.and_then(|specs| self.client.send_tasks(specs)) {
+            if let Err(err) = specs.and_then(|specs| self.client.send_tasks(submission, specs)) {
                 // Tasks already sent run on; nobody waits for them.
                 self.client.forget(&ids);
                 return Err(err);

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use wasp_proto::Tenant;
+use wasp_proto::msg::Quotas;
 use wasp_sched::Scheme;
 
 /// The default of [`ControllerConfig::max_module_storage`]: 1 GiB, four
@@ -64,7 +65,14 @@ pub struct ControllerConfig {
     /// Most task records kept; past it the oldest finished ones are
     /// deleted (ipyparallel's DictDB `record_limit`).
     pub max_records: u64,
+    /// Most tasks one tenant may have queued, unless its own quota says
+    /// otherwise ([`DEFAULT_MAX_QUEUED`] unless set).
+    pub max_queued: u64,
 }
+
+/// The default of [`ControllerConfig::max_queued`]: a million queued tasks
+/// hold about 500 MB of the controller's memory (the suite's figure).
+pub const DEFAULT_MAX_QUEUED: u64 = 1_000_000;
 
 /// The default of [`ControllerConfig::max_engine_deaths`], as Dask's and
 /// Ray's 3.
@@ -90,6 +98,18 @@ impl ControllerConfig {
             seed: 0x5eed,
             max_engine_deaths: DEFAULT_MAX_ENGINE_DEATHS,
             max_records: DEFAULT_MAX_RECORDS,
+            max_queued: DEFAULT_MAX_QUEUED,
+        }
+    }
+
+    /// The quotas of a tenant that sets none of its own: a queued-task
+    /// quota and a module storage quota, nothing else beyond the engines'
+    /// limits.
+    pub fn default_quotas(&self) -> Quotas {
+        Quotas {
+            queued: Some(self.max_queued),
+            module_bytes: Some(self.max_module_storage),
+            ..Quotas::default()
         }
     }
 
@@ -114,6 +134,10 @@ pub struct TenantEntry {
     /// engine time of one of weight 1. At least 1.
     #[serde(default = "default_weight")]
     pub weight: u32,
+    /// Its own quotas; a field not set takes the controller's default
+    /// ([`ControllerConfig::default_quotas`]).
+    #[serde(default, skip_serializing_if = "Quotas::is_empty")]
+    pub quotas: Quotas,
 }
 
 fn default_weight() -> u32 {
@@ -127,6 +151,21 @@ pub struct TenantsFile {
     pub tenants: Vec<TenantEntry>,
     /// The token engines present.
     pub engine_token: String,
+}
+
+/// The name of a quota of `quotas` set to 0, if any.
+pub(crate) fn zero_quota(quotas: &Quotas) -> Option<&'static str> {
+    [
+        ("running-task", quotas.running),
+        ("queued-task", quotas.queued),
+        ("module storage", quotas.module_bytes),
+        ("namespace", quotas.namespace_bytes),
+        ("task time", quotas.task_time_us),
+        ("task memory", quotas.task_memory_bytes),
+    ]
+    .into_iter()
+    .find(|(_, value)| *value == Some(0))
+    .map(|(name, _)| name)
 }
 
 /// The tenants file could not be read or written.
@@ -161,6 +200,7 @@ impl TenantsFile {
                 token: new_token().map_err(error)?,
                 admin: true,
                 weight: wasp_sched::DEFAULT_WEIGHT,
+                quotas: Quotas::default(),
             }],
             engine_token: new_token().map_err(error)?,
         };
@@ -208,6 +248,12 @@ impl TenantsFile {
             if tenant.weight == 0 {
                 return Err(format!(
                     "tenant {name:?} has weight 0: expected a weight of at least 1"
+                ));
+            }
+            if let Some(quota) = zero_quota(&tenant.quotas) {
+                return Err(format!(
+                    "tenant {name:?} has a {quota} quota of 0: expected at least 1 \
+                     (a tenant that may do nothing is removed instead)"
                 ));
             }
         }

@@ -40,7 +40,7 @@ use tokio::sync::{mpsc, watch};
 use wasp_net::{ConnectionFile, NetError, Profile, SelfSignedCert};
 use wasp_proto::Tenant;
 
-pub use config::{ControllerConfig, TenantsFile};
+pub use config::{ControllerConfig, TenantsFile, human_bytes};
 
 /// The controller could not start.
 #[derive(Debug, thiserror::Error)]
@@ -133,12 +133,19 @@ impl Controller {
                 },
                 heartbeat_timeout: config.heartbeat_timeout,
                 max_engine_deaths: config.max_engine_deaths,
-                max_module_storage: config.max_module_storage,
+                default_quotas: config.default_quotas(),
                 scheme_name: config.scheme.to_string(),
                 tenants: tenants
                     .tenants
                     .iter()
-                    .map(|t| (Tenant(t.name.clone()), t.weight, t.admin))
+                    .map(|t| {
+                        let settings = state::TenantSettings {
+                            weight: t.weight,
+                            admin: t.admin,
+                            quotas: t.quotas,
+                        };
+                        (Tenant(t.name.clone()), settings)
+                    })
                     .collect(),
             },
             hub::now_us(),

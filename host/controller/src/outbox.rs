@@ -184,7 +184,7 @@ impl Weigh for ClientMsg {
                         | TenantRequest::Remove { name } => name.len(),
                     },
                 },
-                ClientMsg::Submit(specs) => specs
+                ClientMsg::Submit { specs, .. } => specs
                     .iter()
                     .map(|s| OVERHEAD + s.func.len() + s.items.byte_len())
                     .sum(),

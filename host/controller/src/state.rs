@@ -27,6 +27,7 @@ mod db;
 mod engines;
 mod modules;
 mod namespaces;
+mod quotas;
 #[cfg(test)]
 mod sim;
 mod tasks;
@@ -37,9 +38,9 @@ use std::time::Duration;
 
 use wasp_proto::db::{DbAnswer, DbRequest};
 use wasp_proto::msg::{
-    Answer, ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, NamespaceOp,
-    RecordsStats, Request, RunTask, TaskError, TaskMeta, TaskResult, TaskSpec, TenantInfo,
-    TenantRequest, TenantUsage, ToClient, ToEngine,
+    Answer, ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, NamespaceOp, Quotas,
+    RecordsStats, Request, RunTask, Submission, TaskError, TaskMeta, TaskResult, TaskSpec,
+    TenantInfo, TenantRequest, TenantUsage, ToClient, ToEngine,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
 use wasp_sched::{Action, Scheduler, SchedulerConfig, TenantKey};
@@ -61,14 +62,15 @@ pub(crate) struct HubConfig {
     pub(crate) heartbeat_timeout: Duration,
     /// A task whose engine died under it this many times fails.
     pub(crate) max_engine_deaths: u32,
-    /// Most bytes of modules stored for one tenant.
-    pub(crate) max_module_storage: u64,
+    /// The quotas of a tenant that sets none of its own (a field `None`:
+    /// no quota).
+    pub(crate) default_quotas: Quotas,
     /// The scheme's name, for status.
     pub(crate) scheme_name: String,
-    /// The configured tenants: name, fair-share weight, admin flag (a
-    /// tenant of restored records that is not among them weighs
-    /// [`wasp_sched::DEFAULT_WEIGHT`]).
-    pub(crate) tenants: Vec<(Tenant, u32, bool)>,
+    /// The configured tenants and their settings (a tenant of restored
+    /// records that is not among them weighs
+    /// [`wasp_sched::DEFAULT_WEIGHT`] and has the default quotas).
+    pub(crate) tenants: Vec<(Tenant, TenantSettings)>,
 }
 
 /// What the core asks its driver to do.
@@ -102,9 +104,13 @@ pub(crate) enum Output {
 
 /// A configured tenant's settings.
 #[derive(Clone, Copy, Debug)]
-struct TenantSettings {
-    weight: u32,
-    admin: bool,
+pub(crate) struct TenantSettings {
+    /// Its fair-share weight.
+    pub(crate) weight: u32,
+    /// Whether it may stop the cluster and manage tenants.
+    pub(crate) admin: bool,
+    /// Its own quotas; a field `None` takes the default.
+    pub(crate) quotas: Quotas,
 }
 
 /// How a tenant's tasks ended.
@@ -143,8 +149,11 @@ pub(crate) struct HubState {
     /// How each tenant's tasks ended since the controller started, for a
     /// tenant's own status (one entry per tenant, as `tenant_keys`).
     tenant_outcomes: HashMap<TenantKey, Outcomes>,
-    /// The configured tenants by name: weight and admin flag.
+    /// The configured tenants by name: weight, admin flag, quotas.
     tenants: BTreeMap<Tenant, TenantSettings>,
+    /// Submissions whose later slices are still to come, and the queued
+    /// tasks they reserve.
+    reservations: quotas::Reservations,
     /// Tenants removed while the controller runs: a client whose handshake
     /// raced the removal is closed when it joins.
     removed: HashSet<Tenant>,
@@ -178,6 +187,7 @@ impl HubState {
             tenant_keys: HashMap::new(),
             tenant_outcomes: HashMap::new(),
             tenants: BTreeMap::new(),
+            reservations: quotas::Reservations::default(),
             removed: HashSet::new(),
             config,
             wall_base_us,
@@ -195,11 +205,9 @@ impl HubState {
             succeeded: 0,
             failed: 0,
         };
-        for (tenant, weight, admin) in state.config.tenants.clone() {
-            state.set_weight(&tenant, weight);
-            state
-                .tenants
-                .insert(tenant, TenantSettings { weight, admin });
+        for (tenant, settings) in state.config.tenants.clone() {
+            state.tenants.insert(tenant.clone(), settings);
+            state.apply_settings(&tenant);
         }
         state
     }
@@ -267,6 +275,7 @@ impl HubState {
     pub(crate) fn handle_client_left(&mut self, session: u32) {
         self.clients.remove(&session);
         self.namespaces.forget_session(session);
+        self.reservations.forget_session(session);
     }
 
     /// An engine completed its handshake.
@@ -356,12 +365,11 @@ impl HubState {
             return;
         };
         let tenant = Tenant::clone(&client.tenant);
-        match self.modules.admit(
-            hash,
-            &tenant,
-            bytes.len() as u64,
-            self.config.max_module_storage,
-        ) {
+        let quota = self.module_quota(&tenant);
+        match self
+            .modules
+            .admit(hash, &tenant, bytes.len() as u64, &quota)
+        {
             Ok(false) => self.answer(session, id, Answer::Uploaded(hash)),
             Ok(true) => {
                 tracing::info!(module = %hash.short(), %tenant, "module stored");
@@ -386,7 +394,9 @@ impl HubState {
         for msg in msgs {
             match msg {
                 ClientMsg::Request { id, request } => self.request(session, id, request),
-                ClientMsg::Submit(specs) => self.submit_all(session, specs),
+                ClientMsg::Submit { submission, specs } => {
+                    self.submit_all(session, submission, specs);
+                }
             }
             self.drain_scheduler();
         }
@@ -448,7 +458,9 @@ impl HubState {
                 } else if request == TenantRequest::List {
                     self.read(Read::Usage, db::Then::TenantList { session, id });
                 } else if let TenantRequest::Add { weight: 0, .. }
-                | TenantRequest::Set { weight: 0, .. } = request
+                | TenantRequest::Set {
+                    weight: Some(0), ..
+                } = request
                 {
                     let refusal = "a tenant's weight must be at least 1".to_string();
                     self.answer(session, id, Answer::Error(refusal));
@@ -481,28 +493,39 @@ impl HubState {
         };
         let answer = match change {
             None => None,
-            Some(TenantChange::Added { name, weight, file }) => {
-                tracing::info!(tenant = %name, weight, "tenant added");
+            Some(TenantChange::Added {
+                name,
+                weight,
+                quotas,
+                file,
+            }) => {
+                tracing::info!(tenant = %name, weight, ?quotas, "tenant added");
                 self.removed.remove(&name);
-                self.set_weight(&name, weight);
                 self.tenants.insert(
                     name.clone(),
                     TenantSettings {
                         weight,
                         admin: false,
+                        quotas,
                     },
                 );
+                self.apply_settings(&name);
                 Some(Answer::TenantAdded {
                     name: name.0,
                     file: file.display().to_string(),
                 })
             }
-            Some(TenantChange::Weight { name, weight }) => {
-                tracing::info!(tenant = %name, weight, "tenant weight changed");
-                self.set_weight(&name, weight);
+            Some(TenantChange::Changed {
+                name,
+                weight,
+                quotas,
+            }) => {
+                tracing::info!(tenant = %name, weight, ?quotas, "tenant changed");
                 if let Some(settings) = self.tenants.get_mut(&name) {
                     settings.weight = weight;
+                    settings.quotas = quotas;
                 }
+                self.apply_settings(&name);
                 None
             }
             Some(TenantChange::Removed { name }) => {
@@ -520,12 +543,76 @@ impl HubState {
         self.drain_scheduler();
     }
 
-    /// Gives `tenant` its fair-share weight.
-    fn set_weight(&mut self, tenant: &Tenant, weight: u32) {
+    /// Gives the scheduler `tenant`'s settings: its fair-share weight and
+    /// its running-task quota.
+    fn apply_settings(&mut self, tenant: &Tenant) {
+        let Some(settings) = self.tenants.get(tenant).copied() else {
+            return;
+        };
+        let max_running = self.quotas_of(tenant).running;
         let key = self.tenant_key(tenant);
         let now = self.now;
+        let weight = settings.weight;
         if let Err(err) = self.sched.handle_tenant(now, key, weight) {
             tracing::warn!(%tenant, weight, cause = %err, "tenant weight refused");
+        }
+        let cap = max_running.map(|cap| u32::try_from(cap).unwrap_or(u32::MAX));
+        self.sched.handle_tenant_max_running(now, key, cap);
+    }
+
+    /// The quotas in force for `tenant`: its own, or else the defaults.
+    fn quotas_of(&self, tenant: &Tenant) -> Quotas {
+        let own = self
+            .tenants
+            .get(tenant)
+            .map(|s| s.quotas)
+            .unwrap_or_default();
+        own.or(self.config.default_quotas)
+    }
+
+    /// `tenant`'s queued tasks and its quota of them.
+    fn queue_of(&self, tenant: &Tenant, quotas: &Quotas) -> quotas::Queue {
+        quotas::Queue {
+            queued: self
+                .tenant_keys
+                .get(tenant)
+                .and_then(|&key| self.sched.tenant_stats(key))
+                .map_or(0, |stats| stats.queued as u64),
+            quota: quotas.queued,
+        }
+    }
+
+    /// Why `adding` more tasks of `tenant` would pass its queued-task
+    /// quota, if they would.
+    fn queued_refusal(&self, tenant: &Tenant, adding: u64) -> Option<String> {
+        let queue = self.queue_of(tenant, &self.quotas_of(tenant));
+        quotas::queued_refusal(tenant, &queue, self.reservations.reserved(tenant), adding)
+    }
+
+    /// `tenant`'s module storage quota, and how its refusal names it.
+    fn module_quota(&self, tenant: &Tenant) -> modules::Quota {
+        let own = self.tenants.get(tenant).and_then(|s| s.quotas.module_bytes);
+        match own {
+            Some(bytes) => modules::Quota {
+                bytes,
+                name: format!(
+                    "tenant {tenant}'s module storage quota (module_bytes = {} = {bytes} bytes; \
+                     wasp tenant set {tenant} --max-module-bytes SIZE)",
+                    crate::config::human_bytes(bytes)
+                ),
+            },
+            None => {
+                let bytes = self.config.default_quotas.module_bytes.unwrap_or(u64::MAX);
+                modules::Quota {
+                    bytes,
+                    name: format!(
+                        "the module storage limit (max_module_storage = {} = {bytes} bytes; \
+                         wasp controller --max-module-storage, or for one tenant wasp tenant \
+                         set {tenant} --max-module-bytes SIZE)",
+                        crate::config::human_bytes(bytes)
+                    ),
+                }
+            }
         }
     }
 
@@ -576,6 +663,7 @@ impl HubState {
                     name: tenant.0.clone(),
                     weight: settings.weight,
                     admin: settings.admin,
+                    quotas: settings.quotas.or(self.config.default_quotas),
                     queued: stats.as_ref().map_or(0, |s| s.queued as u64),
                     running: stats.as_ref().map_or(0, |s| s.running as u64),
                     succeeded: outcomes.succeeded,
@@ -630,18 +718,73 @@ impl HubState {
     /// Accepts a batch of submissions: each valid one is recorded and
     /// queued, and the client hears which were accepted once they are
     /// committed; an invalid one fails at once, not accepted.
-    fn submit_all(&mut self, session: u32, specs: Vec<TaskSpec>) {
+    ///
+    /// The tenant's queued-task quota and ceilings are checked for the
+    /// whole `submission` (see `quotas`): a refusal fails every task of it,
+    /// with [`ErrorKind::Quota`] and a message naming the quota.
+    fn submit_all(&mut self, session: u32, submission: Submission, specs: Vec<TaskSpec>) {
         let Some(client) = self.clients.get(&session) else {
             return;
         };
         let tenant = client.tenant.clone();
+        let quotas = self.quotas_of(&tenant);
+        let queue = self.queue_of(&tenant, &quotas);
+        let first_id = specs.first().map_or(submission.first, |spec| spec.id);
+        let admitted = self.reservations.admit(
+            session,
+            &tenant,
+            submission,
+            first_id,
+            specs.len() as u64,
+            queue,
+        );
+        // A map's tasks share their limits: one check for all of them.
+        let limits = specs.first().map(|spec| spec.limits);
+        let held = match (admitted, limits) {
+            (Ok(()), Some(limits)) => {
+                quotas::within_ceilings(limits, &quotas, &tenant).map(|held| (limits, held))
+            }
+            (Ok(()), None) => return,
+            (Err(refusal), _) => Err(refusal),
+        };
+        let (asked, held) = match held {
+            Ok(pair) => pair,
+            Err(refusal) => {
+                tracing::info!(%tenant, tasks = specs.len(), "a submission refused by quota");
+                let submitted_us = self.wall_us();
+                let results = specs
+                    .iter()
+                    .map(|spec| refused(spec.id, ErrorKind::Quota, refusal.clone(), submitted_us))
+                    .collect();
+                self.outputs.push_back(Output::Client {
+                    session,
+                    msg: ToClient::Results(results),
+                });
+                return;
+            }
+        };
         let mut accepted = Vec::with_capacity(specs.len());
         // A map's tasks all call one function: one copy of its name.
         let mut func: Option<Arc<str>> = None;
-        for spec in specs {
+        for mut spec in specs {
             let name = match &func {
                 Some(name) if **name == *spec.func => name.clone(),
                 _ => func.insert(Arc::from(spec.func.as_str())).clone(),
+            };
+            spec.limits = if spec.limits == asked {
+                held
+            } else {
+                match quotas::within_ceilings(spec.limits, &quotas, &tenant) {
+                    Ok(held) => held,
+                    Err(refusal) => {
+                        let result = refused(spec.id, ErrorKind::Quota, refusal, self.wall_us());
+                        self.outputs.push_back(Output::Client {
+                            session,
+                            msg: ToClient::Results(vec![result]),
+                        });
+                        continue;
+                    }
+                }
             };
             if let Some(id) = self.submit(session, &tenant, name, spec) {
                 accepted.push(id);
@@ -684,18 +827,7 @@ impl HubState {
             None
         };
         if let Some((kind, message)) = refusal {
-            let result = TaskResult {
-                id: spec.id,
-                outcome: Err(TaskError {
-                    kind,
-                    message,
-                    item: None,
-                }),
-                meta: TaskMeta {
-                    submitted_us,
-                    ..TaskMeta::default()
-                },
-            };
+            let result = refused(spec.id, kind, message, submitted_us);
             self.outputs.push_back(Output::Client {
                 session,
                 msg: ToClient::Results(vec![result]),
@@ -917,15 +1049,23 @@ impl HubState {
             return;
         }
         let id = result.id;
+        let tenant = Arc::clone(&task.tenant);
         let retry = match &result.outcome {
             Err(err) => task.retry_after(err, &result.meta).map(|limits| {
                 tracing::info!(task = %id, kind = ?err.kind, retry = task.retries_used, "retrying a failed task");
-                task.engine = None;
-                task.limits = limits;
-                task.targets.clone()
+                (limits, task.targets.clone())
             }),
             Ok(_) => None,
         };
+        let retry = retry.map(|(limits, targets)| {
+            // An escalation stops at the tenant's ceilings.
+            let limits = quotas::capped(limits, &self.quotas_of(&tenant));
+            if let Some(task) = self.tasks.get_mut(id) {
+                task.engine = None;
+                task.limits = limits;
+            }
+            targets
+        });
         self.engines.count_done(engine);
         let now = self.now;
         // The engine's own clock: its run time, without the network.
@@ -1002,6 +1142,7 @@ impl HubState {
         }
         // One copy of the operation, however many engines it goes to.
         let op = Arc::new(op);
+        let quota_bytes = self.quotas_of(&tenant).namespace_bytes;
         let request = self.namespaces.start(session, id, distinct.clone());
         for engine in distinct {
             if let NamespaceOp::Load(hash) = &*op {
@@ -1012,6 +1153,7 @@ impl HubState {
                 msg: ToEngine::Namespace {
                     request,
                     tenant: tenant.clone(),
+                    quota_bytes,
                     op: op.clone(),
                 },
             });
@@ -1113,6 +1255,22 @@ impl HubState {
     #[cfg(test)]
     pub(crate) fn unfinished(&self) -> usize {
         self.tasks.len()
+    }
+}
+
+/// The result of a task refused at submission: it never ran.
+fn refused(id: TaskId, kind: ErrorKind, message: String, submitted_us: u64) -> TaskResult {
+    TaskResult {
+        id,
+        outcome: Err(TaskError {
+            kind,
+            message,
+            item: None,
+        }),
+        meta: TaskMeta {
+            submitted_us,
+            ..TaskMeta::default()
+        },
     }
 }
 

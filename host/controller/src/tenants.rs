@@ -13,7 +13,7 @@ use std::sync::RwLock;
 
 use wasp_net::ConnectionFile;
 use wasp_proto::Tenant;
-use wasp_proto::msg::TenantRequest;
+use wasp_proto::msg::{Quotas, TenantRequest};
 
 use crate::config::{TenantEntry, TenantsFile, new_token};
 
@@ -27,10 +27,15 @@ pub(crate) enum TenantChange {
     Added {
         name: Tenant,
         weight: u32,
+        quotas: Quotas,
         file: PathBuf,
     },
-    /// A tenant's weight changed.
-    Weight { name: Tenant, weight: u32 },
+    /// A tenant's weight or quotas changed: these are its own now.
+    Changed {
+        name: Tenant,
+        weight: u32,
+        quotas: Quotas,
+    },
     /// A tenant was removed: its token no longer opens a connection.
     Removed { name: Tenant },
 }
@@ -122,7 +127,11 @@ impl Registry {
         let mut next = self.read().clone();
         let change = match request {
             TenantRequest::List => return Ok(None),
-            TenantRequest::Add { name, weight } => {
+            TenantRequest::Add {
+                name,
+                weight,
+                quotas,
+            } => {
                 check_name(name)?;
                 if next.tenants.iter().any(|t| t.name == *name) {
                     return Err(format!("tenant {name:?} exists already"));
@@ -132,23 +141,31 @@ impl Registry {
                     token: new_token()?,
                     admin: false,
                     weight: *weight,
+                    quotas: *quotas,
                 });
                 TenantChange::Added {
                     name: Tenant(name.clone()),
                     weight: *weight,
+                    quotas: *quotas,
                     file: self.connection_file(name),
                 }
             }
-            TenantRequest::Set { name, weight } => {
+            TenantRequest::Set {
+                name,
+                weight,
+                quotas,
+            } => {
                 let tenant = next
                     .tenants
                     .iter_mut()
                     .find(|t| t.name == *name)
                     .ok_or_else(|| format!("no tenant {name:?}"))?;
-                tenant.weight = *weight;
-                TenantChange::Weight {
+                tenant.weight = weight.unwrap_or(tenant.weight);
+                tenant.quotas = quotas.or(tenant.quotas);
+                TenantChange::Changed {
                     name: Tenant(name.clone()),
-                    weight: *weight,
+                    weight: tenant.weight,
+                    quotas: tenant.quotas,
                 }
             }
             TenantRequest::Remove { name } => {
@@ -189,7 +206,7 @@ impl Registry {
                 // Its token is revoked whether or not the file goes.
                 let _ = std::fs::remove_file(self.connection_file(&name.0));
             }
-            TenantChange::Weight { .. } => {}
+            TenantChange::Changed { .. } => {}
         }
         *self.file.write().unwrap_or_else(|e| e.into_inner()) = next;
         Ok(Some(change))
@@ -233,6 +250,7 @@ mod tests {
             .apply(&TenantRequest::Add {
                 name: "bob".into(),
                 weight: 1,
+                quotas: Quotas::default(),
             })
             .expect("added");
         let path = dir.path().join("controller.json");
@@ -264,6 +282,10 @@ mod tests {
             .apply(&TenantRequest::Add {
                 name: "bob".into(),
                 weight: 2,
+                quotas: Quotas {
+                    running: Some(4),
+                    ..Quotas::default()
+                },
             })
             .expect("added");
         let Some(TenantChange::Added { file, weight, .. }) = change else {
@@ -282,25 +304,53 @@ mod tests {
             reloaded
                 .tenants
                 .iter()
-                .any(|t| t.name == "bob" && t.weight == 2)
+                .any(|t| t.name == "bob" && t.weight == 2 && t.quotas.running == Some(4))
+        );
+        // A change keeps what it does not name.
+        let set = registry.apply(&TenantRequest::Set {
+            name: "bob".into(),
+            weight: None,
+            quotas: Quotas {
+                queued: Some(10),
+                ..Quotas::default()
+            },
+        });
+        let Ok(Some(TenantChange::Changed { weight, quotas, .. })) = set else {
+            panic!("{set:?}")
+        };
+        assert_eq!(
+            (weight, quotas.running, quotas.queued),
+            (2, Some(4), Some(10))
         );
 
         // Refusals change nothing.
         let again = registry.apply(&TenantRequest::Add {
             name: "bob".into(),
             weight: 1,
+            quotas: Quotas::default(),
         });
         assert_eq!(again, Err("tenant \"bob\" exists already".into()));
         let bad = registry.apply(&TenantRequest::Add {
             name: "../x".into(),
             weight: 1,
+            quotas: Quotas::default(),
         });
         assert!(bad.is_err_and(|e| e.contains("is not allowed")));
         let zero = registry.apply(&TenantRequest::Set {
             name: "bob".into(),
-            weight: 0,
+            weight: Some(0),
+            quotas: Quotas::default(),
         });
         assert!(zero.is_err_and(|e| e.contains("weight 0")));
+        let zero = registry.apply(&TenantRequest::Set {
+            name: "bob".into(),
+            weight: None,
+            quotas: Quotas {
+                running: Some(0),
+                ..Quotas::default()
+            },
+        });
+        assert!(zero.is_err_and(|e| e.contains("running-task quota of 0")));
         let admin = registry.apply(&TenantRequest::Remove {
             name: "default".into(),
         });

@@ -158,7 +158,7 @@ pub enum NodeError {
 enum Work {
     Load(ModuleHash, Vec<u8>),
     Run(RunTask),
-    Namespace(u64, Tenant, NamespaceOp),
+    Namespace(u64, Tenant, NamespaceOp, Option<u64>),
 }
 
 /// The work waiting for the executor, shared with the connection's reader
@@ -543,8 +543,11 @@ async fn serve(
                         ToEngine::Namespace {
                             request,
                             tenant,
+                            quota_bytes,
                             op,
-                        } => Work::Namespace(request, tenant, Arc::unwrap_or_clone(op)),
+                        } => {
+                            Work::Namespace(request, tenant, Arc::unwrap_or_clone(op), quota_bytes)
+                        }
                         ToEngine::Retract(task) => {
                             let run = queue.retract(task);
                             // A handed-back task came in a frame of its
@@ -637,11 +640,12 @@ async fn execute(
                 }
                 modules.insert(hash, loaded);
             }
-            Work::Namespace(request, tenant, op) => {
+            Work::Namespace(request, tenant, op, quota) => {
+                let limit = NamespaceLimit::new(namespace_bytes, quota, &tenant);
                 let namespace = namespaces.entry(tenant).or_default();
                 let reply = match op {
                     NamespaceOp::Load(hash) => load_now(&runtime, engine, &mut modules, hash).await,
-                    op => apply_namespace_op(engine, namespace, namespace_bytes, op),
+                    op => apply_namespace_op(engine, namespace, &limit, op),
                 };
                 let size = match &reply {
                     Ok(values) => values.iter().map(memory_size).sum::<usize>(),
@@ -753,10 +757,56 @@ async fn load_now(
 }
 
 /// Push, pull or clear in a tenant's namespace.
+/// How many bytes a tenant's namespace may hold on this engine, and what
+/// a refusal names: the engine's limit, or the tenant's quota below it.
+struct NamespaceLimit {
+    bytes: usize,
+    /// The tenant whose quota `bytes` is, if it is one.
+    quota_of: Option<String>,
+}
+
+impl NamespaceLimit {
+    fn new(engine_limit: usize, quota: Option<u64>, tenant: &Tenant) -> Self {
+        match quota.map(|q| usize::try_from(q).unwrap_or(usize::MAX)) {
+            Some(quota) if quota < engine_limit => Self {
+                bytes: quota,
+                quota_of: Some(tenant.0.clone()),
+            },
+            _ => Self {
+                bytes: engine_limit,
+                quota_of: None,
+            },
+        }
+    }
+
+    /// `engine_limit` alone.
+    #[cfg(test)]
+    fn engine(engine_limit: usize) -> Self {
+        Self {
+            bytes: engine_limit,
+            quota_of: None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match &self.quota_of {
+            Some(tenant) => format!(
+                "tenant {tenant}'s namespace quota (namespace_bytes = {} per engine; wasp tenant \
+                 set {tenant} --max-namespace-bytes SIZE)",
+                crate::limits::bytes(self.bytes)
+            ),
+            None => format!(
+                "its limit (namespace_bytes = {})",
+                crate::limits::bytes(self.bytes)
+            ),
+        }
+    }
+}
+
 fn apply_namespace_op(
     engine: EngineId,
     namespace: &mut Namespace,
-    limit: usize,
+    limit: &NamespaceLimit,
     op: NamespaceOp,
 ) -> NamespaceReply {
     match op {
@@ -781,11 +831,10 @@ fn apply_namespace_op(
                 .map(|(name, v)| name.len() + v.cost_bytes())
                 .sum();
             let total = namespace.bytes - freed.min(namespace.bytes) + added;
-            if total > limit {
+            if total > limit.bytes {
                 return Err(format!(
-                    "engine {engine}: the namespace would hold {total} bytes, over its limit \
-                     (namespace_bytes = {})",
-                    crate::limits::bytes(limit)
+                    "engine {engine}: the namespace would hold {total} bytes, over {}",
+                    limit.describe()
                 ));
             }
             namespace.bytes = total;
@@ -1131,7 +1180,8 @@ mod tests {
             .iter()
             .map(|(name, value)| ((*name).to_owned(), value.clone()))
             .collect();
-        apply_namespace_op(EngineId(0), namespace, limit, NamespaceOp::Push(entries))
+        let limit = NamespaceLimit::engine(limit);
+        apply_namespace_op(EngineId(0), namespace, &limit, NamespaceOp::Push(entries))
     }
 
     fn held(namespace: &Namespace) -> usize {
@@ -1198,5 +1248,33 @@ mod tests {
             many.iter().map(Vec::len).collect::<Vec<_>>(),
             vec![256, 256, 88]
         );
+    }
+
+    #[test]
+    fn a_tenants_namespace_quota_below_the_engines_limit_is_named() {
+        let bob = Tenant("bob".into());
+        let mut namespace = Namespace::default();
+        let limit = NamespaceLimit::new(1 << 20, Some(100), &bob);
+        let big = Value::String("x".repeat(200));
+        let entries = vec![("a".to_owned(), big)];
+        let refused = apply_namespace_op(
+            EngineId(3),
+            &mut namespace,
+            &limit,
+            NamespaceOp::Push(entries),
+        );
+        let message = refused.expect_err("over the quota");
+        assert!(
+            message.contains("tenant bob's namespace quota (namespace_bytes = 100 B per engine"),
+            "{message}"
+        );
+        assert!(
+            namespace.values.is_empty(),
+            "nothing of a refused push is kept"
+        );
+        // A quota above the engine's own limit changes nothing.
+        let loose = NamespaceLimit::new(1 << 20, Some(1 << 30), &bob);
+        assert_eq!(loose.bytes, 1 << 20);
+        assert!(loose.quota_of.is_none());
     }
 }

@@ -399,7 +399,7 @@ fn touch_op(op: &NamespaceOp) {
 
 fn touch_client_msg(msg: &ClientMsg) {
     match msg {
-        ClientMsg::Submit(specs) => specs.iter().for_each(|s| touch_items(&s.items)),
+        ClientMsg::Submit { specs, .. } => specs.iter().for_each(|s| touch_items(&s.items)),
         ClientMsg::Request {
             request: Request::Namespace { op, .. },
             ..
@@ -599,7 +599,7 @@ fn sample_client_msgs() -> Vec<ClientMsg> {
         .zip(1u64..)
         .map(|(request, id)| ClientMsg::Request { id, request })
         .collect();
-    msgs.push(ClientMsg::Submit(vec![TaskSpec {
+    let specs = vec![TaskSpec {
         id: TaskId::new(1, 2),
         module: hash(),
         func: "pow10".into(),
@@ -610,7 +610,11 @@ fn sample_client_msgs() -> Vec<ClientMsg> {
             retries: 3,
             escalate: true,
         },
-    }]));
+    }];
+    msgs.push(ClientMsg::Submit {
+        submission: wasp_proto::msg::Submission::whole(&specs),
+        specs,
+    });
     msgs
 }
 
@@ -737,6 +741,7 @@ fn sample_to_engine() -> Vec<ToEngine> {
         ToEngine::Namespace {
             request: 7,
             tenant: Tenant("default".into()),
+            quota_bytes: Some(1 << 20),
             op: std::sync::Arc::new(NamespaceOp::Push(vec![("x".into(), Value::S64(3))])),
         },
         ToEngine::Retract(TaskId::new(1, 2)),

@@ -90,7 +90,78 @@ pub enum ClientMsg {
     },
     /// Run these tasks; each one's result comes back in a
     /// [`ToClient::Results`] batch as it completes.
-    Submit(Vec<TaskSpec>),
+    Submit {
+        /// The submission these tasks are part of (a map leaves in
+        /// several slices): the controller admits or refuses a submission
+        /// whole, at its first slice.
+        submission: Submission,
+        /// The tasks.
+        specs: Vec<TaskSpec>,
+    },
+}
+
+/// One call of `apply` or `map`, whose tasks may leave in several
+/// [`ClientMsg::Submit`] slices: the tenant's queued-task quota is checked
+/// for all of them at the first slice, so that a submission is accepted
+/// whole or refused whole, never in part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submission {
+    /// The id of its first task: names the submission in every slice.
+    pub first: TaskId,
+    /// How many tasks it has in all its slices.
+    pub tasks: u64,
+}
+
+impl Submission {
+    /// A submission of exactly `specs`, in one slice.
+    pub fn whole(specs: &[TaskSpec]) -> Self {
+        Self {
+            first: specs.first().map_or(TaskId(0), |spec| spec.id),
+            tasks: specs.len() as u64,
+        }
+    }
+}
+
+/// A tenant's quotas. In a [`TenantRequest`], a field left `None` keeps
+/// the tenant's setting (the controller's default, for a new tenant); in
+/// a [`TenantInfo`], each field is the quota in force, `None` meaning no
+/// quota beyond the engines' own limits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Quotas {
+    /// Most of its tasks on engines at once; more wait in the queue.
+    pub running: Option<u64>,
+    /// Most of its tasks waiting for an engine; a submission that would
+    /// pass it is refused whole.
+    pub queued: Option<u64>,
+    /// Most bytes of modules the controller stores for it.
+    pub module_bytes: Option<u64>,
+    /// Most bytes of values in its namespace on each engine.
+    pub namespace_bytes: Option<u64>,
+    /// The ceiling of a task's wall-time limit, in microseconds: a task
+    /// asking for more is refused; one asking for nothing runs under it.
+    pub task_time_us: Option<u64>,
+    /// The ceiling of a task's memory limit, in bytes, the same way.
+    pub task_memory_bytes: Option<u64>,
+}
+
+impl Quotas {
+    /// Each field of `self`, or else of `base`.
+    pub fn or(self, base: Quotas) -> Quotas {
+        Quotas {
+            running: self.running.or(base.running),
+            queued: self.queued.or(base.queued),
+            module_bytes: self.module_bytes.or(base.module_bytes),
+            namespace_bytes: self.namespace_bytes.or(base.namespace_bytes),
+            task_time_us: self.task_time_us.or(base.task_time_us),
+            task_memory_bytes: self.task_memory_bytes.or(base.task_memory_bytes),
+        }
+    }
+
+    /// Whether no field is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Quotas::default()
+    }
 }
 
 /// A client's request to the controller; see [`ClientMsg::Request`].
@@ -139,13 +210,17 @@ pub enum TenantRequest {
         name: String,
         /// Its fair-share weight (at least 1).
         weight: u32,
+        /// Its quotas; those left `None` are the controller's defaults.
+        quotas: Quotas,
     },
-    /// A new weight for a tenant.
+    /// A new weight or new quotas for a tenant.
     Set {
         /// The tenant.
         name: String,
-        /// Its new weight (at least 1).
-        weight: u32,
+        /// Its new weight (at least 1); `None` keeps it.
+        weight: Option<u32>,
+        /// Its new quotas; those left `None` are kept.
+        quotas: Quotas,
     },
     /// Revokes a tenant's token at once: its connections are closed and
     /// its unfinished tasks aborted; its records are kept.
@@ -164,6 +239,8 @@ pub struct TenantInfo {
     pub weight: u32,
     /// Whether its token is an admin token.
     pub admin: bool,
+    /// The quotas in force (its own, or the controller's defaults).
+    pub quotas: Quotas,
     /// Its tasks waiting for an engine.
     pub queued: u64,
     /// Its tasks on engines.
@@ -358,6 +435,10 @@ pub enum ToEngine {
         request: u64,
         /// Whose namespace.
         tenant: Tenant,
+        /// The tenant's namespace quota, in bytes of values, if it has
+        /// one below the engine's own limit: a push past it is refused,
+        /// naming it.
+        quota_bytes: Option<u64>,
         /// What to do; shared by the engines the operation goes to.
         op: Arc<NamespaceOp>,
     },
@@ -712,6 +793,10 @@ pub enum ErrorKind {
     /// submission was never committed), so it never ran: set by the
     /// client when it reconnects, never sent by a controller.
     NotAccepted,
+    /// The submission would pass one of the tenant's quotas (queued
+    /// tasks, a task time or memory ceiling): refused whole, it never
+    /// ran. The message names the quota and its value.
+    Quota,
 }
 
 /// Where and when a task ran, and what it printed.

@@ -339,6 +339,14 @@ fn finish(state: &mut HubState, then: Then, found: Vec<Option<Found>>) {
             answers,
             retry,
         } => {
+            // Admitted whole, as a submission: every task asked for counts.
+            let tenant = state.clients.get(&session).map(|c| c.tenant.clone());
+            if let Some(refusal) =
+                tenant.and_then(|t| state.queued_refusal(&t, answers.len() as u64))
+            {
+                state.answer(session, id, Answer::Error(refusal));
+                return;
+            }
             let mut resubmitted = Vec::with_capacity(answers.len());
             for slot in answers {
                 let new = match slot {

@@ -13,6 +13,13 @@ struct StoredModule {
     tenants: HashSet<Tenant>,
 }
 
+/// A tenant's module storage quota and how a refusal names it.
+pub(crate) struct Quota {
+    pub(crate) bytes: u64,
+    /// E.g. "tenant bob's module storage quota (module_bytes = 1 GiB ...)".
+    pub(crate) name: String,
+}
+
 /// Modules by hash.
 #[derive(Default)]
 pub(crate) struct ModuleStore {
@@ -30,26 +37,25 @@ impl ModuleStore {
             .is_some_and(|m| m.tenants.contains(tenant))
     }
 
-    /// Whether `tenant` may store a module of `size` bytes: `Ok(false)` if
-    /// it has it already, `Ok(true)` if it fits, or the refusal, naming the
-    /// limit.
+    /// Whether `tenant` may store a module of `size` bytes under `quota`:
+    /// `Ok(false)` if it has it already, `Ok(true)` if it fits, or the
+    /// refusal, naming the quota.
     pub(crate) fn admit(
         &self,
         hash: ModuleHash,
         tenant: &Tenant,
         size: u64,
-        limit: u64,
+        quota: &Quota,
     ) -> Result<bool, String> {
         if self.has(&hash, tenant) {
             return Ok(false);
         }
         let stored = self.per_tenant.get(tenant).copied().unwrap_or(0);
-        if stored.saturating_add(size) > limit {
+        if stored.saturating_add(size) > quota.bytes {
             return Err(format!(
                 "module storage limit reached: tenant {tenant} stores {stored} bytes of modules, \
-                 and this module's {size} bytes would pass the module storage limit \
-                 (max_module_storage = {} = {limit} bytes; wasp controller --max-module-storage)",
-                crate::config::human_bytes(limit)
+                 and this module's {size} bytes would pass {}",
+                quota.name
             ));
         }
         Ok(true)

@@ -39,7 +39,7 @@ fn config(seed: u64) -> HubConfig {
         },
         heartbeat_timeout: HEARTBEAT_TIMEOUT,
         max_engine_deaths: MAX_DEATHS,
-        max_module_storage: u64::MAX,
+        default_quotas: wasp_proto::msg::Quotas::default(),
         scheme_name: "sim".into(),
         tenants: Vec::new(),
     }
@@ -403,8 +403,14 @@ impl Sim {
                 },
             });
         }
-        self.hub
-            .handle_client_msgs(self.now, session, vec![ClientMsg::Submit(specs)]);
+        self.hub.handle_client_msgs(
+            self.now,
+            session,
+            vec![ClientMsg::Submit {
+                submission: wasp_proto::msg::Submission::whole(&specs),
+                specs,
+            }],
+        );
     }
 
     /// An engine finishes its running task: a result, or (if flaky) a
