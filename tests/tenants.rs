@@ -445,3 +445,243 @@ async fn tenants_are_added_reweighed_and_revoked_on_a_running_controller() {
         "bob stays removed: {listed}"
     );
 }
+
+/// The most of `intervals` (start, end) that overlap at one instant.
+fn most_at_once(intervals: &[(u64, u64)]) -> usize {
+    let mut edges: Vec<(u64, i32)> = intervals
+        .iter()
+        .flat_map(|&(start, end)| [(start, 1), (end, -1)])
+        .collect();
+    // An end before a start at the same instant: touching is not overlap.
+    edges.sort_unstable();
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, step) in edges {
+        now += step;
+        most = most.max(now);
+    }
+    most as usize
+}
+
+fn intervals(result: &wasp_client::AsyncResult) -> Vec<(u64, u64)> {
+    result
+        .metadata()
+        .into_iter()
+        .map(|meta| {
+            let meta = meta.expect("finished");
+            (meta.started_us, meta.completed_us)
+        })
+        .collect()
+}
+
+/// Issue 12, item 2: each quota, set by `wasp tenant add` flags on a running
+/// controller, is refused at submission with an error naming it and its
+/// value, nothing of a refused submission is submitted (a 60-task map over
+/// a 50-task queued quota leaves in three slices and none of them runs),
+/// and the tenant beside is not affected.
+#[tokio::test(flavor = "multi_thread")]
+async fn quotas_are_refused_at_submission_naming_them() {
+    let cluster = Cluster::start_with(2, &["--prefetch", "0"]);
+    let sleep = Module::from_file(tasks::SLEEP).expect("module");
+    let pow10 = Module::from_file(tasks::POW10).expect("module");
+    let evil = Module::from_file(tasks::EVIL).expect("module");
+    // Room for sleep and evil, not for pow10 as well.
+    let module_quota = sleep.bytes().len() + evil.bytes().len() + pow10.bytes().len() / 2;
+    let module_flag = module_quota.to_string();
+    let out = wasp(
+        &cluster.dir,
+        &[
+            "tenant",
+            "add",
+            "bob",
+            "--max-running",
+            "1",
+            "--max-queued",
+            "50",
+            "--max-task-time",
+            "2s",
+            "--max-task-memory",
+            "64MiB",
+            "--max-namespace-bytes",
+            "1KiB",
+            "--max-module-bytes",
+            &module_flag,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let list = wasp(&cluster.dir, &["tenant", "list", "--json"]);
+    let list = String::from_utf8_lossy(&list.stdout).to_string();
+    let listed: serde_json::Value = list
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .find(|t| t["name"] == "bob")
+        .expect("bob listed");
+    assert_eq!(
+        listed["quotas"],
+        json!({"running": 1, "queued": 50, "module_bytes": module_quota,
+               "namespace_bytes": 1024, "task_time_s": 2.0, "task_memory_bytes": 64 << 20}),
+        "{list}"
+    );
+    let table = wasp(&cluster.dir, &["tenant", "list"]);
+    let table = String::from_utf8_lossy(&table.stdout).to_string();
+    assert!(table.contains("running=1,queued=50,"), "{table}");
+
+    let bob = Client::connect_file(&file).await.expect("bob connects");
+    let admin = cluster.client().await;
+    let rows = || {
+        let db = rusqlite::Connection::open(cluster.profile().join("tasks.sqlite")).expect("db");
+        db.query_row("SELECT COUNT(*) FROM tasks WHERE tenant = 'bob'", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .expect("count")
+    };
+
+    // Queued: 60 tasks over a quota of 50, refused whole.
+    let zeros = |n: usize| vec![(0..n).map(|_| Value::F64(0.0)).collect::<Vec<_>>()];
+    let mut over = bob
+        .load_balanced_view()
+        .map_async(&sleep, "sleep-here", zeros(60))
+        .await
+        .expect("sent");
+    assert!(over.wait(None).await);
+    let Err(ClientError::Remote(err)) = over.get(None).await else {
+        panic!("the map over the quota was not refused")
+    };
+    assert_eq!(err.kind, wasp_proto::msg::ErrorKind::Quota, "{err}");
+    assert!(
+        err.message
+            .contains("tenant bob's queued-task quota is 50 tasks")
+            && err.message.contains("this submission adds 60"),
+        "{err}"
+    );
+    assert!(
+        over.metadata()
+            .iter()
+            .all(|m| m.is_some_and(|m| m.started_us == 0)),
+        "no task of the refused map ran"
+    );
+    assert_eq!(rows(), 0, "nothing of the refused map was recorded");
+
+    // Running: bob's 20 tasks never run two at once; the admin's tasks,
+    // submitted after, run beside them on the engine bob may not take.
+    let naps = |n: usize| vec![(0..n).map(|_| Value::F64(0.05)).collect::<Vec<_>>()];
+    let mut bobs = bob
+        .load_balanced_view()
+        .map_async(&sleep, "sleep-here", naps(20))
+        .await
+        .expect("bob's map");
+    let mut admins = admin
+        .load_balanced_view()
+        .map_async(&sleep, "sleep-here", naps(20))
+        .await
+        .expect("the admin's map");
+    bobs.get(None).await.expect("bob's results");
+    admins.get(None).await.expect("the admin's results");
+    let (bob_runs, admin_runs) = (intervals(&bobs), intervals(&admins));
+    assert_eq!(
+        most_at_once(&bob_runs),
+        1,
+        "bob ran more than its quota of 1"
+    );
+    let beside = admin_runs
+        .iter()
+        .filter(|&&(start, end)| bob_runs.iter().any(|&(s, e)| start < e && s < end))
+        .count();
+    assert!(beside > 0, "the admin's tasks waited for bob's");
+
+    // Ceilings: asking for more is refused; asking for nothing runs under
+    // the ceiling.
+    let long = bob
+        .load_balanced_view()
+        .with_timeout(std::time::Duration::from_secs(5))
+        .apply_sync(&sleep, "sleep-here", vec![Value::F64(0.0)])
+        .await
+        .expect_err("over the time ceiling");
+    assert!(
+        long.to_string()
+            .contains("above tenant bob's task time ceiling of 2 s (task_time = 2 s"),
+        "{long}"
+    );
+    let big = bob
+        .load_balanced_view()
+        .with_memory(128 << 20)
+        .apply_sync(&sleep, "sleep-here", vec![Value::F64(0.0)])
+        .await
+        .expect_err("over the memory ceiling");
+    assert!(big.to_string().contains("task_memory = 64 MiB"), "{big}");
+    let mut spin = bob
+        .load_balanced_view()
+        .apply_async(&evil, "spin", vec![])
+        .await
+        .expect("sent");
+    let Err(ClientError::Remote(err)) = spin.get(None).await else {
+        panic!("spin finished")
+    };
+    assert_eq!(err.kind, wasp_proto::msg::ErrorKind::Timeout, "{err}");
+    let ran_under = spin.metadata()[0].map(|m| m.limits.timeout_us);
+    assert_eq!(ran_under, Some(Some(2_000_000)), "it ran under the ceiling");
+
+    // Namespace bytes per engine: bob's 2 KiB push is refused, the admin's
+    // is not.
+    let ids = bob.ids().await.expect("engine ids");
+    let value = vec![("x".to_string(), Value::String("y".repeat(2048)))];
+    let refused = bob
+        .view(ids.clone())
+        .push(value.clone())
+        .await
+        .expect_err("over bob's namespace quota");
+    assert!(
+        refused
+            .to_string()
+            .contains("over tenant bob's namespace quota (namespace_bytes = 1 KiB per engine"),
+        "{refused}"
+    );
+    let dv = bob.view(ids.clone());
+    let pulled = dv.pull("x").await;
+    assert!(pulled.is_err(), "nothing of the refused push was kept");
+    admin
+        .view(ids.clone())
+        .push(value)
+        .await
+        .expect("the admin's push");
+
+    // Module storage: pow10 does not fit beside sleep and evil.
+    let refused = bob
+        .load_balanced_view()
+        .apply_sync(&pow10, "pow10", vec![Value::S64(3)])
+        .await
+        .expect_err("over bob's module quota");
+    assert!(
+        refused.to_string().contains(&format!(
+            "tenant bob's module storage quota (module_bytes = {module_quota} bytes"
+        )),
+        "{refused}"
+    );
+    let admins_pow10 = admin
+        .load_balanced_view()
+        .apply_sync(&pow10, "pow10", vec![Value::S64(3)])
+        .await
+        .expect("the admin's pow10");
+    assert_eq!(admins_pow10, Some(Value::S64(59049)));
+
+    // A change applies at once: with 100, the 60 tasks go.
+    let out = wasp(
+        &cluster.dir,
+        &["tenant", "set", "bob", "--max-queued", "100"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let values = bob
+        .load_balanced_view()
+        .map(&sleep, "sleep-here", zeros(60))
+        .await
+        .expect("60 under 100");
+    assert_eq!(values.len(), 60);
+}
