@@ -336,6 +336,35 @@ async fn tenants_are_added_reweighed_and_revoked_on_a_running_controller() {
         "{list}"
     );
     assert_eq!(bob["since_start"]["succeeded"], json!(1), "{list}");
+    assert_eq!(bob["namespace_bytes"], json!(0), "{list}");
+
+    // What bob's namespace operations move counts too (a push, and the
+    // pull of it), and purging bob's records does not erase bob's usage.
+    {
+        let bob = Client::connect_file(&file).await.expect("bob connects");
+        let dv = bob.view(vec![wasp_proto::EngineId(0)]);
+        let payload = Value::String("x".repeat(10_000));
+        dv.push(vec![("big".into(), payload.clone())])
+            .await
+            .expect("push");
+        assert_eq!(dv.pull("big").await.expect("pull"), vec![payload]);
+        assert_eq!(bob.purge_results(&[]).await.expect("purge"), 1);
+    }
+    let list = ok(&wasp(&cluster.dir, &["tenant", "list", "--json"]));
+    let bob_now = list
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .find(|t| t["name"] == "bob")
+        .expect("bob listed");
+    assert!(
+        bob_now["namespace_bytes"].as_u64() >= Some(20_000),
+        "a push and a pull of 10 kB: {list}"
+    );
+    assert_eq!(
+        (&bob_now["succeeded"], &bob_now["argument_bytes"]),
+        (&bob["succeeded"], &bob["argument_bytes"]),
+        "usage outlives the purged records: {list}"
+    );
     let default = tenants
         .iter()
         .find(|t| t["name"] == "default")
@@ -414,14 +443,14 @@ async fn tenants_are_added_reweighed_and_revoked_on_a_running_controller() {
         (0, 0),
         "bob's unfinished tasks were aborted"
     );
-    // Its records are kept: one row for the apply, 20 for the backlog.
+    // Its records are kept: 20 for the backlog (the apply's was purged).
     let db = rusqlite::Connection::open(cluster.profile().join("tasks.sqlite")).expect("db");
     let rows: i64 = db
         .query_row("SELECT COUNT(*) FROM tasks WHERE tenant = 'bob'", [], |r| {
             r.get(0)
         })
         .expect("count");
-    assert_eq!(rows, 21);
+    assert_eq!(rows, 20);
 
     // The changes hold across a restart.
     let pid = common::role_pid(&cluster.profile(), "controller").expect("controller");

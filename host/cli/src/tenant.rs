@@ -113,7 +113,7 @@ fn print_tenants(tenants: &[TenantInfo], args: &TenantListArgs) {
                 "succeeded": r.succeeded, "failed": r.failed,
                 "engine_s": r.engine_us as f64 / 1e6,
                 "argument_bytes": r.argument_bytes, "result_bytes": r.result_bytes,
-                "module_bytes": r.module_bytes,
+                "module_bytes": r.module_bytes, "namespace_bytes": r.namespace_bytes,
                 "since_start": {
                     "succeeded": t.succeeded, "failed": t.failed,
                     "engine_s": t.engine_us as f64 / 1e6,
@@ -124,7 +124,7 @@ fn print_tenants(tenants: &[TenantInfo], args: &TenantListArgs) {
         return;
     }
     println!(
-        "{:<20} {:>6} {:>5} {:>8} {:>8} {:>10} {:>8} {:>10} {:>12} {:>12} {:>12}  QUOTAS",
+        "{:<20} {:>6} {:>5} {:>8} {:>8} {:>10} {:>8} {:>10} {:>12} {:>12} {:>12} {:>12}  QUOTAS",
         "NAME",
         "WEIGHT",
         "ADMIN",
@@ -136,11 +136,12 @@ fn print_tenants(tenants: &[TenantInfo], args: &TenantListArgs) {
         "ARG-BYTES",
         "RESULT-BYTES",
         "MODULE-BYTES",
+        "NS-BYTES",
     );
     for t in tenants {
         let r = &t.recorded;
         println!(
-            "{:<20} {:>6} {:>5} {:>8} {:>8} {:>10} {:>8} {:>10.3} {:>12} {:>12} {:>12}  {}",
+            "{:<20} {:>6} {:>5} {:>8} {:>8} {:>10} {:>8} {:>10.3} {:>12} {:>12} {:>12} {:>12}  {}",
             t.name,
             t.weight,
             if t.admin { "yes" } else { "no" },
@@ -152,6 +153,7 @@ fn print_tenants(tenants: &[TenantInfo], args: &TenantListArgs) {
             r.argument_bytes,
             r.result_bytes,
             r.module_bytes,
+            r.namespace_bytes,
             quota_text(&t.quotas)
         );
     }

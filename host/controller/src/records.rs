@@ -119,6 +119,9 @@ pub(crate) enum Record {
     Session { session: u32, tenant: Tenant },
     /// An engine joined.
     Engine { engine: EngineId, name: String },
+    /// A tenant's namespace operation moved `bytes` of values (pushed to
+    /// engines, or pulled from them), for its usage.
+    NamespaceBytes { tenant: Tenant, bytes: u64 },
 }
 
 /// What a lookup reads of a task.
@@ -161,6 +164,8 @@ pub(crate) struct RecordedUsage {
     pub(crate) result_bytes: u64,
     /// Bytes of the modules it stored.
     pub(crate) module_bytes: u64,
+    /// Bytes of values its namespace operations moved.
+    pub(crate) namespace_bytes: u64,
 }
 
 /// One task a lookup found.
@@ -374,6 +379,15 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<Schema> {
              tenant TEXT NOT NULL,
              size INTEGER NOT NULL,
              PRIMARY KEY (hash, tenant)
+         );
+         CREATE TABLE IF NOT EXISTS usage_totals (
+             tenant TEXT PRIMARY KEY,
+             succeeded INTEGER NOT NULL DEFAULT 0,
+             failed INTEGER NOT NULL DEFAULT 0,
+             engine_us INTEGER NOT NULL DEFAULT 0,
+             argument_bytes INTEGER NOT NULL DEFAULT 0,
+             result_bytes INTEGER NOT NULL DEFAULT 0,
+             namespace_bytes INTEGER NOT NULL DEFAULT 0
          );",
     )?;
     // Checkpoints copy the WAL into the database; the hot pages (the
@@ -620,16 +634,23 @@ impl Writer {
 
     /// Deletes the oldest finished tasks past `max_records` (ipyparallel's
     /// DictDB `record_limit`); unfinished ones are never culled.
+    ///
+    /// Their usage is added to `usage_totals` in the same transaction, so
+    /// a tenant's usage keeps every task it ever ran.
     fn cull(&mut self) -> rusqlite::Result<()> {
         let excess = self.rows - self.max_records;
-        let deleted = self.conn.execute(
+        let excess = i64::try_from(excess).unwrap_or(i64::MAX);
+        let tx = self.conn.transaction()?;
+        start_retiring(&tx)?;
+        tx.execute(
             &format!(
-                "DELETE FROM tasks WHERE id IN (
-                     SELECT id FROM tasks WHERE status IN {FINISHED}
-                     ORDER BY completed_us, id LIMIT ?1)"
+                "INSERT INTO retiring SELECT id FROM tasks WHERE status IN {FINISHED}
+                 ORDER BY completed_us, id LIMIT ?1"
             ),
-            params![i64::try_from(excess).unwrap_or(i64::MAX)],
+            params![excess],
         )?;
+        let deleted = retire(&tx)?;
+        tx.commit()?;
         self.rows = self.rows.saturating_sub(deleted as u64);
         if deleted > 0 {
             tracing::info!(
@@ -678,25 +699,29 @@ impl Writer {
                 query_records(&self.conn, &tenant, &query).map(ReadReply::Records)
             }
             Read::Purge { tenant, ids } => {
-                let deleted = if ids.is_empty() {
-                    self.conn.execute(
-                        &format!("DELETE FROM tasks WHERE tenant = ?1 AND status IN {FINISHED}"),
+                // A purge keeps the tenant's usage (`retire`): purging its
+                // records does not erase what it used.
+                let tx = self.conn.transaction()?;
+                start_retiring(&tx)?;
+                if ids.is_empty() {
+                    tx.execute(
+                        &format!(
+                            "INSERT INTO retiring SELECT id FROM tasks
+                             WHERE tenant = ?1 AND status IN {FINISHED}"
+                        ),
                         params![tenant.0],
-                    )?
+                    )?;
                 } else {
-                    let tx = self.conn.transaction()?;
-                    let mut deleted = 0;
-                    {
-                        let mut delete = tx.prepare_cached(&format!(
-                            "DELETE FROM tasks WHERE id = ?1 AND tenant = ?2 AND status IN {FINISHED}"
-                        ))?;
-                        for id in ids {
-                            deleted += delete.execute(params![id.0 as i64, tenant.0])?;
-                        }
+                    let mut select = tx.prepare_cached(&format!(
+                        "INSERT OR IGNORE INTO retiring SELECT id FROM tasks
+                         WHERE id = ?1 AND tenant = ?2 AND status IN {FINISHED}"
+                    ))?;
+                    for id in ids {
+                        select.execute(params![id.0 as i64, tenant.0])?;
                     }
-                    tx.commit()?;
-                    deleted
-                };
+                }
+                let deleted = retire(&tx)?;
+                tx.commit()?;
                 self.rows = self.rows.saturating_sub(deleted as u64);
                 Ok(ReadReply::Purged(deleted as u64))
             }
@@ -852,30 +877,78 @@ fn query_records(
     Ok(records)
 }
 
+/// Empties the temporary table of the task rows about to be deleted.
+fn start_retiring(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS retiring (id INTEGER PRIMARY KEY);
+         DELETE FROM retiring;",
+    )
+}
+
+/// Deletes the task rows listed in `retiring`, adding their usage to
+/// `usage_totals` first, so that a tenant's usage keeps every task it ran
+/// whatever is culled or purged. Returns how many rows went.
+fn retire(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<usize> {
+    tx.execute(
+        &format!(
+            "INSERT INTO usage_totals
+                 (tenant, succeeded, failed, engine_us, argument_bytes, result_bytes)
+             SELECT {USAGE_SUMS}
+             FROM tasks WHERE id IN (SELECT id FROM retiring) GROUP BY tenant
+             ON CONFLICT (tenant) DO UPDATE SET
+                 succeeded = succeeded + excluded.succeeded,
+                 failed = failed + excluded.failed,
+                 engine_us = engine_us + excluded.engine_us,
+                 argument_bytes = argument_bytes + excluded.argument_bytes,
+                 result_bytes = result_bytes + excluded.result_bytes"
+        ),
+        [],
+    )?;
+    let deleted = tx.execute(
+        "DELETE FROM tasks WHERE id IN (SELECT id FROM retiring)",
+        [],
+    )?;
+    tx.execute("DELETE FROM retiring", [])?;
+    Ok(deleted)
+}
+
+/// A tenant's usage summed over task rows, as `tenant, succeeded, failed,
+/// engine_us, argument_bytes, result_bytes` (with a `GROUP BY tenant`).
+const USAGE_SUMS: &str = "tenant,
+    SUM(status IN ('succeeded', 'ok')),
+    SUM(status IN ('failed', 'error')),
+    SUM(CASE WHEN status IN ('succeeded', 'failed', 'ok', 'error')
+                  AND completed_us > started_us
+             THEN completed_us - started_us ELSE 0 END),
+    SUM(COALESCE(LENGTH(args), 0)),
+    SUM(COALESCE(LENGTH(outcome), 0))";
+
 /// Every tenant's usage in the records: one scan of the tasks table
 /// (bounded by `--max-records`) and of the modules table, for an admin's
-/// occasional look.
+/// occasional look, plus
+/// the totals of the rows culled or purged (`usage_totals`).
 fn usage(conn: &Connection) -> rusqlite::Result<std::collections::HashMap<Tenant, RecordedUsage>> {
     let mut usage = std::collections::HashMap::<Tenant, RecordedUsage>::new();
     let count = |v: i64| u64::try_from(v).unwrap_or(0);
     let mut tasks = conn.prepare(&format!(
-        "SELECT tenant,
-                SUM(status IN ('succeeded', 'ok')),
-                SUM(status IN ('failed', 'error')),
-                SUM(CASE WHEN status IN {FINISHED} AND completed_us > started_us
-                         THEN completed_us - started_us ELSE 0 END),
-                SUM(COALESCE(LENGTH(args), 0)),
-                SUM(COALESCE(LENGTH(outcome), 0))
-         FROM tasks GROUP BY tenant"
+        "SELECT {USAGE_SUMS}, 0 FROM tasks GROUP BY tenant
+         UNION ALL
+         SELECT tenant, succeeded, failed, engine_us, argument_bytes, result_bytes,
+                namespace_bytes
+         FROM usage_totals"
     ))?;
     let mut rows = tasks.query([])?;
     while let Some(row) = rows.next()? {
         let entry = usage.entry(Tenant(row.get(0)?)).or_default();
-        entry.succeeded = count(row.get::<_, Option<i64>>(1)?.unwrap_or(0));
-        entry.failed = count(row.get::<_, Option<i64>>(2)?.unwrap_or(0));
-        entry.engine_us = count(row.get::<_, Option<i64>>(3)?.unwrap_or(0));
-        entry.argument_bytes = count(row.get::<_, Option<i64>>(4)?.unwrap_or(0));
-        entry.result_bytes = count(row.get::<_, Option<i64>>(5)?.unwrap_or(0));
+        let field = |i: usize| -> rusqlite::Result<u64> {
+            Ok(count(row.get::<_, Option<i64>>(i)?.unwrap_or(0)))
+        };
+        entry.succeeded += field(1)?;
+        entry.failed += field(2)?;
+        entry.engine_us += field(3)?;
+        entry.argument_bytes += field(4)?;
+        entry.result_bytes += field(5)?;
+        entry.namespace_bytes += field(6)?;
     }
     let mut modules = conn.prepare("SELECT tenant, SUM(size) FROM modules GROUP BY tenant")?;
     let mut rows = modules.query([])?;
@@ -971,6 +1044,11 @@ fn write_batch(conn: &mut Connection, schema: Schema, batch: &[Record]) -> rusql
             tx.prepare_cached("INSERT OR IGNORE INTO sessions (session, tenant) VALUES (?1, ?2)")?;
         let mut engine =
             tx.prepare_cached("INSERT OR REPLACE INTO engines (id, name) VALUES (?1, ?2)")?;
+        let mut namespace = tx.prepare_cached(
+            "INSERT INTO usage_totals (tenant, namespace_bytes) VALUES (?1, ?2)
+             ON CONFLICT (tenant) DO UPDATE SET
+                 namespace_bytes = namespace_bytes + excluded.namespace_bytes",
+        )?;
         for record in batch {
             match record {
                 Record::Submitted(task) => {
@@ -1040,6 +1118,10 @@ fn write_batch(conn: &mut Connection, schema: Schema, batch: &[Record]) -> rusql
                 }
                 Record::Engine { engine: e, name } => {
                     engine.execute(params![e.0, name])?;
+                }
+                Record::NamespaceBytes { tenant, bytes } => {
+                    namespace
+                        .execute(params![tenant.0, i64::try_from(*bytes).unwrap_or(i64::MAX)])?;
                 }
             }
         }

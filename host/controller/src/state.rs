@@ -680,6 +680,7 @@ impl HubState {
                             argument_bytes: u.argument_bytes,
                             result_bytes: u.result_bytes,
                             module_bytes: u.module_bytes,
+                            namespace_bytes: u.namespace_bytes,
                         }),
                 }
             })
@@ -939,7 +940,7 @@ impl HubState {
         tracing::warn!(%engine, why, "engine left");
         let failed = self.namespaces.engine_left(engine, why);
         for (session, id, replies) in failed {
-            self.answer(session, id, Answer::Namespace(replies));
+            self.answer_namespace(session, id, replies);
         }
         let now = self.now;
         log_refusal(self.sched.handle_engine_left(now, engine));
@@ -995,7 +996,7 @@ impl HubState {
                     if let Some((session, id, replies)) =
                         self.namespaces.reply(request, engine, reply)
                     {
-                        self.answer(session, id, Answer::Namespace(replies));
+                        self.answer_namespace(session, id, replies);
                     }
                 }
                 FromEngine::Retracted { task, run } => self.retracted(engine, task, run.is_some()),
@@ -1140,6 +1141,16 @@ impl HubState {
             self.answer(session, id, Answer::Error(refusal));
             return;
         }
+        // What a push moves, for the tenant's usage: its values, to each
+        // engine.
+        if let NamespaceOp::Push(entries) = &op {
+            let bytes: usize = entries
+                .iter()
+                .map(|(name, value)| name.len() + value.cost_bytes())
+                .sum();
+            let bytes = (bytes as u64).saturating_mul(distinct.len() as u64);
+            self.record_namespace_bytes(&tenant, bytes);
+        }
         // One copy of the operation, however many engines it goes to.
         let op = Arc::new(op);
         let quota_bytes = self.quotas_of(&tenant).namespace_bytes;
@@ -1159,7 +1170,37 @@ impl HubState {
             });
         }
         if let Some((session, id, replies)) = self.namespaces.complete(request) {
-            self.answer(session, id, Answer::Namespace(replies));
+            self.answer_namespace(session, id, replies);
+        }
+    }
+
+    /// Answers a namespace request, counting the values it pulled toward
+    /// the tenant's usage.
+    fn answer_namespace(
+        &mut self,
+        session: u32,
+        id: u64,
+        replies: Vec<wasp_proto::msg::NamespaceReply>,
+    ) {
+        let pulled: usize = replies
+            .iter()
+            .flatten()
+            .flatten()
+            .map(wasp_proto::Value::cost_bytes)
+            .sum();
+        if let Some(client) = self.clients.get(&session) {
+            let tenant = Tenant::clone(&client.tenant);
+            self.record_namespace_bytes(&tenant, pulled as u64);
+        }
+        self.answer(session, id, Answer::Namespace(replies));
+    }
+
+    fn record_namespace_bytes(&mut self, tenant: &Tenant, bytes: u64) {
+        if bytes > 0 {
+            self.record(Record::NamespaceBytes {
+                tenant: tenant.clone(),
+                bytes,
+            });
         }
     }
 

@@ -272,6 +272,9 @@ pub struct TenantUsage {
     pub result_bytes: u64,
     /// Bytes of the modules it uploaded (each stored once per tenant).
     pub module_bytes: u64,
+    /// Bytes of values its namespace operations moved: pushed, times the
+    /// engines pushed to, and pulled.
+    pub namespace_bytes: u64,
 }
 
 /// One task: a function of a module over one chunk of argument lists.

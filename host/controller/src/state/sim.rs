@@ -104,7 +104,7 @@ impl Db {
                 Record::Session { session, .. } => {
                     self.max_session = self.max_session.max(*session)
                 }
-                Record::Module { .. } | Record::Engine { .. } => {}
+                Record::Module { .. } | Record::Engine { .. } | Record::NamespaceBytes { .. } => {}
             }
             self.committed += 1;
         }
