@@ -714,3 +714,53 @@ async fn quotas_are_refused_at_submission_naming_them() {
         .expect("60 under 100");
     assert_eq!(values.len(), 60);
 }
+
+/// Time slicing (issue 12's noisy neighbour): with `--time-slice`, a
+/// tenant's tasks run beside another tenant's task that holds the only
+/// engine, instead of waiting for it to end. Alice's task spins until it
+/// is aborted; bob's apply and map finish meanwhile, on the same engine.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_is_sliced_in_beside_another_tenants_long_task() {
+    let dir = profile_with(&[
+        ("alice", "alice-token-0123456789", 1),
+        ("bob", "bob-token-0123456789", 1),
+    ]);
+    let cluster = Cluster::start_in_with(dir, 1, &["--prefetch", "0", "--time-slice"]);
+    let alice = client_as(&cluster, "alice-token-0123456789").await;
+    let bob = client_as(&cluster, "bob-token-0123456789").await;
+    let evil = Module::from_file(tasks::EVIL).expect("module");
+    let pow10 = Module::from_file(tasks::POW10).expect("module");
+    let mut spinning = alice
+        .load_balanced_view()
+        .with_timeout(std::time::Duration::from_secs(600))
+        .apply_async(&evil, "spin", vec![])
+        .await
+        .expect("alice's task");
+    assert!(spinning.wait_accepted(None).await, "accepted");
+    // Wait until it runs (the engine is then busy).
+    while alice.status().await.expect("status").running == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let lview = bob.load_balanced_view();
+    let value = lview
+        .apply_sync(&pow10, "pow10", vec![Value::S64(3)])
+        .await
+        .expect("bob's apply, beside alice's task");
+    assert_eq!(value, Some(Value::S64(59049)));
+    let mut map = lview
+        .map_async(&pow10, "pow10", vec![(0..5).map(Value::S64).collect()])
+        .await
+        .expect("bob's map");
+    let results = map.get(None).await.expect("bob's map, beside alice's task");
+    assert_eq!(results.len(), 5);
+    assert!(!spinning.ready(), "alice's task still spins");
+    for meta in map.metadata() {
+        assert_eq!(
+            meta.expect("finished").engine,
+            Some(wasp_proto::EngineId(0))
+        );
+    }
+    spinning.abort().await.expect("abort");
+    let err = spinning.get(None).await.expect_err("aborted");
+    assert!(err.to_string().contains("abort"), "{err}");
+}

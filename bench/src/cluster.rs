@@ -114,6 +114,29 @@ impl Cluster {
             .context("connecting to the benchmark cluster")
     }
 
+    /// Adds a tenant of fair-share `weight` with `wasp tenant add` (as the
+    /// profile's admin) and connects a client with the connection file it
+    /// prints (`security/client-NAME.json`).
+    pub async fn add_tenant(&self, name: &str, weight: u32) -> anyhow::Result<Client> {
+        let weight = weight.to_string();
+        let out = self.run(&["tenant", "add", name, "--weight", &weight])?;
+        if !out.status.success() {
+            bail!(
+                "wasp tenant add {name} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let printed = String::from_utf8(out.stdout)
+            .with_context(|| format!("wasp tenant add {name} printed something not UTF-8"))?;
+        let file = PathBuf::from(printed.trim());
+        if file.as_os_str().is_empty() {
+            bail!("wasp tenant add {name} printed no connection file");
+        }
+        Client::connect_file(&file)
+            .await
+            .with_context(|| format!("connecting as tenant {name} ({})", file.display()))
+    }
+
     /// The process ids of the cluster's processes in this role
     /// (`controller`, `supervisor`; `engine` for every `engine-N`), from
     /// `cluster.pids` (`ROLE PID START` lines, rewritten by the supervisor

@@ -142,8 +142,9 @@ pub async fn sleep_ratio(client: &Client, sleep: &Module) -> anyhow::Result<f64>
 }
 
 /// Seconds one engine spends in `cpu(n)`, by the task's own start and end
-/// times (the round trip excluded): the median of three calls.
-async fn cpu_seconds(client: &Client, cpu: &Module, n: u64) -> anyhow::Result<f64> {
+/// times (the round trip excluded): the median of three calls on the
+/// client's load-balanced view.
+pub async fn cpu_seconds(client: &Client, cpu: &Module, n: u64) -> anyhow::Result<f64> {
     let lview = client.load_balanced_view();
     let mut samples = Vec::new();
     for _ in 0..3 {

@@ -319,6 +319,12 @@ pub struct SchedulerArgs {
     /// get no extra room. 0 turns it off (ipyparallel's behaviour).
     #[arg(long, default_value = "1ms")]
     pub prefetch: Seconds,
+    /// Time-slice engines between tenants: when every engine is busy, the
+    /// tenant whose turn it is runs a task beside another tenant's at
+    /// once, each suspended in turn at the engine's epoch ticks (1 ms) and
+    /// given time by weight, instead of waiting for that task to end.
+    #[arg(long)]
+    pub time_slice: bool,
 }
 
 /// `wasp controller`

@@ -29,6 +29,7 @@ pub fn controller(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
         config.max_module_storage = size.0 as u64;
     }
     config.prefetch = args.scheduler.prefetch.0;
+    config.time_slice = args.scheduler.time_slice;
     tokio_runtime()?.block_on(async {
         let controller = Controller::start(config)
             .await

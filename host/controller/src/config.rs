@@ -43,6 +43,9 @@ pub struct ControllerConfig {
     /// Queued work, in expected run time, an engine may hold beyond `hwm`
     /// (zero: none); see [`wasp_sched::SchedulerConfig::prefetch`].
     pub prefetch: Duration,
+    /// Time-slice engines between tenants; see
+    /// [`wasp_sched::SchedulerConfig::time_slice`].
+    pub time_slice: bool,
     /// Most connections at once (clients and engines).
     pub max_connections: usize,
     /// Largest module a client may upload.
@@ -90,6 +93,7 @@ impl ControllerConfig {
             scheme: Scheme::default(),
             hwm: 1,
             prefetch: wasp_sched::DEFAULT_PREFETCH,
+            time_slice: false,
             max_connections: 1024,
             max_module_bytes: 256 << 20,
             max_module_storage: DEFAULT_MAX_MODULE_STORAGE,

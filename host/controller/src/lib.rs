@@ -130,6 +130,7 @@ impl Controller {
                     hwm: config.hwm,
                     seed: config.seed,
                     prefetch: config.prefetch,
+                    time_slice: config.time_slice,
                 },
                 heartbeat_timeout: config.heartbeat_timeout,
                 max_engine_deaths: config.max_engine_deaths,

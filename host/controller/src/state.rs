@@ -39,7 +39,7 @@ use std::time::Duration;
 use wasp_proto::db::{DbAnswer, DbRequest};
 use wasp_proto::msg::{
     Answer, ClientMsg, ClusterStatus, EngineStatus, ErrorKind, FromEngine, NamespaceOp, Quotas,
-    RecordsStats, Request, RunTask, Submission, TaskError, TaskMeta, TaskResult, TaskSpec,
+    RecordsStats, Request, RunTask, Share, Submission, TaskError, TaskMeta, TaskResult, TaskSpec,
     TenantInfo, TenantRequest, TenantUsage, ToClient, ToEngine,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
@@ -872,7 +872,8 @@ impl HubState {
     fn drain_scheduler(&mut self) {
         while let Some(action) = self.sched.poll_action() {
             match action {
-                Action::Dispatch { task, engine } => self.dispatch(task, engine),
+                Action::Dispatch { task, engine } => self.dispatch(task, engine, false),
+                Action::Slice { task, engine } => self.dispatch(task, engine, true),
                 Action::Retract { task, engine } => {
                     if self.engines.contains(engine) {
                         self.outputs.push_back(Output::Engine {
@@ -889,7 +890,9 @@ impl HubState {
         }
     }
 
-    fn dispatch(&mut self, id: TaskId, engine: EngineId) {
+    /// Sends task `id` to `engine`: `sliced`, to run at once beside the
+    /// task it runs ([`Action::Slice`]).
+    fn dispatch(&mut self, id: TaskId, engine: EngineId, sliced: bool) {
         let Some(task) = self.tasks.get_mut(id) else {
             tracing::error!(task = %id, %engine, "scheduler dispatched an unknown task");
             return;
@@ -899,6 +902,10 @@ impl HubState {
             return;
         }
         task.engine = Some(engine);
+        let weight = self
+            .tenants
+            .get(&task.tenant)
+            .map_or(wasp_sched::DEFAULT_WEIGHT, |settings| settings.weight);
         let run = RunTask {
             id,
             tenant: Tenant::clone(&task.tenant),
@@ -907,6 +914,7 @@ impl HubState {
             // Shared bytes: the entry keeps them for a retry.
             items: task.items.clone(),
             limits: task.limits,
+            share: Share { sliced, weight },
         };
         self.send_module_if_missing(engine, run.module);
         self.outputs.push_back(Output::Engine {

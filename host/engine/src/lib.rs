@@ -34,6 +34,8 @@
 //! - [`error`]: [`LoadError`] and [`CallError`].
 //! - `header`, `cache`, `capture`: the raw-bytes checks, the on-disk compile
 //!   cache, and bounded stdout/stderr capture.
+//! - `turns`: how an engine runs a task sliced in beside its running one
+//!   (another tenant's): the two take turns at epoch ticks, by weight.
 
 pub mod args;
 pub use wasp_net::backoff;
@@ -47,6 +49,7 @@ pub mod node;
 pub mod reflect;
 pub mod runtime;
 pub mod sandbox;
+mod turns;
 
 pub use error::{CallError, LoadError};
 pub use limits::{Limit, Limits};

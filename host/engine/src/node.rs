@@ -7,6 +7,11 @@
 //! before the tasks that need them, and each task's chunk runs on one fresh
 //! instance, item after item. Results, with their metadata, go back as they
 //! finish; a heartbeat tells the controller the engine is alive.
+//!
+//! A task the controller slices in beside the running one (another
+//! tenant's, with `--time-slice`) does not wait in that queue: a second
+//! executor runs it at once, and the two take turns at the epoch ticks
+//! (`turns`), so the engine still computes one task at a time.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -28,6 +33,15 @@ use crate::error::CallError;
 use crate::limits::{Limit, Limits, bytes};
 use crate::runtime::{CallReport, Module, Runtime, RuntimeConfig, SetupError, TaskInstance};
 use crate::sandbox::{AbortHandle, CallContext};
+use crate::turns::Turns;
+
+mod modules;
+use modules::Modules;
+
+/// The turns' lane of the engine's own queue.
+const OWN_LANE: usize = 0;
+/// The turns' lane of the task sliced in beside ([`Share::sliced`](wasp_proto::msg::Share::sliced)).
+const SLICED_LANE: usize = 1;
 
 /// How often the engine tells the controller it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -232,6 +246,20 @@ impl WorkQueue {
 
     fn is_empty(&self) -> bool {
         self.state().items.is_empty()
+    }
+
+    /// Takes the bytes of module `hash` out of the queue, if they wait
+    /// there (for a lane that needs them now: see `modules`).
+    fn take_load(&self, hash: ModuleHash) -> Option<Vec<u8>> {
+        let mut state = self.state();
+        let position = state
+            .items
+            .iter()
+            .position(|work| matches!(work, Work::Load(h, _) if *h == hash))?;
+        match state.items.remove(position) {
+            Some(Work::Load(_, bytes)) => Some(bytes),
+            _ => None,
+        }
     }
 
     /// Stops `task`: takes it out of the queue, or interrupts it if it runs.
@@ -521,14 +549,21 @@ async fn serve(
             }
         })
     };
+    // The engine's own queue, and the tasks sliced in beside it
+    // (`Share::sliced`), run by two executors taking turns (`turns`).
     let queue = Arc::new(WorkQueue::default());
-    let executor = tokio::spawn(execute(
-        runtime.clone(),
+    let sliced = Arc::new(WorkQueue::default());
+    let modules = Arc::new(Modules::default());
+    let lanes = Lanes {
+        runtime: runtime.clone(),
         engine,
-        namespace_bytes,
-        queue.clone(),
-        out_tx.clone(),
-    ));
+        modules: modules.clone(),
+        turns: Turns::default(),
+        own: queue.clone(),
+        out: out_tx.clone(),
+    };
+    let executor = tokio::spawn(execute(lanes.clone(), namespace_bytes));
+    let slicer = tokio::spawn(execute_sliced(lanes, sliced.clone()));
 
     let ended = loop {
         match recv.recv::<Vec<ToEngine>>().await {
@@ -537,7 +572,12 @@ async fn serve(
                 for msg in batch {
                     let work = match msg {
                         ToEngine::Module { hash, bytes } => {
+                            modules.expect(hash);
                             Work::Load(hash, Arc::unwrap_or_clone(bytes))
+                        }
+                        ToEngine::Run(task) if task.share.sliced => {
+                            sliced.push(Work::Run(task));
+                            continue;
                         }
                         ToEngine::Run(task) => Work::Run(task),
                         ToEngine::Namespace {
@@ -549,7 +589,7 @@ async fn serve(
                             Work::Namespace(request, tenant, Arc::unwrap_or_clone(op), quota_bytes)
                         }
                         ToEngine::Retract(task) => {
-                            let run = queue.retract(task);
+                            let run = queue.retract(task).or_else(|| sliced.retract(task));
                             // A handed-back task came in a frame of its
                             // own size: it goes back in one of its own.
                             let size = if run.is_some() {
@@ -564,7 +604,11 @@ async fn serve(
                         ToEngine::Abort(task) => {
                             // A queued task ends here; a running one is
                             // interrupted and its `Done` says so.
-                            if let Aborted::Queued(run) = queue.abort(task) {
+                            let found = match queue.abort(task) {
+                                Aborted::Absent => sliced.abort(task),
+                                found => found,
+                            };
+                            if let Aborted::Queued(run) = found {
                                 let done = aborted(&run, engine);
                                 let _ = out_tx.send(Outgoing::small(FromEngine::Done(done)));
                             }
@@ -593,8 +637,10 @@ async fn serve(
     if matches!(ended, Ended::Shutdown) {
         // Let queued work finish and its results flush, then stop.
         queue.close();
+        sliced.close();
         drop(out_tx);
         let _ = executor.await;
+        let _ = slicer.await;
         let _ = writer.await;
     } else {
         // Nobody will read the results: abandon the work (the controller
@@ -602,8 +648,10 @@ async fn serve(
         // which could take a task's whole time limit. A guest call yields
         // at every epoch tick, so the executor stops promptly.
         executor.abort();
+        slicer.abort();
         writer.abort();
         let _ = executor.await;
+        let _ = slicer.await;
         connection.close(0u32.into(), b"engine leaving");
     }
     ended
@@ -616,15 +664,43 @@ struct Namespace {
     bytes: usize,
 }
 
-/// Runs work items one at a time.
-async fn execute(
+/// What both lanes of an engine share: the runtime, the modules, the
+/// turns they take, the engine's own queue and the way to the controller.
+#[derive(Clone)]
+struct Lanes {
     runtime: Runtime,
     engine: EngineId,
-    namespace_bytes: usize,
-    work: Arc<WorkQueue>,
+    modules: Arc<Modules>,
+    turns: Turns,
+    /// The engine's own queue (its lane is [`OWN_LANE`]).
+    own: Arc<WorkQueue>,
     out: mpsc::UnboundedSender<Outgoing>,
-) {
-    let mut modules: HashMap<ModuleHash, Result<Arc<Module>, String>> = HashMap::new();
+}
+
+impl Lanes {
+    /// Sends a finished task's result; `false` once nobody reads them.
+    fn done(&self, result: TaskResult, results_size: usize) -> bool {
+        let size = done_size(&result, results_size);
+        self.out
+            .send(Outgoing {
+                msg: FromEngine::Done(result),
+                size,
+            })
+            .is_ok()
+    }
+}
+
+/// Runs the engine's own queue, one work item at a time: modules,
+/// namespace operations and tasks, in arrival order.
+async fn execute(lanes: Lanes, namespace_bytes: usize) {
+    let Lanes {
+        runtime,
+        engine,
+        modules,
+        turns,
+        own: work,
+        out,
+    } = lanes.clone();
     let mut namespaces: HashMap<Tenant, Namespace> = HashMap::new();
     // A fresh instance of the last module run, made while the engine had
     // nothing to do, so that the next task of that module starts without
@@ -633,18 +709,19 @@ async fn execute(
     let mut spare: Option<TaskInstance> = None;
     while let Some(item) = work.next().await {
         match item {
-            Work::Load(hash, bytes) => {
-                let loaded = runtime.load(bytes).await.map_err(|e| e.to_string());
-                if let Err(err) = &loaded {
-                    tracing::warn!(module = %hash.short(), cause = %err, "module failed to load");
-                }
-                modules.insert(hash, loaded);
-            }
+            Work::Load(hash, bytes) => modules.load(&runtime, hash, bytes).await,
             Work::Namespace(request, tenant, op, quota) => {
                 let limit = NamespaceLimit::new(namespace_bytes, quota, &tenant);
                 let namespace = namespaces.entry(tenant).or_default();
                 let reply = match op {
-                    NamespaceOp::Load(hash) => load_now(&runtime, engine, &mut modules, hash).await,
+                    NamespaceOp::Load(hash) => {
+                        match modules.get(&runtime, engine, hash, &work).await {
+                            Ok(_) => Ok(Vec::new()),
+                            Err(err) => Err(format!(
+                                "engine {engine} could not load module {hash}: {err}"
+                            )),
+                        }
+                    }
                     op => apply_namespace_op(engine, namespace, &limit, op),
                 };
                 let size = match &reply {
@@ -658,40 +735,22 @@ async fn execute(
             }
             Work::Run(task) => {
                 let namespace = namespaces.entry(task.tenant.clone()).or_default();
+                let share = task.share;
                 let task = match resolve_refs(engine, namespace, task) {
                     Ok(task) => task,
                     Err(failed) => {
-                        let size = done_size(&failed, 0);
-                        if out
-                            .send(Outgoing {
-                                msg: FromEngine::Done(*failed),
-                                size,
-                            })
-                            .is_err()
-                        {
+                        if !lanes.done(*failed, 0) {
                             break;
                         }
                         continue;
                     }
                 };
-                let module = match modules.get(&task.module) {
-                    Some(loaded) => loaded.clone(),
-                    None => runtime.cached_async(&task.module).await.ok_or_else(|| {
-                        format!("engine {engine} does not have module {}", task.module)
-                    }),
-                };
+                let module = modules.get(&runtime, engine, task.module, &work).await;
                 let ran = module.as_ref().ok().cloned();
-                let (result, results_size, used) =
-                    run_task(&runtime, engine, module, task, &mut spare, &work).await;
+                let running = run_task(&runtime, engine, module, task, &mut spare, &work);
+                let (result, results_size, used) = turns.run(OWN_LANE, share.weight, running).await;
                 work.finish_running();
-                let size = done_size(&result, results_size);
-                if out
-                    .send(Outgoing {
-                        msg: FromEngine::Done(result),
-                        size,
-                    })
-                    .is_err()
-                {
+                if !lanes.done(result, results_size) {
                     break;
                 }
                 if work.is_empty() {
@@ -705,14 +764,64 @@ async fn execute(
                 if let Some(module) = ran
                     && work.is_empty()
                 {
-                    spare = runtime
-                        .instantiate(&module, spare_context(engine))
-                        .await
-                        .ok();
+                    // Start functions are guest code: they take turns too.
+                    let making = runtime.instantiate(&module, spare_context(engine));
+                    spare = turns.run(OWN_LANE, share.weight, making).await.ok();
                 }
             }
         }
     }
+}
+
+/// Runs the tasks sliced in beside the engine's own ([`Share::sliced`](wasp_proto::msg::Share::sliced)),
+/// one at a time, taking turns with the engine's own queue. A sliced task
+/// that takes references goes to the engine's own queue instead: the
+/// namespace operations before it are there, and it must follow them.
+async fn execute_sliced(lanes: Lanes, work: Arc<WorkQueue>) {
+    while let Some(item) = work.next().await {
+        let Work::Run(task) = item else {
+            debug_assert!(false, "only tasks are sliced in");
+            continue;
+        };
+        if takes_references(&task) {
+            work.finish_running();
+            lanes.own.push(Work::Run(task));
+            continue;
+        }
+        let share = task.share;
+        let task = match resolve_refs(lanes.engine, &Namespace::default(), task) {
+            Ok(task) => task,
+            Err(failed) => {
+                work.finish_running();
+                if !lanes.done(*failed, 0) {
+                    break;
+                }
+                continue;
+            }
+        };
+        let (runtime, engine) = (&lanes.runtime, lanes.engine);
+        let module = lanes
+            .modules
+            .get(runtime, engine, task.module, &lanes.own)
+            .await;
+        // No spare instance: a sliced task is the exception.
+        let mut no_spare = None;
+        let running = run_task(runtime, engine, module, task, &mut no_spare, &work);
+        let (result, results_size, _used) =
+            lanes.turns.run(SLICED_LANE, share.weight, running).await;
+        work.finish_running();
+        if !lanes.done(result, results_size) {
+            break;
+        }
+    }
+}
+
+/// Whether any argument of `task` is a reference to a namespace value
+/// (arguments that do not decode are refused later, where they run).
+fn takes_references(task: &RunTask) -> bool {
+    task.items
+        .decode()
+        .is_ok_and(|lists| lists.iter().flatten().any(|arg| matches!(arg, Arg::Ref(_))))
 }
 
 /// An upper bound of a finished task's encoded size: its results' memory
@@ -729,31 +838,6 @@ fn done_size(result: &TaskResult, results_size: usize) -> usize {
             .sum::<usize>();
     let error = result.outcome.as_ref().err().map_or(0, |e| e.message.len());
     SMALL_MESSAGE + results_size + output + error
-}
-
-/// Answers `load`: the module was compiled when its bytes arrived (they are
-/// always sent first when missing), or is in the disk cache.
-async fn load_now(
-    runtime: &Runtime,
-    engine: EngineId,
-    modules: &mut HashMap<ModuleHash, Result<Arc<Module>, String>>,
-    hash: ModuleHash,
-) -> NamespaceReply {
-    let loaded = match modules.entry(hash) {
-        std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-        std::collections::hash_map::Entry::Vacant(entry) => entry.insert(
-            runtime
-                .cached_async(&hash)
-                .await
-                .ok_or_else(|| format!("engine {engine} does not have module {hash}")),
-        ),
-    };
-    match loaded {
-        Ok(_) => Ok(Vec::new()),
-        Err(err) => Err(format!(
-            "engine {engine} could not load module {hash}: {err}"
-        )),
-    }
 }
 
 /// Push, pull or clear in a tenant's namespace.

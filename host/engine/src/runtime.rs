@@ -25,8 +25,11 @@ use crate::limits::{Limit, Limits};
 use crate::reflect::Exports;
 use crate::sandbox::{CallContext, Captured, LogLine, TaskState, linker};
 
-/// How often the epoch advances: the granularity of the wall-time limit.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How often the epoch advances: the granularity of the wall-time limit
+/// and of the turns tenants take at an engine (`turns`): a task sliced in
+/// beside another waits at most this long to start. A tick costs the
+/// running guest one yield to the executor (about a microsecond).
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// How much of a trapping guest's stderr goes into the error (its panic
 /// message is at the end).
@@ -387,7 +390,12 @@ impl Runtime {
                 Some(deadline) if Instant::now() >= deadline || state.abort.is_aborted() => {
                     UpdateDeadline::Interrupt
                 }
-                _ => UpdateDeadline::Yield(1),
+                _ => {
+                    // The tick counts toward the lane's turn, if the task
+                    // takes turns with another (`turns`).
+                    crate::turns::tick();
+                    UpdateDeadline::Yield(1)
+                }
             })
         });
         store.set_epoch_deadline(1);

@@ -728,6 +728,10 @@ fn sample_run() -> RunTask {
         func: "norm".into(),
         items: sample_items(),
         limits: sample_limits(),
+        share: wasp_proto::msg::Share {
+            sliced: true,
+            weight: 3,
+        },
     }
 }
 

@@ -471,6 +471,22 @@ pub struct RunTask {
     pub items: Items,
     /// The limits the client asked for (see [`TaskLimits`]).
     pub limits: TaskLimits,
+    /// How the engine shares its time with other tenants' tasks.
+    pub share: Share,
+}
+
+/// How an engine shares its time between the tenants whose tasks it runs
+/// at once (the controller's `--time-slice`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    /// Run the task at once, beside the engine's running task (another
+    /// tenant's), rather than after the tasks it holds; the two take turns
+    /// at the engine's epoch ticks. An engine runs one such task at a time,
+    /// after any it already runs.
+    pub sliced: bool,
+    /// The task's tenant's fair-share weight: while tasks take turns, each
+    /// runs for time in proportion to it (0 counts as 1).
+    pub weight: u32,
 }
 
 /// A list of `T`, one per item of a task, as bytes: one side encodes it

@@ -94,6 +94,7 @@ fn deep_task_arguments_are_a_decode_error() {
         func: "f".into(),
         items,
         limits: TaskLimits::default(),
+        share: Default::default(),
     });
     let frame = codec::encode(&run).expect("encodes");
     let err = on_small_stack(move || {

@@ -97,7 +97,7 @@ fn drain(sched: &mut Scheduler, now: Duration, running: &mut Vec<TaskId>) -> Res
     let mut dispatched = 0;
     while let Some(action) = sched.poll_action() {
         match action {
-            Action::Dispatch { task, .. } => {
+            Action::Dispatch { task, .. } | Action::Slice { task, .. } => {
                 running.push(task);
                 dispatched += 1;
             }

@@ -132,6 +132,17 @@ pub struct SchedulerConfig {
     /// decays slowly, so a run of long tasks after short ones gets little
     /// extra room.
     pub prefetch: Duration,
+    /// Time slicing between tenants: when no engine has room, the tenant
+    /// whose turn it is in the fair share may run one task on an engine
+    /// whose tasks are another tenant's, beside them
+    /// ([`Action::Slice`](crate::Action::Slice)); the engine then shares
+    /// its time between the two by weight, suspending each at its epoch
+    /// ticks. Off, a tenant waits for another's running task to end, as
+    /// in every non-preemptive scheduler.
+    ///
+    /// Each engine holds at most one such task at a time, beside the tasks
+    /// the high-water mark admits. Only untargeted tasks are sliced.
+    pub time_slice: bool,
 }
 
 /// The default of [`SchedulerConfig::prefetch`]: a few controller round
@@ -150,6 +161,7 @@ impl Default for SchedulerConfig {
             hwm: 1,
             seed: 0,
             prefetch: DEFAULT_PREFETCH,
+            time_slice: false,
         }
     }
 }

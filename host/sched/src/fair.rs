@@ -67,6 +67,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
+use std::ops::Bound::{Excluded, Unbounded};
 use std::time::Duration;
 
 use crate::hash::IdMap;
@@ -265,19 +266,47 @@ impl Tenants {
     /// time is least, and the head of its FIFO (stale entries, those `live`
     /// refuses, are dropped on the way).
     pub(crate) fn head(&mut self, live: impl Fn(Entry) -> bool) -> Option<(u32, Entry)> {
-        loop {
-            let &(_, _, slot) = self.ready.first()?;
+        self.head_where(usize::MAX, live, |_| true)
+    }
+
+    /// As [`head`](Self::head), but the first tenant in the fair order,
+    /// among the first `max`, that `accept` takes: for a room only some
+    /// tenants can use (a time slice beside another tenant's task), which
+    /// goes to the others rather than to nobody.
+    pub(crate) fn head_where(
+        &mut self,
+        max: usize,
+        live: impl Fn(Entry) -> bool,
+        mut accept: impl FnMut(u32) -> bool,
+    ) -> Option<(u32, Entry)> {
+        let mut after = None;
+        let mut seen = 0;
+        while seen < max {
+            let key = match after {
+                None => self.ready.first(),
+                Some(key) => self.ready.range((Excluded(key), Unbounded)).next(),
+            };
+            let &key @ (_, _, slot) = key?;
             let tenant = &mut self.slots[slot as usize];
             while let Some(&entry) = tenant.queue.front() {
                 if live(entry) {
-                    return Some((slot, entry));
+                    break;
                 }
                 tenant.queue.pop_front();
             }
-            debug_assert!(false, "tenant {} is ready with no live task", tenant.key);
-            tenant.waiting = 0;
-            self.deactivate(slot);
+            let Some(&entry) = tenant.queue.front() else {
+                debug_assert!(false, "tenant {} is ready with no live task", tenant.key);
+                tenant.waiting = 0;
+                self.deactivate(slot);
+                continue;
+            };
+            if accept(slot) {
+                return Some((slot, entry));
+            }
+            after = Some(key);
+            seen += 1;
         }
+        None
     }
 
     /// A task of tenant `slot` was dispatched; an untargeted one is the

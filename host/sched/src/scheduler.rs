@@ -61,6 +61,17 @@ pub enum Action {
         /// The engine to run it.
         engine: EngineId,
     },
+    /// Send `task` to `engine` to run at once beside the tasks it runs,
+    /// which are another tenant's: the engine shares its time between them
+    /// by weight ([`SchedulerConfig::time_slice`]). It does not count
+    /// against the engine's high-water mark; the engine holds at most one
+    /// such task at a time.
+    Slice {
+        /// The task to send.
+        task: TaskId,
+        /// The engine to run it.
+        engine: EngineId,
+    },
     /// Ask `engine` to hand `task` back if it has not started it: the task
     /// waits there behind another while an engine is idle (work stealing;
     /// see [`SchedulerConfig::prefetch`]). Answer with
@@ -170,6 +181,10 @@ pub struct Scheduler {
     /// retracted, their tasks longer than the prefetch budget (or of unknown
     /// length).
     stealable: BTreeSet<(u32, EngineId)>,
+    /// `(tenant slot of its oldest task, engine)` of the engines that run
+    /// tasks and hold no sliced one: where a tenant other than that one
+    /// may slice in ([`SchedulerConfig::time_slice`]).
+    sliceable: BTreeSet<(u32, EngineId)>,
     actions: VecDeque<Action>,
     /// A targeted task's eligible engines, reused between decisions.
     candidates: Vec<(EngineId, Load)>,
@@ -248,6 +263,11 @@ struct Engine {
     retracting: Option<TaskId>,
     /// The load it is in `stealable` under.
     steal_key: Option<u32>,
+    /// The slot of the task it runs time-sliced beside its others
+    /// ([`Action::Slice`]), outside its list and its load; or [`NONE`].
+    slice: u32,
+    /// The tenant slot it is in `sliceable` under.
+    slice_key: Option<u32>,
 }
 
 impl Engine {
@@ -273,6 +293,7 @@ impl Scheduler {
             queued: 0,
             tenants: Tenants::default(),
             stealable: BTreeSet::new(),
+            sliceable: BTreeSet::new(),
             actions: VecDeque::new(),
             candidates: Vec::new(),
             submitted: 0,
@@ -458,6 +479,8 @@ impl Scheduler {
                 run_time: None,
                 retracting: None,
                 steal_key: None,
+                slice: NONE,
+                slice_key: None,
             },
         );
         // Any high-water mark admits an idle engine.
@@ -491,8 +514,16 @@ impl Scheduler {
         if let Some(load) = gone.steal_key {
             self.stealable.remove(&(load, engine));
         }
+        if let Some(owner) = gone.slice_key {
+            self.sliceable.remove(&(owner, engine));
+        }
+        // Its running tasks in dispatch order, then the one sliced in.
         let mut next = gone.first;
-        while next != NONE {
+        let mut sliced = gone.slice;
+        while next != NONE || sliced != NONE {
+            if next == NONE {
+                next = std::mem::replace(&mut sliced, NONE);
+            }
             let slot = next;
             let Some(Slot {
                 task,
@@ -823,6 +854,87 @@ impl Scheduler {
             };
             self.dispatch(entry, engine);
         }
+        if self.config.time_slice {
+            self.pump_slices();
+        }
+    }
+
+    /// With no engine below its mark, slices tenants in beside other
+    /// tenants' tasks, on engines holding no sliced task yet, in the fair
+    /// share's order: the first tenant (of the next [`SLICE_CANDIDATES`])
+    /// that some such engine does not run already.
+    fn pump_slices(&mut self) {
+        while !self.sliceable.is_empty() {
+            let (slots, sliceable) = (&self.slots, &self.sliceable);
+            let picked = self.tenants.head_where(
+                SLICE_CANDIDATES,
+                |entry| is_live(slots, entry),
+                |tenant| slice_engine(sliceable, tenant).is_some(),
+            );
+            let Some((tenant, entry)) = picked else {
+                return;
+            };
+            let Some(engine) = slice_engine(&self.sliceable, tenant) else {
+                return;
+            };
+            self.dispatch_slice(entry, engine);
+        }
+    }
+
+    /// Sends the queued task of `entry` to run beside engine `id`'s tasks.
+    fn dispatch_slice(&mut self, entry: Entry, id: EngineId) {
+        let Some(slot) = self.slots.get_mut(entry.slot as usize) else {
+            debug_assert!(false, "slice of slot {}: unknown", entry.slot);
+            return;
+        };
+        let State::Queued { targets: None } = slot.state else {
+            debug_assert!(false, "slice of slot {}: not queued untargeted", entry.slot);
+            return;
+        };
+        let (task, tenant) = (slot.task, slot.tenant);
+        let Some(engine) = self.engines.get_mut(&id) else {
+            debug_assert!(false, "slice to {id}: unknown");
+            return;
+        };
+        engine.slice = entry.slot;
+        self.dispatched += 1;
+        let charge = self.tenants.dispatched(tenant, false);
+        self.queued -= 1;
+        self.slots[entry.slot as usize].state = State::Running(Run {
+            engine: id,
+            charge,
+            targeted: false,
+            prev: NONE,
+            next: NONE,
+        });
+        self.actions.push_back(Action::Slice { task, engine: id });
+        self.refresh_sliceable(id);
+    }
+
+    /// Keeps `id`'s membership of `sliceable` true to its state: in it
+    /// when slicing is on, it runs tasks and holds no sliced one, under
+    /// the tenant of its oldest task.
+    fn refresh_sliceable(&mut self, id: EngineId) {
+        if !self.config.time_slice {
+            return;
+        }
+        let Some(engine) = self.engines.get_mut(&id) else {
+            return;
+        };
+        let owner = match self.slots.get(engine.first as usize) {
+            Some(slot) if engine.slice == NONE => Some(slot.tenant),
+            _ => None,
+        };
+        if owner == engine.slice_key {
+            return;
+        }
+        if let Some(old) = engine.slice_key {
+            self.sliceable.remove(&(old, id));
+        }
+        if let Some(owner) = owner {
+            self.sliceable.insert((owner, id));
+        }
+        engine.slice_key = owner;
     }
 
     /// The scheme's choice among all available engines.
@@ -901,6 +1013,7 @@ impl Scheduler {
         // this task at their head.
         self.refresh_ready(id);
         self.refresh_stealable(id);
+        self.refresh_sliceable(id);
         for &target in targets.iter().flatten() {
             if target != id
                 && self
@@ -925,6 +1038,12 @@ impl Scheduler {
         let Some(engine) = self.engines.get_mut(&id) else {
             return;
         };
+        if engine.slice == slot {
+            // Sliced in: outside the list and the load.
+            engine.slice = NONE;
+            self.refresh_sliceable(id);
+            return;
+        }
         if engine.has_room() {
             self.available.remove(id, engine.load);
         }
@@ -935,6 +1054,7 @@ impl Scheduler {
         if engine.has_room() {
             self.available.insert(id, engine.load);
         }
+        self.refresh_sliceable(id);
     }
 
     /// Keeps `id`'s membership of `stealable` true to its state.
@@ -1022,6 +1142,24 @@ impl Scheduler {
             }
             engine.lane.pop_front();
         }
+    }
+}
+
+/// How many tenants, in the fair share's order, a time slice is offered
+/// to before it is left empty: a bound on the cost of a decision when the
+/// first ones hold every engine already.
+const SLICE_CANDIDATES: usize = 8;
+
+/// The engine a task of `tenant` may slice in beside: of those in
+/// `sliceable`, the one with the lowest owner other than `tenant`, then
+/// the lowest id.
+fn slice_engine(sliceable: &BTreeSet<(u32, EngineId)>, tenant: u32) -> Option<EngineId> {
+    match sliceable.first() {
+        Some(&(owner, id)) if owner != tenant => Some(id),
+        _ => sliceable
+            .range((tenant.saturating_add(1), EngineId(0))..)
+            .next()
+            .map(|&(_, id)| id),
     }
 }
 
@@ -1131,6 +1269,7 @@ mod tests {
             hwm,
             seed: 42,
             prefetch: Duration::ZERO,
+            time_slice: false,
         })
     }
 
@@ -1224,6 +1363,7 @@ mod tests {
             hwm: 1,
             seed: 42,
             prefetch: Duration::from_millis(1),
+            time_slice: false,
         });
         for id in 0..n {
             s.handle_engine_joined(T0, EngineId(id))

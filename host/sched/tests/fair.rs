@@ -135,6 +135,7 @@ impl Cluster {
                         self.start_next(engine.0);
                     }
                 }
+                Action::Slice { task, .. } => panic!("{task} sliced with time slicing off"),
                 Action::Retract { task, engine } => {
                     let held = &mut self.engines[engine.0 as usize].held;
                     // The front one has started; the others wait.

@@ -64,13 +64,17 @@ fn config() -> impl Strategy<Value = SchedulerConfig> {
         0..4u32,
         any::<u64>(),
         proptest::sample::select(vec![0u64, 1_000]),
+        any::<bool>(),
     )
-        .prop_map(|(scheme, hwm, seed, prefetch_us)| SchedulerConfig {
-            scheme,
-            hwm,
-            seed,
-            prefetch: Duration::from_micros(prefetch_us),
-        })
+        .prop_map(
+            |(scheme, hwm, seed, prefetch_us, time_slice)| SchedulerConfig {
+                scheme,
+                hwm,
+                seed,
+                prefetch: Duration::from_micros(prefetch_us),
+                time_slice,
+            },
+        )
 }
 
 /// What the scheduler should be doing, kept the slow and obvious way.
@@ -78,6 +82,10 @@ fn config() -> impl Strategy<Value = SchedulerConfig> {
 struct Model {
     hwm: u32,
     prefetch: Duration,
+    time_slice: bool,
+    /// Engine → the task sliced in beside its others (`Action::Slice`):
+    /// running, but outside the engine's load.
+    sliced: BTreeMap<u32, u64>,
     /// Each live engine's estimate of its tasks' run time, once one is known.
     run_time: BTreeMap<u32, Duration>,
     alive: BTreeSet<u32>,
@@ -102,7 +110,22 @@ struct Model {
 
 impl Model {
     fn load(&self, engine: u32) -> u32 {
-        self.running.values().filter(|&&e| e == engine).count() as u32
+        self.held(engine).count() as u32
+    }
+
+    /// The tasks `engine` holds under its mark (not the one sliced in).
+    fn held(&self, engine: u32) -> impl Iterator<Item = u64> + '_ {
+        self.running
+            .iter()
+            .filter(move |&(task, &e)| e == engine && self.sliced.get(&e) != Some(task))
+            .map(|(&task, _)| task)
+    }
+
+    /// A running task ended one way or another.
+    fn ended(&mut self, task: u64) {
+        self.running.remove(&task);
+        self.retracting.retain(|_, t| *t != task);
+        self.sliced.retain(|_, t| *t != task);
     }
 
     /// The high-water mark plus prefetch (`SchedulerConfig::prefetch`):
@@ -124,11 +147,7 @@ impl Model {
 
     /// The task dispatched last to `engine` among those it holds.
     fn newest(&self, engine: u32) -> Option<u64> {
-        self.running
-            .iter()
-            .filter(|&(_, &e)| e == engine)
-            .max_by_key(|&(task, _)| self.dispatch[task])
-            .map(|(&task, _)| task)
+        self.held(engine).max_by_key(|task| self.dispatch[task])
     }
 
     /// Puts a task back in the queue at its submission's place.
@@ -218,6 +237,47 @@ impl Model {
                 self.dispatched += 1;
                 self.dispatch.insert(task, self.dispatched);
             }
+            Action::Slice { task, engine } => {
+                let (task, engine) = (task.0, engine.0);
+                prop_assert!(self.time_slice, "a slice with time slicing off");
+                let position = self.queued.iter().position(|(t, _)| *t == task);
+                let Some(position) = position else {
+                    return Err(TestCaseError::fail(format!(
+                        "slice of unqueued task {task}"
+                    )));
+                };
+                prop_assert!(self.queued[position].1.is_none(), "a targeted task sliced");
+                prop_assert!(self.alive.contains(&engine), "slice to missing engine");
+                prop_assert!(
+                    !self.sliced.contains_key(&engine),
+                    "a second slice on engine {}",
+                    engine
+                );
+                prop_assert!(!self.runnable(&None), "a slice while an engine has room");
+                let tenant = self.tenant_of[&task];
+                let oldest = self.held(engine).min_by_key(|t| self.dispatch[t]);
+                let Some(oldest) = oldest else {
+                    return Err(TestCaseError::fail(format!(
+                        "slice onto idle engine {engine}"
+                    )));
+                };
+                prop_assert!(
+                    self.tenant_of[&oldest] != tenant,
+                    "task {} sliced in beside its own tenant's task {}",
+                    task,
+                    oldest
+                );
+                let older_of_tenant = self.queued[..position]
+                    .iter()
+                    .any(|(t, targets)| targets.is_none() && self.tenant_of[t] == tenant);
+                prop_assert!(!older_of_tenant, "slice of {} overtook its tenant", task);
+                self.queued.remove(position);
+                self.targeted.remove(&task);
+                self.running.insert(task, engine);
+                self.sliced.insert(engine, task);
+                self.dispatched += 1;
+                self.dispatch.insert(task, self.dispatched);
+            }
             Action::Retract { task, engine } => {
                 let (task, engine) = (task.0, engine.0);
                 prop_assert!(!self.prefetch.is_zero(), "a retract without prefetch");
@@ -259,8 +319,7 @@ impl Model {
                     !self.alive.contains(&engine),
                     "{task} lost on live engine {engine}"
                 );
-                self.running.remove(&task);
-                self.retracting.retain(|_, t| *t != task);
+                self.ended(task);
             }
             Action::Fail { task, reason } => {
                 let task = task.0;
@@ -269,8 +328,7 @@ impl Model {
                         !self.alive.contains(&engine),
                         "{task} failed on live engine: {reason}"
                     );
-                    self.running.remove(&task);
-                    self.retracting.retain(|_, t| *t != task);
+                    self.ended(task);
                 } else if let Some(position) = self.queued.iter().position(|(t, _)| *t == task) {
                     let targets = &self.queued[position].1;
                     prop_assert!(
@@ -345,6 +403,7 @@ fn run(config: SchedulerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut model = Model {
         hwm: config.hwm,
         prefetch: config.prefetch,
+        time_slice: config.time_slice,
         ..Model::default()
     };
     let mut sched = Scheduler::new(config);
@@ -469,11 +528,12 @@ fn finish(
         Some(run_time) => sched.handle_finished_after(now, TaskId(task), run_time),
         None => sched.handle_finished(now, TaskId(task)),
     };
-    if let Some(engine) = model.running.remove(&task) {
-        if model.retracting.get(&engine) == Some(&task) {
-            model.retracting.remove(&engine);
-        }
-        if let Some(run_time) = run_time {
+    if let Some(engine) = model.running.get(&task).copied() {
+        let sliced = model.sliced.get(&engine) == Some(&task);
+        model.ended(task);
+        // A sliced task's run time shared its engine: it does not size
+        // the engine's prefetch.
+        if let Some(run_time) = run_time.filter(|_| !sliced) {
             model.ran(engine, run_time);
         }
         prop_assert_eq!(result, Ok(()));

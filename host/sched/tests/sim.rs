@@ -157,6 +157,7 @@ impl Sim {
                 hwm: scenario.hwm,
                 seed: scenario.seed,
                 prefetch: Duration::ZERO,
+                time_slice: false,
             }),
             rng: Rng(scenario.seed ^ 0x5151),
             clock: 0,
@@ -290,6 +291,7 @@ impl Sim {
         while let Some(action) = self.sched.poll_action() {
             match action {
                 Action::Dispatch { task, engine } => self.dispatched(task, engine),
+                Action::Slice { task, .. } => panic!("{task} sliced with time slicing off"),
                 Action::Fail { task, reason } => self.failed(task, &reason),
                 // The owner decides (the controller runs it again); here
                 // it ends, as it did on the engine that left.

@@ -36,6 +36,7 @@ fn config(seed: u64) -> HubConfig {
             hwm: 1 + (seed % 3) as u32,
             seed,
             prefetch: Duration::from_millis(if seed % 4 < 2 { 0 } else { 5 }),
+            time_slice: seed % 8 >= 4,
         },
         heartbeat_timeout: HEARTBEAT_TIMEOUT,
         max_engine_deaths: MAX_DEATHS,

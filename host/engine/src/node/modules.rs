@@ -1,0 +1,89 @@
+//! The modules an engine node has loaded, shared by its two lanes (its own
+//! queue and the task sliced in beside it, see `turns`).
+//!
+//! Module bytes arrive in the engine's own queue, before the tasks that
+//! need them, and are compiled there in arrival order. A task sliced in
+//! beside a running one cannot wait for that queue: if its module's bytes
+//! still wait there, it takes them out and compiles them itself; if they
+//! are being compiled, it waits for the result.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::Notify;
+use wasp_proto::{EngineId, ModuleHash};
+
+use super::WorkQueue;
+use crate::runtime::{Module, Runtime};
+
+/// A module's state at this engine.
+enum Entry {
+    /// Its bytes came and are queued or being compiled.
+    Expected,
+    /// Compiled, or refused with the reason.
+    Loaded(Result<Arc<Module>, String>),
+}
+
+/// The engine's modules by hash. Entries are kept for the connection's
+/// life, as the compiled modules are kept by the runtime: the controller
+/// sends each module once.
+#[derive(Default)]
+pub(super) struct Modules {
+    entries: Mutex<HashMap<ModuleHash, Entry>>,
+    loaded: Notify,
+}
+
+impl Modules {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<ModuleHash, Entry>> {
+        // Nothing panics while holding it; a poisoned lock is still usable.
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `hash`'s bytes arrived and were queued.
+    pub(super) fn expect(&self, hash: ModuleHash) {
+        self.entries().entry(hash).or_insert(Entry::Expected);
+    }
+
+    /// Compiles `bytes` and keeps the outcome under `hash`.
+    pub(super) async fn load(&self, runtime: &Runtime, hash: ModuleHash, bytes: Vec<u8>) {
+        let loaded = runtime.load(bytes).await.map_err(|e| e.to_string());
+        if let Err(err) = &loaded {
+            tracing::warn!(module = %hash.short(), cause = %err, "module failed to load");
+        }
+        self.entries().insert(hash, Entry::Loaded(loaded));
+        self.loaded.notify_waiters();
+    }
+
+    /// The module `hash`: loaded here, loaded now from the bytes waiting
+    /// in `queue`, awaited while another lane compiles it, or found in the
+    /// runtime's caches (memory, then disk).
+    pub(super) async fn get(
+        &self,
+        runtime: &Runtime,
+        engine: EngineId,
+        hash: ModuleHash,
+        queue: &WorkQueue,
+    ) -> Result<Arc<Module>, String> {
+        loop {
+            // Registered before looking, so a load finishing in between is
+            // not missed.
+            let notified = self.loaded.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.entries().get(&hash) {
+                Some(Entry::Loaded(loaded)) => return loaded.clone(),
+                Some(Entry::Expected) => {}
+                None => break,
+            }
+            if let Some(bytes) = queue.take_load(hash) {
+                self.load(runtime, hash, bytes).await;
+                continue;
+            }
+            notified.await;
+        }
+        runtime
+            .cached_async(&hash)
+            .await
+            .ok_or_else(|| format!("engine {engine} does not have module {hash}"))
+    }
+}

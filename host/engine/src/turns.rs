@@ -1,0 +1,348 @@
+//! Turns at the engine: how an engine runs two tenants' tasks at once on
+//! one worker's worth of time (the controller's `--time-slice`, issue 12).
+//!
+//! An engine is one worker, as an ipyparallel engine is: one task computes
+//! at a time. When the controller slices a task in beside a running one
+//! (another tenant's), the engine runs both, but they take *turns*: a
+//! task's future computes only while it holds the turn, and the guest
+//! gives it up at an epoch tick, which every guest reaches within one tick
+//! (the runtime's epoch callback yields to the executor at each). No
+//! process can do that to another without the OS scheduler's help; a wasm
+//! guest is suspended at a safe point by its own compiled code.
+//!
+//! Who goes next is decided by virtual time, as in the controller's fair
+//! share: each lane (the engine's own queue and the sliced-in task) counts
+//! the ticks its tasks held the turn, divided by its tenant's weight; at a
+//! tick, the lane holding the turn hands it over when the other waits with
+//! less virtual time. A lane that starts a task after being idle is placed
+//! [`ARRIVAL_CREDIT`] ticks behind the other, so that a short task arriving
+//! beside a long one runs to its end at once (its tenant is the one behind:
+//! the controller sliced it in because its turn had come), and a long one
+//! soon alternates tick by tick, by weight.
+//!
+//! Time blocked in the host (a guest sleeping) holds no turn: a future that
+//! is pending without having yielded at a tick gives the turn up.
+//!
+//! The epoch callback runs inside the poll of the task's future, on the
+//! polling thread, with no access to the future's state; the lane being
+//! polled is found in a thread-local set around each poll ([`Turn::poll`]).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+/// How many ticks a lane that was idle starts behind the other: the
+/// ticks a newly arrived task may run before it alternates.
+pub const ARRIVAL_CREDIT: u64 = 4;
+
+/// Virtual-time units per tick at weight 1: ticks are divided by weights.
+const SCALE: u64 = 1 << 20;
+
+/// An engine's lanes: `0` its own queue, `1` the task sliced in beside.
+pub(crate) const LANES: usize = 2;
+
+/// The turn between an engine's lanes. Cheap to clone.
+#[derive(Clone, Default)]
+pub(crate) struct Turns {
+    inner: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The lane that may compute, if any.
+    holder: Option<usize>,
+    lanes: [Lane; LANES],
+}
+
+#[derive(Default)]
+struct Lane {
+    /// Ticks held, in units of `SCALE / weight`.
+    vt: u64,
+    weight: u64,
+    /// It is running a task.
+    active: bool,
+    /// It yielded at a tick since its last poll (it wants to compute on).
+    ticked: bool,
+    /// Its waiting task's waker, when another lane holds the turn.
+    waiting: Option<Waker>,
+}
+
+thread_local! {
+    /// The lane whose future this thread is polling, for [`tick`].
+    static POLLING: RefCell<Option<(Turns, usize)>> = const { RefCell::new(None) };
+}
+
+/// Charges the lane being polled on this thread one tick: called from the
+/// runtime's epoch callback. Outside a [`Turn`] (a runtime used on its
+/// own), nothing happens.
+pub(crate) fn tick() {
+    POLLING.with(|polling| {
+        if let Some((turns, lane)) = &*polling.borrow() {
+            let mut state = turns.state();
+            let lane = &mut state.lanes[*lane];
+            lane.vt = lane.vt.saturating_add(SCALE / lane.weight.max(1));
+            lane.ticked = true;
+        }
+    });
+}
+
+impl Turns {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // Nothing panics while holding it; a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `task` in `lane` for a tenant of `weight`, computing only while
+    /// it holds the turn.
+    pub(crate) fn run<F: Future>(&self, lane: usize, weight: u32, task: F) -> Turn<F> {
+        {
+            let mut state = self.state();
+            let other = state
+                .lanes
+                .iter()
+                .enumerate()
+                .find(|&(i, l)| i != lane && l.active)
+                .map(|(_, l)| l.vt);
+            let this = &mut state.lanes[lane];
+            this.weight = u64::from(weight.max(1));
+            this.active = true;
+            this.ticked = false;
+            // Idle time earns no more than the arrival credit.
+            if let Some(other) = other {
+                let floor = other.saturating_sub(ARRIVAL_CREDIT * SCALE / this.weight);
+                this.vt = this.vt.max(floor);
+            }
+        }
+        Turn {
+            turns: self.clone(),
+            lane,
+            holding: false,
+            task: Box::pin(task),
+        }
+    }
+}
+
+impl State {
+    /// Gives the turn to the waiting lane with the least virtual time, or
+    /// to nobody.
+    fn hand_over(&mut self) {
+        self.holder = None;
+        let next = self
+            .lanes
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.waiting.is_some())
+            .min_by_key(|(_, l)| l.vt)
+            .map(|(i, _)| i);
+        if let Some(next) = next {
+            self.holder = Some(next);
+            if let Some(waker) = self.lanes[next].waiting.take() {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Whether `lane`, which yielded at a tick, should let another lane
+    /// compute: one waits with less virtual time.
+    fn should_yield(&self, lane: usize) -> bool {
+        let vt = self.lanes[lane].vt;
+        self.lanes
+            .iter()
+            .enumerate()
+            .any(|(i, l)| i != lane && l.waiting.is_some() && l.vt < vt)
+    }
+}
+
+/// A task's future that computes only while its lane holds the turn
+/// ([`Turns::run`]).
+pub(crate) struct Turn<F> {
+    turns: Turns,
+    lane: usize,
+    holding: bool,
+    task: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for Turn<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        if !this.holding {
+            let mut state = this.turns.state();
+            match state.holder {
+                Some(holder) if holder != this.lane => {
+                    state.lanes[this.lane].waiting = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+                _ => {
+                    state.holder = Some(this.lane);
+                    state.lanes[this.lane].waiting = None;
+                }
+            }
+            this.holding = true;
+        }
+        POLLING.with(|polling| *polling.borrow_mut() = Some((this.turns.clone(), this.lane)));
+        let polled = this.task.as_mut().poll(cx);
+        POLLING.with(|polling| *polling.borrow_mut() = None);
+        let mut state = this.turns.state();
+        let lane = &mut state.lanes[this.lane];
+        let ticked = std::mem::take(&mut lane.ticked);
+        match polled {
+            Poll::Ready(output) => {
+                lane.active = false;
+                this.holding = false;
+                state.hand_over();
+                Poll::Ready(output)
+            }
+            // Pending at a tick: it has woken itself to compute on, and
+            // keeps the turn unless the other lane is behind.
+            Poll::Pending if ticked && !state.should_yield(this.lane) => Poll::Pending,
+            // Blocked in the host, or its turn is over.
+            Poll::Pending => {
+                this.holding = false;
+                state.hand_over();
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<F> Drop for Turn<F> {
+    fn drop(&mut self) {
+        // An abandoned task (its connection lost) must not keep the turn,
+        // nor leave a waker behind.
+        let mut state = self.turns.state();
+        let lane = &mut state.lanes[self.lane];
+        lane.active = false;
+        lane.waiting = None;
+        lane.ticked = false;
+        if state.holder == Some(self.lane) {
+            state.hand_over();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A guest stand-in: computes `ticks` ticks, yielding at each (as the
+    /// epoch callback makes a guest do), and logs each tick it ran.
+    async fn compute(name: &'static str, ticks: usize, log: Arc<Mutex<Vec<&'static str>>>) {
+        for _ in 0..ticks {
+            tick();
+            log.lock().expect("log").push(name);
+            // Yield as wasmtime's `UpdateDeadline::Yield` does.
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if yielded {
+                    Poll::Ready(())
+                } else {
+                    yielded = true;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            })
+            .await;
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn a_task_arriving_beside_a_long_one_runs_to_its_end_first() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let turns = Turns::default();
+        let started = Arc::new(tokio::sync::Notify::new());
+        runtime().block_on(async {
+            // b arrives once a has run ten ticks.
+            let short = {
+                let (turns, log, started) = (turns.clone(), log.clone(), started.clone());
+                tokio::spawn(async move {
+                    started.notified().await;
+                    turns.run(1, 1, compute("b", 3, log)).await;
+                })
+            };
+            let long = {
+                let log = log.clone();
+                turns.run(0, 1, async move {
+                    compute("a", 10, log.clone()).await;
+                    started.notify_one();
+                    compute("a", 10, log).await;
+                })
+            };
+            long.await;
+            short.await.expect("short");
+        });
+        let log = log.lock().expect("log").join("");
+        // b's three ticks run back to back, soon after it arrived (when
+        // the executor next polled it), long before a's end.
+        let first_b = log.find('b').expect("b ran");
+        assert_eq!(&log[first_b..first_b + 3], "bbb", "{log}");
+        assert!((10..=13).contains(&first_b), "{log}");
+        assert_eq!(log.matches('a').count(), 20, "{log}");
+    }
+
+    #[test]
+    fn two_long_tasks_share_the_turn_by_weight() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let turns = Turns::default();
+        runtime().block_on(async {
+            let a = tokio::spawn(turns.run(0, 1, compute("a", 300, log.clone())));
+            let b = tokio::spawn(turns.run(1, 2, compute("b", 300, log.clone())));
+            a.await.expect("a");
+            b.await.expect("b");
+        });
+        let log = log.lock().expect("log");
+        // While both compute (the first 300 ticks), b gets two for a's one.
+        let window = &log[..300];
+        let b = window.iter().filter(|&&n| n == "b").count();
+        assert!((190..=210).contains(&b), "b had {b} of 300 ticks");
+    }
+
+    #[test]
+    fn a_task_blocked_in_the_host_holds_no_turn() {
+        let turns = Turns::default();
+        let ran = Arc::new(AtomicUsize::new(0));
+        runtime().block_on(async {
+            // Sleeps (pending without a tick) and never computes.
+            let sleeper = tokio::spawn(turns.run(
+                0,
+                1,
+                tokio::time::sleep(std::time::Duration::from_millis(50)),
+            ));
+            tokio::task::yield_now().await;
+            let ran2 = ran.clone();
+            let worker = turns.run(1, 1, async move {
+                ran2.fetch_add(1, Ordering::SeqCst);
+            });
+            worker.await;
+            // The worker finished while the sleeper still slept.
+            assert!(!sleeper.is_finished());
+            sleeper.await.expect("sleeper");
+        });
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_dropped_task_gives_the_turn_up() {
+        let turns = Turns::default();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        runtime().block_on(async {
+            let long = tokio::spawn(turns.run(0, 1, compute("a", 1_000_000, log.clone())));
+            tokio::task::yield_now().await;
+            long.abort();
+            let _ = long.await;
+            turns.run(1, 1, compute("b", 2, log.clone())).await;
+        });
+        assert!(log.lock().expect("log").ends_with(&["b", "b"]));
+    }
+}
