@@ -62,6 +62,15 @@ impl Options {
     }
 }
 
+/// Runs a benchmark's `run` on a multi-thread tokio runtime and returns
+/// its exit ([`exit_code`]).
+pub fn block_on_main(run: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => exit_code(runtime.block_on(run)),
+        Err(err) => exit_code(Err(err.into())),
+    }
+}
+
 /// A benchmark's exit: its error printed, whole, on failure.
 pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {

@@ -123,11 +123,7 @@ fn options() -> anyhow::Result<Options> {
 }
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => return wasp_bench::options::exit_code(Err(err.into())),
-    };
-    wasp_bench::options::exit_code(runtime.block_on(run()))
+    wasp_bench::options::block_on_main(run())
 }
 
 async fn run() -> anyhow::Result<()> {

@@ -192,11 +192,7 @@ fn options() -> anyhow::Result<Options> {
 
 /// Runs the benchmark on a multi-thread runtime; an error is printed whole.
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => return wasp_bench::options::exit_code(Err(err.into())),
-    };
-    wasp_bench::options::exit_code(runtime.block_on(run()))
+    wasp_bench::options::block_on_main(run())
 }
 
 /// Every mode, then the table and the JSON.
