@@ -916,6 +916,9 @@ impl HubState {
             limits: task.limits,
             share: Share { sliced, weight },
         };
+        if sliced {
+            tracing::debug!(task = %id, %engine, "task sliced in beside the engine's own");
+        }
         self.send_module_if_missing(engine, run.module);
         self.outputs.push_back(Output::Engine {
             engine,

@@ -789,6 +789,7 @@ async fn execute_sliced(lanes: Lanes, work: Arc<WorkQueue>) {
             continue;
         }
         let share = task.share;
+        tracing::debug!(task = %task.id, "running a task sliced in");
         let task = match resolve_refs(lanes.engine, &Namespace::default(), task) {
             Ok(task) => task,
             Err(failed) => {

@@ -119,6 +119,7 @@ impl Turns {
             turns: self.clone(),
             lane,
             holding: false,
+            defer: None,
             task: Box::pin(task),
         }
     }
@@ -161,27 +162,53 @@ pub(crate) struct Turn<F> {
     turns: Turns,
     lane: usize,
     holding: bool,
+    /// Set after every poll that computed: the next poll waits for it
+    /// first, so that everything else ready on this thread runs before
+    /// the next slice of computing (see [`Turn::poll`]).
+    defer: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     task: Pin<Box<F>>,
 }
 
 impl<F: Future> Future for Turn<F> {
     type Output = F::Output;
 
+    /// One slice: up to the next epoch tick of computing, or until the
+    /// task blocks in the host or ends.
+    ///
+    /// Between two slices, the task first lets everything else that is
+    /// ready on this thread run (`tokio::task::yield_now` defers it until
+    /// the scheduler has drained its queue and polled the network). A
+    /// guest that yields at a tick is at once ready again, so without this
+    /// each other step (reading a task from the connection, starting it,
+    /// sending a result) would wait for a whole tick of computing: on a
+    /// one-thread engine, a task sliced in would wait several ticks.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        if !this.holding {
-            let mut state = this.turns.state();
-            match state.holder {
-                Some(holder) if holder != this.lane => {
-                    state.lanes[this.lane].waiting = Some(cx.waker().clone());
-                    return Poll::Pending;
-                }
-                _ => {
-                    state.holder = Some(this.lane);
-                    state.lanes[this.lane].waiting = None;
-                }
+        if let Some(defer) = this.defer.as_mut() {
+            if defer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
             }
-            this.holding = true;
+            this.defer = None;
+        }
+        {
+            let mut state = this.turns.state();
+            if this.holding && state.should_yield(this.lane) {
+                this.holding = false;
+                state.hand_over();
+            }
+            if !this.holding {
+                match state.holder {
+                    Some(holder) if holder != this.lane => {
+                        state.lanes[this.lane].waiting = Some(cx.waker().clone());
+                        return Poll::Pending;
+                    }
+                    _ => {
+                        state.holder = Some(this.lane);
+                        state.lanes[this.lane].waiting = None;
+                    }
+                }
+                this.holding = true;
+            }
         }
         POLLING.with(|polling| *polling.borrow_mut() = Some((this.turns.clone(), this.lane)));
         let polled = this.task.as_mut().poll(cx);
@@ -196,13 +223,15 @@ impl<F: Future> Future for Turn<F> {
                 state.hand_over();
                 Poll::Ready(output)
             }
-            // Pending at a tick: it has woken itself to compute on, and
-            // keeps the turn unless the other lane is behind.
-            Poll::Pending if ticked && !state.should_yield(this.lane) => Poll::Pending,
-            // Blocked in the host, or its turn is over.
             Poll::Pending => {
-                this.holding = false;
-                state.hand_over();
+                // Pending at a tick: it has woken itself to compute on,
+                // and keeps the turn unless the other lane is behind.
+                // Blocked in the host, or its turn over: it gives it up.
+                if !ticked || state.should_yield(this.lane) {
+                    this.holding = false;
+                    state.hand_over();
+                }
+                this.defer = Some(Box::pin(tokio::task::yield_now()));
                 Poll::Pending
             }
         }
@@ -344,5 +373,41 @@ mod tests {
             turns.run(1, 1, compute("b", 2, log.clone())).await;
         });
         assert!(log.lock().expect("log").ends_with(&["b", "b"]));
+    }
+}
+
+#[cfg(test)]
+mod guest_tests {
+    use super::*;
+    use crate::runtime::{Runtime, RuntimeConfig};
+    use crate::sandbox::CallContext;
+    use wasp_proto::Value;
+
+    /// Real guests: a long `cpu` call yields its turn at the epoch ticks
+    /// to a short one that arrives beside it, which ends first.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_guest_gives_up_its_turn_at_an_epoch_tick() {
+        let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
+        let bytes = std::fs::read(wasp_task_artifacts::CPU).expect("cpu.wasm");
+        let module = runtime.load(bytes).await.expect("loads");
+        let turns = Turns::default();
+        let call = |n: u64| {
+            let (runtime, module) = (runtime.clone(), module.clone());
+            async move {
+                let report = runtime
+                    .call(&module, "cpu", &[Value::U64(n)], CallContext::default())
+                    .await;
+                report.result.is_ok()
+            }
+        };
+        // Seconds of computing, stopped by the abort below.
+        let long = tokio::spawn(turns.run(0, 1, call(2_000_000_000)));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            turns.run(1, 1, call(1_000)).await,
+            "the short call succeeds"
+        );
+        assert!(!long.is_finished(), "the long call still runs");
+        long.abort();
     }
 }
