@@ -925,16 +925,7 @@ impl Scheduler {
             Some(slot) if engine.slice == NONE => Some(slot.tenant),
             _ => None,
         };
-        if owner == engine.slice_key {
-            return;
-        }
-        if let Some(old) = engine.slice_key {
-            self.sliceable.remove(&(old, id));
-        }
-        if let Some(owner) = owner {
-            self.sliceable.insert((owner, id));
-        }
-        engine.slice_key = owner;
+        rekey(&mut self.sliceable, id, &mut engine.slice_key, owner);
     }
 
     /// The scheme's choice among all available engines.
@@ -1074,16 +1065,7 @@ impl Scheduler {
             && engine.retracting.is_none()
             && newest_untargeted)
             .then_some(engine.load.outstanding);
-        if key == engine.steal_key {
-            return;
-        }
-        if let Some(load) = engine.steal_key {
-            self.stealable.remove(&(load, id));
-        }
-        if let Some(load) = key {
-            self.stealable.insert((load, id));
-        }
-        engine.steal_key = key;
+        rekey(&mut self.stealable, id, &mut engine.steal_key, key);
     }
 
     /// If `id` is idle with nothing queued for it, asks the engine holding
@@ -1143,6 +1125,26 @@ impl Scheduler {
             engine.lane.pop_front();
         }
     }
+}
+
+/// Moves engine `id` in an index of `(key, engine)` from the key it is
+/// under (`current`, `None` for absent) to `new`.
+fn rekey(
+    index: &mut BTreeSet<(u32, EngineId)>,
+    id: EngineId,
+    current: &mut Option<u32>,
+    new: Option<u32>,
+) {
+    if *current == new {
+        return;
+    }
+    if let Some(old) = current.take() {
+        index.remove(&(old, id));
+    }
+    if let Some(key) = new {
+        index.insert((key, id));
+    }
+    *current = new;
 }
 
 /// How many tenants, in the fair share's order, a time slice is offered
