@@ -736,9 +736,13 @@ async fn execute(lanes: Lanes, namespace_bytes: usize) {
             Work::Run(task) => {
                 let namespace = namespaces.entry(task.tenant.clone()).or_default();
                 let share = task.share;
-                let task = match resolve_refs(engine, namespace, task) {
+                let task = match resolve_refs(engine, Some(namespace), task) {
                     Ok(task) => task,
-                    Err(failed) => {
+                    Err(Unresolved::NeedsNamespace(_)) => {
+                        debug_assert!(false, "a task given its namespace was handed back");
+                        continue;
+                    }
+                    Err(Unresolved::Refused(failed)) => {
                         if !lanes.done(*failed, 0) {
                             break;
                         }
@@ -783,16 +787,16 @@ async fn execute_sliced(lanes: Lanes, work: Arc<WorkQueue>) {
             debug_assert!(false, "only tasks are sliced in");
             continue;
         };
-        if takes_references(&task) {
-            work.finish_running();
-            lanes.own.push(Work::Run(task));
-            continue;
-        }
         let share = task.share;
         tracing::debug!(task = %task.id, "running a task sliced in");
-        let task = match resolve_refs(lanes.engine, &Namespace::default(), task) {
+        let task = match resolve_refs(lanes.engine, None, task) {
             Ok(task) => task,
-            Err(failed) => {
+            Err(Unresolved::NeedsNamespace(task)) => {
+                work.finish_running();
+                lanes.own.push(Work::Run(*task));
+                continue;
+            }
+            Err(Unresolved::Refused(failed)) => {
                 work.finish_running();
                 if !lanes.done(*failed, 0) {
                     break;
@@ -815,14 +819,6 @@ async fn execute_sliced(lanes: Lanes, work: Arc<WorkQueue>) {
             break;
         }
     }
-}
-
-/// Whether any argument of `task` is a reference to a namespace value
-/// (arguments that do not decode are refused later, where they run).
-fn takes_references(task: &RunTask) -> bool {
-    task.items
-        .decode()
-        .is_ok_and(|lists| lists.iter().flatten().any(|arg| matches!(arg, Arg::Ref(_))))
 }
 
 /// An upper bound of a finished task's encoded size: its results' memory
@@ -958,9 +954,9 @@ fn apply_namespace_op(
 /// this engine's value of that name.
 fn resolve_refs(
     engine: EngineId,
-    namespace: &Namespace,
+    namespace: Option<&Namespace>,
     task: RunTask,
-) -> Result<ResolvedTask, Box<TaskResult>> {
+) -> Result<ResolvedTask, Unresolved> {
     let refused = |message: String| {
         let now = now_us();
         Box::new(TaskResult {
@@ -978,18 +974,24 @@ fn resolve_refs(
             },
         })
     };
-    let lists = task
-        .items
-        .decode()
-        .map_err(|err| refused(format!("the task's arguments do not decode: {err}")))?;
+    let lists = task.items.decode().map_err(|err| {
+        Unresolved::Refused(refused(format!(
+            "the task's arguments do not decode: {err}"
+        )))
+    })?;
+    if namespace.is_none() && lists.iter().flatten().any(|arg| matches!(arg, Arg::Ref(_))) {
+        return Err(Unresolved::NeedsNamespace(Box::new(task)));
+    }
     let resolve = |arg| match arg {
         Arg::Value(value) => Ok(value),
-        Arg::Ref(name) => namespace.values.get(&name).cloned().ok_or_else(|| {
-            refused(format!(
-                "engine {engine} has no value named {name:?} in its namespace \
+        Arg::Ref(name) => namespace
+            .and_then(|ns| ns.values.get(&name).cloned())
+            .ok_or_else(|| {
+                refused(format!(
+                    "engine {engine} has no value named {name:?} in its namespace \
                  (a Reference argument)"
-            ))
-        }),
+                ))
+            }),
     };
     // Collected from the lists' own iterators, so that each list's buffer
     // is reused for its values where the types allow it.
@@ -1000,7 +1002,8 @@ fn resolve_refs(
                 .map(resolve)
                 .collect::<Result<Vec<Value>, _>>()
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Unresolved::Refused)?;
     Ok(ResolvedTask {
         id: task.id,
         tenant: task.tenant,
@@ -1009,6 +1012,16 @@ fn resolve_refs(
         items,
         limits: task.limits,
     })
+}
+
+/// Why a task's arguments could not be made values.
+enum Unresolved {
+    /// They do not decode, or name a value the namespace lacks: the task
+    /// fails with this result.
+    Refused(Box<TaskResult>),
+    /// They take references and no namespace was given (a task sliced in):
+    /// here is the task, to run where its namespace is.
+    NeedsNamespace(Box<RunTask>),
 }
 
 /// A task whose references are replaced by values.
@@ -1259,6 +1272,44 @@ pub fn now_us() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasp_proto::msg::{Items, Share};
+
+    fn sliced_task(args: Vec<Arg>) -> RunTask {
+        RunTask {
+            id: TaskId::new(1, 1),
+            tenant: Tenant("t".into()),
+            module: ModuleHash::of(b"m"),
+            func: "f".into(),
+            items: Items::encode(&[args]).expect("encodes"),
+            limits: TaskLimits::default(),
+            share: Share {
+                sliced: true,
+                weight: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn a_sliced_task_with_references_is_handed_back_for_its_namespace() {
+        let engine = EngineId(0);
+        let task = sliced_task(vec![Arg::Value(Value::S64(2)), Arg::Ref("x".into())]);
+        let Err(Unresolved::NeedsNamespace(back)) = resolve_refs(engine, None, task) else {
+            panic!("a reference resolved without a namespace");
+        };
+        // Where its namespace is, it resolves.
+        let mut namespace = Namespace::default();
+        namespace.values.insert("x".into(), Value::S64(7));
+        let Ok(resolved) = resolve_refs(engine, Some(&namespace), *back) else {
+            panic!("the handed-back task did not resolve");
+        };
+        assert_eq!(resolved.items, vec![vec![Value::S64(2), Value::S64(7)]]);
+        // Without references, no namespace is needed.
+        let plain = sliced_task(vec![Arg::Value(Value::S64(3))]);
+        let Ok(resolved) = resolve_refs(engine, None, plain) else {
+            panic!("a task of values needs no namespace");
+        };
+        assert_eq!(resolved.items, vec![vec![Value::S64(3)]]);
+    }
 
     fn push(namespace: &mut Namespace, limit: usize, entries: &[(&str, Value)]) -> NamespaceReply {
         let entries = entries
