@@ -47,7 +47,7 @@ use serde_json::{Value as Json, json};
 use wasp_bench::cluster::Cluster;
 use wasp_bench::workloads::{self, percentile};
 use wasp_client::{AsyncResult, Client, ClientError, Module};
-use wasp_proto::msg::ErrorKind;
+use wasp_proto::msg::{ErrorKind, TaskMeta};
 use wasp_proto::{TaskId, Value};
 use wasp_task_artifacts as tasks;
 
@@ -462,14 +462,17 @@ impl BWork {
     async fn measure(&self, b: &Client, cpu: &Module, plan: Plan) -> anyhow::Result<BFigures> {
         let lview = b.load_balanced_view();
         let mut latencies_ms = Vec::with_capacity(plan.b_applies);
+        let mut stages = Vec::with_capacity(plan.b_applies);
         for _ in 0..plan.b_applies {
             let started = Instant::now();
-            let result = lview
-                .apply_async(cpu, "cpu", self.args())
-                .await?
-                .get_one(Some(PATIENCE))
-                .await?;
+            let sent_us = unix_us();
+            let mut pending = lview.apply_async(cpu, "cpu", self.args()).await?;
+            let result = pending.get_one(Some(PATIENCE)).await?;
             latencies_ms.push(started.elapsed().as_secs_f64() * 1e3);
+            let received_us = unix_us();
+            if let Some(Some(meta)) = pending.metadata().first() {
+                stages.push(Stages::of(sent_us, meta, received_us));
+            }
             self.check(result)?;
         }
         latencies_ms.sort_by(f64::total_cmp);
@@ -491,6 +494,7 @@ impl BWork {
         }
         Ok(BFigures {
             latencies_ms,
+            stages,
             map_s,
         })
     }
@@ -509,6 +513,8 @@ fn cpu_here(n: u64) -> u64 {
 struct BFigures {
     /// Every round trip, in milliseconds, sorted.
     latencies_ms: Vec<f64>,
+    /// Where each round trip's time went, in submission order.
+    stages: Vec<Stages>,
     /// The map's wall time, in seconds.
     map_s: f64,
 }
@@ -532,11 +538,67 @@ impl BFigures {
             "p99_ms": self.p99_ms(),
             "max_ms": self.latencies_ms.last().copied(),
             "map_s": self.map_s,
+            "stages_ms": Stages::summary(&self.stages),
             "latencies_ms": self
                 .latencies_ms
                 .iter()
                 .map(|ms| (ms * 1e3).round() / 1e3)
                 .collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Where one round trip's time went, in milliseconds, by the clocks of
+/// the client and of the tasks' metadata (one machine, one clock): to the
+/// controller, waiting for and travelling to an engine, running, and back.
+#[derive(Clone, Copy, Debug)]
+struct Stages {
+    to_controller: f64,
+    to_start: f64,
+    run: f64,
+    back: f64,
+}
+
+impl Stages {
+    fn of(sent_us: u64, meta: &TaskMeta, received_us: u64) -> Self {
+        let ms = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1e3;
+        Self {
+            to_controller: ms(sent_us, meta.submitted_us),
+            to_start: ms(meta.submitted_us, meta.started_us),
+            run: ms(meta.started_us, meta.completed_us),
+            back: ms(meta.completed_us, received_us),
+        }
+    }
+
+    /// Each stage's median and p99, and those of the round trips at or
+    /// above the p99 (where the tail's time went).
+    fn summary(stages: &[Stages]) -> Json {
+        let total = |s: &Stages| s.to_controller + s.to_start + s.run + s.back;
+        let mut by_total = stages.to_vec();
+        by_total.sort_by(|a, b| total(a).total_cmp(&total(b)));
+        let tail = &by_total[by_total.len() * 99 / 100..];
+        let stage = |pick: fn(&Stages) -> f64| {
+            let mut all: Vec<f64> = stages.iter().map(pick).collect();
+            all.sort_by(f64::total_cmp);
+            let tail_mean = tail.iter().map(pick).sum::<f64>() / tail.len().max(1) as f64;
+            json!({
+                "median": percentile(&all, 0.5),
+                "p99": percentile(&all, 0.99),
+                "mean_in_tail": tail_mean,
+            })
+        };
+        let slowest: Vec<Json> = by_total
+            .iter()
+            .rev()
+            .take(10)
+            .map(|s| json!([s.to_controller, s.to_start, s.run, s.back]))
+            .collect();
+        json!({
+            "to_controller": stage(|s| s.to_controller),
+            "to_start": stage(|s| s.to_start),
+            "run": stage(|s| s.run),
+            "back": stage(|s| s.back),
+            "slowest_10": slowest,
         })
     }
 }

@@ -119,6 +119,7 @@ impl Turns {
             turns: self.clone(),
             lane,
             holding: false,
+            waited: false,
             defer: None,
             task: Box::pin(task),
         }
@@ -162,9 +163,12 @@ pub(crate) struct Turn<F> {
     turns: Turns,
     lane: usize,
     holding: bool,
-    /// Set after every poll that computed: the next poll waits for it
-    /// first, so that everything else ready on this thread runs before
-    /// the next slice of computing (see [`Turn::poll`]).
+    /// It waited for another lane's turn since it last computed.
+    waited: bool,
+    /// Set after every poll that computed, and when the turn is handed to
+    /// it: the next poll waits for it first, so that everything else on
+    /// this thread settles before the next slice of computing (see
+    /// [`Turn::poll`]).
     defer: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     task: Pin<Box<F>>,
 }
@@ -175,40 +179,48 @@ impl<F: Future> Future for Turn<F> {
     /// One slice: up to the next epoch tick of computing, or until the
     /// task blocks in the host or ends.
     ///
-    /// Between two slices, the task first lets everything else that is
-    /// ready on this thread run (`tokio::task::yield_now` defers it until
-    /// the scheduler has drained its queue and polled the network). A
-    /// guest that yields at a tick is at once ready again, so without this
-    /// each other step (reading a task from the connection, starting it,
-    /// sending a result) would wait for a whole tick of computing: on a
-    /// one-thread engine, a task sliced in would wait several ticks.
+    /// Between two slices, and before the first slice after the turn was
+    /// handed to it, the task first lets everything else on this thread
+    /// settle ([`settle`]). A guest that yields at a tick is at once ready
+    /// again; without this, each other step (reading a task from the
+    /// connection, starting it, sending a result) would wait for a whole
+    /// tick of computing: on a one-thread engine, a task sliced in would
+    /// wait several ticks to start, and its result a tick to leave.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        if let Some(defer) = this.defer.as_mut() {
-            if defer.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
+        loop {
+            if let Some(defer) = this.defer.as_mut() {
+                if defer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.defer = None;
             }
-            this.defer = None;
-        }
-        {
             let mut state = this.turns.state();
             if this.holding && state.should_yield(this.lane) {
                 this.holding = false;
                 state.hand_over();
             }
-            if !this.holding {
-                match state.holder {
-                    Some(holder) if holder != this.lane => {
-                        state.lanes[this.lane].waiting = Some(cx.waker().clone());
-                        return Poll::Pending;
-                    }
-                    _ => {
-                        state.holder = Some(this.lane);
-                        state.lanes[this.lane].waiting = None;
-                    }
-                }
-                this.holding = true;
+            if this.holding {
+                break;
             }
+            match state.holder {
+                Some(holder) if holder != this.lane => {
+                    state.lanes[this.lane].waiting = Some(cx.waker().clone());
+                    this.waited = true;
+                    return Poll::Pending;
+                }
+                _ => {
+                    state.holder = Some(this.lane);
+                    state.lanes[this.lane].waiting = None;
+                }
+            }
+            this.holding = true;
+            if !std::mem::take(&mut this.waited) {
+                break;
+            }
+            // Handed the turn by a lane that just ended or yielded: what
+            // that lane set going (a result to send) goes first.
+            this.defer = Some(settle());
         }
         POLLING.with(|polling| *polling.borrow_mut() = Some((this.turns.clone(), this.lane)));
         let polled = this.task.as_mut().poll(cx);
@@ -231,11 +243,33 @@ impl<F: Future> Future for Turn<F> {
                     this.holding = false;
                     state.hand_over();
                 }
-                this.defer = Some(Box::pin(tokio::task::yield_now()));
+                this.defer = Some(settle());
                 Poll::Pending
             }
         }
     }
+}
+
+/// How many rounds of the executor a computing task lets pass between two
+/// slices: see [`settle`].
+const SETTLE_ROUNDS: usize = 4;
+
+/// Lets everything else on this thread run, and the wakeups it causes.
+///
+/// `tokio::task::yield_now` defers the task until the executor has run
+/// every task that is ready and polled the network, once: one round. But a
+/// message arriving takes a chain of tasks, each woken by the one before
+/// (the endpoint's socket, the connection, the stream's reader, the lane's
+/// queue), and a task woken in a round runs after the deferred one: one
+/// round per link. A few rounds let the whole chain run before the next
+/// tick of computing; each costs one poll of the network (microseconds,
+/// against a tick of a millisecond).
+fn settle() -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async {
+        for _ in 0..SETTLE_ROUNDS {
+            tokio::task::yield_now().await;
+        }
+    })
 }
 
 impl<F> Drop for Turn<F> {
@@ -318,6 +352,120 @@ mod tests {
         assert_eq!(&log[first_b..first_b + 3], "bbb", "{log}");
         assert!((10..=13).contains(&first_b), "{log}");
         assert_eq!(log.matches('a').count(), 20, "{log}");
+    }
+
+    /// Spins for a tenth of a millisecond, so that a timer can fire
+    /// between two ticks of [`compute`].
+    fn busy() {
+        let until = std::time::Instant::now() + std::time::Duration::from_micros(100);
+        while std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// A chain of `links` tasks, each woken by the one before (as the
+    /// network wakes the endpoint, which wakes the connection, ...), the
+    /// first after `delay` (by a timer, as the network's poll does): logs
+    /// `first` when the chain starts, then runs `last` at its end.
+    async fn chain<F: Future<Output = ()> + Send + 'static>(
+        links: usize,
+        delay: Option<std::time::Duration>,
+        first: &'static str,
+        log: Arc<Mutex<Vec<&'static str>>>,
+        last: F,
+    ) {
+        let notes: Vec<_> = (0..links)
+            .map(|_| Arc::new(tokio::sync::Notify::new()))
+            .collect();
+        let mut hops = Vec::new();
+        for i in 1..links {
+            let (wait, next) = (notes[i].clone(), notes.get(i + 1).cloned());
+            hops.push(tokio::spawn(async move {
+                wait.notified().await;
+                if let Some(next) = next {
+                    next.notify_one();
+                }
+            }));
+        }
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        log.lock().expect("log").push(first);
+        if let Some(next) = notes.get(1) {
+            next.notify_one();
+        }
+        for hop in hops {
+            hop.await.expect("hop");
+        }
+        last.await;
+    }
+
+    #[test]
+    fn a_task_arriving_through_a_chain_of_wakeups_starts_within_a_tick() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let turns = Turns::default();
+        runtime().block_on(async {
+            let short = turns.run(1, 1, compute("b", 1, log.clone()));
+            let arrival = tokio::spawn(chain(
+                4,
+                Some(std::time::Duration::from_millis(3)),
+                "arrived",
+                log.clone(),
+                short,
+            ));
+            // Spawned, as the engine's lanes are (not the runtime's main
+            // future, which it polls apart from its queue of tasks).
+            let log2 = log.clone();
+            tokio::spawn(turns.run(0, 1, async move {
+                while !arrival.is_finished() {
+                    busy();
+                    compute("a", 1, log2.clone()).await;
+                }
+            }))
+            .await
+            .expect("long");
+        });
+        let log = log.lock().expect("log");
+        let arrived = log.iter().position(|&n| n == "arrived").expect("arrived");
+        let started = log.iter().position(|&n| n == "b").expect("b ran");
+        // It starts at the tick after it arrived: the chain ran before
+        // another tick of computing.
+        assert_eq!(started, arrived + 1, "{log:?}");
+    }
+
+    #[test]
+    fn what_an_ending_task_sets_going_runs_before_the_next_tick() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let turns = Turns::default();
+        runtime().block_on(async {
+            let short = {
+                let (turns, log) = (turns.clone(), log.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                    turns.run(1, 1, compute("b", 1, log.clone())).await;
+                    // Its result leaves through a chain of tasks.
+                    let sent = log.clone();
+                    chain(4, None, "sending", log, async move {
+                        sent.lock().expect("log").push("sent");
+                    })
+                    .await;
+                })
+            };
+            let log2 = log.clone();
+            tokio::spawn(turns.run(0, 1, async move {
+                while !short.is_finished() {
+                    busy();
+                    compute("a", 1, log2.clone()).await;
+                }
+            }))
+            .await
+            .expect("long");
+        });
+        let log = log.lock().expect("log");
+        let ended = log.iter().position(|&n| n == "b").expect("b ran");
+        let sent = log.iter().position(|&n| n == "sent").expect("sent");
+        let between = log[ended..sent].iter().filter(|&&n| n == "a").count();
+        assert_eq!(between, 0, "{log:?}");
     }
 
     #[test]
