@@ -65,6 +65,9 @@ impl Options {
 /// Runs a benchmark's `run` on a multi-thread tokio runtime and returns
 /// its exit ([`exit_code`]).
 pub fn block_on_main(run: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    // A bench's client waits for replies: let it run when one arrives, as
+    // the controller does (its runtime's threads inherit the slice).
+    wasp_net::wakeups::prefer_prompt_wakeups();
     match tokio::runtime::Runtime::new() {
         Ok(runtime) => exit_code(runtime.block_on(run)),
         Err(err) => exit_code(Err(err.into())),

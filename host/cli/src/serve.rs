@@ -30,6 +30,10 @@ pub fn controller(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
     }
     config.prefetch = args.scheduler.prefetch.0;
     config.time_slice = args.scheduler.time_slice;
+    // The controller carries every message: it should run the moment one
+    // arrives, even while engines compute on every core of its host.
+    let prompt = wasp_net::wakeups::prefer_prompt_wakeups();
+    tracing::debug!(prompt, "asked for a short time slice");
     tokio_runtime()?.block_on(async {
         let controller = Controller::start(config)
             .await
@@ -69,6 +73,10 @@ pub fn engine(args: &EngineArgs) -> anyhow::Result<ExitCode> {
     // reuse and a load in flight.
     runtime.max_instances = 8;
     let name = format!("{}:{}", hostname(), std::process::id());
+    // This thread computes: it keeps the kernel's default time slice even
+    // when its parent asked for a short one (`wasp_net::wakeups`), so that
+    // the threads carrying messages, which wake briefly, run ahead of it.
+    wasp_net::wakeups::default_time_slice();
     let engine = tokio_runtime()?.block_on(run_node(NodeConfig {
         connection,
         connection_path,

@@ -737,6 +737,10 @@ fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
     let spawned = std::thread::Builder::new()
         .name("wasp-epoch".into())
         .spawn(move || {
+            // A tick late is a turn late (`turns`): the ticker runs
+            // briefly, and should run as soon as it wakes, even while
+            // every core computes.
+            wasp_net::wakeups::prefer_prompt_wakeups();
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(EPOCH_TICK);
                 engine.increment_epoch();

@@ -24,6 +24,8 @@
 //! - [`connfile`]: [`ConnectionFile`] and [`Profile`].
 //! - [`error`]: [`NetError`], every failure with the address, file or
 //!   limit involved.
+//! - [`wakeups`]: a short time slice for the threads that carry
+//!   messages, so that they run promptly beside computing engines.
 //! - [`backoff`]: when to try again and when to give up (sans-IO), for
 //!   engines and clients reconnecting and the cluster supervisor's restarts.
 
@@ -38,6 +40,7 @@ pub mod framed;
 #[cfg(test)]
 mod testing;
 pub mod tls;
+pub mod wakeups;
 
 pub use connfile::{ConnectionFile, Profile};
 pub use dial::{Session, dial};
