@@ -42,7 +42,8 @@ async fn client_as(cluster: &Cluster, token: &str) -> Client {
 }
 
 /// Weighted fair share between tenants, on one engine that takes one task
-/// at a time (ipyparallel's scheduler: hwm 1, no prefetch): a tenant that
+/// at a time (ipyparallel's scheduler: hwm 1, no prefetch, no time
+/// slicing, which would run bob's tasks beside alice's): a tenant that
 /// submits behind another's backlog is not queued behind it, and while both
 /// have work queued, engine time goes 1:3 by their weights. Order of the
 /// tasks' start times, read off the engine's own clock; no durations.
@@ -52,7 +53,7 @@ async fn tenants_share_the_engines_by_weight_not_by_arrival() {
         ("alice", "alice-token-0123456789", 1),
         ("bob", "bob-token-0123456789", 3),
     ]);
-    let cluster = Cluster::start_in_with(dir, 1, &["--prefetch", "0"]);
+    let cluster = Cluster::start_in_with(dir, 1, &["--prefetch", "0", "--time-slice", "off"]);
     let alice = client_as(&cluster, "alice-token-0123456789").await;
     let bob = client_as(&cluster, "bob-token-0123456789").await;
     let sleep = Module::from_file(tasks::SLEEP).expect("module");
@@ -725,7 +726,7 @@ async fn a_tenant_is_sliced_in_beside_another_tenants_long_task() {
         ("alice", "alice-token-0123456789", 1),
         ("bob", "bob-token-0123456789", 1),
     ]);
-    let cluster = Cluster::start_in_with(dir, 1, &["--prefetch", "0", "--time-slice"]);
+    let cluster = Cluster::start_in_with(dir, 1, &["--prefetch", "0", "--time-slice", "on"]);
     let alice = client_as(&cluster, "alice-token-0123456789").await;
     let bob = client_as(&cluster, "bob-token-0123456789").await;
     let evil = Module::from_file(tasks::EVIL).expect("module");

@@ -27,8 +27,9 @@
 //! The goals: B's p99 beside A at most 2x B's p99 alone, and B's map beside
 //! A within 2x of its fair half of the cluster (half the cluster takes
 //! about `2T`, so at most `2 x 2T`). Both are measured in each mode, each
-//! mode in a fresh cluster: without time slicing (`off`) and with it
-//! (`on`: `wasp cluster start --time-slice`, an engine may run another
+//! mode in a fresh cluster: without time slicing (`off`, `--time-slice
+//! off`) and with it
+//! (`on`: `wasp cluster start --time-slice on`, the default, an engine may run another
 //! tenant's task beside a running one, switching at epoch ticks). The
 //! calibration of the first mode serves every mode, so all run the same
 //! work. `--quick` cuts B's counts to 200 and A's flood to 2,000 tasks (a
@@ -144,8 +145,8 @@ impl Mode {
     /// The `wasp cluster start` flags of the mode.
     fn flags(self) -> &'static [&'static str] {
         match self {
-            Self::Off => &[],
-            Self::On => &["--time-slice"],
+            Self::Off => &["--time-slice", "off"],
+            Self::On => &["--time-slice", "on"],
         }
     }
 }
@@ -207,9 +208,7 @@ async fn run() -> anyhow::Result<()> {
     let started = Instant::now();
     let cpu = Module::from_file(tasks::CPU)?;
     let evil = Module::from_file(tasks::EVIL)?;
-    if options.modes.contains(&Mode::On) {
-        check_time_slice_flag()?;
-    }
+    check_time_slice_flag()?;
 
     let mut calibration = None;
     let mut modes = Vec::new();
@@ -248,8 +247,8 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fails at once, rather than after the `off` mode's run, when the `wasp`
-/// binary has no `--time-slice` flag.
+/// Fails at once, rather than when a mode's cluster starts, when the
+/// `wasp` binary has no `--time-slice on|off` flag.
 fn check_time_slice_flag() -> anyhow::Result<()> {
     let wasp = wasp_bench::cluster::wasp_binary()?;
     let out = std::process::Command::new(&wasp)
@@ -258,7 +257,7 @@ fn check_time_slice_flag() -> anyhow::Result<()> {
         .with_context(|| format!("running {} cluster start --help", wasp.display()))?;
     if !String::from_utf8_lossy(&out.stdout).contains("--time-slice") {
         bail!(
-            "{} has no `cluster start --time-slice` flag: rebuild it, or run `--modes off`",
+            "{} has no `cluster start --time-slice on|off` flag: rebuild it",
             wasp.display()
         );
     }

@@ -319,11 +319,18 @@ pub struct SchedulerArgs {
     /// get no extra room. 0 turns it off (ipyparallel's behaviour).
     #[arg(long, default_value = "1ms")]
     pub prefetch: Seconds,
-    /// Time-slice engines between tenants: when every engine is busy, the
-    /// tenant whose turn it is runs a task beside another tenant's at
-    /// once, each suspended in turn at the engine's epoch ticks (1 ms) and
-    /// given time by weight, instead of waiting for that task to end.
-    #[arg(long)]
+    /// Time-slice engines between tenants (on or off): when every engine
+    /// is busy, the tenant whose turn it is runs a task beside another
+    /// tenant's at once, each suspended in turn at the engine's epoch
+    /// ticks (1 ms) and given time by weight, instead of waiting for that
+    /// task to end. A cluster of one tenant never slices.
+    #[arg(
+        long,
+        value_name = "on|off",
+        default_value = "on",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::Set,
+    )]
     pub time_slice: bool,
 }
 

@@ -203,9 +203,12 @@ async fn launch(
     controller.extend(["--scheme".to_owned(), args.scheduler.scheme.clone()]);
     controller.extend(["--hwm".to_owned(), args.scheduler.hwm.to_string()]);
     controller.extend(["--prefetch".to_owned(), args.scheduler.prefetch.to_string()]);
-    if args.scheduler.time_slice {
-        controller.push("--time-slice".to_owned());
-    }
+    let time_slice = if args.scheduler.time_slice {
+        "on"
+    } else {
+        "off"
+    };
+    controller.extend(["--time-slice".to_owned(), time_slice.to_owned()]);
     controller.extend(args.hub.to_flags());
     if let Some(size) = args.runtime.max_module_size {
         controller.extend(["--max-module-size".to_owned(), size.to_string()]);

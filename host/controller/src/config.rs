@@ -93,7 +93,7 @@ impl ControllerConfig {
             scheme: Scheme::default(),
             hwm: 1,
             prefetch: wasp_sched::DEFAULT_PREFETCH,
-            time_slice: false,
+            time_slice: true,
             max_connections: 1024,
             max_module_bytes: 256 << 20,
             max_module_storage: DEFAULT_MAX_MODULE_STORAGE,
