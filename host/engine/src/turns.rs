@@ -400,6 +400,25 @@ mod tests {
         last.await;
     }
 
+    /// Task "a" in lane 0, computing a tenth of a millisecond per tick
+    /// until `other` ends. Spawned, as the engine's lanes are (not the
+    /// runtime's main future, which it polls apart from its queue of
+    /// tasks).
+    async fn compute_until(
+        turns: &Turns,
+        other: tokio::task::JoinHandle<()>,
+        log: Arc<Mutex<Vec<&'static str>>>,
+    ) {
+        tokio::spawn(turns.run(0, 1, async move {
+            while !other.is_finished() {
+                busy();
+                compute("a", 1, log.clone()).await;
+            }
+        }))
+        .await
+        .expect("long");
+    }
+
     #[test]
     fn a_task_arriving_through_a_chain_of_wakeups_starts_within_a_tick() {
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -413,17 +432,7 @@ mod tests {
                 log.clone(),
                 short,
             ));
-            // Spawned, as the engine's lanes are (not the runtime's main
-            // future, which it polls apart from its queue of tasks).
-            let log2 = log.clone();
-            tokio::spawn(turns.run(0, 1, async move {
-                while !arrival.is_finished() {
-                    busy();
-                    compute("a", 1, log2.clone()).await;
-                }
-            }))
-            .await
-            .expect("long");
+            compute_until(&turns, arrival, log.clone()).await;
         });
         let log = log.lock().expect("log");
         let arrived = log.iter().position(|&n| n == "arrived").expect("arrived");
@@ -451,15 +460,7 @@ mod tests {
                     .await;
                 })
             };
-            let log2 = log.clone();
-            tokio::spawn(turns.run(0, 1, async move {
-                while !short.is_finished() {
-                    busy();
-                    compute("a", 1, log2.clone()).await;
-                }
-            }))
-            .await
-            .expect("long");
+            compute_until(&turns, short, log.clone()).await;
         });
         let log = log.lock().expect("log");
         let ended = log.iter().position(|&n| n == "b").expect("b ran");
