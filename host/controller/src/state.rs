@@ -1107,7 +1107,7 @@ impl HubState {
             outcomes.failed += 1;
         }
         self.record(Record::Finished(Box::new(result.clone())));
-        let mut sessions: Vec<u32> = task.deliver_to.into_iter().collect();
+        let mut sessions = task.deliver_to.into_vec();
         sessions.retain(|s| self.clients.contains_key(s));
         let last = sessions.pop();
         for session in sessions {

@@ -426,7 +426,7 @@ pub enum ToEngine {
         hash: ModuleHash,
         /// Its bytes (encoded as one byte string, not byte by byte), shared:
         /// the controller sends every engine the one copy it stores.
-        #[serde(with = "shared_bytes")]
+        #[serde(with = "shared_vec")]
         bytes: Arc<Vec<u8>>,
     },
     /// Run a task.
@@ -502,9 +502,11 @@ pub struct Packed<T> {
     count: u32,
     /// `Vec<T>`, encoded by [`codec::encode`](crate::codec::encode);
     /// shared, so that the controller keeps a task's arguments for a retry
-    /// while an engine holds them, without a copy.
+    /// while an engine holds them, without a copy. An `Arc<[u8]>` is one
+    /// allocation where an `Arc<Vec<u8>>` is two: 48 bytes less per
+    /// queued task, 48 MB of a million.
     #[serde(with = "shared_bytes")]
-    bytes: Arc<Vec<u8>>,
+    bytes: Arc<[u8]>,
     #[serde(skip)]
     kind: PhantomData<fn() -> T>,
 }
@@ -522,7 +524,7 @@ impl<T> Default for Packed<T> {
     fn default() -> Self {
         Self {
             count: 0,
-            bytes: Arc::new(Vec::new()),
+            bytes: Arc::from(Vec::new()),
             kind: PhantomData,
         }
     }
@@ -541,7 +543,7 @@ impl<T: Serialize + DeserializeOwned> Packed<T> {
         })?;
         Ok(Self {
             count,
-            bytes: Arc::new(crate::codec::encode(list)?),
+            bytes: Arc::from(crate::codec::encode(list)?),
             kind: PhantomData,
         })
     }
@@ -551,7 +553,7 @@ impl<T: Serialize + DeserializeOwned> Packed<T> {
     pub fn from_parts(count: u32, bytes: Vec<u8>) -> Self {
         Self {
             count,
-            bytes: Arc::new(bytes),
+            bytes: Arc::from(bytes),
             kind: PhantomData,
         }
     }
@@ -722,7 +724,9 @@ impl Serialize for Row<'_> {
 
 /// Shared bytes on the wire: one byte string, as `serde_bytes` writes a
 /// `Vec<u8>`.
-mod shared_bytes {
+/// A module's bytes, shared: the store's copy, which an engine takes as a
+/// `Vec` (`Arc::unwrap_or_clone`) to compile.
+mod shared_vec {
     use std::sync::Arc;
 
     use serde::{Deserialize, Deserializer, Serializer};
@@ -738,6 +742,58 @@ mod shared_bytes {
         deserializer: D,
     ) -> Result<Arc<Vec<u8>>, D::Error> {
         serde_bytes::ByteBuf::deserialize(deserializer).map(|b| Arc::new(b.into_vec()))
+    }
+}
+
+/// A [`Packed`] list's bytes, shared, in one allocation.
+mod shared_bytes {
+    use std::fmt;
+    use std::sync::Arc;
+
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        bytes: &Arc<[u8]>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serde_bytes::serialize(&bytes[..], serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Arc<[u8]>, D::Error> {
+        deserializer.deserialize_bytes(SharedBytes)
+    }
+
+    /// Copies the bytes once, from the input straight into the `Arc`'s
+    /// allocation (a `Vec` first would be a second copy).
+    struct SharedBytes;
+
+    impl<'de> Visitor<'de> for SharedBytes {
+        type Value = Arc<[u8]>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("bytes")
+        }
+
+        fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<Self::Value, E> {
+            Ok(Arc::from(bytes))
+        }
+
+        fn visit_byte_buf<E: Error>(self, bytes: Vec<u8>) -> Result<Self::Value, E> {
+            Ok(Arc::from(bytes))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            // Formats without a bytes type (JSON) send a sequence of
+            // numbers; the size hint is the peer's word, so it is capped.
+            let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(byte) = seq.next_element()? {
+                bytes.push(byte);
+            }
+            Ok(Arc::from(bytes))
+        }
     }
 }
 
@@ -990,7 +1046,7 @@ mod tests {
             "{err}"
         );
         items.count = 1;
-        Arc::make_mut(&mut items.bytes).truncate(1);
+        items.bytes = Arc::from(&items.bytes[..1]);
         assert!(items.decode().is_err());
     }
 }

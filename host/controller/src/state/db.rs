@@ -109,10 +109,8 @@ pub(super) fn request(
             let mut missing = Vec::new();
             for &task in &ids {
                 if let Some(status) = live_status(state, task, &tenant) {
-                    if let Some(entry) = state.tasks.get_mut(task)
-                        && !entry.deliver_to.contains(&session)
-                    {
-                        entry.deliver_to.push(session);
+                    if let Some(entry) = state.tasks.get_mut(task) {
+                        entry.deliver_to.add(session);
                     }
                     answers.push(Some(ResultLookup::Pending(status)));
                 } else if foreign(state, task, &tenant) {
@@ -403,7 +401,7 @@ fn resubmit(
     spec.submitted_us = state.wall_us();
     let targets = spec.targets.clone();
     let mut entry = TaskEntry::restored(spec);
-    entry.deliver_to.push(session);
+    entry.deliver_to.add(session);
     state.record(crate::records::Record::Submitted(Box::new(
         entry.stored(id),
     )));
