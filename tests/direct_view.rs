@@ -256,3 +256,51 @@ async fn direct_map_gives_one_chunk_per_engine_and_pull_takes_names() {
         ]
     );
 }
+
+/// Typed lists (issue 13) through the namespaces: a million f64 scattered
+/// as typed parts, each engine's part used by `Reference` (the norm of its
+/// part), the results and the parts gathered back as one typed list.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_typed_array_scatters_resolves_by_reference_and_gathers_back() {
+    let cluster = Cluster::start(2);
+    let rc = cluster.client().await;
+    let dv = rc.view(rc.ids().await.unwrap());
+    let a: Vec<f64> = (0..1_000_000).map(|i| f64::from(i % 1000) * 1e-3).collect();
+    let array = wasp_proto::Array::F64(a.clone());
+    dv.scatter_array("a", &array, false).await.unwrap();
+    // Each engine holds its half as a typed list.
+    let parts = dv.pull("a").await.unwrap();
+    assert_eq!(parts.len(), 2);
+    assert!(
+        parts.iter().all(|p| matches!(p, Value::Array(_))),
+        "typed parts"
+    );
+    assert_eq!(parts[0], Value::from(&a[..500_000]));
+    // The seed's `norm` of each engine's own part, by reference.
+    let norm = Module::from_file(tasks::NORM).unwrap();
+    let mut ar = dv
+        .apply_args(&norm, "norm", vec![reference("a"), Value::F64(2.0).into()])
+        .await
+        .unwrap();
+    let norms = ar.get(None).await.unwrap();
+    let expected = |part: &[f64]| part.iter().map(|x| x * x).sum::<f64>().sqrt();
+    assert_eq!(
+        norms,
+        vec![
+            Some(Value::F64(expected(&a[..500_000]))),
+            Some(Value::F64(expected(&a[500_000..])))
+        ]
+    );
+    assert_eq!(dv.gather_array("a").await.unwrap(), array);
+    // Item by item, the same list gathers to the same items.
+    assert_eq!(dv.gather("a").await.unwrap().len(), 1_000_000);
+    // A target holding something else is named, not concatenated.
+    dv.push(vec![("s".to_owned(), Value::String("x".into()))])
+        .await
+        .unwrap();
+    let err = dv.gather_array("s").await.unwrap_err().to_string();
+    assert!(
+        err.contains("a target holds string, not a list of numbers"),
+        "{err}"
+    );
+}

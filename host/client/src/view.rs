@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use wasp_proto::msg::{Arg, NamespaceOp, RetryPolicy, Submission, TaskLimits, TaskSpec};
-use wasp_proto::{EngineId, TaskId, Value};
+use wasp_proto::{Array, EngineId, TaskId, Value};
 
 use crate::async_result::AsyncResult;
 use crate::client::Client;
@@ -519,33 +519,89 @@ impl DirectView {
         flatten: bool,
     ) -> Result<(), ClientError> {
         let parts = partition(seq, self.targets.len());
-        let pushes = parts.into_iter().zip(&self.targets).map(|(part, target)| {
-            let value = if flatten && part.len() == 1 {
+        let values = parts.into_iter().map(|part| {
+            if flatten && part.len() == 1 {
                 part.into_iter().next().unwrap_or(Value::List(Vec::new()))
             } else {
                 Value::List(part)
-            };
-            let view = DirectView::new(self.core.client.clone(), vec![*target]);
-            let name = name.to_owned();
-            async move { view.push(vec![(name, value)]).await }
+            }
         });
-        for push in pushes {
-            push.await?;
+        self.push_parts(name, values).await
+    }
+
+    /// [`DirectView::scatter`] of a typed list (an array of numbers or
+    /// bytes): each target gets its part as a typed list, sent as its
+    /// bytes, never item by item. With `flatten`, a one-item part is
+    /// pushed as the item itself.
+    pub async fn scatter_array(
+        &self,
+        name: &str,
+        array: &Array,
+        flatten: bool,
+    ) -> Result<(), ClientError> {
+        let values = array
+            .split(self.targets.len())
+            .into_iter()
+            .map(|part| match part.get(0) {
+                Some(item) if flatten && part.len() == 1 => item,
+                _ => Value::from(part),
+            });
+        self.push_parts(name, values).await
+    }
+
+    /// Pushes the i-th of `values` as `name` to the i-th target.
+    async fn push_parts(
+        &self,
+        name: &str,
+        values: impl Iterator<Item = Value>,
+    ) -> Result<(), ClientError> {
+        for (value, target) in values.zip(&self.targets) {
+            let view = DirectView::new(self.core.client.clone(), vec![*target]);
+            view.push(vec![(name.to_owned(), value)]).await?;
         }
         Ok(())
     }
 
     /// Concatenates the targets' values of `name`, in target order
-    /// (`dv.gather`): lists are joined, other values appended as items.
+    /// (`dv.gather`): lists are joined (typed lists item by item), other
+    /// values appended as items.
     pub async fn gather(&self, name: &str) -> Result<Vec<Value>, ClientError> {
         let mut all = Vec::new();
         for value in self.pull(name).await? {
             match value {
                 Value::List(items) => all.extend(items),
+                Value::Array(array) => all.extend(array.to_values()),
                 item => all.push(item),
             }
         }
         Ok(all)
+    }
+
+    /// [`DirectView::gather`] of typed lists: the targets' typed lists of
+    /// `name` joined into one, in target order, without a value per item
+    /// (a scalar, as `scatter_array` with `flatten` leaves, counts as a
+    /// one-item list). An error if a target holds something else, or
+    /// lists of another element type.
+    pub async fn gather_array(&self, name: &str) -> Result<Array, ClientError> {
+        let mut parts = Vec::new();
+        for value in self.pull(name).await? {
+            let part = match value {
+                Value::Array(array) => *array,
+                Value::List(items) if items.is_empty() => Array::F64(Vec::new()),
+                other => Array::of_scalar(&other).ok_or_else(|| {
+                    ClientError::Namespace(format!(
+                        "gather_array({name:?}): a target holds {}, not a list of numbers",
+                        other.kind()
+                    ))
+                })?,
+            };
+            parts.push(part);
+        }
+        Array::concat(&parts).ok_or_else(|| {
+            ClientError::Namespace(format!(
+                "gather_array({name:?}): the targets hold lists of different element types"
+            ))
+        })
     }
 
     /// Sends `module` to the targets ahead of use, where it is compiled and

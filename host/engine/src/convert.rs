@@ -11,7 +11,7 @@
 //! memory, which a count of payload bytes (0 for an empty string) does not.
 
 use wasmtime::component::Val;
-use wasp_proto::{FuncSig, Type, Value};
+use wasp_proto::{Array, FuncSig, Type, Value};
 
 use crate::error::CallError;
 use crate::limits::Limit;
@@ -114,6 +114,12 @@ fn typed_val(value: &Value, ty: &Type, size: &mut usize) -> Option<Val> {
                 vals.push(typed_val(item, elem, size)?);
             }
             Some(Val::List(vals))
+        }
+        // Its size (the items' bytes) was counted as its own cost above.
+        (Type::List(elem), Value::Array(array))
+            if array.is_empty() || array.element_type() == **elem =>
+        {
+            Some(Val::List(array_vals(array)))
         }
         (Type::Tuple(types), Value::Tuple(items)) if types.len() == items.len() => types
             .iter()
@@ -238,7 +244,69 @@ pub fn to_val(value: &Value) -> Val {
         Value::Result(Ok(payload)) => Val::Result(Ok(boxed_val(payload))),
         Value::Result(Err(payload)) => Val::Result(Err(boxed_val(payload))),
         Value::Flags(names) => Val::Flags(names.clone()),
+        Value::Array(array) => Val::List(array_vals(array)),
     }
+}
+
+/// A typed list's items as `Val`s, one per item: wasmtime's dynamic API
+/// lowers a list from nothing else.
+fn array_vals(array: &Array) -> Vec<Val> {
+    match array {
+        Array::S8(v) => v.iter().map(|&x| Val::S8(x)).collect(),
+        Array::U8(v) => v.iter().map(|&x| Val::U8(x)).collect(),
+        Array::S16(v) => v.iter().map(|&x| Val::S16(x)).collect(),
+        Array::U16(v) => v.iter().map(|&x| Val::U16(x)).collect(),
+        Array::S32(v) => v.iter().map(|&x| Val::S32(x)).collect(),
+        Array::U32(v) => v.iter().map(|&x| Val::U32(x)).collect(),
+        Array::S64(v) => v.iter().map(|&x| Val::S64(x)).collect(),
+        Array::U64(v) => v.iter().map(|&x| Val::U64(x)).collect(),
+        Array::F32(v) => v.iter().map(|&x| Val::Float32(x)).collect(),
+        Array::F64(v) => v.iter().map(|&x| Val::Float64(x)).collect(),
+    }
+}
+
+/// A lifted list of numbers as a typed list, its items' bytes charged
+/// before the vector is built; `None` (nothing charged) if the list is
+/// empty or its items are not numbers. A WIT list's items share one type,
+/// so the first item decides.
+fn lift_array(items: &[Val], budget: &mut Budget) -> Result<Option<Array>, Lift> {
+    macro_rules! typed {
+        ($case:ident, $val:ident, $t:ty) => {{
+            // Its box and its items, as `Value::cost_bytes` counts them.
+            budget.take(
+                std::mem::size_of::<Array>()
+                    .saturating_add(items.len().saturating_mul(std::mem::size_of::<$t>())),
+            )?;
+            let typed = items
+                .iter()
+                .map(|item| match item {
+                    Val::$val(x) => Some(*x),
+                    _ => None,
+                })
+                .collect::<Option<Vec<$t>>>();
+            match typed {
+                Some(v) => Array::$case(v),
+                None => {
+                    return Err(Lift::Error(CallError::Unsupported(
+                        "a list whose items are not all of one type".into(),
+                    )));
+                }
+            }
+        }};
+    }
+    Ok(Some(match items.first() {
+        Some(Val::S8(_)) => typed!(S8, S8, i8),
+        Some(Val::U8(_)) => typed!(U8, U8, u8),
+        Some(Val::S16(_)) => typed!(S16, S16, i16),
+        Some(Val::U16(_)) => typed!(U16, U16, u16),
+        Some(Val::S32(_)) => typed!(S32, S32, i32),
+        Some(Val::U32(_)) => typed!(U32, U32, u32),
+        Some(Val::S64(_)) => typed!(S64, S64, i64),
+        Some(Val::U64(_)) => typed!(U64, U64, u64),
+        Some(Val::Float32(_)) => typed!(F32, Float32, f32),
+        Some(Val::Float64(_)) => typed!(F64, Float64, f64),
+        _ => return Ok(None),
+    }))
 }
 
 fn boxed_val(value: &Option<Box<Value>>) -> Option<Box<Val>> {
@@ -321,7 +389,10 @@ fn lift(val: Val, budget: &mut Budget) -> Result<Value, Lift> {
             budget.take(s.len())?;
             Value::String(s)
         }
-        Val::List(items) => Value::List(lift_all(items, budget)?),
+        Val::List(items) => match lift_array(&items, budget)? {
+            Some(array) => Value::from(array),
+            None => Value::List(lift_all(items, budget)?),
+        },
         Val::Tuple(items) => Value::Tuple(lift_all(items, budget)?),
         Val::Record(fields) => {
             let mut values = Vec::with_capacity(fields.len());
@@ -411,9 +482,12 @@ mod tests {
             let back = from_val(typed).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert!(same_value(&back, &value));
             prop_assert_eq!(size, memory_size(&value));
-            let (_, lifted) = from_val_within(to_val(&value), usize::MAX)
+            let (lifted_value, lifted) = from_val_within(to_val(&value), usize::MAX)
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert_eq!(lifted, size);
+            // Lifted, a list of numbers is a typed list, whatever form it
+            // was sent in: its size is that form's.
+            prop_assert_eq!(lifted, memory_size(&lifted_value));
+            prop_assert!(same_value(&lifted_value, &value));
         }
 
         /// JSON -> Value -> Val -> Value gives back the value, for every

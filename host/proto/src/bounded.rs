@@ -33,6 +33,7 @@ use serde::de::{
     self, DeserializeSeed, Deserializer, EnumAccess, SeqAccess, VariantAccess, Visitor,
 };
 
+use crate::array::{Array, ELEMENTS};
 use crate::msg::Arg;
 use crate::value::{FIELD_BYTES, MAX_DEPTH, NAME_BYTES, NODE_BYTES, Value};
 
@@ -150,7 +151,7 @@ impl<'m> ValueSeed<'m> {
 /// variant index serde gives them).
 const KINDS: &[&str] = &[
     "Bool", "S8", "U8", "S16", "U16", "S32", "U32", "S64", "U64", "F32", "F64", "Char", "String",
-    "List", "Record", "Tuple", "Variant", "Enum", "Option", "Result", "Flags",
+    "List", "Record", "Tuple", "Variant", "Enum", "Option", "Result", "Flags", "Array",
 ];
 
 impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
@@ -200,7 +201,8 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             17 => Value::Enum(self.string(variant.newtype_variant()?)?),
             18 => Value::Option(variant.newtype_variant_seed(Payload(child))?),
             19 => Value::Result(variant.newtype_variant_seed(Outcome(child))?),
-            _ => Value::Flags(variant.newtype_variant_seed(Names(self.meter))?),
+            20 => Value::Flags(variant.newtype_variant_seed(Names(self.meter))?),
+            _ => Value::from(variant.newtype_variant_seed(ArraySeed(self.meter))?),
         })
     }
 }
@@ -389,6 +391,74 @@ impl<'de> Visitor<'de> for Payload<'_> {
 
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         self.0.deserialize(deserializer).map(|v| Some(Box::new(v)))
+    }
+}
+
+/// An [`Array`]: its case, then its items' little-endian bytes, charged
+/// to the meter before the vector is built.
+struct ArraySeed<'m>(&'m Meter);
+
+impl<'de> DeserializeSeed<'de> for ArraySeed<'_> {
+    type Value = Array;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Array, D::Error> {
+        deserializer.deserialize_enum("Array", ELEMENTS, self)
+    }
+}
+
+impl<'de> Visitor<'de> for ArraySeed<'_> {
+    type Value = Array;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a typed list")
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Array, A::Error> {
+        let (case, variant) = data.variant_seed(VariantIndex(ELEMENTS))?;
+        variant.newtype_variant_seed(ArrayBytes {
+            case,
+            meter: self.0,
+        })
+    }
+}
+
+/// The bytes of an [`Array`] of case `case`.
+struct ArrayBytes<'m> {
+    case: usize,
+    meter: &'m Meter,
+}
+
+impl<'de> DeserializeSeed<'de> for ArrayBytes<'_> {
+    type Value = Array;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Array, D::Error> {
+        // Borrowed from the frame where the format can (bincode): the
+        // vector built from them is the only copy.
+        deserializer.deserialize_bytes(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ArrayBytes<'_> {
+    type Value = Array;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a typed list's bytes")
+    }
+
+    fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Array, E> {
+        self.meter.charge(size_of::<Array>() + bytes.len())?;
+        Array::from_le_bytes(self.case, bytes).map_err(E::custom)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Array, A::Error> {
+        // Formats without a bytes type (JSON) send a sequence of numbers.
+        self.meter.charge(size_of::<Array>())?;
+        let mut bytes = Vec::with_capacity(self.meter.prealloc::<u8>(seq.size_hint()));
+        while let Some(byte) = seq.next_element::<u8>()? {
+            self.meter.charge(1)?;
+            bytes.push(byte);
+        }
+        Array::from_le_bytes(self.case, &bytes).map_err(de::Error::custom)
     }
 }
 

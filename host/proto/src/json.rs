@@ -22,6 +22,7 @@
 
 use serde_json::{Map, Number, Value as Json};
 
+use crate::array::Array;
 use crate::value::{MAX_DEPTH, Value};
 use crate::wit::Type;
 
@@ -84,6 +85,12 @@ pub fn value_to_json(value: &Value) -> Json {
         Value::Result(Ok(payload)) => tagged("ok", payload.as_deref()),
         Value::Result(Err(payload)) => tagged("err", payload.as_deref()),
         Value::Flags(names) => Json::Array(names.iter().cloned().map(Json::String).collect()),
+        Value::Array(array) => Json::Array(
+            (0..array.len())
+                .filter_map(|i| array.get(i))
+                .map(|item| value_to_json(&item))
+                .collect(),
+        ),
     }
 }
 
@@ -232,12 +239,18 @@ impl Parser<'_> {
                 .ok_or_else(|| self.expected(ty, json)),
             Type::List(elem) => {
                 let items = json.as_array().ok_or_else(|| self.expected(ty, json))?;
-                items
+                let values = items
                     .iter()
                     .enumerate()
                     .map(|(i, item)| self.at(&format!("[{i}]"), |p| p.parse(item, elem)))
-                    .collect::<Result<_, _>>()
-                    .map(Value::List)
+                    .collect::<Result<Vec<_>, _>>()?;
+                // A list of numbers becomes a typed array: compact from
+                // here to the guest (each item was parsed, and its error
+                // named, above).
+                Ok(match Array::from_values(elem, &values) {
+                    Some(array) => Value::from(array),
+                    None => Value::List(values),
+                })
             }
             Type::Tuple(types) => {
                 let items = json.as_array().ok_or_else(|| self.expected(ty, json))?;

@@ -10,6 +10,8 @@
 //!   plain data, printed in WIT syntax.
 //! - [`value`]: [`Value`], a dynamic value of any WIT type, and the check of a
 //!   value against a type.
+//! - [`array`]: [`Array`], a list of numbers or bytes as one typed vector
+//!   (the data plane's form of big values).
 //! - `bounded` (private): `Value`'s decoder, which refuses values nested
 //!   past [`value::MAX_DEPTH`] and can decode a list's items within a
 //!   memory budget each.
@@ -24,6 +26,7 @@
 //! - [`ids`]: [`EngineId`], [`TaskId`], [`Tenant`].
 //! - `testing` (feature `testing`): proptest strategies for types and values.
 
+pub mod array;
 mod bounded;
 pub mod codec;
 pub mod component;
@@ -38,6 +41,7 @@ pub mod testing;
 pub mod value;
 pub mod wit;
 
+pub use array::Array;
 pub use hash::ModuleHash;
 pub use ids::{EngineId, TaskId, Tenant};
 pub use json::{JsonError, json_to_value, value_to_json};

@@ -89,6 +89,22 @@ pub fn arb_value_of(ty: &Type) -> BoxedStrategy<Value> {
         Type::F64 => any::<f64>().prop_map(Value::F64).boxed(),
         Type::Char => any::<char>().prop_map(Value::Char).boxed(),
         Type::String => any::<String>().prop_map(Value::String).boxed(),
+        Type::List(elem) if crate::Array::holds(elem) => {
+            // A list of numbers in either form, per item or typed: the same
+            // WIT value, which every path must treat alike.
+            let elem_ty = (**elem).clone();
+            (
+                prop::collection::vec(arb_value_of(elem), 0..6),
+                any::<bool>(),
+            )
+                .prop_map(
+                    move |(items, typed)| match crate::Array::from_values(&elem_ty, &items) {
+                        Some(array) if typed => Value::from(array),
+                        _ => Value::List(items),
+                    },
+                )
+                .boxed()
+        }
         Type::List(elem) => prop::collection::vec(arb_value_of(elem), 0..4)
             .prop_map(Value::List)
             .boxed(),
@@ -147,9 +163,14 @@ fn side(ty: Option<&Type>) -> BoxedStrategy<Option<Box<Value>>> {
 }
 
 /// Equality that treats NaN as equal to NaN (of the same width), which
-/// round-trip tests need and `PartialEq` cannot give.
+/// round-trip tests need and `PartialEq` cannot give; an [`Array`](crate::Array)
+/// and a list of the same scalars are the same value.
 pub fn same_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
+        (Value::Array(x), Value::Array(y)) => same_items(&x.to_values(), &y.to_values()),
+        (Value::Array(x), Value::List(ys)) | (Value::List(ys), Value::Array(x)) => {
+            same_items(&x.to_values(), ys)
+        }
         (Value::F32(x), Value::F32(y)) => x == y || (x.is_nan() && y.is_nan()),
         (Value::F64(x), Value::F64(y)) => x == y || (x.is_nan() && y.is_nan()),
         (Value::List(xs), Value::List(ys)) | (Value::Tuple(xs), Value::Tuple(ys)) => {
@@ -168,6 +189,10 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
         | (Value::Result(Err(x)), Value::Result(Err(y))) => same_payload(x, y),
         _ => a == b,
     }
+}
+
+fn same_items(xs: &[Value], ys: &[Value]) -> bool {
+    xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same_value(x, y))
 }
 
 fn same_payload(a: &Option<Box<Value>>, b: &Option<Box<Value>>) -> bool {

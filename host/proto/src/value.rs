@@ -21,6 +21,7 @@ use std::mem::size_of;
 
 use serde::Serialize;
 
+use crate::array::Array;
 use crate::wit::Type;
 
 /// The most levels a [`Value`] may nest: a scalar is one level, and a list,
@@ -75,7 +76,7 @@ pub const NAME_BYTES: usize = size_of::<String>();
 /// level, cannot overflow a thread's stack on any value a wasp process
 /// holds. (Code that builds a value deeper than that by hand gets no such
 /// guarantee; nothing in wasp does.)
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub enum Value {
     /// `bool`
     Bool(bool),
@@ -119,6 +120,45 @@ pub enum Value {
     Result(Result<Option<Box<Value>>, Option<Box<Value>>>),
     /// `flags`: the names of the flags that are set.
     Flags(Vec<String>),
+    /// `list<T>` of a numeric `T` (or bytes) as one typed vector: the same
+    /// WIT value as a [`Value::List`] of those scalars (it compares equal
+    /// to one), held and sent without a node per item. See [`Array`].
+    /// Boxed: inline, it would make every `Value` 40 bytes, not 32.
+    Array(Box<Array>),
+}
+
+impl PartialEq for Value {
+    /// As WIT values: derived equality, except that an [`Array`] equals a
+    /// [`Value::List`] of the same scalars.
+    fn eq(&self, other: &Self) -> bool {
+        use Value::*;
+        match (self, other) {
+            (Bool(a), Bool(b)) => a == b,
+            (S8(a), S8(b)) => a == b,
+            (U8(a), U8(b)) => a == b,
+            (S16(a), S16(b)) => a == b,
+            (U16(a), U16(b)) => a == b,
+            (S32(a), S32(b)) => a == b,
+            (U32(a), U32(b)) => a == b,
+            (S64(a), S64(b)) => a == b,
+            (U64(a), U64(b)) => a == b,
+            (F32(a), F32(b)) => a == b,
+            (F64(a), F64(b)) => a == b,
+            (Char(a), Char(b)) => a == b,
+            (String(a), String(b)) => a == b,
+            (List(a), List(b)) => a == b,
+            (Record(a), Record(b)) => a == b,
+            (Tuple(a), Tuple(b)) => a == b,
+            (Variant(a, x), Variant(b, y)) => a == b && x == y,
+            (Enum(a), Enum(b)) => a == b,
+            (Option(a), Option(b)) => a == b,
+            (Result(a), Result(b)) => a == b,
+            (Flags(a), Flags(b)) => a == b,
+            (Array(a), Array(b)) => a == b,
+            (Array(a), List(items)) | (List(items), Array(a)) => a.same_as_values(items),
+            _ => false,
+        }
+    }
 }
 
 /// A value does not have the type it was checked against.
@@ -158,6 +198,9 @@ impl Value {
             Value::Option(_) => "an option".into(),
             Value::Result(_) => "a result".into(),
             Value::Flags(_) => "flags".into(),
+            Value::Array(array) => {
+                format!("a list of {} {}", array.len(), array.element_type())
+            }
         }
     }
 
@@ -194,6 +237,8 @@ impl Value {
                 Value::String(s) | Value::Enum(s) | Value::Variant(s, _) => s.len(),
                 Value::Record(fields) => fields.iter().map(|(n, _)| FIELD_BYTES + n.len()).sum(),
                 Value::Flags(names) => names.iter().map(|n| NAME_BYTES + n.len()).sum(),
+                // Its box and the items themselves, not a node each.
+                Value::Array(array) => size_of::<Array>() + array.byte_len(),
                 _ => 0,
             }
     }
@@ -230,6 +275,12 @@ impl Value {
                 .iter()
                 .enumerate()
                 .try_for_each(|(i, item)| item.check_at(elem, &Path::Index(path, i))),
+            // One look at the element type, whatever the length.
+            (Type::List(elem), Value::Array(array))
+                if array.is_empty() || array.element_type() == **elem =>
+            {
+                Ok(())
+            }
             (Type::Tuple(types), Value::Tuple(items)) if types.len() == items.len() => types
                 .iter()
                 .zip(items)
@@ -403,6 +454,10 @@ mod tests {
         // A node is at least a Value: nothing costs 0 or 1 byte.
         assert_eq!(NODE_BYTES, size_of::<Value>());
         const { assert!(NODE_BYTES >= 24) };
+        // Every node of every value: a variant that grew it would cost a
+        // quarter more memory for every list of non-numbers.
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(NODE_BYTES, 32);
         assert_eq!(Value::Bool(true).cost_bytes(), NODE_BYTES);
         assert_eq!(Value::String(String::new()).cost_bytes(), NODE_BYTES);
         assert_eq!(Value::String("hello".into()).cost_bytes(), NODE_BYTES + 5);

@@ -1,0 +1,138 @@
+//! Typed lists (issue 13) into a real guest and back: every list of
+//! numbers round trips as an [`Array`], gives the same result as the same
+//! list sent item by item, is refused with its path when its element type
+//! is wrong, and counts against the argument limit as what it costs.
+
+mod common;
+
+use common::{call_err, call_ok, load};
+use proptest::prelude::*;
+use wasp_proto::testing::same_value;
+use wasp_proto::{Array, Value};
+use wasp_task_artifacts as tasks;
+
+/// Runs an async block on a fresh current-thread runtime (proptest bodies
+/// are synchronous).
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
+/// The array with its items in reverse order.
+fn reversed(array: &Array) -> Array {
+    macro_rules! rev {
+        ($($case:ident),*) => {
+            match array {
+                $(Array::$case(v) => Array::$case(v.iter().rev().copied().collect()),)*
+            }
+        };
+    }
+    rev!(S8, U8, S16, U16, S32, U32, S64, U64, F32, F64)
+}
+
+/// Any typed list of up to 300 items, of any element type.
+fn arb_array() -> impl Strategy<Value = Array> {
+    let n = 0..300usize;
+    prop_oneof![
+        prop::collection::vec(any::<i8>(), n.clone()).prop_map(Array::S8),
+        prop::collection::vec(any::<u8>(), n.clone()).prop_map(Array::U8),
+        prop::collection::vec(any::<i16>(), n.clone()).prop_map(Array::S16),
+        prop::collection::vec(any::<u16>(), n.clone()).prop_map(Array::U16),
+        prop::collection::vec(any::<i32>(), n.clone()).prop_map(Array::S32),
+        prop::collection::vec(any::<u32>(), n.clone()).prop_map(Array::U32),
+        prop::collection::vec(any::<i64>(), n.clone()).prop_map(Array::S64),
+        prop::collection::vec(any::<u64>(), n.clone()).prop_map(Array::U64),
+        prop::collection::vec(any::<f32>(), n.clone()).prop_map(Array::F32),
+        prop::collection::vec(any::<f64>(), n).prop_map(Array::F64),
+    ]
+}
+
+/// The `lists` export that reverses lists of `array`'s element type.
+fn reverse_func(array: &Array) -> String {
+    format!("reverse-{}", array.element_type())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Every element type, through the guest: the result is a typed list,
+    /// reversed item for item (NaNs included), and the same list sent
+    /// item by item gives the identical result.
+    #[test]
+    fn every_typed_list_round_trips_through_a_guest(array in arb_array()) {
+        let lists = load(tasks::LISTS);
+        let func = reverse_func(&array);
+        let (typed, per_item) = block_on(async {
+            let typed = call_ok(&lists, &func, &[Value::from(array.clone())]).await;
+            let per_item = call_ok(&lists, &func, &[Value::List(array.to_values())]).await;
+            (typed, per_item)
+        });
+        let typed = typed.expect("a result");
+        let expected = Value::from(reversed(&array));
+        prop_assert!(same_value(&typed, &expected), "{typed:?} != {expected:?}");
+        if !array.is_empty() {
+            prop_assert!(matches!(typed, Value::Array(_)), "lifted as a typed list: {typed:?}");
+        }
+        let per_item = per_item.expect("a result");
+        prop_assert!(same_value(&per_item, &typed));
+    }
+}
+
+#[tokio::test]
+async fn a_typed_list_among_other_arguments_and_results() {
+    let lists = load(tasks::LISTS);
+    let v: Vec<f64> = (0..1000).map(f64::from).collect();
+    let result = call_ok(&lists, "scale", &[Value::from(v.clone()), Value::F64(0.5)]).await;
+    let scaled: Vec<f64> = v.iter().map(|x| x * 0.5).collect();
+    let sum: f64 = scaled.iter().sum();
+    assert_eq!(
+        result,
+        Some(Value::Tuple(vec![Value::from(scaled), Value::F64(sum)]))
+    );
+}
+
+#[tokio::test]
+async fn a_typed_list_of_the_wrong_element_type_is_refused_with_its_path() {
+    let lists = load(tasks::LISTS);
+    let err = call_err(&lists, "reverse-f64", &[Value::from(vec![1i64, 2, 3])]).await;
+    assert!(
+        err.contains("v: expected list<f64>, found a list of 3 s64"),
+        "{err}"
+    );
+    // Item by item, the first item of the wrong type is named.
+    let items = vec![Value::F64(1.0), Value::F64(2.0), Value::S64(3)];
+    let err = call_err(&lists, "reverse-f64", &[Value::List(items)]).await;
+    assert!(err.contains("v[2]: expected f64, found s64"), "{err}");
+}
+
+#[tokio::test]
+async fn typed_lists_count_against_the_argument_limit_as_their_bytes() {
+    let norm = load(tasks::NORM);
+    // 200,000 f64 are 1.6 MB: over the tests' 1 MiB argument limit, as
+    // their bytes (not as 200,000 nodes of 32 bytes).
+    let big = Value::from(vec![1.0f64; 200_000]);
+    let expected_bytes = big.cost_bytes() + Value::F64(2.0).cost_bytes();
+    assert!(expected_bytes < 1_700_000, "{expected_bytes}");
+    let err = call_err(&norm, "norm", &[big, Value::F64(2.0)]).await;
+    assert_eq!(
+        err,
+        format!(
+            "task exceeded the argument size limit (arg_bytes = 1 MiB): the arguments are {expected_bytes} bytes"
+        )
+    );
+    // Under it, the same call succeeds.
+    let fits: Vec<f64> = (0..100_000).map(|i| f64::from(i % 7)).collect();
+    let typed = call_ok(&norm, "norm", &[Value::from(fits.clone()), Value::F64(2.0)]).await;
+    let expected: f64 = fits.iter().map(|x| x * x).sum::<f64>().sqrt();
+    assert_eq!(typed, Some(Value::F64(expected)));
+    // Item by item (20,000 nodes, 640 KB: under the limit too), the same
+    // list gives the identical result.
+    let prefix = &fits[..20_000];
+    let per_item = Value::List(prefix.iter().map(|&x| Value::F64(x)).collect());
+    let per_item = call_ok(&norm, "norm", &[per_item, Value::F64(2.0)]).await;
+    let typed = call_ok(&norm, "norm", &[Value::from(prefix), Value::F64(2.0)]).await;
+    assert_eq!(typed, per_item);
+}
