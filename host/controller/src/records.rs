@@ -1222,6 +1222,40 @@ mod tests {
         assert_eq!(result, *sent);
     }
 
+    /// Issue 13: a typed list's argument and result are kept as their
+    /// bytes (plus a few), not as a node or a JSON number per item.
+    #[test]
+    fn typed_lists_are_kept_as_their_bytes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("tasks.sqlite")).expect("opens");
+        let schema = create_schema(&conn).expect("schema");
+        let module = ModuleHash::of(b"module");
+        let v: Vec<f64> = (0..100_000).map(f64::from).collect();
+        let Record::Submitted(mut task) = submitted(1, module) else {
+            unreachable!()
+        };
+        task.items = Items::encode(&[vec![Arg::Value(Value::from(v.clone()))]]).expect("encodes");
+        let Record::Finished(mut done) = finished(1) else {
+            unreachable!()
+        };
+        done.outcome = Ok(Values::encode(&[Some(Value::from(v))]).expect("encodes"));
+        let batch = [Record::Submitted(task), Record::Finished(done)];
+        write_batch(&mut conn, schema, &batch).expect("writes");
+        let (args, outcome): (i64, i64) = conn
+            .query_row(
+                "SELECT length(args), length(outcome) FROM tasks WHERE id = ?1",
+                [TaskId::new(1, 1).0 as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("row");
+        for (what, len) in [("args", args), ("outcome", outcome)] {
+            assert!(
+                (800_000..800_200).contains(&len),
+                "{what}: {len} bytes for 800,000 bytes of f64"
+            );
+        }
+    }
+
     /// Issue 12: a tenant's usage as the records hold it.
     #[test]
     fn usage_sums_each_tenants_records() {
