@@ -267,31 +267,29 @@ fn array_vals(array: &Array) -> Vec<Val> {
 
 /// A lifted list of numbers as a typed list, its items' bytes charged
 /// before the vector is built; `None` (nothing charged) if the list is
-/// empty or its items are not numbers. A WIT list's items share one type,
-/// so the first item decides.
+/// empty or its items are not all numbers of one type. A guest's list
+/// always is (a WIT list's items share one type); a `Val` built from an
+/// untyped value (a namespace entry) may not be.
 fn lift_array(items: &[Val], budget: &mut Budget) -> Result<Option<Array>, Lift> {
     macro_rules! typed {
         ($case:ident, $val:ident, $t:ty) => {{
+            if !items.iter().all(|item| matches!(item, Val::$val(_))) {
+                return Ok(None);
+            }
             // Its box and its items, as `Value::cost_bytes` counts them.
             budget.take(
                 std::mem::size_of::<Array>()
                     .saturating_add(items.len().saturating_mul(std::mem::size_of::<$t>())),
             )?;
-            let typed = items
-                .iter()
-                .map(|item| match item {
-                    Val::$val(x) => Some(*x),
-                    _ => None,
-                })
-                .collect::<Option<Vec<$t>>>();
-            match typed {
-                Some(v) => Array::$case(v),
-                None => {
-                    return Err(Lift::Error(CallError::Unsupported(
-                        "a list whose items are not all of one type".into(),
-                    )));
-                }
-            }
+            Array::$case(
+                items
+                    .iter()
+                    .filter_map(|item| match item {
+                        Val::$val(x) => Some(*x),
+                        _ => None,
+                    })
+                    .collect(),
+            )
         }};
     }
     Ok(Some(match items.first() {
@@ -466,6 +464,21 @@ mod tests {
         let (value, size) = from_val_within(Val::List(vec![Val::Bool(true); 99]), limit).unwrap();
         assert_eq!(size, 100 * NODE_BYTES);
         assert_eq!(size, memory_size(&value));
+    }
+
+    #[test]
+    fn a_lifted_list_of_numbers_is_typed_and_a_mixed_one_is_not() {
+        let typed = from_val(Val::List(vec![Val::Float64(1.0), Val::Float64(2.5)])).unwrap();
+        assert!(matches!(&typed, Value::Array(a) if **a == Array::F64(vec![1.0, 2.5])));
+        // An untyped value (a namespace entry) may mix kinds: kept item by
+        // item, not refused.
+        let mixed = Value::List(vec![Value::S64(1), Value::F64(2.0)]);
+        let back = from_val(to_val(&mixed)).unwrap();
+        assert!(
+            matches!(&back, Value::List(items) if items.len() == 2),
+            "{back:?}"
+        );
+        assert_eq!(back, mixed);
     }
 
     proptest! {

@@ -7,7 +7,7 @@ mod common;
 
 use common::{call_err, call_ok, load};
 use proptest::prelude::*;
-use wasp_proto::testing::same_value;
+use wasp_proto::testing::{arb_array, same_value};
 use wasp_proto::{Array, Value};
 use wasp_task_artifacts as tasks;
 
@@ -33,23 +33,6 @@ fn reversed(array: &Array) -> Array {
     rev!(S8, U8, S16, U16, S32, U32, S64, U64, F32, F64)
 }
 
-/// Any typed list of up to 300 items, of any element type.
-fn arb_array() -> impl Strategy<Value = Array> {
-    let n = 0..300usize;
-    prop_oneof![
-        prop::collection::vec(any::<i8>(), n.clone()).prop_map(Array::S8),
-        prop::collection::vec(any::<u8>(), n.clone()).prop_map(Array::U8),
-        prop::collection::vec(any::<i16>(), n.clone()).prop_map(Array::S16),
-        prop::collection::vec(any::<u16>(), n.clone()).prop_map(Array::U16),
-        prop::collection::vec(any::<i32>(), n.clone()).prop_map(Array::S32),
-        prop::collection::vec(any::<u32>(), n.clone()).prop_map(Array::U32),
-        prop::collection::vec(any::<i64>(), n.clone()).prop_map(Array::S64),
-        prop::collection::vec(any::<u64>(), n.clone()).prop_map(Array::U64),
-        prop::collection::vec(any::<f32>(), n.clone()).prop_map(Array::F32),
-        prop::collection::vec(any::<f64>(), n).prop_map(Array::F64),
-    ]
-}
-
 /// The `lists` export that reverses lists of `array`'s element type.
 fn reverse_func(array: &Array) -> String {
     format!("reverse-{}", array.element_type())
@@ -62,7 +45,7 @@ proptest! {
     /// reversed item for item (NaNs included), and the same list sent
     /// item by item gives the identical result.
     #[test]
-    fn every_typed_list_round_trips_through_a_guest(array in arb_array()) {
+    fn every_typed_list_round_trips_through_a_guest(array in arb_array(300)) {
         let lists = load(tasks::LISTS);
         let func = reverse_func(&array);
         let (typed, per_item) = block_on(async {

@@ -12,8 +12,8 @@
 use arbitrary::Unstructured;
 use wasp_engine::convert::{args_to_vals, from_val, to_val};
 use wasp_engine::{CallError, Limit};
-use wasp_proto::Value;
 use wasp_proto::codec;
+use wasp_proto::{Array, Value};
 
 use crate::shapes::{self, MAX_DEPTH};
 
@@ -122,6 +122,41 @@ fn check(sig: &wasp_proto::FuncSig, args: &[Value], limit: usize) {
 }
 
 /// Values compared by their encoding: bit-exact, NaN included.
+/// The value's wire bytes, once in its canonical form: a lifted list of
+/// numbers comes back typed ([`Array`]) whatever form it went in, so both
+/// sides are compared with their lists of numbers typed. Bytes, not
+/// `PartialEq`, so that NaNs compare by their bits.
 fn encoded(value: &Value) -> Vec<u8> {
-    codec::encode(value).expect("values encode")
+    codec::encode(&canonical(value)).expect("values encode")
+}
+
+/// `value` with every non-empty list of numbers of one type as an
+/// [`Array`], at any depth.
+fn canonical(value: &Value) -> Value {
+    let all = |items: &[Value]| items.iter().map(canonical).collect::<Vec<_>>();
+    let boxed = |payload: &Option<Box<Value>>| payload.as_deref().map(|v| Box::new(canonical(v)));
+    match value {
+        Value::List(items) => {
+            let typed = items
+                .first()
+                .and_then(Array::of_scalar)
+                .and_then(|first| Array::from_values(&first.element_type(), items));
+            match typed {
+                Some(array) => Value::from(array),
+                None => Value::List(all(items)),
+            }
+        }
+        Value::Tuple(items) => Value::Tuple(all(items)),
+        Value::Record(fields) => Value::Record(
+            fields
+                .iter()
+                .map(|(name, v)| (name.clone(), canonical(v)))
+                .collect(),
+        ),
+        Value::Variant(case, payload) => Value::Variant(case.clone(), boxed(payload)),
+        Value::Option(payload) => Value::Option(boxed(payload)),
+        Value::Result(Ok(payload)) => Value::Result(Ok(boxed(payload))),
+        Value::Result(Err(payload)) => Value::Result(Err(boxed(payload))),
+        other => other.clone(),
+    }
 }

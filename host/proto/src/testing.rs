@@ -202,3 +202,22 @@ fn same_payload(a: &Option<Box<Value>>, b: &Option<Box<Value>>) -> bool {
         _ => false,
     }
 }
+
+/// Any typed list ([`Array`](crate::Array)) of fewer than `max_len`
+/// items, of any element type.
+pub fn arb_array(max_len: usize) -> impl Strategy<Value = crate::Array> {
+    use crate::Array;
+    let n = 0..max_len;
+    prop_oneof![
+        prop::collection::vec(any::<i8>(), n.clone()).prop_map(Array::S8),
+        prop::collection::vec(any::<u8>(), n.clone()).prop_map(Array::U8),
+        prop::collection::vec(any::<i16>(), n.clone()).prop_map(Array::S16),
+        prop::collection::vec(any::<u16>(), n.clone()).prop_map(Array::U16),
+        prop::collection::vec(any::<i32>(), n.clone()).prop_map(Array::S32),
+        prop::collection::vec(any::<u32>(), n.clone()).prop_map(Array::U32),
+        prop::collection::vec(any::<i64>(), n.clone()).prop_map(Array::S64),
+        prop::collection::vec(any::<u64>(), n.clone()).prop_map(Array::U64),
+        prop::collection::vec(any::<f32>(), n.clone()).prop_map(Array::F32),
+        prop::collection::vec(any::<f64>(), n).prop_map(Array::F64),
+    ]
+}

@@ -23,37 +23,20 @@ fn reversed<T>(mut v: Vec<T>) -> Vec<T> {
     v
 }
 
+/// The `reverse-*` exports, one per element type.
+macro_rules! reverse {
+    ($($name:ident: $t:ty),*) => {$(
+        fn $name(v: Vec<$t>) -> Vec<$t> {
+            reversed(v)
+        }
+    )*};
+}
+
 impl Guest for Lists {
-    fn reverse_s8(v: Vec<i8>) -> Vec<i8> {
-        reversed(v)
-    }
-    fn reverse_u8(v: Vec<u8>) -> Vec<u8> {
-        reversed(v)
-    }
-    fn reverse_s16(v: Vec<i16>) -> Vec<i16> {
-        reversed(v)
-    }
-    fn reverse_u16(v: Vec<u16>) -> Vec<u16> {
-        reversed(v)
-    }
-    fn reverse_s32(v: Vec<i32>) -> Vec<i32> {
-        reversed(v)
-    }
-    fn reverse_u32(v: Vec<u32>) -> Vec<u32> {
-        reversed(v)
-    }
-    fn reverse_s64(v: Vec<i64>) -> Vec<i64> {
-        reversed(v)
-    }
-    fn reverse_u64(v: Vec<u64>) -> Vec<u64> {
-        reversed(v)
-    }
-    fn reverse_f32(v: Vec<f32>) -> Vec<f32> {
-        reversed(v)
-    }
-    fn reverse_f64(v: Vec<f64>) -> Vec<f64> {
-        reversed(v)
-    }
+    reverse!(reverse_s8: i8, reverse_u8: u8, reverse_s16: i16, reverse_u16: u16,
+        reverse_s32: i32, reverse_u32: u32, reverse_s64: i64, reverse_u64: u64,
+        reverse_f32: f32, reverse_f64: f64);
+
     fn scale(v: Vec<f64>, k: f64) -> (Vec<f64>, f64) {
         let scaled: Vec<f64> = v.iter().map(|x| x * k).collect();
         let sum = scaled.iter().sum();
