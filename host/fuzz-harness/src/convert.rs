@@ -131,7 +131,7 @@ fn encoded(value: &Value) -> Vec<u8> {
 }
 
 /// `value` with every non-empty list of numbers of one type as an
-/// [`Array`], at any depth.
+/// [`Array`], and every empty one as an empty list, at any depth.
 fn canonical(value: &Value) -> Value {
     let all = |items: &[Value]| items.iter().map(canonical).collect::<Vec<_>>();
     let boxed = |payload: &Option<Box<Value>>| payload.as_deref().map(|v| Box::new(canonical(v)));
@@ -146,6 +146,9 @@ fn canonical(value: &Value) -> Value {
                 None => Value::List(all(items)),
             }
         }
+        // An empty list has no element type to lift it by: it comes back
+        // as a plain empty list (the same value).
+        Value::Array(array) if array.is_empty() => Value::List(Vec::new()),
         Value::Tuple(items) => Value::Tuple(all(items)),
         Value::Record(fields) => Value::Record(
             fields

@@ -8,7 +8,7 @@
 //! and [`any_value`], of any shape, to reach the refusals.
 
 use arbitrary::{Result, Unstructured};
-use wasp_proto::{Case, Field, FuncSig, Param, Type, Value};
+use wasp_proto::{Array, Case, Field, FuncSig, Param, Type, Value};
 
 /// The deepest type (and value) built: deep enough for every shape of
 /// nesting, shallow enough that one input stays small. Deep nesting on
@@ -190,7 +190,12 @@ pub fn value_of(u: &mut Unstructured<'_>, ty: &Type) -> Result<Value> {
         Type::String => Value::String(String::arbitrary_take(u)?),
         Type::List(elem) => {
             let n = width(u, 0)?;
-            Value::List((0..n).map(|_| value_of(u, elem)).collect::<Result<_>>()?)
+            let items: Vec<Value> = (0..n).map(|_| value_of(u, elem)).collect::<Result<_>>()?;
+            // A list of numbers in either form: typed or item by item.
+            match Array::from_values(elem, &items) {
+                Some(array) if u.arbitrary()? => Value::from(array),
+                _ => Value::List(items),
+            }
         }
         Type::Tuple(types) => Value::Tuple(
             types
@@ -253,7 +258,7 @@ pub fn any_value(u: &mut Unstructured<'_>, depth: u32) -> Result<Value> {
             None
         })
     };
-    Ok(match u.choose_index(6)? {
+    Ok(match u.choose_index(7)? {
         0 => {
             let n = width(u, 0)?;
             Value::List(
@@ -284,6 +289,25 @@ pub fn any_value(u: &mut Unstructured<'_>, depth: u32) -> Result<Value> {
             Value::Variant(name, boxed(u)?)
         }
         4 => Value::Option(boxed(u)?),
+        5 => {
+            // A typed list of any element type, wherever it lands.
+            const NUMBERS: [Type; 10] = [
+                Type::S8,
+                Type::U8,
+                Type::S16,
+                Type::U16,
+                Type::S32,
+                Type::U32,
+                Type::S64,
+                Type::U64,
+                Type::F32,
+                Type::F64,
+            ];
+            let elem = &NUMBERS[u.choose_index(NUMBERS.len())?];
+            let n = width(u, 0)?;
+            let items: Vec<Value> = (0..n).map(|_| value_of(u, elem)).collect::<Result<_>>()?;
+            Array::from_values(elem, &items).map_or(Value::List(items), Value::from)
+        }
         _ => {
             if u.arbitrary()? {
                 Value::Result(Ok(boxed(u)?))
