@@ -19,6 +19,24 @@ use wasp_task_artifacts as tasks;
 
 use crate::cluster::Cluster;
 
+/// The 1, 5 and 15-minute load averages: how busy the machine was (other
+/// work shares it), for reading the figures later.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Microseconds since the Unix epoch, the clock of the tasks' metadata.
+pub fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
 /// The value at quantile `q` (0 to 1) of sorted samples, by nearest rank.
 pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
@@ -26,6 +44,14 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     }
     let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted[i.min(sorted.len() - 1)]
+}
+
+/// The 99th percentile of unsorted samples ([`percentile`] of a sorted
+/// copy).
+pub fn p99(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    percentile(&sorted, 0.99)
 }
 
 /// The median of unsorted samples (of an even count, the mean of the two

@@ -38,7 +38,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value as Json, json};
 use wasp_bench::cluster::{self, Cluster};
 use wasp_bench::peers;
-use wasp_bench::workloads::{self, Tasks, median};
+use wasp_bench::workloads::{self, Tasks, loadavg, median};
 use wasp_client::{AsyncResult, Client, Module};
 use wasp_proto::Value;
 use wasp_proto::msg::RecordsStats;
@@ -186,10 +186,6 @@ async fn run() -> anyhow::Result<()> {
     wasp_bench::report::write_json(&options.out, &Json::Object(results))?;
     eprintln!("wrote {}", options.out.display());
     Ok(())
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default()
 }
 
 /// Polls `check` every 5 ms until it holds, for at most [`PATIENCE`].

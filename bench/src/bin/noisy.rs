@@ -41,12 +41,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value as Json, json};
 use wasp_bench::cluster::Cluster;
-use wasp_bench::workloads::{self, percentile};
+use wasp_bench::workloads::{self, percentile, unix_us};
 use wasp_client::{AsyncResult, Client, ClientError, Module};
 use wasp_proto::msg::{ErrorKind, TaskMeta};
 use wasp_proto::{TaskId, Value};
@@ -334,13 +334,6 @@ async fn load_everywhere(client: &Client, modules: &[&Module]) -> anyhow::Result
         all.load(module).await?;
     }
     Ok(())
-}
-
-/// Microseconds since the Unix epoch, the clock of the tasks' metadata.
-fn unix_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// Waits until every engine holds at least one task (the admin sees every

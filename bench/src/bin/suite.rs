@@ -25,7 +25,8 @@ use serde_json::{Value as Json, json};
 use wasp_bench::cluster::Cluster;
 use wasp_bench::compare::{self, Better, PEER_NAMES, Row, Target};
 use wasp_bench::peers::{self, PEERS};
-use wasp_bench::{schedsim, workloads};
+use wasp_bench::schedsim;
+use wasp_bench::workloads::{self, loadavg};
 use wasp_sched::Scheme;
 
 const ENGINES: u32 = 2;
@@ -419,16 +420,6 @@ fn rows(wasp: &Json, peers: &Json) -> Vec<Row> {
         })
         .filter(|row| row.wasp.is_some() || row.peers.iter().any(Option::is_some))
         .collect()
-}
-
-/// The 1, 5 and 15-minute load averages.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The machine and the moment, for reading the figures later.
