@@ -45,7 +45,18 @@ impl FramedSend {
     /// the bytes (subject to flow control), not when the peer has read them.
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), NetError> {
         let frame = codec::encode_frame(msg)?;
-        self.stream.write_all(&frame).await.map_err(NetError::write)
+        self.write_frame(frame).await
+    }
+
+    /// Hands the encoded frame to the stream whole: quinn keeps the buffer
+    /// itself until the peer acknowledges it, where `write_all` of a slice
+    /// would copy it first (a frame of a big value is that value's size
+    /// again, on every hop).
+    async fn write_frame(&mut self, frame: Vec<u8>) -> Result<(), NetError> {
+        self.stream
+            .write_chunk(bytes::Bytes::from(frame))
+            .await
+            .map_err(NetError::write)
     }
 
     /// Encodes `msg` on the blocking pool, then writes it; gives the
@@ -58,10 +69,7 @@ impl FramedSend {
         let (frame, msg) = tokio::task::spawn_blocking(move || (codec::encode_frame(&msg), msg))
             .await
             .map_err(|err| NetError::Blocking(err.to_string()))?;
-        self.stream
-            .write_all(&frame?)
-            .await
-            .map_err(NetError::write)?;
+        self.write_frame(frame?).await?;
         Ok(msg)
     }
 
