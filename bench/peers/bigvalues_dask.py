@@ -14,37 +14,21 @@ push : client.scatter(B, broadcast=True, hash=False), waited for, B =
 Prints one JSON line. A scenario that fails is recorded as {"error": ...}
 and the other still runs.
 """
-import json, statistics, sys, time
+import json, sys, time
 import numpy as np
 import distributed
 from distributed import Client, LocalCluster, wait
+from bigvalues_common import attempt, summary, timed_calls
 
 ELEMENTS, CALLS, WARMUPS, PUSH_ELEMENTS, PUSH_REPS = (int(a) for a in sys.argv[1:6])
 WORKERS = int(sys.argv[6]) if len(sys.argv) > 6 else 2
 
 
-def summary(samples_s):
-    ms = [s * 1e3 for s in samples_s]
-    ordered = sorted(ms)
-    return {
-        "samples_ms": ms,
-        "median_ms": statistics.median(ms),
-        "p99_ms": ordered[round(.99 * (len(ordered) - 1))],
-    }
-
-
 def norm_scenario(c):
     a = np.random.default_rng(0).random(ELEMENTS)
     expected = float(np.linalg.norm(a, 2))
-    ts = []
-    for i in range(WARMUPS + CALLS):
-        t = time.perf_counter()
-        r = c.submit(np.linalg.norm, a, 2, pure=False).result()
-        dt = time.perf_counter() - t
-        assert abs(r - expected) <= 1e-9 * expected, (r, expected)
-        if i >= WARMUPS:
-            ts.append(dt)
-    return dict(summary(ts), elements=ELEMENTS, bytes=a.nbytes)
+    call = lambda: c.submit(np.linalg.norm, a, 2, pure=False).result()  # noqa: E731
+    return dict(timed_calls(call, expected, WARMUPS, CALLS), elements=ELEMENTS, bytes=a.nbytes)
 
 
 def push_scenario(c):
@@ -65,13 +49,6 @@ def push_scenario(c):
         while any(c.run(lambda dask_worker: len(dask_worker.data)).values()) and time.time() < deadline:
             time.sleep(0.05)
     return dict(summary(ts), elements=PUSH_ELEMENTS, bytes=b.nbytes)
-
-
-def attempt(scenario, c):
-    try:
-        return scenario(c)
-    except Exception as err:  # recorded, so that the other scenario still runs
-        return {"error": f"{type(err).__name__}: {err}"}
 
 
 if __name__ == "__main__":

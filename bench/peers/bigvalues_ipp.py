@@ -10,36 +10,20 @@ push : dv.push({'x': B}, block=True) to every engine, B = PUSH_ELEMENTS
 Prints one JSON line. A scenario that fails is recorded as {"error": ...}
 and the other still runs.
 """
-import json, statistics, sys, time
+import json, sys, time
 import numpy as np
 import ipyparallel as ipp
+from bigvalues_common import attempt, summary, timed_calls
 
 ELEMENTS, CALLS, WARMUPS, PUSH_ELEMENTS, PUSH_REPS = (int(a) for a in sys.argv[1:6])
 ENGINES = int(sys.argv[6]) if len(sys.argv) > 6 else 2
 
 
-def summary(samples_s):
-    ms = [s * 1e3 for s in samples_s]
-    ordered = sorted(ms)
-    return {
-        "samples_ms": ms,
-        "median_ms": statistics.median(ms),
-        "p99_ms": ordered[round(.99 * (len(ordered) - 1))],
-    }
-
-
 def norm_scenario(lv):
     a = np.random.default_rng(0).random(ELEMENTS)
     expected = float(np.linalg.norm(a, 2))
-    ts = []
-    for i in range(WARMUPS + CALLS):
-        t = time.perf_counter()
-        r = lv.apply_sync(np.linalg.norm, a, 2)
-        dt = time.perf_counter() - t
-        assert abs(r - expected) <= 1e-9 * expected, (r, expected)
-        if i >= WARMUPS:
-            ts.append(dt)
-    return dict(summary(ts), elements=ELEMENTS, bytes=a.nbytes)
+    timed = timed_calls(lambda: lv.apply_sync(np.linalg.norm, a, 2), expected, WARMUPS, CALLS)
+    return dict(timed, elements=ELEMENTS, bytes=a.nbytes)
 
 
 def push_scenario(dv):
@@ -56,13 +40,6 @@ def push_scenario(dv):
     assert shapes == [PUSH_ELEMENTS] * ENGINES, shapes
     dv.execute("del x", block=True)
     return dict(summary(ts), elements=PUSH_ELEMENTS, bytes=b.nbytes)
-
-
-def attempt(scenario, view):
-    try:
-        return scenario(view)
-    except Exception as err:  # recorded, so that the other scenario still runs
-        return {"error": f"{type(err).__name__}: {err}"}
 
 
 out = {"system": "ipyparallel " + ipp.__version__, "numpy": np.__version__, "engines": ENGINES}

@@ -12,10 +12,11 @@ Ray has no push to its workers' namespaces, so it has no push figure.
 Prints one JSON line. A scenario that fails is recorded as {"error": ...}
 and the other still runs.
 """
-import json, os, statistics, sys, time
+import json, os, sys, time
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 import numpy as np
 import ray
+from bigvalues_common import attempt, timed_calls
 
 ELEMENTS, CALLS, WARMUPS = (int(a) for a in sys.argv[1:4])
 CPUS = int(sys.argv[4]) if len(sys.argv) > 4 else 2
@@ -26,33 +27,8 @@ def norm(a, p):
     return float(np.linalg.norm(a, p))
 
 
-def summary(samples_s):
-    ms = [s * 1e3 for s in samples_s]
-    ordered = sorted(ms)
-    return {
-        "samples_ms": ms,
-        "median_ms": statistics.median(ms),
-        "p99_ms": ordered[round(.99 * (len(ordered) - 1))],
-    }
-
-
 def timed(arg, expected):
-    ts = []
-    for i in range(WARMUPS + CALLS):
-        t = time.perf_counter()
-        r = ray.get(norm.remote(arg, 2))
-        dt = time.perf_counter() - t
-        assert abs(r - expected) <= 1e-9 * expected, (r, expected)
-        if i >= WARMUPS:
-            ts.append(dt)
-    return summary(ts)
-
-
-def attempt(scenario):
-    try:
-        return scenario()
-    except Exception as err:  # recorded, so that the other scenario still runs
-        return {"error": f"{type(err).__name__}: {err}"}
+    return timed_calls(lambda: ray.get(norm.remote(arg, 2)), expected, WARMUPS, CALLS)
 
 
 if __name__ == "__main__":

@@ -304,17 +304,29 @@ struct Phase {
     verified: Option<Result<(), String>>,
 }
 
-impl Phase {
+/// A figure made of timed samples: a wasp phase or a floor.
+trait Timed {
+    /// Each timed sample, in milliseconds.
+    fn samples_ms(&self) -> &[f64];
+
     /// The median of the samples, in milliseconds.
     fn median_ms(&self) -> f64 {
-        workloads::median(&self.samples_ms)
+        workloads::median(self.samples_ms())
     }
 
     /// The p99 of the samples, in milliseconds.
     fn p99_ms(&self) -> f64 {
-        workloads::p99(&self.samples_ms)
+        workloads::p99(self.samples_ms())
     }
+}
 
+impl Timed for Phase {
+    fn samples_ms(&self) -> &[f64] {
+        &self.samples_ms
+    }
+}
+
+impl Phase {
     /// The phase's figures, for the JSON.
     fn to_json(&self) -> Json {
         json!({
@@ -702,6 +714,12 @@ impl ProcessPeak {
     }
 }
 
+impl Timed for Floor {
+    fn samples_ms(&self) -> &[f64] {
+        &self.samples_ms
+    }
+}
+
 /// A floor: the least the same bytes cost without wasp.
 struct Floor {
     /// What was timed.
@@ -780,16 +798,6 @@ impl Floor {
             bytes,
             samples_ms,
         }
-    }
-
-    /// The median, in milliseconds.
-    fn median_ms(&self) -> f64 {
-        workloads::median(&self.samples_ms)
-    }
-
-    /// The p99, in milliseconds.
-    fn p99_ms(&self) -> f64 {
-        workloads::p99(&self.samples_ms)
     }
 
     /// The figures, for the JSON.
