@@ -115,6 +115,15 @@ pub fn markdown(rows: &[Row]) -> String {
     out
 }
 
+/// The command line that ran `bench`, as its result file records it: the
+/// benchmark's name and this process's arguments.
+pub fn command_line(bench: &str) -> String {
+    std::iter::once(bench.to_owned())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// What every result file says about its run: which benchmark, the command,
 /// whether it was a smoke run, when, on what machine, and how busy the
 /// machine was when it started (other work skews the figures). Take it

@@ -163,10 +163,7 @@ fn main() -> ExitCode {
 async fn run() -> anyhow::Result<()> {
     let options = options()?;
     let plan = Plan::new(options.quick);
-    let command = std::iter::once("bigvalues".to_owned())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = wasp_bench::report::command_line("bigvalues");
     let mut meta = wasp_bench::report::run_meta("bigvalues", &command, options.quick);
     let started = Instant::now();
     let norm = Module::from_file(tasks::NORM)?;

@@ -200,10 +200,7 @@ fn main() -> ExitCode {
 async fn run() -> anyhow::Result<()> {
     let options = options()?;
     let plan = Plan::new(options.quick);
-    let command = std::iter::once("noisy".to_owned())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = wasp_bench::report::command_line("noisy");
     let mut meta = wasp_bench::report::run_meta("noisy", &command, options.quick);
     let started = Instant::now();
     let cpu = Module::from_file(tasks::CPU)?;
