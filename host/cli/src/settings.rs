@@ -207,6 +207,7 @@ impl RuntimeArgs {
             cache_dir: self.cache_dir(),
             // One call at a time locally; keep the instance pool small.
             max_instances: 4,
+            ..RuntimeConfig::default()
         }
     }
 

@@ -66,13 +66,20 @@ pub fn args_to_vals(
             "arguments that fit `{sig}` could not be converted"
         )));
     };
+    check_arg_bytes(size, arg_limit)?;
+    Ok(vals)
+}
+
+/// Refuses arguments of `size` bytes (as [`memory_size`] counts them) over
+/// `arg_limit`.
+pub fn check_arg_bytes(size: usize, arg_limit: usize) -> Result<(), CallError> {
     if size > arg_limit {
         return Err(CallError::Limit {
             limit: Limit::ArgBytes(arg_limit),
             detail: Some(format!("the arguments are {size} bytes")),
         });
     }
-    Ok(vals)
+    Ok(())
 }
 
 /// `value` as a `Val` if it has type `ty`, adding its size to `size`.

@@ -38,6 +38,7 @@
 //!   (another tenant's): the two take turns at epoch ticks, by weight.
 
 pub mod args;
+pub mod bulk;
 pub use wasp_net::backoff;
 mod cache;
 mod capture;

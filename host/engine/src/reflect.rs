@@ -11,6 +11,7 @@ use wasmtime::component::{Component, ComponentExportIndex};
 use wasp_proto::naming::{self, Exported};
 use wasp_proto::{Case, Field, FuncSig, Param, Type};
 
+use crate::bulk::BulkResult;
 use crate::error::CallError;
 
 /// An exported function, ready to be looked up in an instance.
@@ -21,6 +22,8 @@ pub struct Export {
     /// The signature, named by [`Export::qualified`]'s function part.
     pub sig: FuncSig,
     pub(crate) index: ComponentExportIndex,
+    /// Whether its calls take the bulk path, and its result's form there.
+    pub(crate) bulk: Option<BulkResult>,
 }
 
 impl Exported for Export {
@@ -94,6 +97,7 @@ impl Exports {
         match signature(name, func) {
             Ok(sig) => self.funcs.push(Export {
                 qualified: qualified.to_owned(),
+                bulk: crate::bulk::shape(&sig),
                 sig,
                 index,
             }),

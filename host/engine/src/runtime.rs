@@ -17,8 +17,9 @@ use wasmtime::{
 };
 use wasp_proto::{ModuleHash, Value};
 
+use crate::bulk::{BulkArgs, BulkFunc};
 use crate::cache::DiskCache;
-use crate::convert::{args_to_vals, from_val_within};
+use crate::convert::{args_to_vals, check_arg_bytes, from_val_within};
 use crate::error::{CallError, LoadError};
 use crate::header;
 use crate::limits::{Limit, Limits};
@@ -46,6 +47,10 @@ pub struct RuntimeConfig {
     /// How many instances may exist at once (the size of the instance pool);
     /// further calls wait for one to finish.
     pub max_instances: u32,
+    /// Whether calls whose parameters and result are numbers and lists of
+    /// numbers move each list as one copy (the bulk path, `bulk`) rather
+    /// than a `Val` per item. On unless comparing the two.
+    pub bulk_calls: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -54,6 +59,7 @@ impl Default for RuntimeConfig {
             limits: Limits::default(),
             cache_dir: None,
             max_instances: 64,
+            bulk_calls: true,
         }
     }
 }
@@ -119,6 +125,7 @@ struct Inner {
     modules: Mutex<HashMap<ModuleHash, Arc<Module>>>,
     instances: Arc<Semaphore>,
     ticker: Arc<AtomicBool>,
+    bulk_calls: bool,
 }
 
 impl Drop for Inner {
@@ -157,6 +164,7 @@ impl Runtime {
                 modules: Mutex::new(HashMap::new()),
                 instances: Arc::new(Semaphore::new(config.max_instances as usize)),
                 ticker,
+                bulk_calls: config.bulk_calls,
             }),
         })
     }
@@ -425,6 +433,7 @@ impl Runtime {
                 captured: captured.clone(),
                 limits,
                 deadline: Some(deadline),
+                bulk_calls: self.inner.bulk_calls,
                 _permit: permit,
             }),
             None => failed(
@@ -464,6 +473,8 @@ pub struct TaskInstance {
     /// a chunk share the task's budget). Unset, each call has its own
     /// `wall_time` from its start.
     deadline: Option<Instant>,
+    /// [`RuntimeConfig::bulk_calls`].
+    bulk_calls: bool,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -545,13 +556,32 @@ impl TaskInstance {
         started: Instant,
     ) -> Result<Option<Value>, CallError> {
         let export = self.module.exports.find(func)?;
-        let params = args_to_vals(&export.sig, args, self.limits.arg_bytes)?;
         let func = self
             .instance
             .get_func(&mut self.store, export.index)
             .ok_or_else(|| {
                 CallError::Instantiate(format!("export {} is not a function", export.qualified))
             })?;
+        // Numbers and lists of numbers go into the guest and back as one
+        // copy each (`bulk`); anything else, or arguments that do not fit
+        // their types, as `Val`s, which also name what does not fit.
+        let bulk = match export.bulk.filter(|_| self.bulk_calls) {
+            Some(result) => match BulkArgs::of(&export.sig, args) {
+                Some((args, size)) => {
+                    check_arg_bytes(size, self.limits.arg_bytes)?;
+                    BulkFunc::new(func, &self.store, result)
+                        .map_err(|e| tracing::warn!(func = %export.qualified, "bulk path refused: {e:#}"))
+                        .ok()
+                        .map(|func| (func, args))
+                }
+                None => None,
+            },
+            None => None,
+        };
+        let params = match bulk {
+            Some(_) => Vec::new(),
+            None => args_to_vals(&export.sig, args, self.limits.arg_bytes)?,
+        };
         // On the stack: a function has at most one result.
         let mut result = [Val::Bool(false)];
         let results = &mut result[..usize::from(export.sig.result.is_some())];
@@ -562,16 +592,11 @@ impl TaskInstance {
         // in wasm at the deadline; the timer, time blocked in the host. The
         // timer takes the same deadline rather than reading the clock again.
         self.store.data_mut().deadline = Some(deadline);
-        let outcome = {
-            let mut call = std::pin::pin!(func.call_async(&mut self.store, &params, results));
-            // Most calls finish in their first poll (they never block in
-            // the host); only one that does not needs the timer, whose
-            // setup costs as much as a short call.
-            let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
-            match first {
-                Poll::Ready(result) => Ok(result),
-                Poll::Pending => tokio::time::timeout_at(deadline.into(), call).await,
-            }
+        let outcome = match bulk {
+            Some((func, args)) => within(func.call_async(&mut self.store, args), deadline).await,
+            None => within(func.call_async(&mut self.store, &params, results), deadline)
+                .await
+                .map(|called| called.map(|()| None)),
         };
         self.store.data_mut().deadline = None;
         match outcome {
@@ -585,7 +610,10 @@ impl TaskInstance {
                 &self.captured,
                 &self.limits,
             )),
-            Ok(Ok(())) => {
+            // Lifted and counted against the result limit as it was read
+            // out of the guest (`bulk::BulkList`).
+            Ok(Ok(Some(value))) => Ok(Some(value)),
+            Ok(Ok(None)) => {
                 // Counted and bounded as it is converted (see
                 // `Runtime::instantiate_with` for how the lift is bounded).
                 let value = results
@@ -598,6 +626,21 @@ impl TaskInstance {
                 Ok(value)
             }
         }
+    }
+}
+
+/// Runs a call to its end, or stops it at `deadline`. Most calls finish
+/// in their first poll (they never block in the host); only one that
+/// does not needs the timer, whose setup costs as much as a short call.
+async fn within<R>(
+    call: impl Future<Output = R>,
+    deadline: Instant,
+) -> Result<R, tokio::time::error::Elapsed> {
+    let mut call = std::pin::pin!(call);
+    let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(result) => Ok(result),
+        Poll::Pending => tokio::time::timeout_at(deadline.into(), call).await,
     }
 }
 

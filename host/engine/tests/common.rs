@@ -24,21 +24,45 @@ pub fn test_limits() -> Limits {
 /// One runtime for a whole test binary, as an engine process has.
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        Runtime::new(RuntimeConfig {
-            limits: test_limits(),
-            ..RuntimeConfig::default()
-        })
-        .expect("runtime")
+    RUNTIME.get_or_init(|| runtime_with(true))
+}
+
+/// A runtime like [`runtime`] whose calls all take the `Val` path, item by
+/// item, never the bulk path: what the bulk path is compared with.
+pub fn val_path_runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| runtime_with(false))
+}
+
+fn runtime_with(bulk_calls: bool) -> Runtime {
+    Runtime::new(RuntimeConfig {
+        limits: test_limits(),
+        bulk_calls,
+        ..RuntimeConfig::default()
     })
+    .expect("runtime")
 }
 
 /// Loads a task component by its artifact path.
 pub fn load(path: &str) -> Arc<Module> {
+    load_into(runtime(), path)
+}
+
+/// Loads a task component into [`val_path_runtime`].
+pub fn load_val_path(path: &str) -> Arc<Module> {
+    load_into(val_path_runtime(), path)
+}
+
+fn load_into(runtime: &Runtime, path: &str) -> Arc<Module> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    runtime()
+    runtime
         .load_blocking(&bytes)
         .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Calls a module of [`load_val_path`] and returns the whole report.
+pub async fn call_val_path(module: &Arc<Module>, func: &str, args: &[Value]) -> CallReport {
+    val_path_runtime().call(module, func, args, context()).await
 }
 
 /// The identity every test call runs as.

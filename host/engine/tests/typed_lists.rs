@@ -119,3 +119,129 @@ async fn typed_lists_count_against_the_argument_limit_as_their_bytes() {
     let typed = call_ok(&norm, "norm", &[Value::from(prefix), Value::F64(2.0)]).await;
     assert_eq!(typed, per_item);
 }
+
+/// A call on the bulk path and on the `Val` path, item by item: the
+/// results (or errors) of both.
+async fn both_paths(path: &str, func: &str, args: &[Value]) -> (String, String) {
+    let bulk = common::call(&load(path), func, args).await.result;
+    let vals = common::call_val_path(&common::load_val_path(path), func, args)
+        .await
+        .result;
+    let show = |result: Result<Option<Value>, wasp_engine::CallError>| match result {
+        Ok(value) => format!("{value:?}"),
+        Err(err) => format!("error: {err}"),
+    };
+    (show(bulk), show(vals))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The bulk path (one copy per list) and the `Val` path (a `Val` per
+    /// item) give identical results, bit for bit (NaNs included, as the
+    /// debug form prints them), for every element type, whether the list
+    /// is sent typed or item by item.
+    #[test]
+    fn the_bulk_path_and_the_val_path_agree_for_every_element_type(array in arb_array(300)) {
+        let func = reverse_func(&array);
+        for arg in [Value::from(array.clone()), Value::List(array.to_values())] {
+            let (bulk, vals) = block_on(both_paths(tasks::LISTS, &func, &[arg]));
+            prop_assert_eq!(&bulk, &vals);
+            prop_assert!(!bulk.starts_with("error"), "{}", bulk);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_bulk_path_and_the_val_path_agree_on_norm_and_the_monte_carlo_example() {
+    // `norm(list<f64>, f64) -> f64` takes the bulk path.
+    let v: Vec<f64> = (0..10_000).map(|i| f64::from(i).sin() * 1e3).collect();
+    for p in [1.0, 2.0, 3.5] {
+        let (bulk, vals) = both_paths(
+            tasks::NORM,
+            "norm",
+            &[Value::from(v.clone()), Value::F64(p)],
+        )
+        .await;
+        assert_eq!(bulk, vals);
+        assert!(bulk.starts_with("Some(F64("), "{bulk}");
+    }
+    // Its result is a list of records: the `Val` path on both, with the
+    // strikes sent typed or item by item.
+    let strikes = vec![90.0, 100.0, 110.0];
+    let args = |strikes: Value| {
+        vec![
+            Value::F64(100.0),
+            strikes,
+            Value::F64(0.2),
+            Value::F64(0.05),
+            Value::U32(30),
+            Value::U32(2000),
+            Value::U64(7),
+        ]
+    };
+    let typed = args(Value::from(strikes.clone()));
+    let per_item = args(Value::List(
+        strikes.iter().map(|&k| Value::F64(k)).collect(),
+    ));
+    let (bulk, vals) = both_paths(tasks::MC_OPTIONS, "price-options", &typed).await;
+    assert_eq!(bulk, vals);
+    let (per_item, _) = both_paths(tasks::MC_OPTIONS, "price-options", &per_item).await;
+    assert_eq!(per_item, bulk);
+    assert!(bulk.contains("european-call"), "{bulk}");
+}
+
+#[tokio::test]
+async fn a_list_of_numbers_lifted_in_one_copy_stops_at_the_result_limit() {
+    // 200,000 zeros are 1.6 MB: over the tests' 1 MiB result limit, as
+    // their bytes, on both paths (the `Val` path counts a `Val` an item).
+    let (bulk, vals) = both_paths(tasks::EVIL, "zeros", &[Value::U32(200_000)]).await;
+    for err in [&bulk, &vals] {
+        assert!(
+            err.starts_with("error: task exceeded the result size limit (result_bytes = 1 MiB)"),
+            "{err}"
+        );
+    }
+    // 100,000 zeros (800 KB) fit on the bulk path, which holds them as
+    // their bytes; the `Val` path, at 32 bytes a `Val`, does not.
+    let (bulk, vals) = both_paths(tasks::EVIL, "zeros", &[Value::U32(100_000)]).await;
+    assert_eq!(
+        bulk,
+        format!("{:?}", Some(Value::from(vec![0.0f64; 100_000])))
+    );
+    assert!(
+        vals.starts_with("error: task exceeded the result size limit"),
+        "{vals}"
+    );
+    common::still_serving().await;
+}
+
+#[tokio::test]
+async fn a_list_result_past_memory_or_misaligned_fails_the_call_on_both_paths() {
+    for (func, args, expected) in [
+        (
+            "list-past-memory",
+            vec![Value::U32(1000)],
+            "list pointer/length out of bounds of memory",
+        ),
+        // Past the end of the address space, not just of memory: the
+        // length times the item size overflows 32 bits.
+        (
+            "list-past-memory",
+            vec![Value::U32(u32::MAX)],
+            "list pointer/length out of bounds of memory",
+        ),
+        ("misaligned-list", vec![], "list pointer is not aligned"),
+    ] {
+        let (bulk, vals) = both_paths(tasks::EVIL, func, &args).await;
+        assert!(
+            bulk.starts_with("error: ") && bulk.contains(expected),
+            "{func}: {bulk}"
+        );
+        assert!(
+            vals.starts_with("error: ") && vals.contains(expected),
+            "{func}: {vals}"
+        );
+        common::still_serving().await;
+    }
+}

@@ -47,6 +47,7 @@ fn runtime() -> Runtime {
         },
         cache_dir: None,
         max_instances: 2,
+        ..RuntimeConfig::default()
     })
     .expect("a runtime with small limits starts")
 }

@@ -202,19 +202,7 @@ impl Array {
 
     /// Whether `element` has an array case.
     pub fn holds(element: &Type) -> bool {
-        matches!(
-            element,
-            Type::S8
-                | Type::U8
-                | Type::S16
-                | Type::U16
-                | Type::S32
-                | Type::U32
-                | Type::S64
-                | Type::U64
-                | Type::F32
-                | Type::F64
-        )
+        Array::case_of(element).is_some()
     }
 
     /// Contiguous, balanced parts, one per `parts` (at least one), the
@@ -282,6 +270,32 @@ impl Array {
             each!(self, v => v.iter().for_each(|x| bytes.extend_from_slice(&x.to_le_bytes())));
             std::borrow::Cow::Owned(bytes)
         }
+    }
+
+    /// The case index ([`ELEMENTS`]) of `element`'s arrays, if it has one.
+    fn case_of(element: &Type) -> Option<usize> {
+        Some(match element {
+            Type::S8 => 0,
+            Type::U8 => 1,
+            Type::S16 => 2,
+            Type::U16 => 3,
+            Type::S32 => 4,
+            Type::U32 => 5,
+            Type::S64 => 6,
+            Type::U64 => 7,
+            Type::F32 => 8,
+            Type::F64 => 9,
+            _ => return None,
+        })
+    }
+
+    /// An array of `element`s from their little-endian bytes (as a guest's
+    /// memory holds them); an error if `element` has no array case or the
+    /// bytes are not a whole number of items.
+    pub fn from_le_bytes_of(element: &Type, bytes: &[u8]) -> Result<Array, String> {
+        let case = Array::case_of(element)
+            .ok_or_else(|| format!("`list<{element}>` has no typed array form"))?;
+        Array::from_le_bytes(case, bytes)
     }
 
     /// An array of case `case` ([`ELEMENTS`]) from its little-endian

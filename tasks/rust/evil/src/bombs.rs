@@ -1,4 +1,5 @@
-//! `bool-bomb` and `empty-strings`, exported by hand.
+//! `bool-bomb`, `empty-strings` and the bad lists of numbers (`zeros`,
+//! `list-past-memory`, `misaligned-list`), exported by hand.
 //!
 //! Both return a `list<T>` whose canonical-ABI form is all zero bytes: a
 //! `false` is the byte 0, an empty string the pair (pointer 0, length 0).
@@ -28,8 +29,14 @@ fn zeroed_list(n: u32, item_bytes: usize) -> i32 {
         panic!("a list of {n} items of {item_bytes} bytes does not fit in 32 bits");
     };
     let list: &'static mut [u64] = vec![0u64; words].leak();
-    // wasm32: pointers are 32 bits, so these casts are exact.
-    RETURN_AREA[0].store(list.as_ptr() as usize as u32, Ordering::Relaxed);
+    // wasm32: pointers are 32 bits, so this cast is exact.
+    list_at(list.as_ptr() as usize as u32, n)
+}
+
+/// Returns the return area describing the list of `n` items at `ptr`,
+/// whatever is there.
+fn list_at(ptr: u32, n: u32) -> i32 {
+    RETURN_AREA[0].store(ptr, Ordering::Relaxed);
     RETURN_AREA[1].store(n, Ordering::Relaxed);
     RETURN_AREA.as_ptr() as usize as i32
 }
@@ -46,4 +53,25 @@ extern "C" fn bool_bomb(n: i32) -> i32 {
 #[unsafe(export_name = "wasp:evil/evil#empty-strings")]
 extern "C" fn empty_strings(n: i32) -> i32 {
     zeroed_list(n as u32, 8)
+}
+
+// SAFETY: as above.
+#[unsafe(export_name = "wasp:evil/evil#zeros")]
+extern "C" fn zeros(n: i32) -> i32 {
+    zeroed_list(n as u32, 8)
+}
+
+// SAFETY: as above.
+#[unsafe(export_name = "wasp:evil/evil#list-past-memory")]
+extern "C" fn list_past_memory(n: i32) -> i32 {
+    // The last 8-aligned address below the end of memory (64 KiB pages).
+    let end = (core::arch::wasm32::memory_size(0) as u64 * 65536).min(u64::from(u32::MAX)) as u32;
+    list_at(end - 8, n as u32)
+}
+
+// SAFETY: as above.
+#[unsafe(export_name = "wasp:evil/evil#misaligned-list")]
+extern "C" fn misaligned_list() -> i32 {
+    let list: &'static mut [u64] = vec![0u64; 2].leak();
+    list_at(list.as_ptr() as usize as u32 + 4, 1)
 }
