@@ -13,9 +13,9 @@
 //! thread that is a tenth of a second in which no other connection moves.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use quinn::{Connection, RecvStream, SendStream, VarInt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -44,17 +44,19 @@ impl FramedSend {
     /// Encodes and writes one message. Returns once the stream has taken
     /// the bytes (subject to flow control), not when the peer has read them.
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), NetError> {
-        let frame = codec::encode_frame(msg)?;
-        self.write_frame(frame).await
+        let parts = codec::encode_frame_parts(msg)?;
+        self.write_frame(parts).await
     }
 
-    /// Hands the encoded frame to the stream whole: quinn keeps the buffer
-    /// itself until the peer acknowledges it, where `write_all` of a slice
-    /// would copy it first (a frame of a big value is that value's size
-    /// again, on every hop).
-    async fn write_frame(&mut self, frame: Vec<u8>) -> Result<(), NetError> {
+    /// Hands the encoded frame to the stream in its parts, each whole:
+    /// quinn keeps the buffers themselves until the peer acknowledges
+    /// them, where `write_all` of a slice would copy them first, and a big
+    /// list's bytes are a part of their own, shared with the message
+    /// (`codec::encode_frame_parts`): a value is not copied again on each
+    /// hop, nor for each engine it goes to.
+    async fn write_frame(&mut self, mut parts: Vec<Bytes>) -> Result<(), NetError> {
         self.stream
-            .write_chunk(bytes::Bytes::from(frame))
+            .write_all_chunks(&mut parts)
             .await
             .map_err(NetError::write)
     }
@@ -66,10 +68,11 @@ impl FramedSend {
         &mut self,
         msg: T,
     ) -> Result<T, NetError> {
-        let (frame, msg) = tokio::task::spawn_blocking(move || (codec::encode_frame(&msg), msg))
-            .await
-            .map_err(|err| NetError::Blocking(err.to_string()))?;
-        self.write_frame(frame?).await?;
+        let (parts, msg) =
+            tokio::task::spawn_blocking(move || (codec::encode_frame_parts(&msg), msg))
+                .await
+                .map_err(|err| NetError::Blocking(err.to_string()))?;
+        self.write_frame(parts?).await?;
         Ok(msg)
     }
 
@@ -97,7 +100,7 @@ pub struct FramedRecv {
     payload: Vec<u8>,
     // A whole frame being decoded off the async thread, kept until its
     // decode is done so that a cancelled `recv` decodes it again.
-    ready: Option<Arc<Vec<u8>>>,
+    ready: Option<Bytes>,
 }
 
 impl FramedRecv {
@@ -139,13 +142,15 @@ impl FramedRecv {
         let payload = match self.ready.take() {
             Some(payload) => payload,
             None => match self.recv_frame().await? {
-                Some(payload) if payload.len() > OFF_THREAD => Arc::new(payload),
-                Some(payload) => return Ok(Some(codec::decode(&payload)?)),
+                Some(payload) if payload.len() > OFF_THREAD => Bytes::from(payload),
+                // Decoded as `Bytes` too: a frame under `OFF_THREAD` may
+                // still carry a list worth slicing (`decode_frame`).
+                Some(payload) => return Ok(Some(codec::decode_frame(Bytes::from(payload))?)),
                 None => return Ok(None),
             },
         };
         self.ready = Some(payload.clone());
-        let decoded = tokio::task::spawn_blocking(move || codec::decode::<T>(&payload))
+        let decoded = tokio::task::spawn_blocking(move || codec::decode_frame::<T>(payload))
             .await
             .map_err(|err| NetError::Blocking(err.to_string()));
         self.ready = None;

@@ -26,6 +26,7 @@
 
 use std::marker::PhantomData;
 
+use bytes::Bytes;
 use serde::Serialize;
 use serde::de::{DeserializeOwned, DeserializeSeed};
 
@@ -171,6 +172,87 @@ pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
     Ok(frame)
 }
 
+/// [`encode_frame`] in parts, to be sent one after the other: the bulk
+/// bytes of each big [`Packed`](crate::msg::Packed) list (at least
+/// [`SLICE_AT_LEAST`]) are a part of their own, shared rather than copied
+/// into the frame, and the rest of the encoding is cut around them. The
+/// parts put together are exactly [`encode_frame`]'s frame. The controller
+/// forwards a task's 8 MB of arguments, or a result, as the very bytes it
+/// received, however many engines or clients they go to.
+pub fn encode_frame_parts<T: Serialize>(msg: &T) -> Result<Vec<Bytes>, CodecError> {
+    let mut frame = vec![0u8; PREFIX_LEN];
+    let previous = CUTS.with(|cuts| cuts.replace(Some(Vec::new())));
+    WRITTEN.set(frame.len());
+    let encoded =
+        bincode::serde::encode_into_std_write(msg, &mut CountingWriter(&mut frame), config());
+    let cuts = CUTS.with(|cuts| cuts.replace(previous)).unwrap_or_default();
+    encoded.map_err(|err| CodecError::Encode {
+        reason: err.to_string(),
+    })?;
+    let len = frame.len() - PREFIX_LEN + cuts.iter().map(|(_, bytes)| bytes.len()).sum::<usize>();
+    let prefix =
+        u32::try_from(len)
+            .ok()
+            .filter(|_| len <= MAX_FRAME)
+            .ok_or(CodecError::FrameTooLarge {
+                len,
+                cap: MAX_FRAME,
+            })?;
+    frame[..PREFIX_LEN].copy_from_slice(&prefix.to_le_bytes());
+    let frame = Bytes::from(frame);
+    let mut parts = Vec::with_capacity(2 * cuts.len() + 1);
+    let mut at = 0;
+    for (cut, bytes) in cuts {
+        parts.push(frame.slice(at..cut));
+        parts.push(bytes);
+        at = cut;
+    }
+    parts.push(frame.slice(at..));
+    parts.retain(|part| !part.is_empty());
+    Ok(parts)
+}
+
+thread_local! {
+    /// While [`encode_frame_parts`] encodes on this thread: the bytes left
+    /// out of the encoding, each with where it goes in it.
+    static CUTS: std::cell::RefCell<Option<Vec<(usize, Bytes)>>> =
+        const { std::cell::RefCell::new(None) };
+    /// How many bytes of the frame [`encode_frame_parts`] has written.
+    static WRITTEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The frame's buffer, counting what is written into it for the cuts.
+struct CountingWriter<'a>(&'a mut Vec<u8>);
+
+impl std::io::Write for CountingWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        WRITTEN.set(self.0.len());
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether `bytes`, about to be serialized, are left out of the frame
+/// [`encode_frame_parts`] is encoding on this thread, as a part of their
+/// own (then [`cut`] records where they go).
+pub(crate) fn cuts(bytes: &Bytes) -> bool {
+    bytes.len() >= SLICE_AT_LEAST && CUTS.with(|cuts| cuts.borrow().is_some())
+}
+
+/// Records `bytes` as a part of their own, at the point the encoding has
+/// reached (just after their length).
+pub(crate) fn cut(bytes: &Bytes) {
+    CUTS.with(|cuts| {
+        if let Some(cuts) = cuts.borrow_mut().as_mut() {
+            cuts.push((WRITTEN.get(), bytes.clone()));
+        }
+    });
+}
+
 /// Encodes `msg` alone, without a frame's prefix (for bytes carried inside
 /// a message, as [`Items`](crate::msg::Items)).
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
@@ -215,6 +297,45 @@ pub fn frame_len(prefix: [u8; PREFIX_LEN], cap: usize) -> Result<usize, CodecErr
 /// keep the number of copies of each message's decoder small.)
 pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, CodecError> {
     decode_seed(PhantomData::<T>, payload)
+}
+
+/// [`decode`] of a frame's payload held as [`Bytes`]: bytes inside it that
+/// are the bulk of it (a big [`Packed`](crate::msg::Packed) list, at least
+/// half the payload and [`SLICE_AT_LEAST`]) become a slice of the payload
+/// rather than a copy. The controller forwards a task's 8 MB of arguments
+/// without copying them out of the frame they came in; an engine and a
+/// client read theirs in place until they decode them. Only the bulk is
+/// sliced: a small list slicing a big frame would keep all of it alive.
+pub fn decode_frame<T: DeserializeOwned>(payload: Bytes) -> Result<T, CodecError> {
+    let previous = FRAME.with(|frame| frame.replace(Some(payload.clone())));
+    let decoded = decode(&payload);
+    FRAME.with(|frame| frame.replace(previous));
+    decoded
+}
+
+/// The smallest bytes [`decode_frame`] slices rather than copies.
+pub const SLICE_AT_LEAST: usize = 64 * 1024;
+
+thread_local! {
+    /// The payload [`decode_frame`] is decoding on this thread, if any.
+    static FRAME: std::cell::RefCell<Option<Bytes>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `bytes` as a slice of the frame being decoded on this thread, if they
+/// lie inside it and are the bulk of it (see [`decode_frame`]).
+pub(crate) fn frame_slice(bytes: &[u8]) -> Option<Bytes> {
+    if bytes.len() < SLICE_AT_LEAST {
+        return None;
+    }
+    FRAME.with(|frame| {
+        let frame = frame.borrow();
+        let frame = frame.as_ref()?;
+        // Where the bytes are, compared as addresses: inside the frame's
+        // buffer, or (a copy made by the decoder) not.
+        let start = (bytes.as_ptr() as usize).checked_sub(frame.as_ptr() as usize)?;
+        let end = start.checked_add(bytes.len())?;
+        (end <= frame.len() && bytes.len() * 2 >= frame.len()).then(|| frame.slice(start..end))
+    })
 }
 
 /// [`decode`] through a seed, which carries state into the decode (the

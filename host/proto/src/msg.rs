@@ -10,6 +10,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -502,11 +503,11 @@ pub struct Packed<T> {
     count: u32,
     /// `Vec<T>`, encoded by [`codec::encode`](crate::codec::encode);
     /// shared, so that the controller keeps a task's arguments for a retry
-    /// while an engine holds them, without a copy. An `Arc<[u8]>` is one
-    /// allocation where an `Arc<Vec<u8>>` is two: 48 bytes less per
-    /// queued task, 48 MB of a million.
+    /// while an engine holds them, without a copy. A big list decoded from
+    /// a frame is a slice of the frame itself, not a copy of it
+    /// ([`codec::decode_frame`](crate::codec::decode_frame)).
     #[serde(with = "shared_bytes")]
-    bytes: Arc<[u8]>,
+    bytes: Bytes,
     #[serde(skip)]
     kind: PhantomData<fn() -> T>,
 }
@@ -524,7 +525,7 @@ impl<T> Default for Packed<T> {
     fn default() -> Self {
         Self {
             count: 0,
-            bytes: Arc::from(Vec::new()),
+            bytes: Bytes::new(),
             kind: PhantomData,
         }
     }
@@ -543,7 +544,7 @@ impl<T: Serialize + DeserializeOwned> Packed<T> {
         })?;
         Ok(Self {
             count,
-            bytes: Arc::from(crate::codec::encode(list)?),
+            bytes: Bytes::from(crate::codec::encode(list)?),
             kind: PhantomData,
         })
     }
@@ -553,7 +554,7 @@ impl<T: Serialize + DeserializeOwned> Packed<T> {
     pub fn from_parts(count: u32, bytes: Vec<u8>) -> Self {
         Self {
             count,
-            bytes: Arc::from(bytes),
+            bytes: Bytes::from(bytes),
             kind: PhantomData,
         }
     }
@@ -748,41 +749,50 @@ mod shared_vec {
 /// A [`Packed`] list's bytes, shared, in one allocation.
 mod shared_bytes {
     use std::fmt;
-    use std::sync::Arc;
 
+    use bytes::Bytes;
     use serde::de::{Error, SeqAccess, Visitor};
     use serde::{Deserializer, Serializer};
 
     pub(super) fn serialize<S: Serializer>(
-        bytes: &Arc<[u8]>,
+        bytes: &Bytes,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
+        if crate::codec::cuts(bytes) {
+            // Their length here and their bytes as a part of their own
+            // (`codec::encode_frame_parts`): what bincode writes for bytes,
+            // a varint length then the bytes, in two pieces.
+            let written = serializer.serialize_u64(bytes.len() as u64)?;
+            crate::codec::cut(bytes);
+            return Ok(written);
+        }
         serde_bytes::serialize(&bytes[..], serializer)
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
-    ) -> Result<Arc<[u8]>, D::Error> {
+    ) -> Result<Bytes, D::Error> {
         deserializer.deserialize_bytes(SharedBytes)
     }
 
-    /// Copies the bytes once, from the input straight into the `Arc`'s
-    /// allocation (a `Vec` first would be a second copy).
+    /// A slice of the frame being decoded when the bytes are the bulk of
+    /// it (`codec::frame_slice`); otherwise copied once, from the input
+    /// straight into their own allocation.
     struct SharedBytes;
 
     impl<'de> Visitor<'de> for SharedBytes {
-        type Value = Arc<[u8]>;
+        type Value = Bytes;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("bytes")
         }
 
         fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<Self::Value, E> {
-            Ok(Arc::from(bytes))
+            Ok(crate::codec::frame_slice(bytes).unwrap_or_else(|| Bytes::copy_from_slice(bytes)))
         }
 
         fn visit_byte_buf<E: Error>(self, bytes: Vec<u8>) -> Result<Self::Value, E> {
-            Ok(Arc::from(bytes))
+            Ok(Bytes::from(bytes))
         }
 
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -792,7 +802,7 @@ mod shared_bytes {
             while let Some(byte) = seq.next_element()? {
                 bytes.push(byte);
             }
-            Ok(Arc::from(bytes))
+            Ok(Bytes::from(bytes))
         }
     }
 }
@@ -1046,7 +1056,80 @@ mod tests {
             "{err}"
         );
         items.count = 1;
-        items.bytes = Arc::from(&items.bytes[..1]);
+        items.bytes = items.bytes.slice(..1);
         assert!(items.decode().is_err());
+    }
+}
+
+#[cfg(test)]
+mod frame_slices {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::codec::{self, SLICE_AT_LEAST};
+
+    /// Whether `inner` lies inside `outer`'s memory.
+    fn inside(inner: &[u8], outer: &[u8]) -> bool {
+        let (start, end) = (
+            outer.as_ptr() as usize,
+            outer.as_ptr() as usize + outer.len(),
+        );
+        (start..=end).contains(&(inner.as_ptr() as usize))
+    }
+
+    fn results(lists: Vec<Values>) -> Bytes {
+        let frame = codec::encode(&lists).unwrap();
+        Bytes::from(frame)
+    }
+
+    #[test]
+    fn a_big_list_decoded_from_a_frame_is_a_slice_of_it_and_a_small_one_a_copy() {
+        let big = Values::encode(&[Some(Value::from(vec![7u8; 4 * SLICE_AT_LEAST]))]).unwrap();
+        let payload = results(vec![big.clone()]);
+        let decoded: Vec<Values> = codec::decode_frame(payload.clone()).unwrap();
+        assert_eq!(decoded, vec![big.clone()]);
+        assert!(
+            inside(decoded[0].as_bytes(), &payload),
+            "sliced, not copied"
+        );
+        // Decoded without the frame, or smaller than the slicing size, or
+        // beside as many other bytes (not the bulk of the frame): copied.
+        let copied: Vec<Values> = codec::decode(&payload).unwrap();
+        assert!(!inside(copied[0].as_bytes(), &payload));
+        let small = Values::encode(&[Some(Value::from(vec![7u8; 100]))]).unwrap();
+        let payload = results(vec![small]);
+        let decoded: Vec<Values> = codec::decode_frame(payload.clone()).unwrap();
+        assert!(!inside(decoded[0].as_bytes(), &payload));
+        let payload = results(vec![big.clone(), big.clone()]);
+        let decoded: Vec<Values> = codec::decode_frame(payload.clone()).unwrap();
+        assert_eq!(decoded, vec![big.clone(), big]);
+        assert!(decoded.iter().all(|v| !inside(v.as_bytes(), &payload)));
+    }
+
+    #[test]
+    fn a_frame_in_parts_is_the_frame_with_big_lists_shared_not_copied() {
+        let big = Values::encode(&[Some(Value::from(vec![7u8; 2 * SLICE_AT_LEAST]))]).unwrap();
+        let small = Values::encode(&[Some(Value::from(vec![1.5f64; 10]))]).unwrap();
+        for lists in [
+            vec![],
+            vec![small.clone()],
+            vec![big.clone()],
+            vec![small.clone(), big.clone(), small.clone(), big.clone()],
+        ] {
+            let parts = codec::encode_frame_parts(&lists).unwrap();
+            let joined: Vec<u8> = parts.iter().flat_map(|part| part.iter().copied()).collect();
+            assert_eq!(joined, codec::encode_frame(&lists).unwrap());
+            let bigs = lists
+                .iter()
+                .filter(|l| l.byte_len() >= SLICE_AT_LEAST)
+                .count();
+            // Each big list is a part of its own: its very bytes.
+            let shared = parts
+                .iter()
+                .filter(|part| lists.iter().any(|l| part.as_ptr() == l.as_bytes().as_ptr()))
+                .count();
+            assert_eq!(shared, bigs);
+            assert!(parts.len() <= 2 * bigs + 1);
+        }
     }
 }
