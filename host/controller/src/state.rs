@@ -765,12 +765,18 @@ impl HubState {
             }
         };
         let mut accepted = Vec::with_capacity(specs.len());
-        // A map's tasks all call one function: one copy of its name.
+        // A map's tasks all call one function: one copy of its module's
+        // hash and of its name.
         let mut func: Option<Arc<str>> = None;
+        let mut module: Option<Arc<ModuleHash>> = None;
         for mut spec in specs {
             let name = match &func {
                 Some(name) if **name == *spec.func => name.clone(),
                 _ => func.insert(Arc::from(spec.func.as_str())).clone(),
+            };
+            let hash = match &module {
+                Some(hash) if **hash == spec.module => hash.clone(),
+                _ => module.insert(Arc::new(spec.module)).clone(),
             };
             spec.limits = if spec.limits == asked {
                 held
@@ -787,7 +793,7 @@ impl HubState {
                     }
                 }
             };
-            if let Some(id) = self.submit(session, &tenant, name, spec) {
+            if let Some(id) = self.submit(session, &tenant, (hash, name), spec) {
                 accepted.push(id);
             }
         }
@@ -799,13 +805,13 @@ impl HubState {
         }
     }
 
-    /// Queues one task; `func` is `spec.func`, shared. Returns its id if it
-    /// was accepted.
+    /// Queues one task; `callee` is `spec.module` and `spec.func`, shared.
+    /// Returns its id if it was accepted.
     fn submit(
         &mut self,
         session: u32,
         tenant: &Arc<Tenant>,
-        func: Arc<str>,
+        callee: (Arc<ModuleHash>, Arc<str>),
         spec: TaskSpec,
     ) -> Option<TaskId> {
         let submitted_us = self.wall_us();
@@ -837,7 +843,7 @@ impl HubState {
         }
         let id = spec.id;
         let targets = spec.targets.clone();
-        let entry = TaskEntry::submitted(tenant.clone(), func, spec, submitted_us, session);
+        let entry = TaskEntry::submitted(tenant.clone(), callee, spec, submitted_us, session);
         self.record(Record::Submitted(Box::new(entry.stored(id))));
         self.tasks.insert(id, entry);
         self.submit_to_scheduler(id, targets);
@@ -909,7 +915,7 @@ impl HubState {
         let run = RunTask {
             id,
             tenant: Tenant::clone(&task.tenant),
-            module: task.module,
+            module: *task.module,
             func: task.func.to_string(),
             // Shared bytes: the entry keeps them for a retry.
             items: task.items.clone(),

@@ -15,7 +15,9 @@ use crate::records::StoredTask;
 /// One unfinished task.
 pub(crate) struct TaskEntry {
     pub(crate) tenant: Arc<Tenant>,
-    pub(crate) module: ModuleHash,
+    /// Shared by the tasks of one submission that call the same module
+    /// (8 bytes a task, not 32).
+    pub(crate) module: Arc<ModuleHash>,
     /// Shared by the tasks of one submission that call the same function.
     pub(crate) func: Arc<str>,
     /// Kept until the task ends: a task whose engine dies runs again.
@@ -41,16 +43,17 @@ pub(crate) struct TaskEntry {
 
 impl TaskEntry {
     /// A task a client submitted.
+    /// `module` and `func` are `spec.module` and `spec.func`, shared.
     pub(crate) fn submitted(
         tenant: Arc<Tenant>,
-        func: Arc<str>,
+        (module, func): (Arc<ModuleHash>, Arc<str>),
         spec: TaskSpec,
         submitted_us: u64,
         session: u32,
     ) -> Box<Self> {
         Box::new(Self {
             tenant,
-            module: spec.module,
+            module,
             func,
             items: spec.items,
             limits: spec.limits,
@@ -69,7 +72,7 @@ impl TaskEntry {
     pub(crate) fn restored(task: StoredTask) -> Box<Self> {
         Box::new(Self {
             tenant: Arc::new(task.tenant),
-            module: task.module,
+            module: Arc::new(task.module),
             func: Arc::from(task.func),
             items: task.items,
             limits: task.limits,
@@ -89,7 +92,7 @@ impl TaskEntry {
         StoredTask {
             id,
             tenant: Tenant::clone(&self.tenant),
-            module: self.module,
+            module: *self.module,
             func: self.func.to_string(),
             items: self.items.clone(),
             limits: self.limits,
