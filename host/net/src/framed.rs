@@ -44,8 +44,10 @@ impl FramedSend {
     /// Encodes and writes one message. Returns once the stream has taken
     /// the bytes (subject to flow control), not when the peer has read them.
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), NetError> {
-        let parts = codec::encode_frame_parts(msg)?;
-        self.write_frame(parts).await
+        // One buffer: most frames are small, and those that may carry a
+        // big list go through `send_off_thread`, in parts.
+        let frame = codec::encode_frame(msg)?;
+        self.write_frame(vec![Bytes::from(frame)]).await
     }
 
     /// Hands the encoded frame to the stream in its parts, each whole:
@@ -143,9 +145,12 @@ impl FramedRecv {
             Some(payload) => payload,
             None => match self.recv_frame().await? {
                 Some(payload) if payload.len() > OFF_THREAD => Bytes::from(payload),
-                // Decoded as `Bytes` too: a frame under `OFF_THREAD` may
-                // still carry a list worth slicing (`decode_frame`).
-                Some(payload) => return Ok(Some(codec::decode_frame(Bytes::from(payload))?)),
+                // A frame under `OFF_THREAD` may still carry a list worth
+                // slicing (`decode_frame`); a smaller one cannot.
+                Some(payload) if payload.len() >= codec::SLICE_AT_LEAST => {
+                    return Ok(Some(codec::decode_frame(Bytes::from(payload))?));
+                }
+                Some(payload) => return Ok(Some(codec::decode(&payload)?)),
                 None => return Ok(None),
             },
         };
