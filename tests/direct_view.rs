@@ -292,6 +292,27 @@ async fn a_typed_array_scatters_resolves_by_reference_and_gathers_back() {
         ]
     );
     assert_eq!(dv.gather_array("a").await.unwrap(), array);
+    // Pushed whole to every engine once, it is passed by reference to
+    // load-balanced calls, wherever they run (`lview.apply(f,
+    // Reference('a'))`).
+    dv.push(vec![("whole".to_owned(), Value::from(a.clone()))])
+        .await
+        .unwrap();
+    let lview = rc.load_balanced_view();
+    for _ in 0..4 {
+        let mut ar = lview
+            .apply_args(
+                &norm,
+                "norm",
+                vec![reference("whole"), Value::F64(2.0).into()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            ar.get_one(None).await.unwrap(),
+            Some(Value::F64(expected(&a)))
+        );
+    }
     // Item by item, the same list gathers to the same items.
     assert_eq!(dv.gather("a").await.unwrap().len(), 1_000_000);
     // A target holding something else is named, not concatenated.

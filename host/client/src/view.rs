@@ -284,7 +284,21 @@ impl LoadBalancedView {
         func: &str,
         args: Vec<Value>,
     ) -> Result<AsyncResult, ClientError> {
-        let chunks = self.core.chunks(vec![to_args(args)], 1);
+        self.apply_args(module, func, to_args(args)).await
+    }
+
+    /// Like [`LoadBalancedView::apply_async`], with arguments that may be
+    /// references to a namespace value ([`crate::reference`]), resolved on
+    /// whichever engine runs the call, as `lview.apply(f,
+    /// parallel.Reference('a'))` after `rc[:].push({'a': A})`: the value
+    /// moves to the engines once, not with each call.
+    pub async fn apply_args(
+        &self,
+        module: &Module,
+        func: &str,
+        args: Vec<Arg>,
+    ) -> Result<AsyncResult, ClientError> {
+        let chunks = self.core.chunks(vec![args], 1);
         self.core
             .submit(module, func, chunks, true, true, self.flags)
             .await
