@@ -600,7 +600,7 @@ impl DirectView {
         let mut parts = Vec::new();
         for value in self.pull(name).await? {
             let part = match value {
-                Value::Array(array) => *array,
+                Value::Array(array) => std::sync::Arc::unwrap_or_clone(array),
                 Value::List(items) if items.is_empty() => Array::F64(Vec::new()),
                 other => Array::of_scalar(&other).ok_or_else(|| {
                     ClientError::Namespace(format!(

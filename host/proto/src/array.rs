@@ -386,7 +386,7 @@ impl fmt::Display for Array {
 
 impl From<Array> for Value {
     fn from(array: Array) -> Self {
-        Value::Array(Box::new(array))
+        Value::Array(std::sync::Arc::new(array))
     }
 }
 

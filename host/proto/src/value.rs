@@ -18,6 +18,7 @@
 
 use std::fmt;
 use std::mem::size_of;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -123,8 +124,11 @@ pub enum Value {
     /// `list<T>` of a numeric `T` (or bytes) as one typed vector: the same
     /// WIT value as a [`Value::List`] of those scalars (it compares equal
     /// to one), held and sent without a node per item. See [`Array`].
-    /// Boxed: inline, it would make every `Value` 40 bytes, not 32.
-    Array(Box<Array>),
+    /// Behind an `Arc`: inline, it would make every `Value` 40 bytes, not
+    /// 32; shared, a clone of a big array (a namespace value resolved for
+    /// a call, pulled, or kept for a retry) costs nothing, and an array is
+    /// never changed in place.
+    Array(Arc<Array>),
 }
 
 impl PartialEq for Value {
