@@ -1169,11 +1169,11 @@ impl HubState {
             self.record_namespace_bytes(&tenant, bytes);
         }
         // One copy of the operation, however many engines it goes to.
-        let op = Arc::new(op);
+        let op = Arc::new(wasp_proto::msg::Encoded::new(op));
         let quota_bytes = self.quotas_of(&tenant).namespace_bytes;
         let request = self.namespaces.start(session, id, distinct.clone());
         for engine in distinct {
-            if let NamespaceOp::Load(hash) = &*op {
+            if let NamespaceOp::Load(hash) = &**op {
                 self.send_module_if_missing(engine, *hash);
             }
             self.outputs.push_back(Output::Engine {

@@ -585,9 +585,12 @@ async fn serve(
                             tenant,
                             quota_bytes,
                             op,
-                        } => {
-                            Work::Namespace(request, tenant, Arc::unwrap_or_clone(op), quota_bytes)
-                        }
+                        } => Work::Namespace(
+                            request,
+                            tenant,
+                            Arc::unwrap_or_clone(op).into_inner(),
+                            quota_bytes,
+                        ),
                         ToEngine::Retract(task) => {
                             let run = queue.retract(task).or_else(|| sliced.retract(task));
                             // A handed-back task came in a frame of its

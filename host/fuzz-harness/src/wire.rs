@@ -746,7 +746,10 @@ fn sample_to_engine() -> Vec<ToEngine> {
             request: 7,
             tenant: Tenant("default".into()),
             quota_bytes: Some(1 << 20),
-            op: std::sync::Arc::new(NamespaceOp::Push(vec![("x".into(), Value::S64(3))])),
+            op: std::sync::Arc::new(wasp_proto::msg::Encoded::new(NamespaceOp::Push(vec![(
+                "x".into(),
+                Value::S64(3),
+            )]))),
         },
         ToEngine::Retract(TaskId::new(1, 2)),
         ToEngine::Abort(TaskId::new(1, 2)),

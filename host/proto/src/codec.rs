@@ -160,16 +160,21 @@ pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
         }
     })?;
     let len = frame.len() - PREFIX_LEN;
-    let prefix =
-        u32::try_from(len)
-            .ok()
-            .filter(|_| len <= MAX_FRAME)
-            .ok_or(CodecError::FrameTooLarge {
-                len,
-                cap: MAX_FRAME,
-            })?;
-    frame[..PREFIX_LEN].copy_from_slice(&prefix.to_le_bytes());
+    frame[..PREFIX_LEN].copy_from_slice(&prefix(len)?);
     Ok(frame)
+}
+
+/// The prefix of a frame whose payload is `len` bytes; an error past
+/// [`MAX_FRAME`], which no receiver would accept.
+fn prefix(len: usize) -> Result<[u8; PREFIX_LEN], CodecError> {
+    u32::try_from(len)
+        .ok()
+        .filter(|_| len <= MAX_FRAME)
+        .map(u32::to_le_bytes)
+        .ok_or(CodecError::FrameTooLarge {
+            len,
+            cap: MAX_FRAME,
+        })
 }
 
 /// [`encode_frame`] in parts, to be sent one after the other: the bulk
@@ -190,15 +195,7 @@ pub fn encode_frame_parts<T: Serialize>(msg: &T) -> Result<Vec<Bytes>, CodecErro
         reason: err.to_string(),
     })?;
     let len = frame.len() - PREFIX_LEN + cuts.iter().map(|(_, bytes)| bytes.len()).sum::<usize>();
-    let prefix =
-        u32::try_from(len)
-            .ok()
-            .filter(|_| len <= MAX_FRAME)
-            .ok_or(CodecError::FrameTooLarge {
-                len,
-                cap: MAX_FRAME,
-            })?;
-    frame[..PREFIX_LEN].copy_from_slice(&prefix.to_le_bytes());
+    frame[..PREFIX_LEN].copy_from_slice(&prefix(len)?);
     let frame = Bytes::from(frame);
     let mut parts = Vec::with_capacity(2 * cuts.len() + 1);
     let mut at = 0;
@@ -241,6 +238,11 @@ impl std::io::Write for CountingWriter<'_> {
 /// own (then [`cut`] records where they go).
 pub(crate) fn cuts(bytes: &Bytes) -> bool {
     bytes.len() >= SLICE_AT_LEAST && CUTS.with(|cuts| cuts.borrow().is_some())
+}
+
+/// Whether [`encode_frame_parts`] is encoding on this thread.
+pub(crate) fn in_parts() -> bool {
+    CUTS.with(|cuts| cuts.borrow().is_some())
 }
 
 /// Records `bytes` as a part of their own, at the point the encoding has

@@ -443,8 +443,9 @@ pub enum ToEngine {
         /// one below the engine's own limit: a push past it is refused,
         /// naming it.
         quota_bytes: Option<u64>,
-        /// What to do; shared by the engines the operation goes to.
-        op: Arc<NamespaceOp>,
+        /// What to do; shared by the engines the operation goes to, and
+        /// encoded once for all of them.
+        op: Arc<Encoded<NamespaceOp>>,
     },
     /// Hand this task back if it has not started (work stealing); answered
     /// by [`FromEngine::Retracted`].
@@ -807,6 +808,86 @@ mod shared_bytes {
     }
 }
 
+/// A value sent to many peers, encoded once: in a frame encoded in parts
+/// ([`codec::encode_frame_parts`](crate::codec::encode_frame_parts)), a big
+/// one's encoding is made the first time and is a part of its own in every
+/// frame that carries it, rather than encoded again into each. On the
+/// wire it is the value itself, encoded as it would be inline, so a peer
+/// decodes it as a plain `T`. A namespace push of 100 MB to two engines
+/// costs the controller the value and one encoding, not one per engine.
+#[derive(Debug)]
+pub struct Encoded<T> {
+    value: T,
+    encoding: std::sync::OnceLock<Bytes>,
+}
+
+impl<T> Encoded<T> {
+    /// Wraps `value`, not yet encoded.
+    pub fn new(value: T) -> Self {
+        Self {
+            value,
+            encoding: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The value.
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+}
+
+impl<T> std::ops::Deref for Encoded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T: Clone> Clone for Encoded<T> {
+    fn clone(&self) -> Self {
+        Self {
+            value: self.value.clone(),
+            encoding: self.encoding.clone(),
+        }
+    }
+}
+
+impl<T: PartialEq> PartialEq for Encoded<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl<T: Serialize> Serialize for Encoded<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if crate::codec::in_parts() {
+            let encoding = match self.encoding.get() {
+                Some(encoding) => encoding,
+                None => {
+                    let encoded =
+                        crate::codec::encode(&self.value).map_err(serde::ser::Error::custom)?;
+                    self.encoding.get_or_init(|| Bytes::from(encoded))
+                }
+            };
+            if crate::codec::cuts(encoding) {
+                // The encoding is the value's bytes as they would be
+                // inline: a part of its own, with nothing written here (a
+                // unit is no bytes in bincode).
+                crate::codec::cut(encoding);
+                return serializer.serialize_unit();
+            }
+        }
+        self.value.serialize(serializer)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Encoded<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Encoded::new)
+    }
+}
+
 /// What an engine sends the controller.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum FromEngine {
@@ -1131,5 +1212,32 @@ mod frame_slices {
             assert_eq!(shared, bigs);
             assert!(parts.len() <= 2 * bigs + 1);
         }
+    }
+
+    #[test]
+    fn an_operation_for_many_engines_is_encoded_once_and_decodes_as_sent() {
+        let push = NamespaceOp::Push(vec![(
+            "x".to_owned(),
+            Value::from(vec![0.5f64; SLICE_AT_LEAST]),
+        )]);
+        let op = Arc::new(Encoded::new(push.clone()));
+        let to_engine = |engine: u64| ToEngine::Namespace {
+            request: engine,
+            tenant: Tenant("t".to_owned()),
+            quota_bytes: None,
+            op: op.clone(),
+        };
+        // Two engines' frames, as their writers encode them.
+        let (first, second) = (vec![to_engine(1)], vec![to_engine(2)]);
+        let parts = [&first, &second].map(|msgs| codec::encode_frame_parts(msgs).unwrap());
+        for (msgs, parts) in [&first, &second].into_iter().zip(&parts) {
+            let joined: Vec<u8> = parts.iter().flat_map(|part| part.iter().copied()).collect();
+            assert_eq!(joined, codec::encode_frame(msgs).unwrap());
+            let decoded: Vec<ToEngine> = codec::decode(&joined[codec::PREFIX_LEN..]).unwrap();
+            assert!(matches!(&decoded[0], ToEngine::Namespace { op, .. } if ***op == push));
+        }
+        // The op's encoding is one buffer, a part of both frames.
+        let biggest = |parts: &[Bytes]| parts.iter().max_by_key(|p| p.len()).unwrap().as_ptr();
+        assert_eq!(biggest(&parts[0]), biggest(&parts[1]));
     }
 }
