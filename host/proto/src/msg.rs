@@ -862,14 +862,15 @@ impl<T: PartialEq> PartialEq for Encoded<T> {
 impl<T: Serialize> Serialize for Encoded<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if crate::codec::in_parts() {
-            let encoding = match self.encoding.get() {
-                Some(encoding) => encoding,
-                None => {
-                    let encoded =
-                        crate::codec::encode(&self.value).map_err(serde::ser::Error::custom)?;
-                    self.encoding.get_or_init(|| Bytes::from(encoded))
-                }
-            };
+            // Encoded once, even by writers racing for it (each engine's
+            // writer encodes on a thread of its own): the others wait for
+            // the first. A value that does not encode is left empty here,
+            // and its inline encoding below says why.
+            let encoding = self.encoding.get_or_init(|| {
+                crate::codec::encode(&self.value)
+                    .map(Bytes::from)
+                    .unwrap_or_default()
+            });
             if crate::codec::cuts(encoding) {
                 // The encoding is the value's bytes as they would be
                 // inline: a part of its own, with nothing written here (a
