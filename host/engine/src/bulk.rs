@@ -392,7 +392,7 @@ unsafe impl Lift for BulkList {
             Ok(usize::try_from(u32::from_le_bytes(word))?)
         };
         let (ptr, len) = (word(0)?, word(4)?);
-        let item = item_bytes(&element);
+        let item = item_bytes(&element)?;
         let byte_len = len
             .checked_mul(item)
             .filter(|n| {
@@ -454,15 +454,10 @@ fn element_type(ty: &InterfaceType) -> Option<Type> {
     })
 }
 
-/// The bytes of one item of a list of `element`s, which is also its
-/// alignment in the canonical ABI.
-fn item_bytes(element: &Type) -> usize {
-    match element {
-        Type::S8 | Type::U8 => 1,
-        Type::S16 | Type::U16 => 2,
-        Type::S32 | Type::U32 | Type::F32 => 4,
-        _ => 8,
-    }
+/// The bytes of one item of a list of `element`s (a number type), which
+/// is also its alignment in the canonical ABI.
+fn item_bytes(element: &Type) -> Result<usize> {
+    Array::item_bytes_of(element).ok_or_else(|| format_err!("expected a list of numbers"))
 }
 
 /// Copies `array` into memory the guest allocates for it: a list of the
@@ -477,7 +472,7 @@ fn lower_array<T>(
         bail!("a list<{}> for a list<{element}>", array.element_type());
     }
     let bytes = array.to_le_bytes();
-    let align = u32::try_from(item_bytes(&element))?;
+    let align = u32::try_from(item_bytes(&element)?)?;
     let ptr = cx.realloc(0, 0, align, bytes.len())?;
     cx.as_slice_mut()
         .get_mut(ptr..)

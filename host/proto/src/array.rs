@@ -289,6 +289,17 @@ impl Array {
         })
     }
 
+    /// The bytes of one item of a list of `element`s (which is also its
+    /// alignment in a guest's memory), if `element` has an array case.
+    pub fn item_bytes_of(element: &Type) -> Option<usize> {
+        Some(match Array::case_of(element)? {
+            0 | 1 => 1,
+            2 | 3 => 2,
+            4 | 5 | 8 => 4,
+            _ => 8,
+        })
+    }
+
     /// An array of `element`s from their little-endian bytes (as a guest's
     /// memory holds them); an error if `element` has no array case or the
     /// bytes are not a whole number of items.
@@ -425,6 +436,28 @@ mod tests {
     use crate::codec;
     use crate::testing::{arb_array, same_value};
     use crate::{json_to_value, value_to_json};
+
+    #[test]
+    fn the_item_size_by_element_type_is_each_arrays_own() {
+        for array in [
+            Array::S8(vec![]),
+            Array::U8(vec![]),
+            Array::S16(vec![]),
+            Array::U16(vec![]),
+            Array::S32(vec![]),
+            Array::U32(vec![]),
+            Array::S64(vec![]),
+            Array::U64(vec![]),
+            Array::F32(vec![]),
+            Array::F64(vec![]),
+        ] {
+            assert_eq!(
+                Array::item_bytes_of(&array.element_type()),
+                Some(array.item_bytes())
+            );
+        }
+        assert_eq!(Array::item_bytes_of(&Type::Bool), None);
+    }
 
     proptest! {
         /// On the wire: the same array back, and its bytes plus a few of

@@ -237,7 +237,7 @@ impl std::io::Write for CountingWriter<'_> {
 /// [`encode_frame_parts`] is encoding on this thread, as a part of their
 /// own (then [`cut`] records where they go).
 pub(crate) fn cuts(bytes: &Bytes) -> bool {
-    bytes.len() >= SLICE_AT_LEAST && CUTS.with(|cuts| cuts.borrow().is_some())
+    bytes.len() >= SLICE_AT_LEAST && in_parts()
 }
 
 /// Whether [`encode_frame_parts`] is encoding on this thread.

@@ -815,7 +815,7 @@ mod shared_bytes {
 /// wire it is the value itself, encoded as it would be inline, so a peer
 /// decodes it as a plain `T`. A namespace push of 100 MB to two engines
 /// costs the controller the value and one encoding, not one per engine.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Encoded<T> {
     value: T,
     encoding: std::sync::OnceLock<Bytes>,
@@ -841,15 +841,6 @@ impl<T> std::ops::Deref for Encoded<T> {
 
     fn deref(&self) -> &T {
         &self.value
-    }
-}
-
-impl<T: Clone> Clone for Encoded<T> {
-    fn clone(&self) -> Self {
-        Self {
-            value: self.value.clone(),
-            encoding: self.encoding.clone(),
-        }
     }
 }
 
