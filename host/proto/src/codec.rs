@@ -246,7 +246,7 @@ pub(crate) fn in_parts() -> bool {
 }
 
 /// Records `bytes` as a part of their own, at the point the encoding has
-/// reached (just after their length).
+/// reached (for a list's bytes, just after their length).
 pub(crate) fn cut(bytes: &Bytes) {
     CUTS.with(|cuts| {
         if let Some(cuts) = cuts.borrow_mut().as_mut() {

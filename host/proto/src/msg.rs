@@ -862,10 +862,11 @@ impl<T: Serialize> Serialize for Encoded<T> {
                     .map(Bytes::from)
                     .unwrap_or_default()
             });
-            if crate::codec::cuts(encoding) {
+            if !encoding.is_empty() {
                 // The encoding is the value's bytes as they would be
                 // inline: a part of its own, with nothing written here (a
-                // unit is no bytes in bincode).
+                // unit is no bytes in bincode). A small one too: it is
+                // made already, and would only be made again inline.
                 crate::codec::cut(encoding);
                 return serializer.serialize_unit();
             }
@@ -1231,5 +1232,18 @@ mod frame_slices {
         // The op's encoding is one buffer, a part of both frames.
         let biggest = |parts: &[Bytes]| parts.iter().max_by_key(|p| p.len()).unwrap().as_ptr();
         assert_eq!(biggest(&parts[0]), biggest(&parts[1]));
+        // A small op too is the frame it would be inline.
+        let small = ToEngine::Namespace {
+            request: 3,
+            tenant: Tenant("t".to_owned()),
+            quota_bytes: Some(7),
+            op: Arc::new(Encoded::new(NamespaceOp::Pull(vec!["x".to_owned()]))),
+        };
+        let parts = codec::encode_frame_parts(&vec![small.clone(), small.clone()]).unwrap();
+        let joined: Vec<u8> = parts.iter().flat_map(|part| part.iter().copied()).collect();
+        assert_eq!(
+            joined,
+            codec::encode_frame(&vec![small.clone(), small]).unwrap()
+        );
     }
 }
