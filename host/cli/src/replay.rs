@@ -30,14 +30,30 @@ fn read_record(profile: &Profile, id: TaskId) -> anyhow::Result<Recorded> {
     let path = profile.dir().join("tasks.sqlite");
     let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .with_context(|| format!("opening the task database {}", path.display()))?;
+    // The arguments are a table of their own since issue 13; a database no
+    // controller has opened since holds them in the row.
+    let apart: bool = conn
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'task_args'",
+            [],
+            |row| row.get(0),
+        )
+        .with_context(|| format!("reading the task database {}", path.display()))?;
+    let args = if apart {
+        wasp_controller::RECORDED_ARGS_SQL
+    } else {
+        "args"
+    };
     let row = conn
         .query_row(
             // The module hash is 32 bytes, or hex text in rows written
             // before the controller stored it as bytes.
-            "SELECT tenant,
-                    CASE typeof(module) WHEN 'blob' THEN lower(hex(module)) ELSE module END,
-                    func, items, args, outcome
-             FROM tasks WHERE id = ?1",
+            &format!(
+                "SELECT tenant,
+                        CASE typeof(module) WHEN 'blob' THEN lower(hex(module)) ELSE module END,
+                        func, items, {args}, outcome
+                 FROM tasks WHERE id = ?1"
+            ),
             params![id.0 as i64],
             |row| {
                 Ok((

@@ -41,6 +41,7 @@ use wasp_net::{ConnectionFile, NetError, Profile, SelfSignedCert};
 use wasp_proto::Tenant;
 
 pub use config::{ControllerConfig, TenantsFile, human_bytes};
+pub use records::ARGS as RECORDED_ARGS_SQL;
 
 /// The controller could not start.
 #[derive(Debug, thiserror::Error)]

@@ -366,6 +366,10 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<Schema> {
              stderr TEXT
          );
          DROP INDEX IF EXISTS tasks_by_tenant;
+         CREATE TABLE IF NOT EXISTS task_args (
+             id INTEGER PRIMARY KEY,
+             args BLOB NOT NULL
+         );
          CREATE TABLE IF NOT EXISTS sessions (
              session INTEGER PRIMARY KEY,
              tenant TEXT NOT NULL
@@ -401,7 +405,9 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<Schema> {
     ))?;
     // Columns added by issue 11, for databases written before it: the
     // arguments (to run a task again), the rest of its spec, and its
-    // outcome as sent (the result, exactly).
+    // outcome as sent (the result, exactly). Since issue 13 a task's
+    // arguments are written to `task_args` instead ([`ARGS`]); `args` holds
+    // those of rows written before.
     let columns: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_info('tasks')")?
         .query_map([], |r| r.get(0))?
@@ -415,6 +421,21 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<Schema> {
         msg_id: columns.iter().any(|c| c == "msg_id"),
     })
 }
+
+/// A task's recorded arguments, as an SQL expression over a `tasks` row:
+/// in `task_args` (a table of their own), or in the row itself if it was
+/// written before issue 13.
+///
+/// Why a table of their own: SQLite writes a row whole whenever any of its
+/// columns changes. With the arguments in the row, a task's end (its
+/// status, times and outcome) read and wrote its arguments again, and
+/// with them the checkpoint that follows: for an 8 MB argument, 16 MB of
+/// I/O and tens of milliseconds of the records thread's CPU beside the
+/// next task's transfer, on every call. Kept apart, they are written once.
+///
+/// `wasp replay` reads the database itself, with this expression.
+pub const ARGS: &str =
+    "COALESCE((SELECT task_args.args FROM task_args WHERE task_args.id = tasks.id), tasks.args)";
 
 /// WAL pages between automatic checkpoints (see [`create_schema`]).
 const WAL_PAGES: u64 = 16_384;
@@ -465,13 +486,13 @@ fn load(conn: &Connection, modules_dir: &Path) -> rusqlite::Result<Loaded> {
         &format!(
             "UPDATE tasks SET status = 'failed',
                  error = 'the controller stopped before the task ended, and its arguments were not recorded'
-             WHERE status IN {UNFINISHED} AND (args IS NULL OR spec IS NULL)"
+             WHERE status IN {UNFINISHED} AND ({ARGS} IS NULL OR spec IS NULL)"
         ),
         [],
     )?;
     let mut unfinished = Vec::new();
     let mut select = conn.prepare(&format!(
-        "SELECT id, tenant, module, func, items, submitted_us, args, spec FROM tasks
+        "SELECT id, tenant, module, func, items, submitted_us, {ARGS}, spec FROM tasks
          WHERE status IN {UNFINISHED} ORDER BY id"
     ))?;
     let mut rows = select.query([])?;
@@ -665,10 +686,10 @@ impl Writer {
     fn read(&mut self, read: Read) -> rusqlite::Result<ReadReply> {
         match read {
             Read::Lookup { tenant, ids, want } => {
-                let mut select = self.conn.prepare_cached(
-                    "SELECT status, outcome, id, tenant, module, func, items, submitted_us, args, spec
-                     FROM tasks WHERE id = ?1 AND tenant = ?2",
-                )?;
+                let mut select = self.conn.prepare_cached(&format!(
+                    "SELECT status, outcome, id, tenant, module, func, items, submitted_us, {ARGS}, spec
+                     FROM tasks WHERE id = ?1 AND tenant = ?2"
+                ))?;
                 let mut found = Vec::with_capacity(ids.len());
                 for id in ids {
                     let row = select
@@ -904,6 +925,10 @@ fn retire(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<usize> {
         ),
         [],
     )?;
+    tx.execute(
+        "DELETE FROM task_args WHERE id IN (SELECT id FROM retiring)",
+        [],
+    )?;
     let deleted = tx.execute(
         "DELETE FROM tasks WHERE id IN (SELECT id FROM retiring)",
         [],
@@ -920,7 +945,8 @@ const USAGE_SUMS: &str = "tenant,
     SUM(CASE WHEN status IN ('succeeded', 'failed', 'ok', 'error')
                   AND completed_us > started_us
              THEN completed_us - started_us ELSE 0 END),
-    SUM(COALESCE(LENGTH(args), 0)),
+    SUM(COALESCE(LENGTH((SELECT task_args.args FROM task_args WHERE task_args.id = tasks.id)),
+                 LENGTH(tasks.args), 0)),
     SUM(COALESCE(LENGTH(outcome), 0))";
 
 /// Every tenant's usage in the records: one scan of the tasks table
@@ -1028,10 +1054,13 @@ fn write_batch(conn: &mut Connection, schema: Schema, batch: &[Record]) -> rusql
         let msg_id = if schema.msg_id { "?2, " } else { "" };
         let mut insert = tx.prepare_cached(&format!(
             "INSERT OR IGNORE INTO tasks
-                 (id, {columns}tenant, module, func, items, submitted_us, status, args, spec,
+                 (id, {columns}tenant, module, func, items, submitted_us, status, spec,
                   engine, started_us, completed_us, error, stdout, stderr, outcome)
-             VALUES (?1, {msg_id}?3, ?4, ?5, ?6, ?7, ?10, ?8, ?9, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+             VALUES (?1, {msg_id}?3, ?4, ?5, ?6, ?7, ?9, ?8, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
         ))?;
+        // The arguments, apart from the row ([`ARGS`]).
+        let mut args =
+            tx.prepare_cached("INSERT OR IGNORE INTO task_args (id, args) VALUES (?1, ?2)")?;
         let mut finish = tx.prepare_cached(
             "UPDATE tasks SET engine = ?2, started_us = ?3, completed_us = ?4, status = ?5,
                  error = ?6, stdout = ?7, stderr = ?8, outcome = ?9
@@ -1068,7 +1097,7 @@ fn write_batch(conn: &mut Connection, schema: Schema, batch: &[Record]) -> rusql
                         written_ended.insert(task.id);
                     }
                     let meta = ending.as_ref().map(|e| e.meta);
-                    inserted += insert.execute(params![
+                    let added = insert.execute(params![
                         task.id.0 as i64,
                         schema.msg_id.then(|| task.id.to_string()),
                         task.tenant.0,
@@ -1076,7 +1105,6 @@ fn write_batch(conn: &mut Connection, schema: Schema, batch: &[Record]) -> rusql
                         task.func,
                         task.items.len() as i64,
                         task.submitted_us as i64,
-                        task.items.as_bytes(),
                         &spec_buf[..],
                         ending.as_ref().map_or("queued", |e| e.status),
                         meta.and_then(|m| m.engine.map(|e| e.0)),
@@ -1086,7 +1114,11 @@ fn write_batch(conn: &mut Connection, schema: Schema, batch: &[Record]) -> rusql
                         meta.map(|m| m.stdout.as_str()),
                         meta.map(|m| m.stderr.as_str()),
                         ending.as_ref().and_then(|e| e.outcome),
-                    ])? as u64;
+                    ])?;
+                    if added > 0 {
+                        args.execute(params![task.id.0 as i64, task.items.as_bytes()])?;
+                    }
+                    inserted += added as u64;
                 }
                 Record::Finished(result) => {
                     if written_ended.contains(&result.id) {
@@ -1243,7 +1275,7 @@ mod tests {
         write_batch(&mut conn, schema, &batch).expect("writes");
         let (args, outcome): (i64, i64) = conn
             .query_row(
-                "SELECT length(args), length(outcome) FROM tasks WHERE id = ?1",
+                &format!("SELECT length({ARGS}), length(outcome) FROM tasks WHERE id = ?1"),
                 [TaskId::new(1, 1).0 as i64],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -1254,6 +1286,82 @@ mod tests {
                 "{what}: {len} bytes for 800,000 bytes of f64"
             );
         }
+    }
+
+    /// Issue 13: a task's end writes its status, times and outcome, not
+    /// its arguments again (they are a table of their own, [`ARGS`]). With
+    /// them in the row, SQLite wrote the row whole: 800 kB of arguments
+    /// were read and written again at every task's end.
+    #[test]
+    fn a_tasks_end_does_not_write_its_arguments_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("tasks.sqlite")).expect("opens");
+        let schema = create_schema(&conn).expect("schema");
+        let module = ModuleHash::of(b"module");
+        let v: Vec<f64> = (0..100_000).map(f64::from).collect();
+        let Record::Submitted(mut task) = submitted(1, module) else {
+            unreachable!()
+        };
+        task.items = Items::encode(&[vec![Arg::Value(Value::from(v))]]).expect("encodes");
+        let args = task.items.as_bytes().to_vec();
+        write_batch(&mut conn, schema, &[Record::Submitted(task)]).expect("writes");
+        // Pages written from here on are the WAL's frames.
+        let wal_frames = |conn: &Connection, mode: &str| -> i64 {
+            conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
+                .expect("checkpoints")
+        };
+        wal_frames(&conn, "TRUNCATE");
+        write_batch(&mut conn, schema, &[finished(1)]).expect("writes");
+        let frames = wal_frames(&conn, "PASSIVE");
+        // 800 kB is about 200 pages of 4 KiB; the end touches a handful.
+        assert!(
+            (1..20).contains(&frames),
+            "the task's end wrote {frames} pages; its 800 kB of arguments are about 200"
+        );
+        let kept: Vec<u8> = conn
+            .query_row(
+                &format!("SELECT {ARGS} FROM tasks WHERE id = ?1"),
+                [TaskId::new(1, 1).0 as i64],
+                |r| r.get(0),
+            )
+            .expect("row");
+        assert!(kept == args, "the arguments read back as written");
+    }
+
+    /// A task recorded before issue 13, its arguments in its row, still
+    /// runs again after a restart, and its arguments go with its row when
+    /// it is culled.
+    #[test]
+    fn arguments_kept_in_the_row_before_issue_13_still_load() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("tasks.sqlite")).expect("opens");
+        create_schema(&conn).expect("schema");
+        let module = ModuleHash::of(b"module");
+        let items = Items::encode(&[vec![Arg::Value(Value::S64(7))]]).expect("encodes");
+        let spec = codec::encode(&SpecBlob {
+            limits: TaskLimits::default(),
+            retry: RetryPolicy::default(),
+            targets: None,
+        })
+        .expect("encodes");
+        conn.execute(
+            "INSERT INTO tasks (id, tenant, module, func, items, submitted_us, status, args, spec)
+             VALUES (?1, 'default', ?2, 'pow10', 1, 7, 'queued', ?3, ?4)",
+            params![
+                TaskId::new(1, 7).0 as i64,
+                &module.0[..],
+                items.as_bytes(),
+                spec
+            ],
+        )
+        .expect("old row");
+        let loaded = load(&conn, dir.path()).expect("loads");
+        assert_eq!(
+            loaded.unfinished.len(),
+            1,
+            "the old row is not failed for want of arguments"
+        );
+        assert_eq!(loaded.unfinished[0].items.as_bytes(), items.as_bytes());
     }
 
     /// Issue 12: a tenant's usage as the records hold it.
