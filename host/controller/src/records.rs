@@ -1334,7 +1334,7 @@ mod tests {
     #[test]
     fn arguments_kept_in_the_row_before_issue_13_still_load() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut conn = Connection::open(dir.path().join("tasks.sqlite")).expect("opens");
+        let conn = Connection::open(dir.path().join("tasks.sqlite")).expect("opens");
         create_schema(&conn).expect("schema");
         let module = ModuleHash::of(b"module");
         let items = Items::encode(&[vec![Arg::Value(Value::S64(7))]]).expect("encodes");
