@@ -339,7 +339,28 @@ async fn a_killed_controller_restarts_where_it_stopped() {
     let cluster = Cluster::start(2);
     let first_pid = controller_pid(&cluster).expect("a controller");
     let rc = cluster.client().await;
-    let (n, result) = cpu_map_with_the_controller_killed(&cluster, &rc).await;
+    // Queued behind the map when the controller dies: a task whose
+    // argument (1.6 MB) is kept in a file beside the database, not in it.
+    let norm = module(tasks::NORM);
+    let a: Vec<f64> = (0..200_000).map(|i| f64::from(i % 7)).collect();
+    let expected_norm = a.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let (n, result, big) = cpu_map_with_the_controller_killed(&cluster, &rc, async |rc| {
+        let mut big = rc
+            .load_balanced_view()
+            .apply_async(&norm, "norm", vec![Value::from(a), Value::F64(2.0)])
+            .await
+            .expect("apply");
+        assert!(big.wait_accepted(None).await, "the big task committed");
+        let id = big.msg_ids()[0];
+        let file = cluster.profile().join("args").join(format!("{id}.args"));
+        assert!(
+            file.exists(),
+            "committed, its argument is {}",
+            file.display()
+        );
+        id
+    })
+    .await;
     let ids = result.msg_ids().to_vec();
     drop(result);
     drop(rc);
@@ -372,8 +393,17 @@ async fn a_killed_controller_restarts_where_it_stopped() {
     for (x, value) in n.iter().zip(&values) {
         assert_eq!(value, &Some(Value::U64(cpu(*x))), "cpu({x})");
     }
-    // No record duplicated or overwritten: one row per task, and new
-    // sessions do not reuse the old ones' numbers.
+    let mut big = rc.get_result(&[big]).await.expect("the big task is known");
+    match big.get_one(None).await.expect("the big task succeeds") {
+        Some(Value::F64(got)) => assert!(
+            (got - expected_norm).abs() <= 1e-9 * expected_norm,
+            "norm {got}, expected {expected_norm}"
+        ),
+        other => panic!("norm returned {other:?}"),
+    }
+    // No record duplicated or overwritten: one row per task (the map's
+    // and the big one), and new sessions do not reuse the old ones'
+    // numbers.
     let records = rc
         .db_query(Query {
             limit: Some(100_000),
@@ -381,7 +411,7 @@ async fn a_killed_controller_restarts_where_it_stopped() {
         })
         .await
         .expect("query");
-    assert_eq!(records.len(), ids.len());
+    assert_eq!(records.len(), ids.len() + 1);
     let session = rc_session(&rc).await;
     assert!(
         ids.iter().all(|id| id.session() < session),
@@ -413,7 +443,7 @@ async fn a_waiting_client_reconnects_and_its_map_completes_after_a_controller_ki
     let rc = cluster.client().await;
     let first_session = rc.session();
     let pow10 = module(tasks::POW10);
-    let (n, mut result) = cpu_map_with_the_controller_killed(&cluster, &rc).await;
+    let (n, mut result, ()) = cpu_map_with_the_controller_killed(&cluster, &rc, async |_| ()).await;
 
     // Submitted while the controller is down, from the same client.
     let during = rc
@@ -484,16 +514,19 @@ async fn cpu_map(
 /// Submits a 3,000-item map of `cpu` tasks, waits until every task is
 /// accepted and a tenth of the results are in, then kills the controller
 /// (`kill -9`) while the map still runs; the cluster's supervisor starts it
-/// again. Returns the items and the map's `AsyncResult`.
-async fn cpu_map_with_the_controller_killed(
+/// again. `also` runs once the map is accepted, before the kill. Returns
+/// the items, the map's `AsyncResult` and what `also` returned.
+async fn cpu_map_with_the_controller_killed<T>(
     cluster: &Cluster,
     rc: &Client,
-) -> (Vec<u64>, wasp_client::AsyncResult) {
+    also: impl AsyncFnOnce(&Client) -> T,
+) -> (Vec<u64>, wasp_client::AsyncResult, T) {
     let pid = controller_pid(cluster).expect("a controller");
     let cpu_task = module(tasks::CPU);
     let n: Vec<u64> = (0..3000u64).map(|i| 50_000 + i).collect();
     let mut result = cpu_map(&rc.load_balanced_view(), &cpu_task, &n).await;
     assert!(result.wait_accepted(None).await, "every task committed");
+    let also = also(rc).await;
     let total = result.msg_ids().len();
     until("some results", async || result.progress() * 10 >= total).await;
     assert!(
@@ -501,7 +534,7 @@ async fn cpu_map_with_the_controller_killed(
         "the map was still running at the kill"
     );
     kill9(pid);
-    (n, result)
+    (n, result, also)
 }
 
 /// The controller's pid, if one runs.

@@ -30,30 +30,14 @@ fn read_record(profile: &Profile, id: TaskId) -> anyhow::Result<Recorded> {
     let path = profile.dir().join("tasks.sqlite");
     let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .with_context(|| format!("opening the task database {}", path.display()))?;
-    // The arguments are a table of their own since issue 13; a database no
-    // controller has opened since holds them in the row.
-    let apart: bool = conn
-        .query_row(
-            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'task_args'",
-            [],
-            |row| row.get(0),
-        )
-        .with_context(|| format!("reading the task database {}", path.display()))?;
-    let args = if apart {
-        wasp_controller::RECORDED_ARGS_SQL
-    } else {
-        "args"
-    };
     let row = conn
         .query_row(
             // The module hash is 32 bytes, or hex text in rows written
             // before the controller stored it as bytes.
-            &format!(
-                "SELECT tenant,
-                        CASE typeof(module) WHEN 'blob' THEN lower(hex(module)) ELSE module END,
-                        func, items, {args}, outcome
-                 FROM tasks WHERE id = ?1"
-            ),
+            "SELECT tenant,
+                    CASE typeof(module) WHEN 'blob' THEN lower(hex(module)) ELSE module END,
+                    func, items, outcome
+             FROM tasks WHERE id = ?1",
             params![id.0 as i64],
             |row| {
                 Ok((
@@ -62,13 +46,15 @@ fn read_record(profile: &Profile, id: TaskId) -> anyhow::Result<Recorded> {
                     row.get::<_, String>(2)?,
                     row.get::<_, i64>(3)?,
                     row.get::<_, Option<Vec<u8>>>(4)?,
-                    row.get::<_, Option<Vec<u8>>>(5)?,
                 ))
             },
         )
         .optional()?
         .with_context(|| format!("task {id} is not in {}", path.display()))?;
-    let (tenant, module, func, count, args, outcome) = row;
+    let (tenant, module, func, count, outcome) = row;
+    // Kept apart from the row, in the database or a file (issue 13).
+    let args = wasp_controller::recorded_args(&conn, profile.dir(), id)
+        .with_context(|| format!("reading the arguments of task {id}"))?;
     let Some(args) = args else {
         bail!("task {id} was recorded without its arguments (before wasp recorded them)");
     };

@@ -25,6 +25,7 @@
 //! unfinished task is queued again; finished results stay fetchable; and
 //! session numbers continue, so task ids are never reused.
 
+mod arg_files;
 pub mod config;
 mod hub;
 mod listener;
@@ -41,7 +42,7 @@ use wasp_net::{ConnectionFile, NetError, Profile, SelfSignedCert};
 use wasp_proto::Tenant;
 
 pub use config::{ControllerConfig, TenantsFile, human_bytes};
-pub use records::ARGS as RECORDED_ARGS_SQL;
+pub use records::recorded_args;
 
 /// The controller could not start.
 #[derive(Debug, thiserror::Error)]
@@ -84,13 +85,16 @@ impl Controller {
         let tenants = TenantsFile::load_or_create(&config.profile_dir.join("controller.json"))?;
         wasp_net::connfile::create_private_file(&config.database())?;
         let modules_dir = config.profile_dir.join("modules");
-        let (records, loaded) =
-            records::Records::open(&config.database(), &modules_dir, config.max_records).map_err(
-                |source| StartError::Records {
-                    path: config.database(),
-                    source,
-                },
-            )?;
+        let (records, loaded) = records::Records::open(
+            &config.database(),
+            &modules_dir,
+            &arg_files::ArgFiles::dir_in(&config.profile_dir),
+            config.max_records,
+        )
+        .map_err(|source| StartError::Records {
+            path: config.database(),
+            source,
+        })?;
         let cert = load_or_make_cert(&profile, &config)?;
         let endpoint = bind_endpoint(&profile, &config, &cert)?;
         let addr = endpoint.local_addr().map_err(|source| NetError::Bind {

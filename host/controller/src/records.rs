@@ -30,6 +30,8 @@ use wasp_proto::db::{Query, Status, TaskRecord};
 use wasp_proto::msg::{Items, RecordsStats, RetryPolicy, TaskLimits, TaskResult, Values};
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, codec, value_to_json};
 
+use crate::arg_files::{ArgFiles, IN_FILE_AT_LEAST};
+
 /// Most records written in one transaction.
 const BATCH: usize = 16384;
 
@@ -242,11 +244,13 @@ impl Records {
     pub(crate) fn open(
         path: &Path,
         modules_dir: &Path,
+        args_dir: &Path,
         max_records: u64,
     ) -> rusqlite::Result<(Self, Loaded)> {
         let conn = Connection::open(path)?;
         let schema = create_schema(&conn)?;
-        let loaded = load(&conn, modules_dir)?;
+        let files = ArgFiles::new(args_dir);
+        let loaded = load(&conn, modules_dir, &files)?;
         let rows: i64 = conn.query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get(0))?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let (committed_tx, committed) = watch::channel(0);
@@ -258,6 +262,7 @@ impl Records {
             conn,
             schema,
             modules_dir: modules_dir.to_path_buf(),
+            files,
             max_records,
             rows: u64::try_from(rows).unwrap_or(0),
             committed: 0,
@@ -368,7 +373,8 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<Schema> {
          DROP INDEX IF EXISTS tasks_by_tenant;
          CREATE TABLE IF NOT EXISTS task_args (
              id INTEGER PRIMARY KEY,
-             args BLOB NOT NULL
+             bytes INTEGER NOT NULL,
+             args BLOB
          );
          CREATE TABLE IF NOT EXISTS sessions (
              session INTEGER PRIMARY KEY,
@@ -406,8 +412,8 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<Schema> {
     // Columns added by issue 11, for databases written before it: the
     // arguments (to run a task again), the rest of its spec, and its
     // outcome as sent (the result, exactly). Since issue 13 a task's
-    // arguments are written to `task_args` instead ([`ARGS`]); `args` holds
-    // those of rows written before.
+    // arguments are written to `task_args` or a file instead ([`ARGS`]);
+    // `args` holds those of rows written before.
     let columns: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_info('tasks')")?
         .query_map([], |r| r.get(0))?
@@ -422,9 +428,11 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<Schema> {
     })
 }
 
-/// A task's recorded arguments, as an SQL expression over a `tasks` row:
-/// in `task_args` (a table of their own), or in the row itself if it was
-/// written before issue 13.
+/// A task's recorded arguments, as two SQL columns over a `tasks` row: the
+/// bytes, and whether they are in a file instead ([`ArgFiles`], when they
+/// are [`IN_FILE_AT_LEAST`] or more; the bytes are then NULL). Small ones
+/// are in `task_args`, a table of their own; a row written before issue 13
+/// holds them itself. [`recorded_args`] reads them.
 ///
 /// Why a table of their own: SQLite writes a row whole whenever any of its
 /// columns changes. With the arguments in the row, a task's end (its
@@ -432,10 +440,55 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<Schema> {
 /// with them the checkpoint that follows: for an 8 MB argument, 16 MB of
 /// I/O and tens of milliseconds of the records thread's CPU beside the
 /// next task's transfer, on every call. Kept apart, they are written once.
-///
-/// `wasp replay` reads the database itself, with this expression.
-pub const ARGS: &str =
-    "COALESCE((SELECT task_args.args FROM task_args WHERE task_args.id = tasks.id), tasks.args)";
+const ARGS: &str = "COALESCE((SELECT task_args.args FROM task_args WHERE task_args.id = tasks.id),
+                            tasks.args),
+                   EXISTS (SELECT 1 FROM task_args
+                           WHERE task_args.id = tasks.id AND task_args.args IS NULL)";
+
+/// The arguments of a row selected with [`ARGS`] at column `at`: from the
+/// row, or read from their file.
+fn args_of(
+    row: &rusqlite::Row<'_>,
+    at: usize,
+    id: TaskId,
+    files: &ArgFiles,
+) -> rusqlite::Result<Option<Vec<u8>>> {
+    if row.get::<_, bool>(at + 1)? {
+        return files
+            .read(id)
+            .map(Some)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)));
+    }
+    row.get(at)
+}
+
+/// Task `id`'s recorded arguments in the task database `conn` of the
+/// controller whose profile folder is `profile_dir`, as `wasp replay`
+/// reads them; `None` if the task is not recorded, or was recorded without
+/// them (before issue 11). A database no controller has opened since issue
+/// 13 holds them in its rows.
+pub fn recorded_args(
+    conn: &Connection,
+    profile_dir: &Path,
+    id: TaskId,
+) -> rusqlite::Result<Option<Vec<u8>>> {
+    let apart: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'task_args'",
+        [],
+        |row| row.get(0),
+    )?;
+    let sql = if apart {
+        format!("SELECT {ARGS} FROM tasks WHERE id = ?1")
+    } else {
+        "SELECT args, 0 FROM tasks WHERE id = ?1".to_owned()
+    };
+    let files = ArgFiles::new(&ArgFiles::dir_in(profile_dir));
+    conn.query_row(&sql, params![id.0 as i64], |row| {
+        args_of(row, 0, id, &files)
+    })
+    .optional()
+    .map(Option::flatten)
+}
 
 /// WAL pages between automatic checkpoints (see [`create_schema`]).
 const WAL_PAGES: u64 = 16_384;
@@ -466,7 +519,7 @@ fn status_of(text: &str) -> Status {
     }
 }
 
-fn load(conn: &Connection, modules_dir: &Path) -> rusqlite::Result<Loaded> {
+fn load(conn: &Connection, modules_dir: &Path, files: &ArgFiles) -> rusqlite::Result<Loaded> {
     let max_session: i64 = conn.query_row(
         "SELECT MAX(COALESCE((SELECT MAX(session) FROM sessions), 0),
                     COALESCE((SELECT MAX(id >> 32) FROM tasks), 0))",
@@ -486,7 +539,8 @@ fn load(conn: &Connection, modules_dir: &Path) -> rusqlite::Result<Loaded> {
         &format!(
             "UPDATE tasks SET status = 'failed',
                  error = 'the controller stopped before the task ended, and its arguments were not recorded'
-             WHERE status IN {UNFINISHED} AND ({ARGS} IS NULL OR spec IS NULL)"
+             WHERE status IN {UNFINISHED} AND (spec IS NULL OR (tasks.args IS NULL AND
+                 NOT EXISTS (SELECT 1 FROM task_args WHERE task_args.id = tasks.id)))"
         ),
         [],
     )?;
@@ -496,9 +550,17 @@ fn load(conn: &Connection, modules_dir: &Path) -> rusqlite::Result<Loaded> {
          WHERE status IN {UNFINISHED} ORDER BY id"
     ))?;
     let mut rows = select.query([])?;
+    let mut lost = Vec::new();
     while let Some(row) = rows.next()? {
         let id = TaskId(row.get::<_, i64>(0)? as u64);
-        match stored_task(row, id, 1) {
+        let args = match args_of(row, 6, id, files) {
+            Ok(args) => args,
+            Err(err) => {
+                lost.push((id, err.to_string()));
+                continue;
+            }
+        };
+        match args.and_then(|args| stored_task(row, id, 1, args)) {
             Some(task) => unfinished.push(task),
             None => {
                 tracing::warn!(task = %id, "a recorded task does not decode; it is left as it is")
@@ -507,6 +569,28 @@ fn load(conn: &Connection, modules_dir: &Path) -> rusqlite::Result<Loaded> {
     }
     drop(rows);
     drop(select);
+    // Arguments in a file a power cut lost: the task cannot run again.
+    for (id, cause) in lost {
+        conn.execute(
+            "UPDATE tasks SET status = 'failed', error = ?2 WHERE id = ?1",
+            params![
+                id.0 as i64,
+                format!(
+                    "the controller stopped before the task ended, and its arguments are lost: {cause}"
+                )
+            ],
+        )?;
+    }
+    // Files no row names: a controller killed between a file and its row.
+    let mut select = conn.prepare("SELECT id FROM task_args WHERE args IS NULL")?;
+    let in_files = select
+        .query_map([], |row| Ok(TaskId(row.get::<_, i64>(0)? as u64)))?
+        .collect::<rusqlite::Result<std::collections::HashSet<_>>>()?;
+    drop(select);
+    let swept = files.sweep(&in_files);
+    if swept > 0 {
+        tracing::info!(swept, "removed argument files no task record names");
+    }
 
     let mut modules = Vec::new();
     let mut select = conn.prepare("SELECT hash, tenant FROM modules")?;
@@ -539,16 +623,21 @@ fn load(conn: &Connection, modules_dir: &Path) -> rusqlite::Result<Loaded> {
     })
 }
 
-/// A task's spec from a row whose columns from `first` on are `tenant,
-/// module, func, items, submitted_us, args, spec`.
-fn stored_task(row: &rusqlite::Row<'_>, id: TaskId, first: usize) -> Option<StoredTask> {
+/// A task's spec, with its arguments `args`, from a row whose columns
+/// from `first` on are `tenant, module, func, items, submitted_us`, then
+/// [`ARGS`]' two, then `spec`.
+fn stored_task(
+    row: &rusqlite::Row<'_>,
+    id: TaskId,
+    first: usize,
+    args: Vec<u8>,
+) -> Option<StoredTask> {
     let tenant: String = row.get(first).ok()?;
     let module = module_of(row.get_ref(first + 1).ok()?)?;
     let func: String = row.get(first + 2).ok()?;
     let count: i64 = row.get(first + 3).ok()?;
     let submitted_us: i64 = row.get(first + 4).ok()?;
-    let args: Vec<u8> = row.get(first + 5).ok()?;
-    let spec: Vec<u8> = row.get(first + 6).ok()?;
+    let spec: Vec<u8> = row.get(first + 7).ok()?;
     let spec: SpecBlob = codec::decode(&spec).ok()?;
     Some(StoredTask {
         id,
@@ -568,6 +657,8 @@ struct Writer {
     conn: Connection,
     schema: Schema,
     modules_dir: PathBuf,
+    /// Big arguments' files.
+    files: ArgFiles,
     max_records: u64,
     /// Rows in `tasks`.
     rows: u64,
@@ -632,14 +723,7 @@ impl Writer {
             return Ok(());
         }
         let started = Instant::now();
-        // Module files first: a module row is committed only once its
-        // bytes are on disk.
-        for record in writes.iter() {
-            if let Record::Module { hash, bytes, .. } = record {
-                store_module_file(&self.modules_dir, hash, bytes)
-                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-            }
-        }
+        store_files(&self.modules_dir, &self.files, writes)?;
         let inserted = write_batch(&mut self.conn, self.schema, writes)?;
         self.rows += inserted;
         if self.rows > self.max_records {
@@ -670,8 +754,9 @@ impl Writer {
             ),
             params![excess],
         )?;
-        let deleted = retire(&tx)?;
+        let (deleted, in_files) = retire(&tx)?;
         tx.commit()?;
+        self.files.remove(&in_files);
         self.rows = self.rows.saturating_sub(deleted as u64);
         if deleted > 0 {
             tracing::info!(
@@ -702,7 +787,8 @@ impl Writer {
                                 _ => None,
                             };
                             let spec = match want {
-                                Want::Spec => stored_task(row, id, 3),
+                                Want::Spec => args_of(row, 8, id, &self.files)?
+                                    .and_then(|args| stored_task(row, id, 3, args)),
                                 _ => None,
                             };
                             Ok(Found {
@@ -741,14 +827,33 @@ impl Writer {
                         select.execute(params![id.0 as i64, tenant.0])?;
                     }
                 }
-                let deleted = retire(&tx)?;
+                let (deleted, in_files) = retire(&tx)?;
                 tx.commit()?;
+                self.files.remove(&in_files);
                 self.rows = self.rows.saturating_sub(deleted as u64);
                 Ok(ReadReply::Purged(deleted as u64))
             }
             Read::Usage => usage(&self.conn).map(ReadReply::Usage),
         }
     }
+}
+
+/// Writes the files that rows of `writes` name, before the rows are
+/// committed: a module's bytes, and a task's arguments of
+/// [`IN_FILE_AT_LEAST`] or more ([`ARGS`]). A row is committed only once
+/// its file is on disk.
+fn store_files(modules_dir: &Path, files: &ArgFiles, writes: &[Record]) -> rusqlite::Result<()> {
+    for record in writes {
+        let stored = match record {
+            Record::Module { hash, bytes, .. } => store_module_file(modules_dir, hash, bytes),
+            Record::Submitted(task) if task.items.as_bytes().len() >= IN_FILE_AT_LEAST => {
+                files.write(task.id, task.items.as_bytes())
+            }
+            _ => Ok(()),
+        };
+        stored.map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    }
+    Ok(())
 }
 
 /// Writes a module's bytes under its hash, whole or not at all (a temporary
@@ -908,8 +1013,9 @@ fn start_retiring(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
 
 /// Deletes the task rows listed in `retiring`, adding their usage to
 /// `usage_totals` first, so that a tenant's usage keeps every task it ran
-/// whatever is culled or purged. Returns how many rows went.
-fn retire(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<usize> {
+/// whatever is culled or purged. Returns how many rows went, and the tasks
+/// whose argument files are to be removed once the transaction commits.
+fn retire(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<(usize, Vec<TaskId>)> {
     tx.execute(
         &format!(
             "INSERT INTO usage_totals
@@ -925,6 +1031,10 @@ fn retire(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<usize> {
         ),
         [],
     )?;
+    let in_files = tx
+        .prepare("SELECT id FROM task_args WHERE args IS NULL AND id IN (SELECT id FROM retiring)")?
+        .query_map([], |row| Ok(TaskId(row.get::<_, i64>(0)? as u64)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     tx.execute(
         "DELETE FROM task_args WHERE id IN (SELECT id FROM retiring)",
         [],
@@ -934,7 +1044,7 @@ fn retire(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<usize> {
         [],
     )?;
     tx.execute("DELETE FROM retiring", [])?;
-    Ok(deleted)
+    Ok((deleted, in_files))
 }
 
 /// A tenant's usage summed over task rows, as `tenant, succeeded, failed,
@@ -945,7 +1055,7 @@ const USAGE_SUMS: &str = "tenant,
     SUM(CASE WHEN status IN ('succeeded', 'failed', 'ok', 'error')
                   AND completed_us > started_us
              THEN completed_us - started_us ELSE 0 END),
-    SUM(COALESCE(LENGTH((SELECT task_args.args FROM task_args WHERE task_args.id = tasks.id)),
+    SUM(COALESCE((SELECT task_args.bytes FROM task_args WHERE task_args.id = tasks.id),
                  LENGTH(tasks.args), 0)),
     SUM(COALESCE(LENGTH(outcome), 0))";
 
@@ -1058,9 +1168,11 @@ fn write_batch(conn: &mut Connection, schema: Schema, batch: &[Record]) -> rusql
                   engine, started_us, completed_us, error, stdout, stderr, outcome)
              VALUES (?1, {msg_id}?3, ?4, ?5, ?6, ?7, ?9, ?8, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
         ))?;
-        // The arguments, apart from the row ([`ARGS`]).
-        let mut args =
-            tx.prepare_cached("INSERT OR IGNORE INTO task_args (id, args) VALUES (?1, ?2)")?;
+        // The arguments, apart from the row, or only their size if
+        // `Writer::commit` has written them to a file ([`ARGS`]).
+        let mut args = tx.prepare_cached(
+            "INSERT OR IGNORE INTO task_args (id, bytes, args) VALUES (?1, ?2, ?3)",
+        )?;
         let mut finish = tx.prepare_cached(
             "UPDATE tasks SET engine = ?2, started_us = ?3, completed_us = ?4, status = ?5,
                  error = ?6, stdout = ?7, stderr = ?8, outcome = ?9
@@ -1116,7 +1228,9 @@ fn write_batch(conn: &mut Connection, schema: Schema, batch: &[Record]) -> rusql
                         ending.as_ref().and_then(|e| e.outcome),
                     ])?;
                     if added > 0 {
-                        args.execute(params![task.id.0 as i64, task.items.as_bytes()])?;
+                        let bytes = task.items.as_bytes();
+                        let kept = (bytes.len() < IN_FILE_AT_LEAST).then_some(bytes);
+                        args.execute(params![task.id.0 as i64, bytes.len() as i64, kept])?;
                     }
                     inserted += added as u64;
                 }
@@ -1261,26 +1375,30 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut conn = Connection::open(dir.path().join("tasks.sqlite")).expect("opens");
         let schema = create_schema(&conn).expect("schema");
+        let files = ArgFiles::new(&dir.path().join("args"));
         let module = ModuleHash::of(b"module");
         let v: Vec<f64> = (0..100_000).map(f64::from).collect();
-        let Record::Submitted(mut task) = submitted(1, module) else {
+        let Record::Submitted(task) = big_submitted(1, module, v.clone()) else {
             unreachable!()
         };
-        task.items = Items::encode(&[vec![Arg::Value(Value::from(v.clone()))]]).expect("encodes");
         let Record::Finished(mut done) = finished(1) else {
             unreachable!()
         };
         done.outcome = Ok(Values::encode(&[Some(Value::from(v))]).expect("encodes"));
         let batch = [Record::Submitted(task), Record::Finished(done)];
+        store_files(dir.path(), &files, &batch).expect("files");
         write_batch(&mut conn, schema, &batch).expect("writes");
-        let (args, outcome): (i64, i64) = conn
+        let outcome: i64 = conn
             .query_row(
-                &format!("SELECT length({ARGS}), length(outcome) FROM tasks WHERE id = ?1"),
+                "SELECT length(outcome) FROM tasks WHERE id = ?1",
                 [TaskId::new(1, 1).0 as i64],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| r.get(0),
             )
             .expect("row");
-        for (what, len) in [("args", args), ("outcome", outcome)] {
+        let args = std::fs::metadata(files.path(TaskId::new(1, 1)))
+            .expect("the arguments' file")
+            .len();
+        for (what, len) in [("args", args as i64), ("outcome", outcome)] {
             assert!(
                 (800_000..800_200).contains(&len),
                 "{what}: {len} bytes for 800,000 bytes of f64"
@@ -1288,9 +1406,25 @@ mod tests {
         }
     }
 
+    /// A task of one argument, `v`, of 800 kB for 100,000 items.
+    fn big_submitted(seq: u32, module: ModuleHash, v: Vec<f64>) -> Record {
+        let Record::Submitted(mut task) = submitted(seq, module) else {
+            unreachable!()
+        };
+        task.items = Items::encode(&[vec![Arg::Value(Value::from(v))]]).expect("encodes");
+        Record::Submitted(task)
+    }
+
+    /// The frames in the WAL, checkpointing them (`PASSIVE`) or emptying
+    /// it (`TRUNCATE`): the pages written since the last `TRUNCATE`.
+    fn wal_frames(conn: &Connection, mode: &str) -> i64 {
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
+            .expect("checkpoints")
+    }
+
     /// Issue 13: a task's end writes its status, times and outcome, not
-    /// its arguments again (they are a table of their own, [`ARGS`]). With
-    /// them in the row, SQLite wrote the row whole: 800 kB of arguments
+    /// its arguments again: they are a table of their own ([`ARGS`]).
+    /// With them in the row, SQLite wrote the row whole, and arguments
     /// were read and written again at every task's end.
     #[test]
     fn a_tasks_end_does_not_write_its_arguments_again() {
@@ -1298,39 +1432,126 @@ mod tests {
         let mut conn = Connection::open(dir.path().join("tasks.sqlite")).expect("opens");
         let schema = create_schema(&conn).expect("schema");
         let module = ModuleHash::of(b"module");
-        let v: Vec<f64> = (0..100_000).map(f64::from).collect();
-        let Record::Submitted(mut task) = submitted(1, module) else {
+        // 40 kB: under IN_FILE_AT_LEAST, so in the database.
+        let batch = [big_submitted(1, module, vec![0.5; 5_000])];
+        let Record::Submitted(task) = &batch[0] else {
             unreachable!()
         };
-        task.items = Items::encode(&[vec![Arg::Value(Value::from(v))]]).expect("encodes");
         let args = task.items.as_bytes().to_vec();
-        write_batch(&mut conn, schema, &[Record::Submitted(task)]).expect("writes");
-        // Pages written from here on are the WAL's frames.
-        let wal_frames = |conn: &Connection, mode: &str| -> i64 {
-            conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
-                .expect("checkpoints")
-        };
+        assert!(args.len() < IN_FILE_AT_LEAST);
+        write_batch(&mut conn, schema, &batch).expect("writes");
         wal_frames(&conn, "TRUNCATE");
         write_batch(&mut conn, schema, &[finished(1)]).expect("writes");
         let frames = wal_frames(&conn, "PASSIVE");
-        // 800 kB is about 200 pages of 4 KiB; the end touches a handful.
+        // 40 kB is 10 pages of 4 KiB; the end touches the row's leaf.
         assert!(
-            (1..20).contains(&frames),
-            "the task's end wrote {frames} pages; its 800 kB of arguments are about 200"
+            (1..5).contains(&frames),
+            "the task's end wrote {frames} pages; its 40 kB of arguments are 10"
         );
-        let kept: Vec<u8> = conn
+        let files = dir.path().join("profile");
+        assert_eq!(
+            recorded_args(&conn, &files, TaskId::new(1, 1)).expect("reads"),
+            Some(args),
+            "the arguments read back as written"
+        );
+    }
+
+    /// Issue 13: big arguments (800 kB) are a file beside the database,
+    /// written before their row and never through the WAL; read back for a
+    /// restart, `wasp replay` and a resubmission, counted in the tenant's
+    /// usage, and removed with their record.
+    #[test]
+    fn big_arguments_are_a_file_read_back_and_removed_with_their_record() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("tasks.sqlite")).expect("opens");
+        let schema = create_schema(&conn).expect("schema");
+        let files = ArgFiles::new(&ArgFiles::dir_in(dir.path()));
+        let module = ModuleHash::of(b"module");
+        let id = TaskId::new(1, 1);
+        let batch = [big_submitted(
+            1,
+            module,
+            (0..100_000).map(f64::from).collect(),
+        )];
+        let Record::Submitted(task) = &batch[0] else {
+            unreachable!()
+        };
+        let args = task.items.as_bytes().to_vec();
+        wal_frames(&conn, "TRUNCATE");
+        store_files(dir.path(), &files, &batch).expect("files");
+        write_batch(&mut conn, schema, &batch).expect("writes");
+        let frames = wal_frames(&conn, "PASSIVE");
+        assert!(
+            frames < 10,
+            "recording the task wrote {frames} pages; its 800 kB of arguments would be 200"
+        );
+        assert_eq!(std::fs::read(files.path(id)).expect("the file"), args);
+
+        // A restart runs it again with its arguments; replay reads them.
+        let loaded = load(&conn, dir.path(), &files).expect("loads");
+        assert_eq!(loaded.unfinished.len(), 1);
+        assert!(loaded.unfinished[0].items.as_bytes() == &args[..]);
+        assert!(recorded_args(&conn, dir.path(), id).expect("reads") == Some(args.clone()));
+        let used = usage(&conn).expect("usage");
+        assert_eq!(used[&tenant()].argument_bytes, args.len() as u64);
+
+        // Ended and purged: the file goes with the row.
+        write_batch(&mut conn, schema, &[finished(1)]).expect("writes");
+        let tx = conn.transaction().expect("begins");
+        start_retiring(&tx).expect("retiring");
+        tx.execute("INSERT INTO retiring VALUES (?1)", [id.0 as i64])
+            .expect("retires");
+        let (deleted, in_files) = retire(&tx).expect("retires");
+        tx.commit().expect("commits");
+        assert_eq!((deleted, in_files.as_slice()), (1, &[id][..]));
+        assert_eq!(
+            usage(&conn).expect("usage")[&tenant()].argument_bytes,
+            args.len() as u64
+        );
+    }
+
+    /// A file whose row never committed (a controller killed between the
+    /// two) is removed at the next start; a row whose file is gone (a
+    /// power cut) fails its task, saying why, rather than running it
+    /// without its arguments.
+    #[test]
+    fn a_start_sweeps_stray_argument_files_and_fails_a_task_whose_file_is_lost() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Connection::open(dir.path().join("tasks.sqlite")).expect("opens");
+        let schema = create_schema(&conn).expect("schema");
+        let files = ArgFiles::new(&ArgFiles::dir_in(dir.path()));
+        let module = ModuleHash::of(b"module");
+        let batch = [
+            big_submitted(1, module, vec![1.0; 100_000]),
+            big_submitted(2, module, vec![2.0; 100_000]),
+        ];
+        store_files(dir.path(), &files, &batch).expect("files");
+        write_batch(&mut conn, schema, &batch).expect("writes");
+        let stray = TaskId::new(1, 3);
+        files.write(stray, b"never committed").expect("writes");
+        std::fs::remove_file(files.path(TaskId::new(1, 2))).expect("a power cut");
+
+        let loaded = load(&conn, dir.path(), &files).expect("loads");
+        let ids: Vec<TaskId> = loaded.unfinished.iter().map(|t| t.id).collect();
+        assert_eq!(ids, [TaskId::new(1, 1)]);
+        assert!(!files.path(stray).exists(), "the stray file is swept");
+        assert!(files.path(TaskId::new(1, 1)).exists());
+        let (status, error): (String, String) = conn
             .query_row(
-                &format!("SELECT {ARGS} FROM tasks WHERE id = ?1"),
-                [TaskId::new(1, 1).0 as i64],
-                |r| r.get(0),
+                "SELECT status, error FROM tasks WHERE id = ?1",
+                [TaskId::new(1, 2).0 as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .expect("row");
-        assert!(kept == args, "the arguments read back as written");
+        assert_eq!(status, "failed");
+        assert!(
+            error.contains("arguments are lost") && error.contains("s1-2.args"),
+            "{error}"
+        );
     }
 
     /// A task recorded before issue 13, its arguments in its row, still
-    /// runs again after a restart, and its arguments go with its row when
-    /// it is culled.
+    /// runs again after a restart.
     #[test]
     fn arguments_kept_in_the_row_before_issue_13_still_load() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -1355,13 +1576,18 @@ mod tests {
             ],
         )
         .expect("old row");
-        let loaded = load(&conn, dir.path()).expect("loads");
+        let files = ArgFiles::new(&ArgFiles::dir_in(dir.path()));
+        let loaded = load(&conn, dir.path(), &files).expect("loads");
         assert_eq!(
             loaded.unfinished.len(),
             1,
             "the old row is not failed for want of arguments"
         );
         assert_eq!(loaded.unfinished[0].items.as_bytes(), items.as_bytes());
+        assert_eq!(
+            recorded_args(&conn, dir.path(), TaskId::new(1, 7)).expect("reads"),
+            Some(items.as_bytes().to_vec())
+        );
     }
 
     /// Issue 12: a tenant's usage as the records hold it.
