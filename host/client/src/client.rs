@@ -48,6 +48,7 @@ pub(crate) enum Delivery {
 /// Results of tasks nobody awaited yet, kept for a moment: a resubmitted
 /// task's result may arrive before the answer that names its new id.
 const ORPHANS: usize = 1024;
+use wasp_proto::codec::SLICE_AT_LEAST;
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
 
 use crate::error::ClientError;
@@ -669,6 +670,7 @@ async fn write_requests(
         // carries one slice of tasks at most.
         let last = batch.len() - 1;
         let mut frame = Vec::with_capacity(batch.len());
+        let mut big = false;
         for (i, msg) in batch.drain(..).enumerate() {
             let ends_frame = i == last
                 || matches!(
@@ -679,17 +681,36 @@ async fn write_requests(
                             ..
                         }
                 );
+            big |= may_carry_big_lists(&msg);
             frame.push(msg);
             if ends_frame {
-                if let Err(err) = send.send(&frame).await {
+                let sent = if big {
+                    send.send_in_parts(&frame).await
+                } else {
+                    send.send(&frame).await
+                };
+                if let Err(err) = sent {
                     tracing::debug!(cause = %err, "could not send to the controller");
                     return true;
                 }
                 frame.clear();
+                big = false;
             }
         }
     }
     false
+}
+
+/// Whether `msg` may hold a list big enough to travel as its own part of
+/// the frame ([`FramedSend::send_in_parts`]): a task's arguments of
+/// [`SLICE_AT_LEAST`] or more, or a namespace request (a push).
+fn may_carry_big_lists(msg: &ClientMsg) -> bool {
+    match msg {
+        ClientMsg::Submit { specs, .. } => specs
+            .iter()
+            .any(|spec| spec.items.byte_len() >= SLICE_AT_LEAST),
+        ClientMsg::Request { request, .. } => matches!(request, Request::Namespace { .. }),
+    }
 }
 
 /// Drops from `batch` the submissions numbered in an earlier session and

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{Notify, mpsc};
 use wasp_net::{ConnectionFile, NetError, Session};
-use wasp_proto::codec::MAX_FRAME;
+use wasp_proto::codec::{MAX_FRAME, SLICE_AT_LEAST};
 use wasp_proto::msg::{
     Arg, EngineHello, ErrorKind, FromEngine, NamespaceOp, NamespaceReply, Role, RunTask, TaskError,
     TaskLimits, TaskMeta, TaskResult, ToEngine, Values,
@@ -77,21 +77,22 @@ impl Outgoing {
 }
 
 /// Splits messages into frames of at most [`MAX_BATCH`] messages and, unless
-/// one message alone is larger, at most `budget` estimated bytes, in order.
-fn frames(messages: Vec<Outgoing>, budget: usize) -> Vec<Vec<FromEngine>> {
+/// one message alone is larger, at most `budget` estimated bytes, in order;
+/// each frame with its estimated bytes.
+fn frames(messages: Vec<Outgoing>, budget: usize) -> Vec<(Vec<FromEngine>, usize)> {
     let mut frames = Vec::new();
     let mut frame = Vec::new();
     let mut bytes = 0usize;
     for Outgoing { msg, size } in messages {
         if !frame.is_empty() && (bytes.saturating_add(size) > budget || frame.len() >= MAX_BATCH) {
-            frames.push(std::mem::take(&mut frame));
+            frames.push((std::mem::take(&mut frame), bytes));
             bytes = 0;
         }
         bytes = bytes.saturating_add(size);
         frame.push(msg);
     }
     if !frame.is_empty() {
-        frames.push(frame);
+        frames.push((frame, bytes));
     }
     frames
 }
@@ -531,8 +532,13 @@ async fn serve(
             // Several large results queued together would otherwise make
             // one frame over the controller's cap, and the controller
             // would drop the connection with every task on it.
-            for frame in frames(std::mem::take(&mut pending), FRAME_BUDGET) {
-                send.send(&frame).await?;
+            for (frame, bytes) in frames(std::mem::take(&mut pending), FRAME_BUDGET) {
+                // A big result goes as the bytes it is held in.
+                if bytes >= SLICE_AT_LEAST {
+                    send.send_in_parts(&frame).await?;
+                } else {
+                    send.send(&frame).await?;
+                }
             }
         }
         Ok::<_, NetError>(())
@@ -1363,7 +1369,7 @@ mod tests {
                 })
                 .collect()
         };
-        let sizes: Vec<usize> = frames(large(5), 150).iter().map(Vec::len).collect();
+        let sizes: Vec<usize> = frames(large(5), 150).iter().map(|f| f.0.len()).collect();
         // 60 + 60 fit in 150; a third would not.
         assert_eq!(sizes, vec![2, 2, 1]);
         // One message over the budget goes alone.
@@ -1379,12 +1385,12 @@ mod tests {
             300,
         );
         assert_eq!(
-            alone.iter().map(Vec::len).collect::<Vec<_>>(),
+            alone.iter().map(|f| f.0.len()).collect::<Vec<_>>(),
             vec![1, 1, 1]
         );
         let many = frames(large(600), usize::MAX);
         assert_eq!(
-            many.iter().map(Vec::len).collect::<Vec<_>>(),
+            many.iter().map(|f| f.0.len()).collect::<Vec<_>>(),
             vec![256, 256, 88]
         );
     }
