@@ -371,11 +371,6 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<Schema> {
              stderr TEXT
          );
          DROP INDEX IF EXISTS tasks_by_tenant;
-         CREATE TABLE IF NOT EXISTS task_args (
-             id INTEGER PRIMARY KEY,
-             bytes INTEGER NOT NULL,
-             args BLOB
-         );
          CREATE TABLE IF NOT EXISTS sessions (
              session INTEGER PRIMARY KEY,
              tenant TEXT NOT NULL
@@ -411,14 +406,18 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<Schema> {
     ))?;
     // Columns added by issue 11, for databases written before it: the
     // arguments (to run a task again), the rest of its spec, and its
-    // outcome as sent (the result, exactly). Since issue 13 a task's
-    // arguments are written to `task_args` or a file instead ([`ARGS`]);
-    // `args` holds those of rows written before.
+    // outcome as sent (the result, exactly). And of issue 13: the size of
+    // the arguments' file, for arguments kept in one ([`ARGS`]).
     let columns: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_info('tasks')")?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    for (name, kind) in [("args", "BLOB"), ("spec", "BLOB"), ("outcome", "BLOB")] {
+    for (name, kind) in [
+        ("args", "BLOB"),
+        ("spec", "BLOB"),
+        ("outcome", "BLOB"),
+        ("args_file", "INTEGER"),
+    ] {
         if !columns.iter().any(|c| c == name) {
             conn.execute_batch(&format!("ALTER TABLE tasks ADD COLUMN {name} {kind}"))?;
         }
@@ -428,22 +427,19 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<Schema> {
     })
 }
 
-/// A task's recorded arguments, as two SQL columns over a `tasks` row: the
-/// bytes, and whether they are in a file instead ([`ArgFiles`], when they
-/// are [`IN_FILE_AT_LEAST`] or more; the bytes are then NULL). Small ones
-/// are in `task_args`, a table of their own; a row written before issue 13
-/// holds them itself. [`recorded_args`] reads them.
+/// A task's recorded arguments, as two columns of its `tasks` row: the
+/// bytes (`args`), or, for arguments of [`IN_FILE_AT_LEAST`] or more, the
+/// size of the file they are kept in instead (`args_file`, see
+/// [`ArgFiles`]; `args` is then NULL). [`args_of`] reads them.
 ///
-/// Why a table of their own: SQLite writes a row whole whenever any of its
-/// columns changes. With the arguments in the row, a task's end (its
-/// status, times and outcome) read and wrote its arguments again, and
-/// with them the checkpoint that follows: for an 8 MB argument, 16 MB of
-/// I/O and tens of milliseconds of the records thread's CPU beside the
-/// next task's transfer, on every call. Kept apart, they are written once.
-const ARGS: &str = "COALESCE((SELECT task_args.args FROM task_args WHERE task_args.id = tasks.id),
-                            tasks.args),
-                   EXISTS (SELECT 1 FROM task_args
-                           WHERE task_args.id = tasks.id AND task_args.args IS NULL)";
+/// Why not big ones in the row: SQLite writes a row whole whenever any of
+/// its columns changes, so a task's end (its status, times and outcome)
+/// read and wrote its arguments again, and the checkpoint after: for an
+/// 8 MB argument, 16 MB of I/O and tens of milliseconds of the records
+/// thread's CPU beside the next task's transfer, on every call. Small ones
+/// stay in the row: a second table would cost every task a second insert
+/// on the commit path to save a few pages at its end.
+const ARGS: &str = "args, args_file";
 
 /// The arguments of a row selected with [`ARGS`] at column `at`: from the
 /// row, or read from their file.
@@ -453,7 +449,7 @@ fn args_of(
     id: TaskId,
     files: &ArgFiles,
 ) -> rusqlite::Result<Option<Vec<u8>>> {
-    if row.get::<_, bool>(at + 1)? {
+    if row.get::<_, Option<i64>>(at + 1)?.is_some() {
         return files
             .read(id)
             .map(Some)
@@ -466,21 +462,21 @@ fn args_of(
 /// controller whose profile folder is `profile_dir`, as `wasp replay`
 /// reads them; `None` if the task is not recorded, or was recorded without
 /// them (before issue 11). A database no controller has opened since issue
-/// 13 holds them in its rows.
+/// 13 has no `args_file` column: its arguments are all in its rows.
 pub fn recorded_args(
     conn: &Connection,
     profile_dir: &Path,
     id: TaskId,
 ) -> rusqlite::Result<Option<Vec<u8>>> {
-    let apart: bool = conn.query_row(
-        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE name = 'task_args'",
+    let files_kept: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('tasks') WHERE name = 'args_file'",
         [],
         |row| row.get(0),
     )?;
-    let sql = if apart {
+    let sql = if files_kept {
         format!("SELECT {ARGS} FROM tasks WHERE id = ?1")
     } else {
-        "SELECT args, 0 FROM tasks WHERE id = ?1".to_owned()
+        "SELECT args, NULL FROM tasks WHERE id = ?1".to_owned()
     };
     let files = ArgFiles::new(&ArgFiles::dir_in(profile_dir));
     conn.query_row(&sql, params![id.0 as i64], |row| {
@@ -539,8 +535,8 @@ fn load(conn: &Connection, modules_dir: &Path, files: &ArgFiles) -> rusqlite::Re
         &format!(
             "UPDATE tasks SET status = 'failed',
                  error = 'the controller stopped before the task ended, and its arguments were not recorded'
-             WHERE status IN {UNFINISHED} AND (spec IS NULL OR (tasks.args IS NULL AND
-                 NOT EXISTS (SELECT 1 FROM task_args WHERE task_args.id = tasks.id)))"
+             WHERE status IN {UNFINISHED}
+                 AND (spec IS NULL OR (args IS NULL AND args_file IS NULL))"
         ),
         [],
     )?;
@@ -582,7 +578,7 @@ fn load(conn: &Connection, modules_dir: &Path, files: &ArgFiles) -> rusqlite::Re
         )?;
     }
     // Files no row names: a controller killed between a file and its row.
-    let mut select = conn.prepare("SELECT id FROM task_args WHERE args IS NULL")?;
+    let mut select = conn.prepare("SELECT id FROM tasks WHERE args_file IS NOT NULL")?;
     let in_files = select
         .query_map([], |row| Ok(TaskId(row.get::<_, i64>(0)? as u64)))?
         .collect::<rusqlite::Result<std::collections::HashSet<_>>>()?;
@@ -1032,13 +1028,11 @@ fn retire(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<(usize, Vec<TaskId
         [],
     )?;
     let in_files = tx
-        .prepare("SELECT id FROM task_args WHERE args IS NULL AND id IN (SELECT id FROM retiring)")?
+        .prepare(
+            "SELECT id FROM tasks WHERE args_file IS NOT NULL AND id IN (SELECT id FROM retiring)",
+        )?
         .query_map([], |row| Ok(TaskId(row.get::<_, i64>(0)? as u64)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    tx.execute(
-        "DELETE FROM task_args WHERE id IN (SELECT id FROM retiring)",
-        [],
-    )?;
     let deleted = tx.execute(
         "DELETE FROM tasks WHERE id IN (SELECT id FROM retiring)",
         [],
@@ -1055,8 +1049,7 @@ const USAGE_SUMS: &str = "tenant,
     SUM(CASE WHEN status IN ('succeeded', 'failed', 'ok', 'error')
                   AND completed_us > started_us
              THEN completed_us - started_us ELSE 0 END),
-    SUM(COALESCE((SELECT task_args.bytes FROM task_args WHERE task_args.id = tasks.id),
-                 LENGTH(tasks.args), 0)),
+    SUM(COALESCE(args_file, LENGTH(args), 0)),
     SUM(COALESCE(LENGTH(outcome), 0))";
 
 /// Every tenant's usage in the records: one scan of the tasks table
@@ -1165,14 +1158,11 @@ fn write_batch(conn: &mut Connection, schema: Schema, batch: &[Record]) -> rusql
         let mut insert = tx.prepare_cached(&format!(
             "INSERT OR IGNORE INTO tasks
                  (id, {columns}tenant, module, func, items, submitted_us, status, spec,
-                  engine, started_us, completed_us, error, stdout, stderr, outcome)
-             VALUES (?1, {msg_id}?3, ?4, ?5, ?6, ?7, ?9, ?8, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+                  engine, started_us, completed_us, error, stdout, stderr, outcome,
+                  args, args_file)
+             VALUES (?1, {msg_id}?3, ?4, ?5, ?6, ?7, ?9, ?8, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                     ?17, ?18)"
         ))?;
-        // The arguments, apart from the row, or only their size if
-        // `Writer::commit` has written them to a file ([`ARGS`]).
-        let mut args = tx.prepare_cached(
-            "INSERT OR IGNORE INTO task_args (id, bytes, args) VALUES (?1, ?2, ?3)",
-        )?;
         let mut finish = tx.prepare_cached(
             "UPDATE tasks SET engine = ?2, started_us = ?3, completed_us = ?4, status = ?5,
                  error = ?6, stdout = ?7, stderr = ?8, outcome = ?9
@@ -1209,7 +1199,10 @@ fn write_batch(conn: &mut Connection, schema: Schema, batch: &[Record]) -> rusql
                         written_ended.insert(task.id);
                     }
                     let meta = ending.as_ref().map(|e| e.meta);
-                    let added = insert.execute(params![
+                    // Big arguments are in the file `store_files` wrote.
+                    let args = task.items.as_bytes();
+                    let in_file = args.len() >= IN_FILE_AT_LEAST;
+                    inserted += insert.execute(params![
                         task.id.0 as i64,
                         schema.msg_id.then(|| task.id.to_string()),
                         task.tenant.0,
@@ -1226,13 +1219,9 @@ fn write_batch(conn: &mut Connection, schema: Schema, batch: &[Record]) -> rusql
                         meta.map(|m| m.stdout.as_str()),
                         meta.map(|m| m.stderr.as_str()),
                         ending.as_ref().and_then(|e| e.outcome),
-                    ])?;
-                    if added > 0 {
-                        let bytes = task.items.as_bytes();
-                        let kept = (bytes.len() < IN_FILE_AT_LEAST).then_some(bytes);
-                        args.execute(params![task.id.0 as i64, bytes.len() as i64, kept])?;
-                    }
-                    inserted += added as u64;
+                        (!in_file).then_some(args),
+                        in_file.then_some(args.len() as i64),
+                    ])? as u64;
                 }
                 Record::Finished(result) => {
                     if written_ended.contains(&result.id) {
@@ -1423,36 +1412,25 @@ mod tests {
     }
 
     /// Issue 13: a task's end writes its status, times and outcome, not
-    /// its arguments again: they are a table of their own ([`ARGS`]).
-    /// With them in the row, SQLite wrote the row whole, and arguments
-    /// were read and written again at every task's end.
+    /// its big arguments again: they are a file ([`ARGS`]). In the row,
+    /// SQLite wrote them again with it at every task's end.
     #[test]
     fn a_tasks_end_does_not_write_its_arguments_again() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut conn = Connection::open(dir.path().join("tasks.sqlite")).expect("opens");
         let schema = create_schema(&conn).expect("schema");
+        let files = ArgFiles::new(&ArgFiles::dir_in(dir.path()));
         let module = ModuleHash::of(b"module");
-        // 40 kB: under IN_FILE_AT_LEAST, so in the database.
-        let batch = [big_submitted(1, module, vec![0.5; 5_000])];
-        let Record::Submitted(task) = &batch[0] else {
-            unreachable!()
-        };
-        let args = task.items.as_bytes().to_vec();
-        assert!(args.len() < IN_FILE_AT_LEAST);
+        let batch = [big_submitted(1, module, vec![0.5; 100_000])];
+        store_files(dir.path(), &files, &batch).expect("files");
         write_batch(&mut conn, schema, &batch).expect("writes");
         wal_frames(&conn, "TRUNCATE");
         write_batch(&mut conn, schema, &[finished(1)]).expect("writes");
         let frames = wal_frames(&conn, "PASSIVE");
-        // 40 kB is 10 pages of 4 KiB; the end touches the row's leaf.
+        // 800 kB is 200 pages of 4 KiB; the end touches the row's leaf.
         assert!(
             (1..5).contains(&frames),
-            "the task's end wrote {frames} pages; its 40 kB of arguments are 10"
-        );
-        let files = dir.path().join("profile");
-        assert_eq!(
-            recorded_args(&conn, &files, TaskId::new(1, 1)).expect("reads"),
-            Some(args),
-            "the arguments read back as written"
+            "the task's end wrote {frames} pages; its 800 kB of arguments are 200"
         );
     }
 
@@ -1556,7 +1534,16 @@ mod tests {
     fn arguments_kept_in_the_row_before_issue_13_still_load() {
         let dir = tempfile::tempdir().expect("temp dir");
         let conn = Connection::open(dir.path().join("tasks.sqlite")).expect("opens");
-        create_schema(&conn).expect("schema");
+        // The schema of issue 11, without `args_file`.
+        conn.execute_batch(
+            "CREATE TABLE tasks (
+                 id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, module BLOB NOT NULL,
+                 func TEXT NOT NULL, items INTEGER NOT NULL, submitted_us INTEGER NOT NULL,
+                 engine INTEGER, started_us INTEGER, completed_us INTEGER,
+                 status TEXT NOT NULL, result TEXT, error TEXT, stdout TEXT, stderr TEXT,
+                 args BLOB, spec BLOB, outcome BLOB);",
+        )
+        .expect("old schema");
         let module = ModuleHash::of(b"module");
         let items = Items::encode(&[vec![Arg::Value(Value::S64(7))]]).expect("encodes");
         let spec = codec::encode(&SpecBlob {
@@ -1576,6 +1563,12 @@ mod tests {
             ],
         )
         .expect("old row");
+        // `wasp replay` on a database no controller has opened since.
+        assert_eq!(
+            recorded_args(&conn, dir.path(), TaskId::new(1, 7)).expect("reads"),
+            Some(items.as_bytes().to_vec())
+        );
+        create_schema(&conn).expect("schema");
         let files = ArgFiles::new(&ArgFiles::dir_in(dir.path()));
         let loaded = load(&conn, dir.path(), &files).expect("loads");
         assert_eq!(
