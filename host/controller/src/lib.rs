@@ -15,6 +15,7 @@
 //!   registry and liveness, module store, scheduler, retries).
 //! - `outbox`: how the queues between connections and the hub are bounded.
 //! - `records`: task records in SQLite, the source of truth on restart.
+//! - `arg_files`: big task arguments, kept as files beside the records.
 //! - `tenants`: the tenants file while the controller runs (the tokens
 //!   handshakes are checked against), changed by `wasp tenant`.
 //!
