@@ -18,9 +18,14 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasp_engine::Limits;
 
 /// An engine configured exactly as wasp's runtime configures its own for
-/// `limits` and `max_instances`, epoch interruption included.
+/// `limits` and `max_instances` (and the default resident memory per
+/// slot), epoch interruption included.
 pub fn engine(limits: &Limits, max_instances: u32) -> wasmtime::Result<Engine> {
-    Engine::new(&wasp_engine::runtime::engine_config(limits, max_instances))
+    Engine::new(&wasp_engine::runtime::engine_config(
+        limits,
+        max_instances,
+        wasp_engine::runtime::KEEP_RESIDENT,
+    ))
 }
 
 /// The data of a bare store.

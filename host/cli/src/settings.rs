@@ -133,6 +133,7 @@ impl RuntimeArgs {
             ("--max-result", self.max_result),
             ("--max-output", self.max_output),
             ("--max-random", self.max_random),
+            ("--keep-resident", self.keep_resident),
         ];
         let mut flags = Vec::new();
         for (flag, size) in sizes {
@@ -207,6 +208,9 @@ impl RuntimeArgs {
             cache_dir: self.cache_dir(),
             // One call at a time locally; keep the instance pool small.
             max_instances: 4,
+            keep_resident: self
+                .keep_resident
+                .map_or(wasp_engine::runtime::KEEP_RESIDENT, |ByteSize(n)| n),
             ..RuntimeConfig::default()
         }
     }
@@ -277,6 +281,8 @@ mod tests {
             "7s",
             "--max-wasi-handles",
             "99",
+            "--keep-resident",
+            "16MiB",
             "--no-cache",
         ];
         let start =
@@ -315,6 +321,16 @@ mod tests {
         );
         assert_eq!(got, want);
         assert!(engine.runtime.no_cache);
+        assert_eq!(engine.runtime.runtime_config().keep_resident, 16 << 20);
+        // Not given, the runtime's default.
+        let plain = crate::cli::Cli::try_parse_from(["wasp", "engine"]).unwrap();
+        let crate::cli::Command::Engine(plain) = plain.command else {
+            panic!("not engine")
+        };
+        assert_eq!(
+            plain.runtime.runtime_config().keep_resident,
+            wasp_engine::runtime::KEEP_RESIDENT
+        );
     }
 
     #[test]

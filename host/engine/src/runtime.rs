@@ -51,7 +51,19 @@ pub struct RuntimeConfig {
     /// numbers move each list as one copy (the bulk path, `bulk`) rather
     /// than a `Val` per item. On unless comparing the two.
     pub bulk_calls: bool,
+    /// Bytes of each linear memory kept resident between the instances
+    /// that use its pool slot ([`KEEP_RESIDENT`] by default, see
+    /// [`engine_config`]). A task whose memory grows past it takes a page
+    /// fault per page past it on every run; more makes big-argument tasks
+    /// faster at the cost of up to this much idle memory per slot (two
+    /// slots per instance of [`RuntimeConfig::max_instances`]).
+    pub keep_resident: usize,
 }
+
+/// The default of [`RuntimeConfig::keep_resident`]: 1 MiB, which covers a
+/// small task's memory. A typed `norm` of 8 MB runs in about 5 ms with
+/// 16 MiB against 7.5 ms with this (`bigvalues`, A pushed once).
+pub const KEEP_RESIDENT: usize = 1 << 20;
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
@@ -60,6 +72,7 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             max_instances: 64,
             bulk_calls: true,
+            keep_resident: KEEP_RESIDENT,
         }
     }
 }
@@ -143,8 +156,12 @@ impl Runtime {
     /// Creates a runtime with its engine, linker and epoch ticker.
     pub fn new(config: RuntimeConfig) -> Result<Self, SetupError> {
         let limits = config.limits;
-        let engine = Engine::new(&engine_config(&limits, config.max_instances))
-            .map_err(|e| SetupError(e.to_string()))?;
+        let engine = Engine::new(&engine_config(
+            &limits,
+            config.max_instances,
+            config.keep_resident,
+        ))
+        .map_err(|e| SetupError(e.to_string()))?;
         let linker = linker(&engine).map_err(|e| SetupError(e.to_string()))?;
         let disk = match &config.cache_dir {
             Some(dir) => Some(
@@ -739,9 +756,10 @@ fn root_message(err: &wasmtime::Error) -> String {
     err.root_cause().to_string()
 }
 
-/// The wasmtime configuration of a runtime with these limits and instance
-/// pool size (public so that benchmarks compare against the same engine).
-pub fn engine_config(limits: &Limits, max_instances: u32) -> Config {
+/// The wasmtime configuration of a runtime with these limits, instance
+/// pool size and resident memory per slot ([`RuntimeConfig`]; public so
+/// that benchmarks compare against the same engine).
+pub fn engine_config(limits: &Limits, max_instances: u32, keep_resident: usize) -> Config {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(max_instances)
         .total_core_instances(max_instances * 16)
@@ -760,10 +778,11 @@ pub fn engine_config(limits: &Limits, max_instances: u32) -> Config {
         // PAGEMAP_SCAN (Linux 6.7+) only the pages the task dirtied are
         // reset, so a small task pays for what it touched. Fresh-store call
         // of `area`: 22.7 -> 7.2 us (bench runtime). What stays resident is
-        // bounded: 1 MiB per memory slot and 64 KiB per table slot, so with
-        // the default 64 instances (128 memories, 512 tables) 160 MiB at
-        // most, and only once that many different modules have run.
-        .linear_memory_keep_resident(1 << 20)
+        // bounded: `keep_resident` (1 MiB by default) per memory slot and
+        // 64 KiB per table slot, so with the default 64 instances (128
+        // memories, 512 tables) 160 MiB at most, and only once that many
+        // different modules have run; an engine has 8 instances.
+        .linear_memory_keep_resident(keep_resident)
         .table_keep_resident(1 << 16)
         .pagemap_scan(wasmtime::Enabled::Auto);
     let mut config = Config::new();
