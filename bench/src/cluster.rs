@@ -25,6 +25,39 @@ pub fn wasp_binary() -> anyhow::Result<PathBuf> {
     Ok(wasp)
 }
 
+/// One large frame read by a process of the cluster, from its log.
+#[derive(Clone, Debug)]
+pub struct HopRead {
+    /// `controller` or `engine-N`.
+    pub role: String,
+    /// When it ended, as the log's RFC 3339 timestamp (sorts as time).
+    pub at: String,
+    /// The frame's bytes.
+    pub bytes: usize,
+    /// From its first byte to its last, ms.
+    pub ms: f64,
+}
+
+impl HopRead {
+    /// A `read a large frame bytes=N ms=X` line of `role`'s log, if it is
+    /// one.
+    fn parse(role: &str, line: &str) -> Option<Self> {
+        if !line.contains("read a large frame") {
+            return None;
+        }
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|word| word.strip_prefix(name)?.strip_prefix('='))
+        };
+        Some(Self {
+            role: role.to_owned(),
+            at: line.split_whitespace().next()?.to_owned(),
+            bytes: field("bytes")?.parse().ok()?,
+            ms: field("ms")?.parse().ok()?,
+        })
+    }
+}
+
 /// A running local cluster in a profile folder of its own.
 pub struct Cluster {
     wasp: PathBuf,
@@ -52,7 +85,7 @@ impl Cluster {
         dir: tempfile::TempDir,
         cache: PathBuf,
     ) -> anyhow::Result<Self> {
-        Self::start_in(engines, dir, cache, &[])
+        Self::start_in(engines, dir, cache, &[], &[])
     }
 
     /// Starts a controller and `engines` engines with these further `wasp
@@ -60,7 +93,16 @@ impl Cluster {
     pub fn start_with(engines: u32, flags: &[&str]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let cache = dir.path().join("cache");
-        Self::start_in(engines, dir, cache, flags)
+        Self::start_in(engines, dir, cache, flags, &[])
+    }
+
+    /// Starts a controller and `engines` engines whose logs also hold the
+    /// time each large frame took to arrive ([`Cluster::hop_reads`]).
+    pub fn start_logging_hops(engines: u32) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let cache = dir.path().join("cache");
+        let filter = format!("warn,wasp_engine=info,{}=debug", wasp_net::framed::HOP_LOG);
+        Self::start_in(engines, dir, cache, &[], &[("RUST_LOG", &filter)])
     }
 
     fn start_in(
@@ -68,6 +110,7 @@ impl Cluster {
         dir: tempfile::TempDir,
         cache: PathBuf,
         flags: &[&str],
+        env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
         let mut cluster = Self {
             wasp: wasp_binary()?,
@@ -79,7 +122,12 @@ impl Cluster {
         let n = engines.to_string();
         let mut args = vec!["cluster", "start", "-n", &n, "--daemon"];
         args.extend_from_slice(flags);
-        let out = cluster.run(&args)?;
+        // The daemon's controller and engines inherit `env`.
+        let out = cluster
+            .command(&args)
+            .envs(env.iter().copied())
+            .output()
+            .with_context(|| format!("running wasp {}", args.join(" ")))?;
         if !out.status.success() {
             bail!(
                 "wasp cluster start -n {engines} failed: {}",
@@ -92,12 +140,41 @@ impl Cluster {
 
     /// Runs `wasp ARGS` against this cluster's profile and cache.
     pub fn run(&self, args: &[&str]) -> anyhow::Result<Output> {
-        Command::new(&self.wasp)
-            .args(args)
-            .env("WASP_DIR", self.dir.path())
-            .env("WASP_CACHE_DIR", &self.cache)
+        self.command(args)
             .output()
             .with_context(|| format!("running wasp {}", args.join(" ")))
+    }
+
+    /// `wasp ARGS` against this cluster's profile and cache, to run.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.wasp);
+        command
+            .args(args)
+            .env("WASP_DIR", self.dir.path())
+            .env("WASP_CACHE_DIR", &self.cache);
+        command
+    }
+
+    /// Every large frame a process of a cluster started with
+    /// [`Cluster::start_logging_hops`] has read so far, in the order they
+    /// ended: the controller's are hops from a client, an engine's hops
+    /// from the controller.
+    pub fn hop_reads(&self) -> anyhow::Result<Vec<HopRead>> {
+        let dir = self.dir.path().join("profile_default/log");
+        let mut reads = Vec::new();
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("{}", dir.display()))? {
+            let path = entry?.path();
+            let Some(role) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            if role == "supervisor" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path)?;
+            reads.extend(text.lines().filter_map(|line| HopRead::parse(role, line)));
+        }
+        reads.sort_by(|a, b| a.at.cmp(&b.at));
+        Ok(reads)
     }
 
     /// The client connection file.
@@ -189,5 +266,22 @@ impl Drop for Cluster {
         if !self.stopped {
             let _ = self.run(&["cluster", "stop"]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HopRead;
+
+    #[test]
+    fn a_hop_is_read_from_its_log_line() {
+        let line = "2026-12-06T21:30:00.123456Z DEBUG wasp_net::hop: read a large frame \
+                    bytes=8000090 ms=12.345";
+        let read = HopRead::parse("engine-1", line).expect("a hop");
+        assert_eq!(
+            (read.role.as_str(), read.at.as_str(), read.bytes, read.ms),
+            ("engine-1", "2026-12-06T21:30:00.123456Z", 8_000_090, 12.345)
+        );
+        assert!(HopRead::parse("controller", "2026-12-06T21:30:00Z INFO joined").is_none());
     }
 }

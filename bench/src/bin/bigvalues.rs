@@ -306,6 +306,9 @@ struct Phase {
     memory: Vec<ProcessPeak>,
     /// For `norm`: where each timed call's time went.
     stages: Option<Stages>,
+    /// Each hop of the timed calls or pushes on the wire, from the
+    /// receivers' logs.
+    hops: Option<Hops>,
     /// `/proc/loadavg` when the phase started.
     loadavg: String,
     /// For a push: whether each engine's value, pulled back after the
@@ -347,6 +350,7 @@ impl Phase {
             "p99_ms": self.p99_ms(),
             "memory": self.memory.iter().map(|p| p.to_json(self.argument_bytes)).collect::<Vec<_>>(),
             "stages": self.stages.as_ref().map(Stages::to_json),
+            "hops": self.hops.as_ref().map(Hops::to_json),
             "loadavg_at_start": self.loadavg,
             "verified": self.verified.as_ref().map(|v| match v {
                 Ok(()) => json!(true),
@@ -365,7 +369,7 @@ async fn wasp_norm(
     calls: usize,
     form: Form,
 ) -> anyhow::Result<Phase> {
-    let cluster = Cluster::start(ENGINES)?;
+    let cluster = Cluster::start_logging_hops(ENGINES)?;
     let client = cluster.client().await?;
     // Compiled on both engines before anything is measured.
     let everyone = client.view(client.ids().await?);
@@ -410,6 +414,7 @@ async fn wasp_norm(
         }
     }
     let memory = window.close(first_peaks)?;
+    let hops = Hops::of_last(&cluster, calls, 1)?;
     drop(client);
     cluster.stop()?;
     Ok(Phase {
@@ -418,9 +423,65 @@ async fn wasp_norm(
         samples_ms,
         memory,
         stages: Some(stages),
+        hops,
         loadavg,
         verified: None,
     })
+}
+
+/// Each hop of a phase's timed calls or pushes on the wire, as the
+/// receivers logged it (`wasp_net::framed::HOP_LOG`): from a frame's first
+/// byte to its last, the controller's from the client, the engines' from
+/// the controller; comparable with the QUIC floor of the same bytes.
+struct Hops {
+    /// Client to controller, ms.
+    to_controller: Vec<f64>,
+    /// Controller to an engine, ms.
+    to_engine: Vec<f64>,
+}
+
+impl Hops {
+    /// The hops of the last `timed` calls or pushes of `cluster`, each
+    /// going to `engines` engines (1 for a call, every engine for a
+    /// push); `None` if the logs hold fewer.
+    fn of_last(cluster: &Cluster, timed: usize, engines: usize) -> anyhow::Result<Option<Self>> {
+        let reads = cluster.hop_reads()?;
+        let last = |of: &dyn Fn(&str) -> bool, n: usize| -> Option<Vec<f64>> {
+            let ms: Vec<f64> = reads.iter().filter(|r| of(&r.role)).map(|r| r.ms).collect();
+            ms.len().checked_sub(n).map(|skip| ms[skip..].to_vec())
+        };
+        let to_controller = last(&|role| role == "controller", timed);
+        let to_engine = last(&|role| role.starts_with("engine"), timed * engines);
+        Ok(to_controller
+            .zip(to_engine)
+            .map(|(to_controller, to_engine)| Self {
+                to_controller,
+                to_engine,
+            }))
+    }
+
+    /// The figures, for the JSON.
+    fn to_json(&self) -> Json {
+        json!({
+            "client_to_controller_ms": self.to_controller,
+            "client_to_controller_ms_median": workloads::median(&self.to_controller),
+            "controller_to_engine_ms": self.to_engine,
+            "controller_to_engine_ms_median": workloads::median(&self.to_engine),
+        })
+    }
+
+    /// One line for the table, beside the floor's median `floor_ms`.
+    fn line(&self, floor_ms: f64) -> String {
+        let (to_controller, to_engine) = (
+            workloads::median(&self.to_controller),
+            workloads::median(&self.to_engine),
+        );
+        format!(
+            "on the wire (first byte to last, as received): client to controller {to_controller:.1} ms ({:.1}x the floor), controller to engine {to_engine:.1} ms ({:.1}x)",
+            to_controller / floor_ms,
+            to_engine / floor_ms,
+        )
+    }
 }
 
 /// Where the time of each timed `norm` call went, from the task's
@@ -534,7 +595,7 @@ async fn wasp_push(reps: usize) -> Push {
 /// then `reps` timed; then each engine's `x` is pulled back and compared.
 async fn wasp_push_size(n: usize, reps: usize) -> anyhow::Result<Phase> {
     let b = data(n);
-    let cluster = Cluster::start(ENGINES)?;
+    let cluster = Cluster::start_logging_hops(ENGINES)?;
     let client = cluster.client().await?;
     let ids = client.ids().await?;
     let all = client.view(ids.clone());
@@ -558,6 +619,7 @@ async fn wasp_push_size(n: usize, reps: usize) -> anyhow::Result<Phase> {
         }
     }
     let memory = window.close(first_peaks)?;
+    let hops = Hops::of_last(&cluster, reps, ENGINES as usize)?;
     let verified = Some(verify_push(&client, &ids, &b).await);
     drop((all, client));
     cluster.stop()?;
@@ -570,6 +632,7 @@ async fn wasp_push_size(n: usize, reps: usize) -> anyhow::Result<Phase> {
         samples_ms,
         memory,
         stages: None,
+        hops,
         loadavg,
         verified,
     })
@@ -1296,6 +1359,20 @@ impl Report {
                 floor.p99_ms(),
                 floor.samples_ms.len(),
             ));
+        }
+        out.push('\n');
+        for (label, phase) in [
+            ("apply_sync(norm, A, 2), typed", Some(&self.typed)),
+            ("push to 2 engines", self.push_phase()),
+        ] {
+            let Some(phase) = phase else { continue };
+            let floor = self.floor("quic", phase.argument_bytes);
+            if let (Some(hops), Some(floor)) = (&phase.hops, floor) {
+                out.push_str(&format!(
+                    "- {label}, each hop {}\n",
+                    hops.line(floor.median_ms())
+                ));
+            }
         }
         out.push('\n');
     }

@@ -26,6 +26,16 @@ use crate::NetError;
 /// Frames larger than this are encoded and decoded off the async thread.
 pub const OFF_THREAD: usize = 1 << 20;
 
+/// A frame this large is timed as it arrives, from its prefix to its last
+/// byte, and the time logged at debug level under the target [`HOP_LOG`]:
+/// how long one hop of a big value took on the wire (`bench/`'s
+/// `bigvalues` reads it from the cluster's logs).
+pub const HOP_TIMED_AT_LEAST: usize = 1 << 20;
+
+/// The tracing target of [`HOP_TIMED_AT_LEAST`]'s events: enable it with
+/// `RUST_LOG=wasp_net::hop=debug`.
+pub const HOP_LOG: &str = "wasp_net::hop";
+
 /// The stream error code sent to a peer whose frame broke the cap.
 const FRAME_TOO_LARGE: VarInt = VarInt::from_u32(1);
 
@@ -112,6 +122,8 @@ pub struct FramedRecv {
     prefix_read: usize,
     len: Option<usize>,
     payload: Vec<u8>,
+    // When a frame of `HOP_TIMED_AT_LEAST` or more began to arrive.
+    arriving_since: Option<std::time::Instant>,
     // A whole frame being decoded off the async thread, kept until its
     // decode is done so that a cancelled `recv` decodes it again.
     ready: Option<Bytes>,
@@ -133,6 +145,7 @@ impl FramedRecv {
             prefix_read: 0,
             len: None,
             payload: Vec::new(),
+            arriving_since: None,
             ready: None,
         }
     }
@@ -205,6 +218,9 @@ impl FramedRecv {
                     let _ = self.stream.stop(FRAME_TOO_LARGE);
                 })?;
                 self.len = Some(len);
+                if len >= HOP_TIMED_AT_LEAST {
+                    self.arriving_since = Some(std::time::Instant::now());
+                }
                 len
             }
         };
@@ -228,6 +244,14 @@ impl FramedRecv {
 
         self.prefix_read = 0;
         self.len = None;
+        if let Some(since) = self.arriving_since.take() {
+            tracing::debug!(
+                target: HOP_LOG,
+                bytes = len,
+                ms = since.elapsed().as_secs_f64() * 1e3,
+                "read a large frame"
+            );
+        }
         Ok(Some(std::mem::take(&mut self.payload)))
     }
 
