@@ -446,12 +446,17 @@ impl Hops {
     /// push); `None` if the logs hold fewer.
     fn of_last(cluster: &Cluster, timed: usize, engines: usize) -> anyhow::Result<Option<Self>> {
         let reads = cluster.hop_reads()?;
-        let last = |of: &dyn Fn(&str) -> bool, n: usize| -> Option<Vec<f64>> {
-            let ms: Vec<f64> = reads.iter().filter(|r| of(&r.role)).map(|r| r.ms).collect();
+        // The last `n` hops into the controller, or into the engines.
+        let last = |into_engines: bool, n: usize| -> Option<Vec<f64>> {
+            let ms: Vec<f64> = reads
+                .iter()
+                .filter(|r| r.role.starts_with("engine") == into_engines)
+                .map(|r| r.ms)
+                .collect();
             ms.len().checked_sub(n).map(|skip| ms[skip..].to_vec())
         };
-        let to_controller = last(&|role| role == "controller", timed);
-        let to_engine = last(&|role| role.starts_with("engine"), timed * engines);
+        let to_controller = last(false, timed);
+        let to_engine = last(true, timed * engines);
         Ok(to_controller
             .zip(to_engine)
             .map(|(to_controller, to_engine)| Self {

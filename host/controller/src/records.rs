@@ -834,6 +834,12 @@ impl Writer {
     }
 }
 
+/// Whether `task`'s arguments are kept as a file rather than in its row
+/// ([`ARGS`]).
+fn args_in_file(task: &StoredTask) -> bool {
+    task.items.as_bytes().len() >= IN_FILE_AT_LEAST
+}
+
 /// Writes the files that rows of `writes` name, before the rows are
 /// committed: a module's bytes, and a task's arguments of
 /// [`IN_FILE_AT_LEAST`] or more ([`ARGS`]). A row is committed only once
@@ -842,7 +848,7 @@ fn store_files(modules_dir: &Path, files: &ArgFiles, writes: &[Record]) -> rusql
     for record in writes {
         let stored = match record {
             Record::Module { hash, bytes, .. } => store_module_file(modules_dir, hash, bytes),
-            Record::Submitted(task) if task.items.as_bytes().len() >= IN_FILE_AT_LEAST => {
+            Record::Submitted(task) if args_in_file(task) => {
                 files.write(task.id, task.items.as_bytes())
             }
             _ => Ok(()),
@@ -1201,7 +1207,7 @@ fn write_batch(conn: &mut Connection, schema: Schema, batch: &[Record]) -> rusql
                     let meta = ending.as_ref().map(|e| e.meta);
                     // Big arguments are in the file `store_files` wrote.
                     let args = task.items.as_bytes();
-                    let in_file = args.len() >= IN_FILE_AT_LEAST;
+                    let in_file = args_in_file(task);
                     inserted += insert.execute(params![
                         task.id.0 as i64,
                         schema.msg_id.then(|| task.id.to_string()),
