@@ -66,6 +66,7 @@ async fn welcomed(
         version: PROTOCOL_VERSION,
         token: file.token.clone(),
         role,
+        same_host_ticket: None,
     })
     .await
     .expect("hello");
@@ -133,6 +134,7 @@ async fn hostile_cases(client_file: ConnectionFile, engine_file: ConnectionFile)
             version: PROTOCOL_VERSION + 1,
             token: file.token.clone(),
             role: Role::Client,
+            same_host_ticket: None,
         })
         .expect("encodes");
         before_hello(file, &hello, false).await;
@@ -190,6 +192,7 @@ async fn hostile_cases(client_file: ConnectionFile, engine_file: ConnectionFile)
         version: PROTOCOL_VERSION,
         token: engine_file.token.clone(),
         role: engine_role(),
+        same_host_ticket: None,
     })
     .await
     .expect("sends");
@@ -354,6 +357,7 @@ async fn an_engine_sent_garbage_after_its_welcome_exits_cleanly() {
         address: endpoint.local_addr().expect("bound"),
         fingerprint: cert.fingerprint(),
         token: "engine-token".into(),
+        same_host: None,
     };
     let path = dir.path().join("wasp-engine.json");
     file.write(&path).expect("connection file");
@@ -392,6 +396,7 @@ async fn an_engine_sent_garbage_after_its_welcome_exits_cleanly() {
             tenant: wasp_proto::Tenant("engines".into()),
             session: 0,
             engine: Some(EngineId(0)),
+            same_host: false,
         })
         .await
         .expect("welcome");

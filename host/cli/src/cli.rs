@@ -373,6 +373,10 @@ pub struct HubArgs {
     /// (ipyparallel's record_limit).
     #[arg(long, default_value_t = wasp_controller::config::DEFAULT_MAX_RECORDS)]
     pub max_records: u64,
+    /// Move every value through QUIC, even to clients and engines on this
+    /// host, rather than big ones as memory files they map.
+    #[arg(long)]
+    pub no_same_host: bool,
     /// An engine silent this long is declared dead and disconnected, and
     /// its tasks run elsewhere (engines send a heartbeat every second).
     #[arg(long, value_name = "DURATION", default_value = "10s")]

@@ -24,6 +24,7 @@ pub fn controller(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
     }
     config.max_engine_deaths = args.hub.max_engine_deaths;
     config.max_records = args.hub.max_records;
+    config.same_host = !args.hub.no_same_host;
     config.heartbeat_timeout = args.hub.heartbeat_timeout.0;
     if let Some(size) = args.max_module_storage {
         config.max_module_storage = size.0 as u64;

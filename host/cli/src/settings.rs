@@ -110,14 +110,18 @@ impl TaskLimitArgs {
 impl crate::cli::HubArgs {
     /// These settings as `wasp controller` flags, for `cluster start`.
     pub fn to_flags(&self) -> Vec<String> {
-        vec![
+        let mut flags = vec![
             "--max-engine-deaths".into(),
             self.max_engine_deaths.to_string(),
             "--max-records".into(),
             self.max_records.to_string(),
             "--heartbeat-timeout".into(),
             format!("{}ms", self.heartbeat_timeout.0.as_millis()),
-        ]
+        ];
+        if self.no_same_host {
+            flags.push("--no-same-host".into());
+        }
+        flags
     }
 }
 

@@ -48,6 +48,10 @@ pub struct ControllerConfig {
     pub time_slice: bool,
     /// Most connections at once (clients and engines).
     pub max_connections: usize,
+    /// Whether peers on this host (in its network namespace) may move big
+    /// values as memory files (`wasp_net::same_host`); off, everything
+    /// goes through QUIC.
+    pub same_host: bool,
     /// Largest module a client may upload.
     pub max_module_bytes: usize,
     /// Most bytes of modules the controller stores for one tenant
@@ -95,6 +99,7 @@ impl ControllerConfig {
             prefetch: wasp_sched::DEFAULT_PREFETCH,
             time_slice: true,
             max_connections: 1024,
+            same_host: true,
             max_module_bytes: 256 << 20,
             max_module_storage: DEFAULT_MAX_MODULE_STORAGE,
             handshake_deadline: Duration::from_secs(5),

@@ -108,18 +108,35 @@ impl Controller {
         } else {
             addr
         };
+        // Peers on this host move big values as memory files; one that
+        // cannot reach the channel (another host or network namespace)
+        // moves them through QUIC.
+        let same_host = if config.same_host {
+            match wasp_net::SameHostListener::bind() {
+                Ok(listener) => Some(listener),
+                Err(err) => {
+                    tracing::warn!(cause = %err, "no same-host channel: every value goes through QUIC");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let same_host_name = same_host.as_ref().map(|l| l.name().to_owned());
         let client_file = profile.client_file();
         let engine_file = profile.engine_file();
         ConnectionFile {
             address: reachable,
             fingerprint: cert.fingerprint(),
             token: tenants.tenants[0].token.clone(),
+            same_host: same_host_name.clone(),
         }
         .write(&client_file)?;
         ConnectionFile {
             address: reachable,
             fingerprint: cert.fingerprint(),
             token: tenants.engine_token.clone(),
+            same_host: same_host_name.clone(),
         }
         .write(&engine_file)?;
 
@@ -177,6 +194,7 @@ impl Controller {
             profile.security_dir(),
             reachable,
             cert.fingerprint(),
+            same_host_name,
         ));
         if let Err(err) = registry.write_connection_files() {
             tracing::warn!(cause = %err, "a tenant's connection file is not up to date");
@@ -187,12 +205,23 @@ impl Controller {
             hub.run(hub_rx).await;
             let _ = stopped.send(true);
         });
+        if let Some(listener) = &same_host {
+            let listener = listener.clone();
+            let mut stop = shutdown_rx.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = listener.serve() => {}
+                    _ = stop.changed() => {}
+                }
+            });
+        }
         let shared = Arc::new(listener::Shared::new(
             config,
             registry,
             hub_tx,
             own_session.saturating_add(1),
             loaded.next_engine,
+            same_host,
         ));
         tokio::spawn(listener::serve(endpoint, shared, shutdown_rx));
         tracing::info!(%addr, client_file = %client_file.display(), "controller listening");

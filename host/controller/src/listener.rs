@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use quinn::{Connection, Endpoint};
 use tokio::sync::{mpsc, watch};
-use wasp_net::{ConnectionLimiter, FramedRecv, FramedSend, NetError, with_deadline};
+use wasp_net::{
+    ConnectionLimiter, FramedRecv, FramedSend, NetError, SameHost, SameHostListener, with_deadline,
+};
 use wasp_proto::msg::{
     Answer, ClientMsg, FromEngine, Hello, PROTOCOL_VERSION, Request, Role, ToClient, ToEngine,
     Welcome,
@@ -39,6 +41,8 @@ pub(crate) struct Shared {
     inbox: Inbox,
     next_session: AtomicU32,
     next_engine: AtomicU32,
+    /// The same-host channel's sockets waiting for their `Hello`.
+    same_host: Option<Arc<SameHostListener>>,
 }
 
 impl Shared {
@@ -48,6 +52,7 @@ impl Shared {
         hub: mpsc::Sender<Inbound>,
         first_session: u32,
         first_engine: u32,
+        same_host: Option<Arc<SameHostListener>>,
     ) -> Self {
         Self {
             config,
@@ -58,7 +63,15 @@ impl Shared {
             // task ids and engine ids are never reused.
             next_session: AtomicU32::new(first_session),
             next_engine: AtomicU32::new(first_engine),
+            same_host,
         }
+    }
+
+    /// The same-host socket `ticket` was given, if the peer presented one
+    /// that is still good.
+    fn same_host_of(&self, ticket: Option<&[u8]>) -> Option<Arc<SameHost>> {
+        let listener = self.same_host.as_ref()?;
+        listener.take(ticket?)
     }
 
     /// Hands the hub an event, waiting for room for its `weight` bytes.
@@ -121,7 +134,7 @@ async fn handle(connection: Connection, shared: &Shared) -> Result<(), NetError>
         return Ok(());
     };
     let frame_cap = shared.config.max_module_bytes + (1 << 20);
-    let recv = FramedRecv::with_cap(recv.into_inner(), frame_cap);
+    let mut recv = FramedRecv::with_cap(recv.into_inner(), frame_cap);
     if hello.version != PROTOCOL_VERSION {
         let reason = format!(
             "protocol version {} is not supported: this controller speaks version {PROTOCOL_VERSION}",
@@ -140,12 +153,15 @@ async fn handle(connection: Connection, shared: &Shared) -> Result<(), NetError>
                 .await;
             };
             let session = shared.next_session.fetch_add(1, Ordering::Relaxed);
+            let same_host = shared.same_host_of(hello.same_host_ticket.as_deref());
             send.send(&Welcome::Accepted {
                 tenant: tenant.clone(),
                 session,
                 engine: None,
+                same_host: same_host.is_some(),
             })
             .await?;
+            attach(&mut send, &mut recv, same_host);
             tracing::info!(session, %tenant, remote = %connection.remote_address(), "client connected");
             let (close, closed) = tokio::sync::oneshot::channel();
             tokio::select! {
@@ -164,12 +180,15 @@ async fn handle(connection: Connection, shared: &Shared) -> Result<(), NetError>
                 return refuse(&connection, send, "invalid engine token".into()).await;
             }
             let engine = EngineId(shared.next_engine.fetch_add(1, Ordering::Relaxed));
+            let same_host = shared.same_host_of(hello.same_host_ticket.as_deref());
             send.send(&Welcome::Accepted {
                 tenant: Tenant("engines".into()),
                 session: 0,
                 engine: Some(engine),
+                same_host: same_host.is_some(),
             })
             .await?;
+            attach(&mut send, &mut recv, same_host);
             // Unbounded in count and never waited on (the hub must not
             // wait on a peer); what it holds is bounded elsewhere: tasks
             // by the scheduler's hwm and prefetch (their items moved out
@@ -202,6 +221,15 @@ async fn handle(connection: Connection, shared: &Shared) -> Result<(), NetError>
             shared.to_hub(Event::EngineLeft { engine }, 0).await;
             result
         }
+    }
+}
+
+/// Moves every frame after the `Welcome`, both ways, through the peer's
+/// same-host channel, if it has one.
+fn attach(send: &mut FramedSend, recv: &mut FramedRecv, same_host: Option<Arc<SameHost>>) {
+    if let Some(channel) = same_host {
+        send.attach_same_host(channel.clone());
+        recv.attach_same_host(channel);
     }
 }
 

@@ -51,6 +51,7 @@ pub(crate) struct Registry {
     /// What a tenant's connection file says besides its token.
     address: SocketAddr,
     fingerprint: String,
+    same_host: Option<String>,
 }
 
 impl Registry {
@@ -60,6 +61,7 @@ impl Registry {
         security_dir: PathBuf,
         address: SocketAddr,
         fingerprint: String,
+        same_host: Option<String>,
     ) -> Self {
         Self {
             file: RwLock::new(file),
@@ -67,6 +69,7 @@ impl Registry {
             security_dir,
             address,
             fingerprint,
+            same_host,
         }
     }
 
@@ -93,6 +96,7 @@ impl Registry {
             address: self.address,
             fingerprint: self.fingerprint.clone(),
             token: token.to_owned(),
+            same_host: self.same_host.clone(),
         }
     }
 
@@ -237,6 +241,7 @@ mod tests {
             dir.join("security"),
             "127.0.0.1:4000".parse().expect("address"),
             "ab".repeat(32),
+            Some("wasp-first".into()),
         )
     }
 
@@ -260,10 +265,16 @@ mod tests {
             dir.path().join("security"),
             "127.0.0.1:5000".parse().expect("address"),
             "ab".repeat(32),
+            Some("wasp-again".into()),
         );
         again.write_connection_files().expect("written");
         let conn = ConnectionFile::read(&again.connection_file("bob")).expect("bob's file");
         assert_eq!(conn.address.port(), 5000, "the new run's address");
+        assert_eq!(
+            conn.same_host.as_deref(),
+            Some("wasp-again"),
+            "the new run's same-host channel"
+        );
         assert_eq!(
             again.tenant_of(&conn.token),
             Some((Tenant("bob".into()), false))

@@ -494,6 +494,7 @@ fn sample_hellos() -> Vec<Hello> {
             version: PROTOCOL_VERSION,
             token: "0123456789abcdef0123456789abcdef".into(),
             role: Role::Client,
+            same_host_ticket: Some(vec![9; 32]),
         },
         Hello {
             version: PROTOCOL_VERSION,
@@ -502,6 +503,7 @@ fn sample_hellos() -> Vec<Hello> {
                 name: "host:1234".into(),
                 cached: vec![hash(), ModuleHash([7; 32])],
             }),
+            same_host_ticket: None,
         },
     ]
 }
@@ -512,11 +514,13 @@ fn sample_welcomes() -> Vec<Welcome> {
             tenant: Tenant("default".into()),
             session: 3,
             engine: None,
+            same_host: true,
         },
         Welcome::Accepted {
             tenant: Tenant("engines".into()),
             session: 0,
             engine: Some(EngineId(2)),
+            same_host: false,
         },
         Welcome::Refused {
             reason: "invalid token".into(),

@@ -28,6 +28,11 @@ pub struct ConnectionFile {
     pub fingerprint: String,
     /// The secret a peer presents on its first stream.
     pub token: String,
+    /// The abstract name of the controller's same-host channel
+    /// (`same_host`): a peer that can reach it moves big values as memory
+    /// files rather than through QUIC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_host: Option<String>,
 }
 
 impl std::fmt::Debug for ConnectionFile {
@@ -254,7 +259,24 @@ mod tests {
             address: "127.0.0.1:4433".parse().expect("address"),
             fingerprint: "ab".repeat(32),
             token: "s3cret".to_owned(),
+            same_host: Some("wasp-0123".to_owned()),
         }
+    }
+
+    /// A file from before the same-host channel, or from a controller
+    /// without one, reads as a file without it.
+    #[test]
+    fn a_file_without_a_same_host_channel_reads_as_none() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("wasp-client.json");
+        let file = ConnectionFile {
+            same_host: None,
+            ..sample()
+        };
+        file.write(&path).expect("writes");
+        let text = fs::read_to_string(&path).expect("reads");
+        assert!(!text.contains("same_host"), "{text}");
+        assert_eq!(ConnectionFile::read(&path).expect("reads"), file);
     }
 
     #[cfg(unix)]

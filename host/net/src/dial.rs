@@ -12,6 +12,7 @@ use crate::connfile::ConnectionFile;
 use crate::endpoint::{client_endpoint, connect};
 use crate::error::NetError;
 use crate::framed::{FramedRecv, FramedSend, open_bi, with_deadline};
+use crate::same_host::SameHost;
 
 /// How long the controller has to answer a Hello.
 const WELCOME_DEADLINE: Duration = Duration::from_secs(10);
@@ -43,10 +44,23 @@ pub async fn dial(file: &ConnectionFile, role: Role) -> Result<Session, NetError
     let endpoint = client_endpoint()?;
     let connection = connect(&endpoint, file.address, &file.fingerprint).await?;
     let (mut send, mut recv) = open_bi(&connection).await?;
+    let same_host = match &file.same_host {
+        Some(name) => match SameHost::connect(name).await {
+            Ok(reached) => Some(reached),
+            Err(err) => {
+                // Another host, or another network namespace: QUIC it is.
+                tracing::debug!(cause = %err, "no same-host channel");
+                None
+            }
+        },
+        None => None,
+    };
+    let (same_host, ticket) = same_host.unzip();
     send.send(&Hello {
         version: PROTOCOL_VERSION,
         token: file.token.clone(),
         role,
+        same_host_ticket: ticket,
     })
     .await?;
     let welcome: Option<Welcome> =
@@ -56,7 +70,14 @@ pub async fn dial(file: &ConnectionFile, role: Role) -> Result<Session, NetError
             tenant,
             session,
             engine,
-        }) => Ok(Session {
+            same_host: bound,
+        }) => {
+            if bound && let Some(channel) = same_host {
+                let channel = std::sync::Arc::new(channel);
+                send.attach_same_host(channel.clone());
+                recv.attach_same_host(channel);
+            }
+            Ok(Session {
             endpoint,
             connection,
             send,
@@ -64,7 +85,8 @@ pub async fn dial(file: &ConnectionFile, role: Role) -> Result<Session, NetError
             tenant,
             session,
             engine,
-        }),
+        })
+        }
         Some(Welcome::Refused { reason }) => {
             connection.close(0u32.into(), b"refused");
             Err(NetError::Rejected { reason })

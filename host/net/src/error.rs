@@ -111,6 +111,16 @@ pub enum NetError {
     /// A frame could not be encoded or decoded, or broke a size cap.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// The same-host channel failed, or a peer sent on it what it may
+    /// not (a memory file not sealed, over the frame cap, more than a
+    /// frame may name, or none where a frame names some).
+    #[error("same-host channel: {what}: {source}")]
+    SameHost {
+        /// What was being done.
+        what: &'static str,
+        /// Why it failed.
+        source: std::io::Error,
+    },
     /// Encoding or decoding a large frame on the blocking pool failed to
     /// finish (the runtime is shutting down, or the work panicked).
     #[error("encoding or decoding a frame off the async thread failed: {0}")]

@@ -13,15 +13,22 @@
 //! thread that is a tenth of a second in which no other connection moves.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use quinn::{Connection, RecvStream, SendStream, VarInt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use wasp_proto::codec::{self, MAX_FRAME, PREFIX_LEN};
+use wasp_proto::codec::{self, BlobSink, MAX_FRAME, PREFIX_LEN};
 
 use crate::NetError;
+use crate::same_host::{MAX_BLOBS, Outgoing, SameHost, map_blob};
+
+/// How long a blob frame waits for its memory files on the same-host
+/// channel. The sender passes them before it writes the frame, so they
+/// are there when it arrives unless the peer is broken or hostile.
+const BLOBS_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Frames larger than this are encoded and decoded off the async thread.
 pub const OFF_THREAD: usize = 1 << 20;
@@ -40,24 +47,75 @@ pub const HOP_LOG: &str = "wasp_net::hop";
 const FRAME_TOO_LARGE: VarInt = VarInt::from_u32(1);
 
 /// Writes messages to a QUIC send stream, one frame each.
+///
+/// With a same-host channel attached ([`attach_same_host`](Self::attach_same_host)),
+/// every frame is a blob frame: its big byte strings go beside it as
+/// sealed memory files (see [`same_host`](crate::same_host)).
 #[derive(Debug)]
 pub struct FramedSend {
     stream: SendStream,
+    same_host: Option<Arc<SameHost>>,
+    // Blob frames sent with memory files: numbers them for the receiver.
+    blob_frames: u64,
 }
 
 impl FramedSend {
     /// Wraps a send stream.
     pub fn new(stream: SendStream) -> Self {
-        FramedSend { stream }
+        FramedSend {
+            stream,
+            same_host: None,
+            blob_frames: 0,
+        }
+    }
+
+    /// Sends every later frame as a blob frame, its big byte strings
+    /// through `channel`. The peer's [`FramedRecv`] must have the other
+    /// end attached from the same frame on.
+    pub fn attach_same_host(&mut self, channel: Arc<SameHost>) {
+        self.same_host = Some(channel);
+    }
+
+    /// Whether a same-host channel is attached.
+    pub fn is_same_host(&self) -> bool {
+        self.same_host.is_some()
     }
 
     /// Encodes and writes one message. Returns once the stream has taken
     /// the bytes (subject to flow control), not when the peer has read them.
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), NetError> {
+        if self.same_host.is_some() {
+            let (parts, outgoing) = codec::encode_blob_frame(msg, Outgoing::default(), false)?;
+            return self.write_blob_frame(parts, outgoing).await;
+        }
         // One buffer: most frames are small, and those that may carry a
         // big list go through `send_off_thread`, in parts.
         let frame = codec::encode_frame(msg)?;
         self.write_frame(vec![Bytes::from(frame)]).await
+    }
+
+    /// Passes a blob frame's memory files over the same-host channel, then
+    /// writes the frame that names them.
+    async fn write_blob_frame(
+        &mut self,
+        parts: Vec<Bytes>,
+        outgoing: Outgoing,
+    ) -> Result<(), NetError> {
+        if let Some(channel) = &self.same_host
+            && outgoing.count() > 0
+        {
+            channel
+                .send_blobs(self.blob_frames, &outgoing.fds())
+                .await
+                .map_err(|source| NetError::SameHost {
+                    what: "passing memory files",
+                    source,
+                })?;
+            self.blob_frames += 1;
+        }
+        // The files are the receiver's now (passing them duplicated them).
+        drop(outgoing);
+        self.write_frame(parts).await
     }
 
     /// [`send`](Self::send) for a message that may carry big lists (a
@@ -68,6 +126,10 @@ impl FramedSend {
     /// fifth more to encode this way, which is why [`send`](Self::send)
     /// does not.
     pub async fn send_in_parts<T: Serialize>(&mut self, msg: &T) -> Result<(), NetError> {
+        if self.same_host.is_some() {
+            let (parts, outgoing) = codec::encode_blob_frame(msg, Outgoing::default(), true)?;
+            return self.write_blob_frame(parts, outgoing).await;
+        }
         let parts = codec::encode_frame_parts(msg)?;
         self.write_frame(parts).await
     }
@@ -92,11 +154,19 @@ impl FramedSend {
         &mut self,
         msg: T,
     ) -> Result<T, NetError> {
-        let (parts, msg) =
-            tokio::task::spawn_blocking(move || (codec::encode_frame_parts(&msg), msg))
-                .await
-                .map_err(|err| NetError::Blocking(err.to_string()))?;
-        self.write_frame(parts?).await?;
+        let blob_frame = self.same_host.is_some();
+        let (encoded, msg) = tokio::task::spawn_blocking(move || {
+            let encoded = if blob_frame {
+                codec::encode_blob_frame(&msg, Outgoing::default(), true)
+            } else {
+                codec::encode_frame_parts(&msg).map(|parts| (parts, Outgoing::default()))
+            };
+            (encoded, msg)
+        })
+        .await
+        .map_err(|err| NetError::Blocking(err.to_string()))?;
+        let (parts, outgoing) = encoded?;
+        self.write_blob_frame(parts, outgoing).await?;
         Ok(msg)
     }
 
@@ -124,9 +194,18 @@ pub struct FramedRecv {
     payload: Vec<u8>,
     // When a frame of `HOP_TIMED_AT_LEAST` or more began to arrive.
     arriving_since: Option<std::time::Instant>,
+    // Whether the frame being read is a blob frame.
+    blob_frame: bool,
+    // A blob frame read whole, waiting for its memory files: its message
+    // and how many files it names (kept so that `recv` is cancel-safe).
+    awaiting_blobs: Option<(Bytes, u32)>,
     // A whole frame being decoded off the async thread, kept until its
-    // decode is done so that a cancelled `recv` decodes it again.
-    ready: Option<Bytes>,
+    // decode is done so that a cancelled `recv` decodes it again: its
+    // message, and a blob frame's mapped files.
+    ready: Option<(Bytes, Option<Vec<Bytes>>)>,
+    same_host: Option<Arc<SameHost>>,
+    // Blob frames received with memory files: their numbers must follow.
+    blob_frames: u64,
 }
 
 impl FramedRecv {
@@ -146,8 +225,19 @@ impl FramedRecv {
             len: None,
             payload: Vec::new(),
             arriving_since: None,
+            blob_frame: false,
+            awaiting_blobs: None,
             ready: None,
+            same_host: None,
+            blob_frames: 0,
         }
+    }
+
+    /// Reads blob frames (see [`FramedSend::attach_same_host`]), their
+    /// memory files from `channel`. Frames that are not blob frames are
+    /// still read as before.
+    pub fn attach_same_host(&mut self, channel: Arc<SameHost>) {
+        self.same_host = Some(channel);
     }
 
     /// The frame cap.
@@ -166,29 +256,110 @@ impl FramedRecv {
     pub async fn recv<T: DeserializeOwned + Send + 'static>(
         &mut self,
     ) -> Result<Option<T>, NetError> {
-        let payload = match self.ready.take() {
-            Some(payload) => payload,
-            None => match self.recv_frame().await? {
-                Some(payload) if payload.len() > OFF_THREAD => Bytes::from(payload),
-                // A frame under `OFF_THREAD` may still carry a list worth
-                // slicing (`decode_frame`); a smaller one cannot.
-                Some(payload) if payload.len() >= codec::SLICE_AT_LEAST => {
-                    return Ok(Some(codec::decode_frame(Bytes::from(payload))?));
+        let (message, blobs) = match self.ready.take() {
+            Some(ready) => ready,
+            None => {
+                let (message, blob_count) = match self.awaiting_blobs.take() {
+                    Some((message, count)) => (message, Some(count)),
+                    None => match self.recv_frame().await? {
+                        Some((payload, true)) => {
+                            let (count, message) = codec::blob_count(&Bytes::from(payload))?;
+                            (message, Some(count))
+                        }
+                        Some((payload, false)) if payload.len() > OFF_THREAD => {
+                            (Bytes::from(payload), None)
+                        }
+                        // A frame under `OFF_THREAD` may still carry a list
+                        // worth slicing (`decode_frame`); a smaller one
+                        // cannot.
+                        Some((payload, false)) if payload.len() >= codec::SLICE_AT_LEAST => {
+                            return Ok(Some(codec::decode_frame(Bytes::from(payload))?));
+                        }
+                        Some((payload, false)) => return Ok(Some(codec::decode(&payload)?)),
+                        None => return Ok(None),
+                    },
+                };
+                if let Some(count) = blob_count {
+                    self.awaiting_blobs = Some((message.clone(), count));
+                    let blobs = self.recv_blobs(count).await?;
+                    self.awaiting_blobs = None;
+                    let blob_bytes: usize = blobs.iter().map(Bytes::len).sum();
+                    if message.len() + blob_bytes <= OFF_THREAD {
+                        return Ok(Some(codec::decode_blob_frame(message, blobs)?));
+                    }
+                    (message, Some(blobs))
+                } else {
+                    (message, None)
                 }
-                Some(payload) => return Ok(Some(codec::decode(&payload)?)),
-                None => return Ok(None),
-            },
+            }
         };
-        self.ready = Some(payload.clone());
-        let decoded = tokio::task::spawn_blocking(move || codec::decode_frame::<T>(payload))
-            .await
-            .map_err(|err| NetError::Blocking(err.to_string()));
+        self.ready = Some((message.clone(), blobs.clone()));
+        let decoded = tokio::task::spawn_blocking(move || match blobs {
+            Some(blobs) => codec::decode_blob_frame::<T>(message, blobs),
+            None => codec::decode_frame::<T>(message),
+        })
+        .await
+        .map_err(|err| NetError::Blocking(err.to_string()));
         self.ready = None;
         Ok(Some(decoded??))
     }
 
-    /// Reads the next frame's payload.
-    async fn recv_frame(&mut self) -> Result<Option<Vec<u8>>, NetError> {
+    /// The `count` memory files of the blob frame just read, mapped: none
+    /// without waiting when it names none. Each is checked (sealed, and
+    /// all of them within the frame cap), and they must come numbered as
+    /// the next blob frame.
+    async fn recv_blobs(&mut self, count: u32) -> Result<Vec<Bytes>, NetError> {
+        let refused = |reason: String| NetError::SameHost {
+            what: "reading a blob frame",
+            source: std::io::Error::other(reason),
+        };
+        let Some(channel) = self.same_host.clone() else {
+            return Err(refused(
+                "the peer sent a frame that names memory files, but this connection has \
+                 no same-host channel"
+                    .into(),
+            ));
+        };
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        if count as usize > MAX_BLOBS {
+            return Err(refused(format!(
+                "a frame names {count} memory files, over the most a frame may \
+                 (MAX_BLOBS = {MAX_BLOBS})"
+            )));
+        }
+        let (seq, fds) = with_deadline(BLOBS_DEADLINE, "a blob frame's memory files", async {
+            channel.recv_blobs().await.map_err(|source| NetError::SameHost {
+                what: "receiving memory files",
+                source,
+            })
+        })
+        .await?;
+        if seq != self.blob_frames || fds.len() != count as usize {
+            return Err(refused(format!(
+                "blob frame {} names {count} memory files, but the channel passed \
+                 {} for blob frame {seq}",
+                self.blob_frames,
+                fds.len()
+            )));
+        }
+        self.blob_frames += 1;
+        let mut room = self.cap;
+        let mut blobs = Vec::with_capacity(fds.len());
+        for fd in fds {
+            let blob = map_blob(fd, room).map_err(|source| NetError::SameHost {
+                what: "mapping a memory file",
+                source,
+            })?;
+            room -= blob.len();
+            blobs.push(blob);
+        }
+        Ok(blobs)
+    }
+
+    /// Reads the next frame's payload, and whether it is a blob frame.
+    async fn recv_frame(&mut self) -> Result<Option<(Vec<u8>, bool)>, NetError> {
         while self.prefix_read < PREFIX_LEN {
             let chunk = self
                 .stream
@@ -213,11 +384,13 @@ impl FramedRecv {
         let len = match self.len {
             Some(len) => len,
             None => {
-                let len = codec::frame_len(self.prefix, self.cap).inspect_err(|_| {
-                    // Already failing; a stream that is gone needs no stop.
-                    let _ = self.stream.stop(FRAME_TOO_LARGE);
-                })?;
+                let (len, blob_frame) =
+                    codec::frame_head(self.prefix, self.cap).inspect_err(|_| {
+                        // Already failing; a stream that is gone needs no stop.
+                        let _ = self.stream.stop(FRAME_TOO_LARGE);
+                    })?;
                 self.len = Some(len);
+                self.blob_frame = blob_frame;
                 if len >= HOP_TIMED_AT_LEAST {
                     self.arriving_since = Some(std::time::Instant::now());
                 }
@@ -252,7 +425,7 @@ impl FramedRecv {
                 "read a large frame"
             );
         }
-        Ok(Some(std::mem::take(&mut self.payload)))
+        Ok(Some((std::mem::take(&mut self.payload), self.blob_frame)))
     }
 
     /// The underlying stream.
@@ -460,6 +633,100 @@ mod tests {
             .expect("sends");
         send.finish().expect("finishes");
         server.await.expect("server side");
+        client_conn.close(VarInt::from_u32(0), b"done");
+    }
+
+    /// Over a same-host channel a big list is a memory file: the receiver
+    /// holds a mapping of it, and forwarding it passes the same file on
+    /// (the controller's hop to an engine); a small one stays inline.
+    #[tokio::test]
+    async fn big_lists_cross_a_same_host_channel_as_memory_files_forwarded_as_they_came() {
+        use wasp_proto::Value;
+        use wasp_proto::codec::BLOB_AT_LEAST;
+        use wasp_proto::msg::Values;
+
+        use crate::same_host::{SameHostListener, inode_of};
+        let Pair {
+            _endpoints,
+            client: client_conn,
+            server: server_conn,
+        } = pair().await;
+        let listener = SameHostListener::bind().expect("binds");
+        let serving = tokio::spawn(listener.clone().serve());
+        let (client_side, ticket) = SameHost::connect(listener.name()).await.expect("connects");
+        let server_side = listener.take(&ticket).expect("the ticket is good");
+        let big = Values::encode(&[Some(Value::from(vec![1.25f64; BLOB_AT_LEAST / 8 + 3]))])
+            .expect("encodes");
+        let small = Values::encode(&[Some(Value::from(vec![3u8; 10]))]).expect("encodes");
+        let sent = vec![big.clone(), small.clone()];
+        let expected = sent.clone();
+        let server = tokio::spawn(async move {
+            let (mut send, mut recv) = accept_bi(&server_conn).await.expect("accepts");
+            send.attach_same_host(server_side.clone());
+            recv.attach_same_host(server_side);
+            let got = recv.recv::<Vec<Values>>().await.expect("reads").expect("one");
+            assert_eq!(got, expected);
+            let inode = inode_of(got[0].as_bytes()).expect("the big list is a mapping");
+            assert!(inode_of(got[1].as_bytes()).is_none(), "the small one a copy");
+            // Back the way it came, twice: blocking-pool encoding too.
+            send.send(&got).await.expect("forwards");
+            let got = send.send_off_thread(got).await.expect("forwards");
+            // Kept open until the client has read both.
+            (inode, got, send, server_conn)
+        });
+        let (mut send, mut recv) = open_bi(&client_conn).await.expect("opens");
+        let client_side = Arc::new(client_side);
+        send.attach_same_host(client_side.clone());
+        recv.attach_same_host(client_side);
+        send.send_in_parts(&sent).await.expect("sends");
+        let (inode, _, _send, _conn) = server.await.expect("server side");
+        for _ in 0..2 {
+            let back = recv.recv::<Vec<Values>>().await.expect("reads").expect("one");
+            assert_eq!(back, sent);
+            assert_eq!(
+                inode_of(back[0].as_bytes()),
+                Some(inode),
+                "forwarded as the same memory file"
+            );
+        }
+        serving.abort();
+        client_conn.close(VarInt::from_u32(0), b"done");
+    }
+
+    /// A blob frame on a connection without a same-host channel, or whose
+    /// files never come, fails the stream with the reason; nothing is
+    /// decoded from it.
+    #[tokio::test]
+    async fn a_blob_frame_without_its_files_is_refused() {
+        use wasp_proto::Value;
+        use wasp_proto::codec::BLOB_AT_LEAST;
+        use wasp_proto::msg::Values;
+
+        let Pair {
+            _endpoints,
+            client: client_conn,
+            server: server_conn,
+        } = pair().await;
+        let big = Values::encode(&[Some(Value::from(vec![9u8; BLOB_AT_LEAST]))]).expect("encodes");
+        // A sink that claims a blob it never passes.
+        struct Claims;
+        impl BlobSink for Claims {
+            fn put(&mut self, _: &[u8]) -> Option<wasp_proto::codec::BlobPlace> {
+                Some(wasp_proto::codec::BlobPlace { blob: 0, offset: 0 })
+            }
+            fn count(&self) -> u32 {
+                1
+            }
+        }
+        let (parts, _) = codec::encode_blob_frame(&vec![big], Claims, false).expect("frames");
+        let server = tokio::spawn(async move {
+            let (_send, mut recv) = accept_bi(&server_conn).await.expect("accepts");
+            recv.recv::<Vec<Values>>().await.expect_err("refused").to_string()
+        });
+        let (mut send, _recv) = open_bi(&client_conn).await.expect("opens");
+        send.write_frame(parts).await.expect("sends");
+        let err = server.await.expect("server side");
+        assert!(err.contains("no same-host channel"), "{err}");
         client_conn.close(VarInt::from_u32(0), b"done");
     }
 

@@ -21,6 +21,9 @@
 //!   [`with_deadline`].
 //! - [`dial`](mod@dial): the connecting side's handshake, [`dial()`] to a
 //!   [`Session`].
+//! - [`same_host`]: the same-host channel, on which big values travel as
+//!   sealed memory files the receiver maps ([`SameHost`],
+//!   [`SameHostListener`]).
 //! - [`connfile`]: [`ConnectionFile`] and [`Profile`].
 //! - [`error`]: [`NetError`], every failure with the address, file or
 //!   limit involved.
@@ -37,6 +40,7 @@ pub mod dial;
 pub mod endpoint;
 pub mod error;
 pub mod framed;
+pub mod same_host;
 #[cfg(test)]
 mod testing;
 pub mod tls;
@@ -49,6 +53,7 @@ pub use endpoint::{
 };
 pub use error::NetError;
 pub use framed::{FramedRecv, FramedSend, accept_bi, open_bi, with_deadline};
+pub use same_host::{SameHost, SameHostListener};
 pub use tls::{ALPN, SelfSignedCert, fingerprint, parse_fingerprint};
 
 // Re-exported so users need not depend on quinn's exact version themselves.

@@ -32,6 +32,16 @@ use serde::de::{DeserializeOwned, DeserializeSeed};
 
 use crate::value::MAX_DEPTH;
 
+mod blobs;
+
+pub use blobs::{
+    BLOB_AT_LEAST, BLOB_COUNT_LEN, BLOB_FRAME, BlobPlace, BlobSink, blob_count, decode_blob_frame,
+    encode_blob_frame,
+};
+pub(crate) use blobs::{
+    decoding_blob_frame, encoding_blob_frame, put as put_blob, take as take_blob,
+};
+
 /// The largest frame payload accepted by default: 300 MiB, room for a
 /// 256 MiB module plus its message around it.
 pub const MAX_FRAME: usize = 300 * 1024 * 1024;
@@ -151,16 +161,23 @@ fn config() -> bincode::config::Configuration {
 /// the payload. Refuses a payload longer than [`MAX_FRAME`], which no
 /// receiver would accept.
 pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
-    // Encode straight after a placeholder prefix rather than copying a
+    let mut frame = encode_after(msg, PREFIX_LEN)?;
+    let len = frame.len() - PREFIX_LEN;
+    frame[..PREFIX_LEN].copy_from_slice(&prefix(len)?);
+    Ok(frame)
+}
+
+/// `msg` encoded after `head` placeholder bytes, left for the caller to
+/// write the frame's head into.
+fn encode_after<T: Serialize>(msg: &T, head: usize) -> Result<Vec<u8>, CodecError> {
+    // Encode straight after the placeholder rather than copying a
     // possibly 256 MiB payload into a second buffer.
-    let mut frame = vec![0u8; PREFIX_LEN];
+    let mut frame = vec![0u8; head];
     bincode::serde::encode_into_std_write(msg, &mut frame, config()).map_err(|err| {
         CodecError::Encode {
             reason: err.to_string(),
         }
     })?;
-    let len = frame.len() - PREFIX_LEN;
-    frame[..PREFIX_LEN].copy_from_slice(&prefix(len)?);
     Ok(frame)
 }
 
@@ -185,7 +202,24 @@ fn prefix(len: usize) -> Result<[u8; PREFIX_LEN], CodecError> {
 /// forwards a task's 8 MB of arguments, or a result, as the very bytes it
 /// received, however many engines or clients they go to.
 pub fn encode_frame_parts<T: Serialize>(msg: &T) -> Result<Vec<Bytes>, CodecError> {
-    let mut frame = vec![0u8; PREFIX_LEN];
+    let mut parts = encode_parts_after(msg, PREFIX_LEN)?;
+    let len = parts.iter().map(Bytes::len).sum::<usize>() - PREFIX_LEN;
+    let Some(first) = parts.first_mut() else {
+        return Err(CodecError::Encode {
+            reason: "a frame without a head".into(),
+        });
+    };
+    let mut head = first.to_vec();
+    head[..PREFIX_LEN].copy_from_slice(&prefix(len)?);
+    *first = Bytes::from(head);
+    Ok(parts)
+}
+
+/// [`encode_frame_parts`]' parts after `head` placeholder bytes, which
+/// begin the first part (left for the caller to write the frame's head
+/// into).
+fn encode_parts_after<T: Serialize>(msg: &T, head: usize) -> Result<Vec<Bytes>, CodecError> {
+    let mut frame = vec![0u8; head];
     let previous = CUTS.with(|cuts| cuts.replace(Some(Vec::new())));
     WRITTEN.set(frame.len());
     let encoded =
@@ -194,8 +228,6 @@ pub fn encode_frame_parts<T: Serialize>(msg: &T) -> Result<Vec<Bytes>, CodecErro
     encoded.map_err(|err| CodecError::Encode {
         reason: err.to_string(),
     })?;
-    let len = frame.len() - PREFIX_LEN + cuts.iter().map(|(_, bytes)| bytes.len()).sum::<usize>();
-    frame[..PREFIX_LEN].copy_from_slice(&prefix(len)?);
     let frame = Bytes::from(frame);
     let mut parts = Vec::with_capacity(2 * cuts.len() + 1);
     let mut at = 0;
@@ -205,6 +237,7 @@ pub fn encode_frame_parts<T: Serialize>(msg: &T) -> Result<Vec<Bytes>, CodecErro
         at = cut;
     }
     parts.push(frame.slice(at..));
+    // The head is never empty, so the first part stays the head's.
     parts.retain(|part| !part.is_empty());
     Ok(parts)
 }
@@ -258,8 +291,10 @@ pub(crate) fn cut(bytes: &Bytes) {
 /// Encodes `msg` alone, without a frame's prefix (for bytes carried inside
 /// a message, as [`Items`](crate::msg::Items)).
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
-    bincode::serde::encode_to_vec(msg, config()).map_err(|err| CodecError::Encode {
-        reason: err.to_string(),
+    blobs::outside_blob_frames(|| {
+        bincode::serde::encode_to_vec(msg, config()).map_err(|err| CodecError::Encode {
+            reason: err.to_string(),
+        })
     })
 }
 
@@ -268,11 +303,13 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
 /// allocation and `encode`'s sizing pass for each.
 pub fn encode_into<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), CodecError> {
     buf.clear();
-    bincode::serde::encode_into_std_write(msg, buf, config())
-        .map(|_| ())
-        .map_err(|err| CodecError::Encode {
-            reason: err.to_string(),
-        })
+    blobs::outside_blob_frames(|| {
+        bincode::serde::encode_into_std_write(msg, buf, config())
+            .map(|_| ())
+            .map_err(|err| CodecError::Encode {
+                reason: err.to_string(),
+            })
+    })
 }
 
 /// Reads a frame's length from its prefix, refusing one over `cap`. Call it
@@ -287,6 +324,16 @@ pub fn frame_len(prefix: [u8; PREFIX_LEN], cap: usize) -> Result<usize, CodecErr
             cap,
         }),
     }
+}
+
+/// Reads a frame's length from its prefix, refusing one over `cap`, and
+/// whether it is a blob frame (its prefix has [`BLOB_FRAME`] set; see
+/// [`encode_blob_frame`]).
+pub fn frame_head(prefix: [u8; PREFIX_LEN], cap: usize) -> Result<(usize, bool), CodecError> {
+    let raw = u32::from_le_bytes(prefix);
+    let blob_frame = raw & BLOB_FRAME != 0;
+    let len = frame_len((raw & !BLOB_FRAME).to_le_bytes(), cap)?;
+    Ok((len, blob_frame))
 }
 
 /// Decodes one message from a frame's payload (without its prefix),
@@ -310,7 +357,7 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, CodecError> {
 /// sliced: a small list slicing a big frame would keep all of it alive.
 pub fn decode_frame<T: DeserializeOwned>(payload: Bytes) -> Result<T, CodecError> {
     let previous = FRAME.with(|frame| frame.replace(Some(payload.clone())));
-    let decoded = decode(&payload);
+    let decoded = decode_in_frame(PhantomData::<T>, &payload);
     FRAME.with(|frame| frame.replace(previous));
     decoded
 }
@@ -341,8 +388,18 @@ pub(crate) fn frame_slice(bytes: &[u8]) -> Option<Bytes> {
 }
 
 /// [`decode`] through a seed, which carries state into the decode (the
-/// memory budget of the crate's `bounded` module).
+/// memory budget of the crate's `bounded` module). Bytes decoded on their
+/// own, as a `Packed` list's, are never a blob frame's.
 pub(crate) fn decode_seed<'de, S: DeserializeSeed<'de>>(
+    seed: S,
+    payload: &'de [u8],
+) -> Result<S::Value, CodecError> {
+    blobs::outside_blob_frames(|| decode_in_frame(seed, payload))
+}
+
+/// [`decode_seed`] of a frame's payload, in whatever blob frame this
+/// thread is decoding.
+fn decode_in_frame<'de, S: DeserializeSeed<'de>>(
     seed: S,
     payload: &'de [u8],
 ) -> Result<S::Value, CodecError> {

@@ -23,8 +23,9 @@ use crate::value::Value;
 /// The protocol version; a peer with another version is refused at the
 /// handshake. 3: task results travel as [`Values`] bytes. 4: issue 10
 /// (per-task limits, peak memory, request ids, bounded values). 5: issue 11
-/// (durable acceptance, retries, abort, the task database).
-pub const PROTOCOL_VERSION: u32 = 5;
+/// (durable acceptance, retries, abort, the task database). 6: the
+/// same-host channel (blob frames, `Hello::same_host_ticket`).
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// The first message on a connection, from the side that connected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,6 +36,10 @@ pub struct Hello {
     pub token: String,
     /// Who is connecting.
     pub role: Role,
+    /// The ticket the controller's same-host channel gave this peer's
+    /// socket (`wasp_net::same_host`), when it could reach it: the
+    /// controller binds that socket to this connection.
+    pub same_host_ticket: Option<Vec<u8>>,
 }
 
 /// Who is connecting.
@@ -67,6 +72,10 @@ pub enum Welcome {
         session: u32,
         /// An engine's assigned id.
         engine: Option<EngineId>,
+        /// Whether the controller bound the peer's same-host socket to
+        /// this connection: every frame after this one, both ways, is
+        /// then a blob frame.
+        same_host: bool,
     },
     /// The connection is refused; the controller closes it after this.
     Refused {
@@ -747,33 +756,100 @@ mod shared_vec {
     }
 }
 
-/// A [`Packed`] list's bytes, shared, in one allocation.
+/// A [`Packed`] list's bytes, shared, in one allocation. In a blob frame
+/// (`codec::encode_blob_frame`), an enum: the bytes inline, or, when they
+/// are big, where they are among the frame's blobs.
 mod shared_bytes {
     use std::fmt;
 
     use bytes::Bytes;
-    use serde::de::{Error, SeqAccess, Visitor};
-    use serde::{Deserializer, Serializer};
+    use serde::de::{EnumAccess, Error, SeqAccess, VariantAccess, Visitor};
+    use serde::{Deserializer, Serialize, Serializer};
+
+    use crate::codec::{self, BlobPlace};
+
+    /// The cases of the blob-frame form.
+    const CASES: &[&str] = &["Inline", "Blob"];
 
     pub(super) fn serialize<S: Serializer>(
         bytes: &Bytes,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        if crate::codec::cuts(bytes) {
-            // Their length here and their bytes as a part of their own
-            // (`codec::encode_frame_parts`): what bincode writes for bytes,
-            // a varint length then the bytes, in two pieces.
-            let written = serializer.serialize_u64(bytes.len() as u64)?;
-            crate::codec::cut(bytes);
-            return Ok(written);
+        if codec::encoding_blob_frame() {
+            if let Some(place) = codec::put_blob(bytes) {
+                return serializer.serialize_newtype_variant(
+                    "Wire",
+                    1,
+                    CASES[1],
+                    &(place, bytes.len() as u64),
+                );
+            }
+            return serializer.serialize_newtype_variant("Wire", 0, CASES[0], &Inline(bytes));
         }
-        serde_bytes::serialize(&bytes[..], serializer)
+        Inline(bytes).serialize(serializer)
+    }
+
+    /// Bytes written where they are, in the frame.
+    struct Inline<'a>(&'a Bytes);
+
+    impl Serialize for Inline<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let bytes = self.0;
+            if codec::cuts(bytes) {
+                // Their length here and their bytes as a part of their own
+                // (`codec::encode_frame_parts`): what bincode writes for
+                // bytes, a varint length then the bytes, in two pieces.
+                let written = serializer.serialize_u64(bytes.len() as u64)?;
+                codec::cut(bytes);
+                return Ok(written);
+            }
+            serde_bytes::serialize(&bytes[..], serializer)
+        }
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Bytes, D::Error> {
+        if codec::decoding_blob_frame() {
+            return deserializer.deserialize_enum("Wire", CASES, Wire);
+        }
         deserializer.deserialize_bytes(SharedBytes)
+    }
+
+    /// The blob-frame form: inline bytes, or a blob's place and length.
+    struct Wire;
+
+    impl<'de> Visitor<'de> for Wire {
+        type Value = Bytes;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("bytes inline or in a blob")
+        }
+
+        fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Self::Value, A::Error> {
+            let (case, access) = data.variant::<u32>()?;
+            match case {
+                0 => access.newtype_variant_seed(InlineSeed),
+                1 => {
+                    let (place, len): (BlobPlace, u64) = access.newtype_variant()?;
+                    codec::take_blob(place, len).map_err(A::Error::custom)
+                }
+                other => Err(A::Error::custom(format!(
+                    "no case {other} of bytes in a blob frame"
+                ))),
+            }
+        }
+    }
+
+    /// Inline bytes in a blob frame, read as outside one.
+    struct InlineSeed;
+
+    impl<'de> serde::de::DeserializeSeed<'de> for InlineSeed {
+        type Value = Bytes;
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Bytes, D::Error> {
+            deserializer.deserialize_bytes(SharedBytes)
+        }
     }
 
     /// A slice of the frame being decoded when the bytes are the bulk of
@@ -789,7 +865,7 @@ mod shared_bytes {
         }
 
         fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<Self::Value, E> {
-            Ok(crate::codec::frame_slice(bytes).unwrap_or_else(|| Bytes::copy_from_slice(bytes)))
+            Ok(codec::frame_slice(bytes).unwrap_or_else(|| Bytes::copy_from_slice(bytes)))
         }
 
         fn visit_byte_buf<E: Error>(self, bytes: Vec<u8>) -> Result<Self::Value, E> {
@@ -852,7 +928,9 @@ impl<T: PartialEq> PartialEq for Encoded<T> {
 
 impl<T: Serialize> Serialize for Encoded<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if crate::codec::in_parts() {
+        // In a blob frame, the value itself: its big byte strings are
+        // blobs, which a plain encoding made once cannot hold.
+        if crate::codec::in_parts() && !crate::codec::encoding_blob_frame() {
             // Encoded once, even by writers racing for it (each engine's
             // writer encodes on a thread of its own): the others wait for
             // the first. A value that does not encode is left empty here,
