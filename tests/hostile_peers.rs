@@ -15,8 +15,8 @@ use wasp_net::quinn::{Connection, Endpoint};
 use wasp_net::{ConnectionFile, FramedRecv, FramedSend, SelfSignedCert, client_endpoint, connect};
 use wasp_proto::codec;
 use wasp_proto::msg::{
-    ClientMsg, EngineHello, ErrorKind, FromEngine, Hello, NamespaceOp, PROTOCOL_VERSION, Request,
-    Role, TaskError, TaskMeta, TaskResult, ToClient, Welcome,
+    Answer, ClientMsg, EngineHello, Entries, ErrorKind, FromEngine, Hello, NamespaceOp,
+    PROTOCOL_VERSION, Request, Role, TaskError, TaskMeta, TaskResult, ToClient, Welcome,
 };
 use wasp_proto::{EngineId, TaskId, Value};
 use wasp_task_artifacts as tasks;
@@ -304,44 +304,51 @@ fn deep_value_bytes(depth: usize) -> Vec<u8> {
 }
 
 /// Known finding (issue 10, item 1; fixed by the Value depth limit): a
-/// namespace push of a value nested 100,000 levels (200 KB) overflows the
-/// controller's stack while it decodes. Asserts the fixed behaviour: the
-/// push is refused and the controller keeps serving. On main before the
-/// fix the controller aborted here.
+/// namespace push of a value nested 100,000 levels (200 KB) overflowed the
+/// controller's stack while it decoded. Since issue 13 the controller
+/// forwards a push's values as bytes, unread, and the engine decodes them:
+/// the push is refused there, naming the nesting limit, and the controller
+/// and the engine keep serving. On main before the fix the controller
+/// aborted here.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deeply_nested_value_does_not_abort_the_controller() {
     let cluster = Cluster::start(1);
     let client_file = ConnectionFile::read(&cluster.client_file()).expect("client file");
-    // A real push of one name, its value's bytes swapped for the deep ones.
-    let marker = Value::U64(0x0123_4567_89ab_cdef);
+    // One name, its value nested 100,000 levels.
+    let mut entry = codec::encode(&"x").expect("encodes");
+    entry.extend(deep_value_bytes(100_000));
     let msg = vec![ClientMsg::Request {
         id: 1,
         request: Request::Namespace {
             targets: vec![EngineId(0)],
-            op: NamespaceOp::Push(vec![("x".into(), marker.clone())]),
+            op: NamespaceOp::Push(Entries::from_parts(1, entry)),
         },
     }];
-    let payload = codec::encode(&msg).expect("encodes");
-    let marker_bytes = codec::encode(&marker).expect("encodes");
-    let at = payload
-        .windows(marker_bytes.len())
-        .position(|w| w == marker_bytes)
-        .expect("the marker is in the payload");
-    let mut forged = payload[..at].to_vec();
-    forged.extend(deep_value_bytes(100_000));
-    forged.extend_from_slice(&payload[at + marker_bytes.len()..]);
-
-    let (_endpoint, connection, send, _recv) = welcomed(&client_file, Role::Client).await;
-    let mut stream = send.into_inner();
-    stream
-        .write_all(&frame(forged.len() as u32, &forged))
+    let (_endpoint, _connection, mut send, mut recv) = welcomed(&client_file, Role::Client).await;
+    send.send(&msg).await.expect("sends");
+    let answer = tokio::time::timeout(REACT, recv.recv::<Vec<ToClient>>())
         .await
-        .expect("writes");
-    let _ = tokio::time::timeout(REACT, connection.closed()).await;
+        .expect("answered")
+        .expect("reads")
+        .expect("a frame");
+    let ToClient::Answer {
+        answer: Answer::Namespace(replies),
+        ..
+    } = &answer[0]
+    else {
+        panic!("{answer:?}");
+    };
+    let refusal = replies[0].clone().expect_err("refused");
+    assert!(refusal.contains("nesting limit (MAX_DEPTH = "), "{refusal}");
 
     let fresh = cluster.client().await;
     let ids = fresh.ids().await.expect("the controller still answers");
     assert_eq!(ids, vec![EngineId(0)]);
+    let dv = fresh.view(vec![EngineId(0)]);
+    dv.push(vec![("y".into(), Value::S64(5))])
+        .await
+        .expect("the engine still serves");
+    assert_eq!(dv.pull("y").await.expect("pulls"), vec![Value::S64(5)]);
 }
 
 /// A fake controller for a real `wasp engine`: accepts its connection,

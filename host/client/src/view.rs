@@ -19,7 +19,7 @@
 
 use std::time::Duration;
 
-use wasp_proto::msg::{Arg, NamespaceOp, RetryPolicy, Submission, TaskLimits, TaskSpec};
+use wasp_proto::msg::{Arg, Entries, NamespaceOp, RetryPolicy, Submission, TaskLimits, TaskSpec};
 use wasp_proto::{Array, EngineId, TaskId, Value};
 
 use crate::async_result::AsyncResult;
@@ -453,7 +453,10 @@ impl DirectView {
 
     /// Sets `name = value` in every target's namespace (`dv.push`).
     pub async fn push(&self, values: Vec<(String, Value)>) -> Result<(), ClientError> {
-        self.namespace(NamespaceOp::Push(values)).await.map(drop)
+        let entries = Entries::encode(&values).map_err(|err| {
+            ClientError::Namespace(format!("the values to push do not encode: {err}"))
+        })?;
+        self.namespace(NamespaceOp::Push(entries)).await.map(drop)
     }
 
     /// Each target's value of `name`, in target order (`dv['name']`,

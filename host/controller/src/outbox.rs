@@ -82,10 +82,7 @@ fn reply_weight(reply: &NamespaceReply) -> usize {
 
 fn op_weight(op: &NamespaceOp) -> usize {
     match op {
-        NamespaceOp::Push(pairs) => pairs
-            .iter()
-            .map(|(name, value)| name.len() + value_weight(value))
-            .sum(),
+        NamespaceOp::Push(entries) => entries.byte_len(),
         NamespaceOp::Pull(names) => names.iter().map(|n| OVERHEAD + n.len()).sum(),
         NamespaceOp::Clear | NamespaceOp::Load(_) => 0,
     }

@@ -1158,14 +1158,10 @@ impl HubState {
             self.answer(session, id, Answer::Error(refusal));
             return;
         }
-        // What a push moves, for the tenant's usage: its values, to each
-        // engine.
+        // What a push moves, for the tenant's usage: its values as
+        // encoded (the controller never decodes them), to each engine.
         if let NamespaceOp::Push(entries) = &op {
-            let bytes: usize = entries
-                .iter()
-                .map(|(name, value)| name.len() + value.cost_bytes())
-                .sum();
-            let bytes = (bytes as u64).saturating_mul(distinct.len() as u64);
+            let bytes = (entries.byte_len() as u64).saturating_mul(distinct.len() as u64);
             self.record_namespace_bytes(&tenant, bytes);
         }
         // One copy of the operation, however many engines it goes to.

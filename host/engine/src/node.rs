@@ -901,6 +901,12 @@ fn apply_namespace_op(
 ) -> NamespaceReply {
     match op {
         NamespaceOp::Push(entries) => {
+            // Decoded here, not by the controller, which forwards the
+            // bytes; every value is checked for depth as it is decoded,
+            // and the whole against the namespace limit below.
+            let entries = entries.decode().map_err(|err| {
+                format!("engine {engine}: the pushed values do not decode: {err}")
+            })?;
             // A name given twice keeps its last value, so each name counts
             // once: what it frees now and what its last value adds.
             let mut last: HashMap<&str, &Value> = HashMap::with_capacity(entries.len());
@@ -1281,7 +1287,7 @@ pub fn now_us() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasp_proto::msg::{Items, Share};
+    use wasp_proto::msg::{Entries, Items, Share};
 
     fn sliced_task(args: Vec<Arg>) -> RunTask {
         RunTask {
@@ -1321,11 +1327,12 @@ mod tests {
     }
 
     fn push(namespace: &mut Namespace, limit: usize, entries: &[(&str, Value)]) -> NamespaceReply {
-        let entries = entries
+        let entries: Vec<_> = entries
             .iter()
             .map(|(name, value)| ((*name).to_owned(), value.clone()))
             .collect();
         let limit = NamespaceLimit::engine(limit);
+        let entries = Entries::encode(&entries).expect("encodes");
         apply_namespace_op(EngineId(0), namespace, &limit, NamespaceOp::Push(entries))
     }
 
@@ -1406,7 +1413,7 @@ mod tests {
             EngineId(3),
             &mut namespace,
             &limit,
-            NamespaceOp::Push(entries),
+            NamespaceOp::Push(Entries::encode(&entries).expect("encodes")),
         );
         let message = refused.expect_err("over the quota");
         assert!(

@@ -392,7 +392,9 @@ fn touch_values(values: &Values) {
 }
 
 fn touch_op(op: &NamespaceOp) {
-    if let NamespaceOp::Push(entries) = op {
+    if let NamespaceOp::Push(entries) = op
+        && let Ok(entries) = entries.decode()
+    {
         entries.iter().for_each(|(_, value)| touch(value));
     }
 }
@@ -552,11 +554,14 @@ fn sample_client_msgs() -> Vec<ClientMsg> {
         Request::Namespace {
             targets: vec![EngineId(0)],
             op: NamespaceOp::Push(
-                sample_values()
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| (format!("n{i}"), v))
-                    .collect(),
+                wasp_proto::msg::Entries::encode(
+                    &sample_values()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| (format!("n{i}"), v))
+                        .collect::<Vec<_>>(),
+                )
+                .expect("samples encode"),
             ),
         },
         Request::Namespace {
@@ -750,10 +755,10 @@ fn sample_to_engine() -> Vec<ToEngine> {
             request: 7,
             tenant: Tenant("default".into()),
             quota_bytes: Some(1 << 20),
-            op: std::sync::Arc::new(wasp_proto::msg::Encoded::new(NamespaceOp::Push(vec![(
-                "x".into(),
-                Value::S64(3),
-            )]))),
+            op: std::sync::Arc::new(wasp_proto::msg::Encoded::new(NamespaceOp::Push(
+                wasp_proto::msg::Entries::encode(&[("x".into(), Value::S64(3))])
+                    .expect("samples encode"),
+            ))),
         },
         ToEngine::Retract(TaskId::new(1, 2)),
         ToEngine::Abort(TaskId::new(1, 2)),

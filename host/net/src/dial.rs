@@ -78,14 +78,14 @@ pub async fn dial(file: &ConnectionFile, role: Role) -> Result<Session, NetError
                 recv.attach_same_host(channel);
             }
             Ok(Session {
-            endpoint,
-            connection,
-            send,
-            recv,
-            tenant,
-            session,
-            engine,
-        })
+                endpoint,
+                connection,
+                send,
+                recv,
+                tenant,
+                session,
+                engine,
+            })
         }
         Some(Welcome::Refused { reason }) => {
             connection.close(0u32.into(), b"refused");

@@ -330,10 +330,13 @@ impl FramedRecv {
             )));
         }
         let (seq, fds) = with_deadline(BLOBS_DEADLINE, "a blob frame's memory files", async {
-            channel.recv_blobs().await.map_err(|source| NetError::SameHost {
-                what: "receiving memory files",
-                source,
-            })
+            channel
+                .recv_blobs()
+                .await
+                .map_err(|source| NetError::SameHost {
+                    what: "receiving memory files",
+                    source,
+                })
         })
         .await?;
         if seq != self.blob_frames || fds.len() != count as usize {
@@ -664,10 +667,17 @@ mod tests {
             let (mut send, mut recv) = accept_bi(&server_conn).await.expect("accepts");
             send.attach_same_host(server_side.clone());
             recv.attach_same_host(server_side);
-            let got = recv.recv::<Vec<Values>>().await.expect("reads").expect("one");
+            let got = recv
+                .recv::<Vec<Values>>()
+                .await
+                .expect("reads")
+                .expect("one");
             assert_eq!(got, expected);
             let inode = inode_of(got[0].as_bytes()).expect("the big list is a mapping");
-            assert!(inode_of(got[1].as_bytes()).is_none(), "the small one a copy");
+            assert!(
+                inode_of(got[1].as_bytes()).is_none(),
+                "the small one a copy"
+            );
             // Back the way it came, twice: blocking-pool encoding too.
             send.send(&got).await.expect("forwards");
             let got = send.send_off_thread(got).await.expect("forwards");
@@ -681,7 +691,11 @@ mod tests {
         send.send_in_parts(&sent).await.expect("sends");
         let (inode, _, _send, _conn) = server.await.expect("server side");
         for _ in 0..2 {
-            let back = recv.recv::<Vec<Values>>().await.expect("reads").expect("one");
+            let back = recv
+                .recv::<Vec<Values>>()
+                .await
+                .expect("reads")
+                .expect("one");
             assert_eq!(back, sent);
             assert_eq!(
                 inode_of(back[0].as_bytes()),
@@ -721,7 +735,10 @@ mod tests {
         let (parts, _) = codec::encode_blob_frame(&vec![big], Claims, false).expect("frames");
         let server = tokio::spawn(async move {
             let (_send, mut recv) = accept_bi(&server_conn).await.expect("accepts");
-            recv.recv::<Vec<Values>>().await.expect_err("refused").to_string()
+            recv.recv::<Vec<Values>>()
+                .await
+                .expect_err("refused")
+                .to_string()
         });
         let (mut send, _recv) = open_bi(&client_conn).await.expect("opens");
         send.write_frame(parts).await.expect("sends");

@@ -338,7 +338,8 @@ impl SameHostListener {
     }
 
     async fn admit(&self, socket: OwnedFd) -> Result<(), NetError> {
-        let channel = Arc::new(SameHost::new(socket).map_err(same_host_error("registering a socket"))?);
+        let channel =
+            Arc::new(SameHost::new(socket).map_err(same_host_error("registering a socket"))?);
         let ticket = random_bytes(TICKET_LEN)?;
         // Kept before the peer has the ticket, so that it is good the
         // moment the peer can present it.
@@ -394,10 +395,8 @@ fn random_bytes(n: usize) -> Result<Vec<u8>, NetError> {
 /// A sealed memory file holding `bytes`: the receiver can neither see it
 /// change nor lose it under its reads.
 pub fn make_blob(bytes: &[u8]) -> io::Result<OwnedFd> {
-    let fd = rustix::fs::memfd_create(
-        "wasp-blob",
-        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-    )?;
+    let fd =
+        rustix::fs::memfd_create("wasp-blob", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
     let mut file = std::fs::File::from(fd);
     file.write_all(bytes)?;
     let fd = OwnedFd::from(file);
@@ -408,9 +407,8 @@ pub fn make_blob(bytes: &[u8]) -> io::Result<OwnedFd> {
 /// Maps a received memory file read-only, after checking that it is
 /// sealed as [`make_blob`] seals it and holds at most `cap` bytes.
 pub fn map_blob(fd: OwnedFd, cap: usize) -> io::Result<Bytes> {
-    let seals = rustix::fs::fcntl_get_seals(&fd).map_err(|err| {
-        io::Error::other(format!("not a sealed memory file ({err})"))
-    })?;
+    let seals = rustix::fs::fcntl_get_seals(&fd)
+        .map_err(|err| io::Error::other(format!("not a sealed memory file ({err})")))?;
     if !seals.contains(REQUIRED_SEALS) {
         return Err(io::Error::other(
             "a memory file not sealed against writing, shrinking and growing",
@@ -566,9 +564,7 @@ impl Outgoing {
 impl BlobSink for Outgoing {
     fn put(&mut self, bytes: &[u8]) -> Option<BlobPlace> {
         if let Some((mapped, offset)) = find_mapped(bytes) {
-            let same = |file: &OutgoingFile| {
-                matches!(file, OutgoingFile::Mapped(m) if Arc::ptr_eq(m, &mapped))
-            };
+            let same = |file: &OutgoingFile| matches!(file, OutgoingFile::Mapped(m) if Arc::ptr_eq(m, &mapped));
             let blob = match self.files.iter().position(same) {
                 Some(at) => at,
                 None if self.files.len() < MAX_BLOBS => {
@@ -662,7 +658,10 @@ mod tests {
         let file = tempfile::tempfile().expect("a file");
         assert!(refused(OwnedFd::from(file), 1 << 20).contains("not a sealed memory file"));
         let err = refused(make_blob(&bytes).expect("made"), 4096);
-        assert!(err.contains("8192 bytes, over the frame cap of 4096 bytes"), "{err}");
+        assert!(
+            err.contains("8192 bytes, over the frame cap of 4096 bytes"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -671,10 +670,15 @@ mod tests {
         let serving = tokio::spawn(listener.clone().serve());
         let (_client, ticket) = SameHost::connect(listener.name()).await.expect("connects");
         assert_eq!(ticket.len(), TICKET_LEN);
-        assert!(listener.take(&[0; TICKET_LEN]).is_none(), "a ticket never given");
+        assert!(
+            listener.take(&[0; TICKET_LEN]).is_none(),
+            "a ticket never given"
+        );
         assert!(listener.take(&ticket).is_some());
         assert!(listener.take(&ticket).is_none(), "a ticket is good once");
-        let err = SameHost::connect("wasp-no-such-channel").await.expect_err("unreachable");
+        let err = SameHost::connect("wasp-no-such-channel")
+            .await
+            .expect_err("unreachable");
         assert!(err.to_string().contains("connecting"), "{err}");
         serving.abort();
     }

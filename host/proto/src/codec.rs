@@ -288,10 +288,20 @@ pub(crate) fn cut(bytes: &Bytes) {
     });
 }
 
+/// Runs `work`, an encoding of bytes on their own (a value's own bytes,
+/// made inside a frame's encoding), outside that frame: nothing of it is
+/// cut into a part of the frame, nor put in its blobs.
+fn on_its_own<R>(work: impl FnOnce() -> R) -> R {
+    let cuts = CUTS.with(|cuts| cuts.take());
+    let result = blobs::outside_blob_frames(work);
+    CUTS.with(|slot| slot.replace(cuts));
+    result
+}
+
 /// Encodes `msg` alone, without a frame's prefix (for bytes carried inside
 /// a message, as [`Items`](crate::msg::Items)).
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
-    blobs::outside_blob_frames(|| {
+    on_its_own(|| {
         bincode::serde::encode_to_vec(msg, config()).map_err(|err| CodecError::Encode {
             reason: err.to_string(),
         })
@@ -303,7 +313,7 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
 /// allocation and `encode`'s sizing pass for each.
 pub fn encode_into<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), CodecError> {
     buf.clear();
-    blobs::outside_blob_frames(|| {
+    on_its_own(|| {
         bincode::serde::encode_into_std_write(msg, buf, config())
             .map(|_| ())
             .map_err(|err| CodecError::Encode {

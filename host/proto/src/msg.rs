@@ -356,8 +356,10 @@ impl From<Value> for Arg {
 /// `push`, `pull`, `clear`, and module `load`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum NamespaceOp {
-    /// Set these names to these values.
-    Push(Vec<(String, Value)>),
+    /// Set these names to these values: encoded by the client, decoded
+    /// only by the engines, so that the controller forwards a 100 MB push
+    /// as the bytes (or, on one host, the memory file) it received.
+    Push(Entries),
     /// Read these names.
     Pull(Vec<String>),
     /// Remove every name.
@@ -525,6 +527,9 @@ pub struct Packed<T> {
 /// A task's argument lists, one per item: the client encodes them, only
 /// the engine that runs the task decodes them.
 pub type Items = Packed<Vec<Arg>>;
+
+/// The names and values of a namespace push ([`NamespaceOp::Push`]).
+pub type Entries = Packed<(String, Value)>;
 
 /// A task's results, one per item (`None` for a function without a
 /// result): the engine encodes them, only the client (and the controller's
@@ -1287,10 +1292,10 @@ mod frame_slices {
 
     #[test]
     fn an_operation_for_many_engines_is_encoded_once_and_decodes_as_sent() {
-        let push = NamespaceOp::Push(vec![(
-            "x".to_owned(),
-            Value::from(vec![0.5f64; SLICE_AT_LEAST]),
-        )]);
+        let push = NamespaceOp::Push(
+            Entries::encode(&[("x".to_owned(), Value::from(vec![0.5f64; SLICE_AT_LEAST]))])
+                .unwrap(),
+        );
         let op = Arc::new(Encoded::new(push.clone()));
         let to_engine = |engine: u64| ToEngine::Namespace {
             request: engine,

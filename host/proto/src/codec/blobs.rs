@@ -168,7 +168,9 @@ pub(crate) fn put(bytes: &[u8]) -> Option<BlobPlace> {
 pub(crate) fn take(place: BlobPlace, len: u64) -> Result<Bytes, String> {
     BLOBS.with(|slot| {
         let blobs = slot.borrow();
-        let blobs = blobs.as_ref().ok_or("a blob's place outside a blob frame")?;
+        let blobs = blobs
+            .as_ref()
+            .ok_or("a blob's place outside a blob frame")?;
         let blob = blobs.get(place.blob as usize).ok_or_else(|| {
             format!(
                 "blob {} is named, but the frame has {} blobs",
@@ -219,7 +221,12 @@ mod tests {
     }
 
     fn joined(parts: &[Bytes]) -> Bytes {
-        Bytes::from(parts.iter().flat_map(|p| p.iter().copied()).collect::<Vec<u8>>())
+        Bytes::from(
+            parts
+                .iter()
+                .flat_map(|p| p.iter().copied())
+                .collect::<Vec<u8>>(),
+        )
     }
 
     /// The payload of a joined blob frame, checking its head.
@@ -288,7 +295,8 @@ mod tests {
     /// inside a blob frame (a `Packed` list's) are never in blob form.
     #[test]
     fn what_is_encoded_on_its_own_inside_a_blob_frame_is_plain() {
-        let items = Values::encode(&[Some(Value::from(vec![4u8; BLOB_AT_LEAST]))]).expect("encodes");
+        let items =
+            Values::encode(&[Some(Value::from(vec![4u8; BLOB_AT_LEAST]))]).expect("encodes");
         let op = Arc::new(Encoded::new(NamespaceOp::Pull(vec!["x".into()])));
         let msg = (items.clone(), op.clone());
         let (parts, kept) = encode_blob_frame(&msg, Kept::default(), true).expect("frames");
