@@ -16,7 +16,7 @@ use wasp_net::{ConnectionFile, FramedRecv, FramedSend, SelfSignedCert, client_en
 use wasp_proto::codec;
 use wasp_proto::msg::{
     Answer, ClientMsg, EngineHello, Entries, ErrorKind, FromEngine, Hello, NamespaceOp,
-    PROTOCOL_VERSION, Request, Role, TaskError, TaskMeta, TaskResult, ToClient, Welcome,
+    PROTOCOL_VERSION, Pulled, Request, Role, TaskError, TaskMeta, TaskResult, ToClient, Welcome,
 };
 use wasp_proto::{EngineId, TaskId, Value};
 use wasp_task_artifacts as tasks;
@@ -181,7 +181,7 @@ async fn hostile_cases(client_file: ConnectionFile, engine_file: ConnectionFile)
         },
         FromEngine::Namespace {
             request: 123_456,
-            reply: Ok(vec![Value::S64(1)]),
+            reply: Ok(Pulled::encode(&[Value::S64(1)]).expect("encodes")),
         },
         FromEngine::Heartbeat,
     ])

@@ -307,7 +307,14 @@ impl Client {
         };
         let replies = replies
             .into_iter()
-            .map(|reply| reply.map_err(ClientError::Namespace))
+            .map(|reply| {
+                reply
+                    .map_err(ClientError::Namespace)?
+                    .decode()
+                    .map_err(|err| {
+                        ClientError::Namespace(format!("the values pulled do not decode: {err}"))
+                    })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(targets
             .iter()

@@ -112,7 +112,9 @@ impl Controller {
         // cannot reach the channel (another host or network namespace)
         // moves them through QUIC.
         let same_host = if config.same_host {
-            match wasp_net::SameHostListener::bind() {
+            raise_open_files_limit();
+            let name = wasp_net::same_host::channel_name(&cert.fingerprint());
+            match wasp_net::SameHostListener::bind(name) {
                 Ok(listener) => Some(listener),
                 Err(err) => {
                     tracing::warn!(cause = %err, "no same-host channel: every value goes through QUIC");
@@ -286,4 +288,25 @@ fn bind_endpoint(
         }
     }
     wasp_net::server_endpoint(config.bind, cert)
+}
+
+/// Raises this process's soft limit of open files to its hard limit: each
+/// same-host peer holds a socket, and each big value in flight a memory
+/// file, where QUIC alone needed one socket for every peer. Most hosts
+/// start processes at 1,024 (the soft limit) with a far higher hard limit,
+/// which a process may take without privileges.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum
+        && let Err(err) = setrlimit(
+            Resource::Nofile,
+            rustix::process::Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            },
+        )
+    {
+        tracing::warn!(cause = %err, "could not raise the open files limit");
+    }
 }

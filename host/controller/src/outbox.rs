@@ -24,7 +24,6 @@ use wasp_proto::msg::{
     Answer, ClientMsg, FromEngine, NamespaceOp, NamespaceReply, Request, TaskResult, TenantRequest,
     ToClient, ToEngine,
 };
-use wasp_proto::value::Value;
 
 /// Bytes of results and answers a client's outgoing queue may hold before
 /// the controller stops reading that client's requests and submissions.
@@ -52,10 +51,6 @@ pub(crate) trait Weigh {
 
 const OVERHEAD: usize = 64;
 
-fn value_weight(value: &Value) -> usize {
-    OVERHEAD + value.cost_bytes()
-}
-
 fn result_weight(result: &TaskResult) -> usize {
     let meta = &result.meta;
     let outcome = match &result.outcome {
@@ -75,7 +70,7 @@ fn result_weight(result: &TaskResult) -> usize {
 
 fn reply_weight(reply: &NamespaceReply) -> usize {
     match reply {
-        Ok(values) => values.iter().map(value_weight).sum(),
+        Ok(values) => values.byte_len(),
         Err(err) => err.len(),
     }
 }

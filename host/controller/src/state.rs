@@ -1195,12 +1195,8 @@ impl HubState {
         id: u64,
         replies: Vec<wasp_proto::msg::NamespaceReply>,
     ) {
-        let pulled: usize = replies
-            .iter()
-            .flatten()
-            .flatten()
-            .map(wasp_proto::Value::cost_bytes)
-            .sum();
+        // The values as encoded: the controller never decodes them.
+        let pulled: usize = replies.iter().flatten().map(|p| p.byte_len()).sum();
         if let Some(client) = self.clients.get(&session) {
             let tenant = Tenant::clone(&client.tenant);
             self.record_namespace_bytes(&tenant, pulled as u64);

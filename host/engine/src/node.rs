@@ -22,8 +22,8 @@ use tokio::sync::{Notify, mpsc};
 use wasp_net::{ConnectionFile, NetError, Session};
 use wasp_proto::codec::{MAX_FRAME, SLICE_AT_LEAST};
 use wasp_proto::msg::{
-    Arg, EngineHello, ErrorKind, FromEngine, NamespaceOp, NamespaceReply, Role, RunTask, TaskError,
-    TaskLimits, TaskMeta, TaskResult, ToEngine, Values,
+    Arg, EngineHello, ErrorKind, FromEngine, NamespaceOp, NamespaceReply, Pulled, Role, RunTask,
+    TaskError, TaskLimits, TaskMeta, TaskResult, ToEngine, Values,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value};
 
@@ -725,7 +725,7 @@ async fn execute(lanes: Lanes, namespace_bytes: usize) {
                 let reply = match op {
                     NamespaceOp::Load(hash) => {
                         match modules.get(&runtime, engine, hash, &work).await {
-                            Ok(_) => Ok(Vec::new()),
+                            Ok(_) => Ok(Pulled::default()),
                             Err(err) => Err(format!(
                                 "engine {engine} could not load module {hash}: {err}"
                             )),
@@ -734,7 +734,7 @@ async fn execute(lanes: Lanes, namespace_bytes: usize) {
                     op => apply_namespace_op(engine, namespace, &limit, op),
                 };
                 let size = match &reply {
-                    Ok(values) => values.iter().map(memory_size).sum::<usize>(),
+                    Ok(values) => values.byte_len(),
                     Err(message) => message.len(),
                 } + SMALL_MESSAGE;
                 let msg = FromEngine::Namespace { request, reply };
@@ -935,7 +935,7 @@ fn apply_namespace_op(
             }
             namespace.bytes = total;
             namespace.values.extend(entries);
-            Ok(Vec::new())
+            Ok(Pulled::default())
         }
         NamespaceOp::Pull(names) => {
             // The answer travels in one frame: refuse one that could not.
@@ -955,13 +955,14 @@ fn apply_namespace_op(
                 }
                 values.push(value.clone());
             }
-            Ok(values)
+            Pulled::encode(&values)
+                .map_err(|err| format!("engine {engine}: the values pulled do not encode: {err}"))
         }
         NamespaceOp::Clear => {
             *namespace = Namespace::default();
-            Ok(Vec::new())
+            Ok(Pulled::default())
         }
-        NamespaceOp::Load(_) => Ok(Vec::new()),
+        NamespaceOp::Load(_) => Ok(Pulled::default()),
     }
 }
 

@@ -422,7 +422,12 @@ fn touch_to_client(msg: &ToClient) {
         ToClient::Answer {
             answer: Answer::Namespace(replies),
             ..
-        } => replies.iter().flatten().flatten().for_each(touch),
+        } => replies
+            .iter()
+            .flatten()
+            .filter_map(|pulled| pulled.decode().ok())
+            .flatten()
+            .for_each(|value| touch(&value)),
         _ => {}
     }
 }
@@ -440,7 +445,7 @@ fn touch_from_engine(msg: &FromEngine) {
         FromEngine::Done(result) => touch_result(result),
         FromEngine::Namespace {
             reply: Ok(values), ..
-        } => values.iter().for_each(touch),
+        } => values.decode().unwrap_or_default().iter().for_each(touch),
         FromEngine::Retracted { run: Some(run), .. } => touch_items(&run.items),
         _ => {}
     }
@@ -690,9 +695,9 @@ fn sample_to_client() -> Vec<ToClient> {
             },
         }),
         Answer::Namespace(vec![
-            Ok(sample_values()),
+            Ok(wasp_proto::msg::Pulled::encode(&sample_values()).expect("samples encode")),
             Err("no such name".into()),
-            Ok(vec![]),
+            Ok(wasp_proto::msg::Pulled::default()),
         ]),
         Answer::Error("module is too large".into()),
         Answer::ShuttingDown,
@@ -773,7 +778,7 @@ fn sample_from_engine() -> Vec<FromEngine> {
         FromEngine::Done(sample_result(false)),
         FromEngine::Namespace {
             request: 7,
-            reply: Ok(sample_values()),
+            reply: Ok(wasp_proto::msg::Pulled::encode(&sample_values()).expect("samples encode")),
         },
         FromEngine::Namespace {
             request: 8,

@@ -654,7 +654,8 @@ mod tests {
             client: client_conn,
             server: server_conn,
         } = pair().await;
-        let listener = SameHostListener::bind().expect("binds");
+        let listener = SameHostListener::bind(format!("wasp-test-framed-{}", std::process::id()))
+            .expect("binds");
         let serving = tokio::spawn(listener.clone().serve());
         let (client_side, ticket) = SameHost::connect(listener.name()).await.expect("connects");
         let server_side = listener.take(&ticket).expect("the ticket is good");
@@ -703,6 +704,68 @@ mod tests {
                 "forwarded as the same memory file"
             );
         }
+        serving.abort();
+        client_conn.close(VarInt::from_u32(0), b"done");
+    }
+
+    /// A peer that passes a memory file it could still change (not sealed)
+    /// fails its stream, naming why, before anything is decoded from it.
+    #[tokio::test]
+    async fn a_memory_file_not_sealed_fails_the_stream() {
+        use std::io::Write;
+        use std::os::fd::{AsFd, OwnedFd};
+
+        use wasp_proto::Value;
+        use wasp_proto::codec::{BLOB_AT_LEAST, BlobPlace};
+        use wasp_proto::msg::Values;
+
+        use crate::same_host::SameHostListener;
+        let Pair {
+            _endpoints,
+            client: client_conn,
+            server: server_conn,
+        } = pair().await;
+        let listener = SameHostListener::bind(format!("wasp-test-unsealed-{}", std::process::id()))
+            .expect("binds");
+        let serving = tokio::spawn(listener.clone().serve());
+        let (client_side, ticket) = SameHost::connect(listener.name()).await.expect("connects");
+        let server_side = listener.take(&ticket).expect("the ticket is good");
+        let big = Values::encode(&[Some(Value::from(vec![5u8; BLOB_AT_LEAST]))]).expect("encodes");
+        struct First;
+        impl BlobSink for First {
+            fn put(&mut self, _: &[u8]) -> Option<BlobPlace> {
+                Some(BlobPlace { blob: 0, offset: 0 })
+            }
+            fn count(&self) -> u32 {
+                1
+            }
+        }
+        let (parts, _) = codec::encode_blob_frame(&vec![big], First, false).expect("frames");
+        let server = tokio::spawn(async move {
+            let (_send, mut recv) = accept_bi(&server_conn).await.expect("accepts");
+            recv.attach_same_host(server_side);
+            recv.recv::<Vec<Values>>()
+                .await
+                .expect_err("refused")
+                .to_string()
+        });
+        let unsealed =
+            rustix::fs::memfd_create("wasp-blob", rustix::fs::MemfdFlags::CLOEXEC).expect("memfd");
+        let mut file = std::fs::File::from(unsealed);
+        file.write_all(&vec![5u8; BLOB_AT_LEAST + 16])
+            .expect("writes");
+        let unsealed = OwnedFd::from(file);
+        client_side
+            .send_blobs(0, &[unsealed.as_fd()])
+            .await
+            .expect("passes");
+        let (mut send, _recv) = open_bi(&client_conn).await.expect("opens");
+        send.write_frame(parts).await.expect("sends");
+        let err = server.await.expect("server side");
+        assert!(
+            err.contains("mapping a memory file") && err.contains("not sealed against writing"),
+            "{err}"
+        );
         serving.abort();
         client_conn.close(VarInt::from_u32(0), b"done");
     }

@@ -272,8 +272,10 @@ struct Waiting {
 }
 
 impl SameHostListener {
-    /// Listens on a fresh random abstract name.
-    pub fn bind() -> Result<Arc<SameHostListener>, NetError> {
+    /// Listens on the abstract name `name`: a controller's own, the same
+    /// across its restarts (the connection files of an earlier run stay
+    /// valid), and unique to it (see [`channel_name`]).
+    pub fn bind(name: String) -> Result<Arc<SameHostListener>, NetError> {
         let socket = rustix::net::socket_with(
             AddressFamily::UNIX,
             SocketType::SEQPACKET,
@@ -282,7 +284,6 @@ impl SameHostListener {
         )
         .map_err(io::Error::from)
         .map_err(same_host_error("opening the listening socket"))?;
-        let name = format!("wasp-{}", hex::encode(random_bytes(16)?));
         let address = SocketAddrUnix::new_abstract_name(name.as_bytes())
             .map_err(io::Error::from)
             .map_err(same_host_error("naming the listening socket"))?;
@@ -380,6 +381,15 @@ impl SameHostListener {
     }
 }
 
+/// The same-host channel's name for the controller whose certificate has
+/// `fingerprint` (hex): stable across its restarts, as its certificate
+/// is, and unique to it. The fingerprint is no secret (connection files
+/// hold it); a ticket and the token are what a peer must have.
+pub fn channel_name(fingerprint: &str) -> String {
+    let short: String = fingerprint.chars().take(32).collect();
+    format!("wasp-{short}")
+}
+
 /// `n` random bytes from the kernel.
 fn random_bytes(n: usize) -> Result<Vec<u8>, NetError> {
     let mut bytes = vec![0u8; n];
@@ -425,6 +435,7 @@ pub fn map_blob(fd: OwnedFd, cap: usize) -> io::Result<Bytes> {
         return Ok(Bytes::new());
     }
     let mapped = Mapped::new(fd, len)?;
+    RECEIVED.fetch_add(1, Ordering::Relaxed);
     if MAPPED.fetch_add(1, Ordering::Relaxed) >= MAX_MAPPED {
         // Too many files open for blobs: keep a copy, close this one.
         let copy = Bytes::copy_from_slice(mapped.as_ref());
@@ -440,6 +451,16 @@ pub fn map_blob(fd: OwnedFd, cap: usize) -> io::Result<Bytes> {
 /// How many memory files are mapped in this process (and counted against
 /// [`MAX_MAPPED`]), including one being checked.
 static MAPPED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many blobs this process has received and mapped since it started.
+static RECEIVED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many blobs (memory files beside frames) this process has received
+/// over same-host channels since it started: whether big values reached
+/// it that way, for tests and status displays.
+pub fn blobs_received() -> usize {
+    RECEIVED.load(Ordering::Relaxed)
+}
 
 /// A received memory file, mapped.
 #[derive(Debug)]
@@ -666,7 +687,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_ticket_binds_a_socket_once() {
-        let listener = SameHostListener::bind().expect("binds");
+        assert_eq!(
+            channel_name(&"ab".repeat(32)),
+            format!("wasp-{}", "ab".repeat(16))
+        );
+        let listener = SameHostListener::bind(format!("wasp-test-ticket-{}", std::process::id()))
+            .expect("binds");
         let serving = tokio::spawn(listener.clone().serve());
         let (_client, ticket) = SameHost::connect(listener.name()).await.expect("connects");
         assert_eq!(ticket.len(), TICKET_LEN);

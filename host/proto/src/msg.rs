@@ -369,9 +369,9 @@ pub enum NamespaceOp {
     Load(ModuleHash),
 }
 
-/// What one engine answered to a [`NamespaceOp`]: the pulled values (empty
+/// What one engine answered to a [`NamespaceOp`]: the pulled values (none
 /// for other operations), or why it failed.
-pub type NamespaceReply = Result<Vec<Value>, String>;
+pub type NamespaceReply = Result<Pulled, String>;
 
 /// The controller's messages to a client.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -531,6 +531,12 @@ pub type Items = Packed<Vec<Arg>>;
 /// The names and values of a namespace push ([`NamespaceOp::Push`]).
 pub type Entries = Packed<(String, Value)>;
 
+/// The values of a namespace pull, in the order of their names: encoded
+/// by the engine, decoded only by the client, so that the controller
+/// forwards a 100 MB `gather` as the bytes (or, on one host, the memory
+/// file) it received.
+pub type Pulled = Packed<Value>;
+
 /// A task's results, one per item (`None` for a function without a
 /// result): the engine encodes them, only the client (and the controller's
 /// records, for their JSON) decode them.
@@ -597,6 +603,9 @@ impl<T: Serialize + DeserializeOwned> Packed<T> {
     /// The items; an error if the bytes do not decode or hold another
     /// number of items than they claim.
     pub fn decode(&self) -> Result<Vec<T>, CodecError> {
+        if self.is_empty_default() {
+            return Ok(Vec::new());
+        }
         let items: Vec<T> = crate::codec::decode(&self.bytes)?;
         self.check_count(items)
     }
@@ -610,6 +619,9 @@ fn decode_within_budget<T: Metered>(
     budget: Budget,
 ) -> Result<Vec<T>, CodecError> {
     {
+        if packed.is_empty_default() {
+            return Ok(Vec::new());
+        }
         let meter = Meter::new(budget.bytes);
         let items = crate::codec::decode_seed(
             ListWithin::new(&meter, packed.count as usize),
@@ -630,6 +642,13 @@ fn decode_within_budget<T: Metered>(
 }
 
 impl<T> Packed<T> {
+    /// Whether this is [`Packed::default`]: no items and no bytes (the
+    /// encoding of no items is a byte, the zero length, but nothing is
+    /// as good).
+    fn is_empty_default(&self) -> bool {
+        self.count == 0 && self.bytes.is_empty()
+    }
+
     /// `items` if there are as many as the sender said.
     fn check_count(&self, items: Vec<T>) -> Result<Vec<T>, CodecError> {
         if items.len() != self.count as usize {

@@ -347,7 +347,7 @@ impl Sim {
                 if !engine.silent {
                     let msgs = vec![FromEngine::Namespace {
                         request,
-                        reply: Ok(Vec::new()),
+                        reply: Ok(wasp_proto::msg::Pulled::default()),
                     }];
                     self.hub.handle_engine_msgs(self.now, id, msgs);
                 }

@@ -160,8 +160,7 @@ pub(crate) fn put(bytes: &[u8]) -> Option<BlobPlace> {
         return None;
     }
     let sink = SINK.with(|slot| slot.borrow().clone())?;
-    let place = sink.borrow_mut().put(bytes);
-    place
+    sink.borrow_mut().put(bytes)
 }
 
 /// The `len` bytes at `place` in the blobs of the frame being decoded.
