@@ -96,13 +96,14 @@ impl Cluster {
         Self::start_in(engines, dir, cache, flags, &[])
     }
 
-    /// Starts a controller and `engines` engines whose logs also hold the
-    /// time each large frame took to arrive ([`Cluster::hop_reads`]).
-    pub fn start_logging_hops(engines: u32) -> anyhow::Result<Self> {
+    /// Starts a controller and `engines` engines, with these further `wasp
+    /// cluster start` flags, whose logs also hold the time each large frame
+    /// took to arrive ([`Cluster::hop_reads`]).
+    pub fn start_logging_hops(engines: u32, flags: &[&str]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let cache = dir.path().join("cache");
         let filter = format!("warn,wasp_engine=info,{}=debug", wasp_net::framed::HOP_LOG);
-        Self::start_in(engines, dir, cache, &[], &[("RUST_LOG", &filter)])
+        Self::start_in(engines, dir, cache, flags, &[("RUST_LOG", &filter)])
     }
 
     fn start_in(

@@ -3,7 +3,7 @@
 //! in the same run, each with 2 engines (workers).
 //!
 //! ```text
-//! bigvalues [--quick] [--skip-peers] [--python PATH] [--out PATH]
+//! bigvalues [--quick] [--skip-peers] [--no-same-host] [--python PATH] [--out PATH]
 //! ```
 //!
 //! 1. **`apply_sync(norm, A, 2)`**, A a million float64 (8 MB): median and
@@ -31,6 +31,10 @@
 //!
 //! `--quick` cuts the counts to 5 calls and 2 pushes (a smoke run, not
 //! figures to quote); `--skip-peers` runs wasp and the floors alone;
+//! `--no-same-host` starts wasp's clusters with `--no-same-host`, so that
+//! every value goes through QUIC as it would between hosts (by default a
+//! big value goes between processes on this host as a memory file,
+//! `wasp_net::same_host`);
 //! `--python` is the peers' interpreter (default
 //! `target/peers-venv/bin/python`, made as `scripts/bench` makes it, with
 //! numpy). Prints a markdown table and writes `results/bigvalues.json`.
@@ -125,9 +129,25 @@ struct Options {
     python: PathBuf,
     /// Where the JSON goes.
     out: PathBuf,
+    /// Every value through QUIC, even on this host (`wasp cluster start
+    /// --no-same-host`).
+    no_same_host: bool,
 }
 
-/// Parses `[--quick] [--skip-peers] [--python PATH] [--out PATH]`.
+/// Whether the clusters run with `--no-same-host` (set once, from the
+/// command line, before the first cluster starts).
+static NO_SAME_HOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The `wasp cluster start` flags of every wasp phase's cluster.
+fn cluster_flags() -> &'static [&'static str] {
+    if NO_SAME_HOST.load(std::sync::atomic::Ordering::Relaxed) {
+        &["--no-same-host"]
+    } else {
+        &[]
+    }
+}
+
+/// Parses `[--quick] [--skip-peers] [--no-same-host] [--python PATH] [--out PATH]`.
 fn options() -> anyhow::Result<Options> {
     let bench = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut options = Options {
@@ -135,16 +155,18 @@ fn options() -> anyhow::Result<Options> {
         skip_peers: false,
         python: bench.join("../target/peers-venv/bin/python"),
         out: bench.join("results/bigvalues.json"),
+        no_same_host: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => options.quick = true,
             "--skip-peers" => options.skip_peers = true,
+            "--no-same-host" => options.no_same_host = true,
             "--python" => options.python = args.next().context("--python needs a path")?.into(),
             "--out" => options.out = args.next().context("--out needs a path")?.into(),
             other => bail!(
-                "unknown argument {other:?}; usage: bigvalues [--quick] [--skip-peers] [--python PATH] [--out PATH]"
+                "unknown argument {other:?}; usage: bigvalues [--quick] [--skip-peers] [--no-same-host] [--python PATH] [--out PATH]"
             ),
         }
     }
@@ -163,6 +185,7 @@ fn main() -> ExitCode {
 async fn run() -> anyhow::Result<()> {
     let options = options()?;
     let plan = Plan::new(options.quick);
+    NO_SAME_HOST.store(options.no_same_host, std::sync::atomic::Ordering::Relaxed);
     let command = wasp_bench::report::command_line("bigvalues");
     let mut meta = wasp_bench::report::run_meta("bigvalues", &command, options.quick);
     let started = Instant::now();
@@ -212,6 +235,14 @@ async fn run() -> anyhow::Result<()> {
     println!("{}", report.table(plan));
 
     meta.insert("engines".into(), json!(ENGINES));
+    meta.insert(
+        "wasp_transport".into(),
+        json!(if options.no_same_host {
+            "QUIC only (--no-same-host)"
+        } else {
+            "same-host channel (memory files) where it reaches"
+        }),
+    );
     meta.insert("plan".into(), plan.to_json());
     meta.insert(
         "goals".into(),
@@ -369,7 +400,7 @@ async fn wasp_norm(
     calls: usize,
     form: Form,
 ) -> anyhow::Result<Phase> {
-    let cluster = Cluster::start_logging_hops(ENGINES)?;
+    let cluster = Cluster::start_logging_hops(ENGINES, cluster_flags())?;
     let client = cluster.client().await?;
     // Compiled on both engines before anything is measured.
     let everyone = client.view(client.ids().await?);
@@ -600,7 +631,7 @@ async fn wasp_push(reps: usize) -> Push {
 /// then `reps` timed; then each engine's `x` is pulled back and compared.
 async fn wasp_push_size(n: usize, reps: usize) -> anyhow::Result<Phase> {
     let b = data(n);
-    let cluster = Cluster::start_logging_hops(ENGINES)?;
+    let cluster = Cluster::start_logging_hops(ENGINES, cluster_flags())?;
     let client = cluster.client().await?;
     let ids = client.ids().await?;
     let all = client.view(ids.clone());
@@ -1179,6 +1210,13 @@ impl Report {
     /// The markdown tables, one per figure.
     fn table(&self, plan: Plan) -> String {
         let mut out = String::new();
+        out.push_str(if cluster_flags().is_empty() {
+            "wasp's clusters move big values between processes on this host as memory files \
+             (the same-host channel).\n\n"
+        } else {
+            "wasp's clusters run with --no-same-host: every value goes through QUIC, as \
+             between hosts.\n\n"
+        });
         self.norm_table(plan, &mut out);
         self.push_table(plan, &mut out);
         self.floor_table(&mut out);

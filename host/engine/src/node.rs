@@ -725,7 +725,7 @@ async fn execute(lanes: Lanes, namespace_bytes: usize) {
                 let reply = match op {
                     NamespaceOp::Load(hash) => {
                         match modules.get(&runtime, engine, hash, &work).await {
-                            Ok(_) => Ok(Pulled::default()),
+                            Ok(_) => Ok(Pulled::none()),
                             Err(err) => Err(format!(
                                 "engine {engine} could not load module {hash}: {err}"
                             )),
@@ -935,7 +935,7 @@ fn apply_namespace_op(
             }
             namespace.bytes = total;
             namespace.values.extend(entries);
-            Ok(Pulled::default())
+            Ok(Pulled::none())
         }
         NamespaceOp::Pull(names) => {
             // The answer travels in one frame: refuse one that could not.
@@ -960,9 +960,9 @@ fn apply_namespace_op(
         }
         NamespaceOp::Clear => {
             *namespace = Namespace::default();
-            Ok(Pulled::default())
+            Ok(Pulled::none())
         }
-        NamespaceOp::Load(_) => Ok(Pulled::default()),
+        NamespaceOp::Load(_) => Ok(Pulled::none()),
     }
 }
 

@@ -697,7 +697,7 @@ fn sample_to_client() -> Vec<ToClient> {
         Answer::Namespace(vec![
             Ok(wasp_proto::msg::Pulled::encode(&sample_values()).expect("samples encode")),
             Err("no such name".into()),
-            Ok(wasp_proto::msg::Pulled::default()),
+            Ok(wasp_proto::msg::Pulled::none()),
         ]),
         Answer::Error("module is too large".into()),
         Answer::ShuttingDown,

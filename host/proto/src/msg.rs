@@ -537,6 +537,18 @@ pub type Entries = Packed<(String, Value)>;
 /// file) it received.
 pub type Pulled = Packed<Value>;
 
+impl Pulled {
+    /// No values: the reply to an operation that pulls none.
+    pub fn none() -> Self {
+        Self {
+            count: 0,
+            // What the encoding of an empty list is: its length, 0.
+            bytes: Bytes::from_static(&[0]),
+            kind: PhantomData,
+        }
+    }
+}
+
 /// A task's results, one per item (`None` for a function without a
 /// result): the engine encodes them, only the client (and the controller's
 /// records, for their JSON) decode them.
@@ -603,9 +615,6 @@ impl<T: Serialize + DeserializeOwned> Packed<T> {
     /// The items; an error if the bytes do not decode or hold another
     /// number of items than they claim.
     pub fn decode(&self) -> Result<Vec<T>, CodecError> {
-        if self.is_empty_default() {
-            return Ok(Vec::new());
-        }
         let items: Vec<T> = crate::codec::decode(&self.bytes)?;
         self.check_count(items)
     }
@@ -619,9 +628,6 @@ fn decode_within_budget<T: Metered>(
     budget: Budget,
 ) -> Result<Vec<T>, CodecError> {
     {
-        if packed.is_empty_default() {
-            return Ok(Vec::new());
-        }
         let meter = Meter::new(budget.bytes);
         let items = crate::codec::decode_seed(
             ListWithin::new(&meter, packed.count as usize),
@@ -642,13 +648,6 @@ fn decode_within_budget<T: Metered>(
 }
 
 impl<T> Packed<T> {
-    /// Whether this is [`Packed::default`]: no items and no bytes (the
-    /// encoding of no items is a byte, the zero length, but nothing is
-    /// as good).
-    fn is_empty_default(&self) -> bool {
-        self.count == 0 && self.bytes.is_empty()
-    }
-
     /// `items` if there are as many as the sender said.
     fn check_count(&self, items: Vec<T>) -> Result<Vec<T>, CodecError> {
         if items.len() != self.count as usize {
@@ -1203,6 +1202,8 @@ mod tests {
         assert_eq!(items.decode().unwrap(), lists);
         assert!(Items::default().is_empty());
         assert_eq!(Items::default().decode().map(|l| l.len()).ok(), None);
+        assert_eq!(Pulled::none(), Pulled::encode(&[]).unwrap());
+        assert_eq!(Pulled::none().decode().unwrap(), vec![]);
     }
 
     #[test]

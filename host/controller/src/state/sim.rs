@@ -347,7 +347,7 @@ impl Sim {
                 if !engine.silent {
                     let msgs = vec![FromEngine::Namespace {
                         request,
-                        reply: Ok(wasp_proto::msg::Pulled::default()),
+                        reply: Ok(wasp_proto::msg::Pulled::none()),
                     }];
                     self.hub.handle_engine_msgs(self.now, id, msgs);
                 }
