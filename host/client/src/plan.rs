@@ -3,7 +3,7 @@
 //! argument lists encoded only when it is sent.
 
 use wasp_proto::codec::CodecError;
-use wasp_proto::msg::{Arg, Items};
+use wasp_proto::msg::{Arg, Items, Spill};
 use wasp_proto::{EngineId, FuncSig, SignatureError, Value};
 
 use crate::error::ClientError;
@@ -123,7 +123,9 @@ impl Plan {
         match self {
             Plan::Chunks(chunks) => {
                 let (items, targets) = &chunks[t];
-                Ok((Items::encode(items).map_err(arguments)?, targets.clone()))
+                let cost = items.iter().flatten().map(arg_cost).sum();
+                let encoded = Items::encode_spilling(items, spill_for(cost)).map_err(arguments)?;
+                Ok((encoded, targets.clone()))
             }
             Plan::Columns {
                 sequences,
@@ -133,11 +135,33 @@ impl Plan {
             } => {
                 let start = t * chunksize;
                 let range = start..(start + chunksize).min(*items);
-                let encoded = Items::encode_columns(sequences, range).map_err(arguments)?;
+                let cost = sequences
+                    .iter()
+                    .flat_map(|s| s.get(range.clone()).unwrap_or_default())
+                    .map(Value::cost_bytes)
+                    .sum();
+                let encoded = Items::encode_columns_spilling(sequences, range, spill_for(cost))
+                    .map_err(arguments)?;
                 Ok((encoded, targets.clone()))
             }
         }
     }
+}
+
+/// What an argument costs in host memory (a reference: its name).
+fn arg_cost(arg: &Arg) -> usize {
+    match arg {
+        Arg::Value(value) => value.cost_bytes(),
+        Arg::Ref(name) => name.len(),
+    }
+}
+
+/// Where to encode values that cost `bytes` of memory: big ones
+/// ([`BLOB_AT_LEAST`](wasp_proto::codec::BLOB_AT_LEAST) and more) straight
+/// into a sealed memory file, which a controller on this host receives as
+/// it is (`wasp_net::same_host`); others into a buffer of their own.
+pub(crate) fn spill_for(bytes: usize) -> Option<Spill> {
+    (bytes >= wasp_proto::codec::BLOB_AT_LEAST).then_some(wasp_net::same_host::spill as Spill)
 }
 
 #[cfg(test)]

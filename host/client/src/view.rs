@@ -453,9 +453,14 @@ impl DirectView {
 
     /// Sets `name = value` in every target's namespace (`dv.push`).
     pub async fn push(&self, values: Vec<(String, Value)>) -> Result<(), ClientError> {
-        let entries = Entries::encode(&values).map_err(|err| {
-            ClientError::Namespace(format!("the values to push do not encode: {err}"))
-        })?;
+        let cost = values
+            .iter()
+            .map(|(name, value)| name.len() + value.cost_bytes())
+            .sum();
+        let entries =
+            Entries::encode_spilling(&values, crate::plan::spill_for(cost)).map_err(|err| {
+                ClientError::Namespace(format!("the values to push do not encode: {err}"))
+            })?;
         self.namespace(NamespaceOp::Push(entries)).await.map(drop)
     }
 

@@ -348,6 +348,7 @@ impl FramedRecv {
             )));
         }
         self.blob_frames += 1;
+        crate::same_host::count_received(fds.len());
         let mut room = self.cap;
         let mut blobs = Vec::with_capacity(fds.len());
         for fd in fds {

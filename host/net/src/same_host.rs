@@ -435,7 +435,6 @@ pub fn map_blob(fd: OwnedFd, cap: usize) -> io::Result<Bytes> {
         return Ok(Bytes::new());
     }
     let mapped = Mapped::new(fd, len)?;
-    RECEIVED.fetch_add(1, Ordering::Relaxed);
     if MAPPED.fetch_add(1, Ordering::Relaxed) >= MAX_MAPPED {
         // Too many files open for blobs: keep a copy, close this one.
         let copy = Bytes::copy_from_slice(mapped.as_ref());
@@ -460,6 +459,33 @@ static RECEIVED: AtomicUsize = AtomicUsize::new(0);
 /// it that way, for tests and status displays.
 pub fn blobs_received() -> usize {
     RECEIVED.load(Ordering::Relaxed)
+}
+
+/// Counts blobs received (see [`blobs_received`]).
+pub(crate) fn count_received(blobs: usize) {
+    RECEIVED.fetch_add(blobs, Ordering::Relaxed);
+}
+
+/// A [`wasp_proto::msg::Spill`]: the encoding written straight into a new
+/// sealed memory file, mapped read-only. A frame to a same-host peer then
+/// passes that file as it is ([`Outgoing`] finds it by address), so a
+/// client's 8 MB argument is copied once, from the user's vector into the
+/// file, rather than into a buffer and then into a file; sent through
+/// QUIC instead, the mapping is read as any bytes are.
+pub fn spill(write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>) -> io::Result<Bytes> {
+    let fd =
+        rustix::fs::memfd_create("wasp-blob", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+    let mut file = std::fs::File::from(fd);
+    {
+        // Small pieces gathered; a big one (a typed list's bytes) goes
+        // straight through.
+        let mut buffered = io::BufWriter::with_capacity(64 * 1024, &mut file);
+        write(&mut buffered)?;
+        buffered.flush()?;
+    }
+    let fd = OwnedFd::from(file);
+    rustix::fs::fcntl_add_seals(&fd, REQUIRED_SEALS | SealFlags::SEAL)?;
+    map_blob(fd, usize::MAX)
 }
 
 /// A received memory file, mapped.
@@ -683,6 +709,28 @@ mod tests {
             err.contains("8192 bytes, over the frame cap of 4096 bytes"),
             "{err}"
         );
+    }
+
+    /// A big argument list spilled by a client is the very encoding
+    /// `encode` makes, in a sealed file mapped here, which a frame passes
+    /// on as it is.
+    #[test]
+    fn a_spilled_encoding_is_a_sealed_file_passed_on_as_it_is() {
+        use wasp_proto::Value;
+        use wasp_proto::msg::{Arg, Items};
+        let items = vec![vec![
+            Arg::Value(Value::from(vec![1.5f64; 300_000])),
+            Arg::Ref("x".into()),
+        ]];
+        let spilled = Items::encode_spilling(&items, Some(spill)).expect("encodes");
+        assert_eq!(spilled, Items::encode(&items).expect("encodes"));
+        let (mapped, offset) = find_mapped(spilled.as_bytes()).expect("a mapping");
+        assert_eq!(offset, 0);
+        let seals = rustix::fs::fcntl_get_seals(&mapped.fd).expect("seals");
+        assert!(seals.contains(REQUIRED_SEALS), "{seals:?}");
+        let mut outgoing = Outgoing::default();
+        outgoing.put(spilled.as_bytes()).expect("taken");
+        assert!(matches!(outgoing.files[0], OutgoingFile::Mapped(_)));
     }
 
     #[tokio::test]

@@ -308,6 +308,37 @@ pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, CodecError> {
     })
 }
 
+/// Encodes `msg` alone into `writer`, as [`encode`] would into a buffer.
+pub fn encode_to_writer<T: Serialize + ?Sized>(
+    msg: &T,
+    writer: &mut dyn std::io::Write,
+) -> Result<(), CodecError> {
+    on_its_own(|| {
+        bincode::serde::encode_into_std_write(msg, &mut WriteRef(writer), config())
+            .map(|_| ())
+            .map_err(|err| CodecError::Encode {
+                reason: err.to_string(),
+            })
+    })
+}
+
+/// A `dyn Write` as a sized writer, for bincode.
+struct WriteRef<'a>(&'a mut dyn std::io::Write);
+
+impl std::io::Write for WriteRef<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes)
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Encodes `msg` alone into `buf` (cleared first): for a writer that
 /// encodes many small values and reuses one buffer, sparing an
 /// allocation and `encode`'s sizing pass for each.

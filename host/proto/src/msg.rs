@@ -528,6 +528,14 @@ pub struct Packed<T> {
 /// the engine that runs the task decodes them.
 pub type Items = Packed<Vec<Arg>>;
 
+/// Makes the bytes of an encoding somewhere other than a buffer of its
+/// own: runs the encoder it is given against a writer, and returns what
+/// was written. A client on the controller's host spills a big argument
+/// into a sealed memory file (`wasp_net::same_host::spill`), which is then
+/// passed on as it is, not copied again.
+pub type Spill =
+    fn(&mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>) -> std::io::Result<Bytes>;
+
 /// The names and values of a namespace push ([`NamespaceOp::Push`]).
 pub type Entries = Packed<(String, Value)>;
 
@@ -567,17 +575,39 @@ impl<T> Default for Packed<T> {
 impl<T: Serialize + DeserializeOwned> Packed<T> {
     /// Encodes a list.
     pub fn encode(items: &[T]) -> Result<Self, CodecError> {
-        Self::encode_as(items.len(), &items)
+        Self::encode_as(items.len(), &items, None)
+    }
+
+    /// [`Packed::encode`] into the bytes `spill` makes, when it is given
+    /// (for a list the caller expects to be big: its encoding is written
+    /// once, where it will be sent from, with no buffer between); if it
+    /// fails, into a buffer of its own as `encode` does.
+    pub fn encode_spilling(items: &[T], spill: Option<Spill>) -> Result<Self, CodecError> {
+        Self::encode_as(items.len(), &items, spill)
     }
 
     /// `count` items, serialized by `list` as a `Vec<T>` would be.
-    fn encode_as(count: usize, list: &impl Serialize) -> Result<Self, CodecError> {
+    fn encode_as(
+        count: usize,
+        list: &impl Serialize,
+        spill: Option<Spill>,
+    ) -> Result<Self, CodecError> {
         let count = u32::try_from(count).map_err(|_| CodecError::Encode {
             reason: format!("{count} items are more than a task may hold"),
         })?;
+        let spilled = spill.and_then(|spill| {
+            spill(&mut |writer| {
+                crate::codec::encode_to_writer(list, writer).map_err(std::io::Error::other)
+            })
+            .ok()
+        });
+        let bytes = match spilled {
+            Some(bytes) => bytes,
+            None => Bytes::from(crate::codec::encode(list)?),
+        };
         Ok(Self {
             count,
-            bytes: Bytes::from(crate::codec::encode(list)?),
+            bytes,
             kind: PhantomData,
         })
     }
@@ -698,6 +728,16 @@ impl Items {
         sequences: &[Vec<Value>],
         range: std::ops::Range<usize>,
     ) -> Result<Self, CodecError> {
+        Self::encode_columns_spilling(sequences, range, None)
+    }
+
+    /// [`Items::encode_columns`] into the bytes `spill` makes, as
+    /// [`Packed::encode_spilling`].
+    pub fn encode_columns_spilling(
+        sequences: &[Vec<Value>],
+        range: std::ops::Range<usize>,
+        spill: Option<Spill>,
+    ) -> Result<Self, CodecError> {
         if let Some(short) = sequences.iter().find(|s| s.len() < range.end) {
             return Err(CodecError::Encode {
                 reason: format!(
@@ -706,7 +746,7 @@ impl Items {
                 ),
             });
         }
-        Self::encode_as(range.len(), &Columns { sequences, range })
+        Self::encode_as(range.len(), &Columns { sequences, range }, spill)
     }
 }
 
