@@ -123,8 +123,8 @@ impl Plan {
         match self {
             Plan::Chunks(chunks) => {
                 let (items, targets) = &chunks[t];
-                let cost = items.iter().flatten().map(arg_cost).sum();
-                let encoded = Items::encode_spilling(items, spill_for(cost)).map_err(arguments)?;
+                let typed = items.iter().flatten().map(arg_typed_bytes).sum();
+                let encoded = Items::encode_spilling(items, spill_for(typed)).map_err(arguments)?;
                 Ok((encoded, targets.clone()))
             }
             Plan::Columns {
@@ -135,12 +135,12 @@ impl Plan {
             } => {
                 let start = t * chunksize;
                 let range = start..(start + chunksize).min(*items);
-                let cost = sequences
+                let typed = sequences
                     .iter()
                     .flat_map(|s| s.get(range.clone()).unwrap_or_default())
-                    .map(Value::cost_bytes)
+                    .map(typed_bytes)
                     .sum();
-                let encoded = Items::encode_columns_spilling(sequences, range, spill_for(cost))
+                let encoded = Items::encode_columns_spilling(sequences, range, spill_for(typed))
                     .map_err(arguments)?;
                 Ok((encoded, targets.clone()))
             }
@@ -148,20 +148,31 @@ impl Plan {
     }
 }
 
-/// What an argument costs in host memory (a reference: its name).
-fn arg_cost(arg: &Arg) -> usize {
+/// The bytes of an argument that is a typed list ([`Value::Array`]).
+fn arg_typed_bytes(arg: &Arg) -> usize {
     match arg {
-        Arg::Value(value) => value.cost_bytes(),
-        Arg::Ref(name) => name.len(),
+        Arg::Value(value) => typed_bytes(value),
+        Arg::Ref(_) => 0,
     }
 }
 
-/// Where to encode values that cost `bytes` of memory: big ones
-/// ([`BLOB_AT_LEAST`](wasp_proto::codec::BLOB_AT_LEAST) and more) straight
-/// into a sealed memory file, which a controller on this host receives as
-/// it is (`wasp_net::same_host`); others into a buffer of their own.
-pub(crate) fn spill_for(bytes: usize) -> Option<Spill> {
-    (bytes >= wasp_proto::codec::BLOB_AT_LEAST).then_some(wasp_net::same_host::spill as Spill)
+/// The bytes of a value that is a typed list, which its encoding writes
+/// in one piece; 0 for any other value.
+pub(crate) fn typed_bytes(value: &Value) -> usize {
+    match value {
+        Value::Array(array) => array.byte_len(),
+        _ => 0,
+    }
+}
+
+/// Where to encode values that hold `typed` bytes of typed lists: when
+/// they are big ([`BLOB_AT_LEAST`](wasp_proto::codec::BLOB_AT_LEAST) and
+/// more), straight into a sealed memory file, which a controller on this
+/// host receives as it is (`wasp_net::same_host`); otherwise into a buffer
+/// of their own. (A list of a million `Value::F64` is a million small
+/// writes: into a buffer first, then copied whole.)
+pub(crate) fn spill_for(typed: usize) -> Option<Spill> {
+    (typed >= wasp_proto::codec::BLOB_AT_LEAST).then_some(wasp_net::same_host::spill as Spill)
 }
 
 #[cfg(test)]

@@ -453,12 +453,12 @@ impl DirectView {
 
     /// Sets `name = value` in every target's namespace (`dv.push`).
     pub async fn push(&self, values: Vec<(String, Value)>) -> Result<(), ClientError> {
-        let cost = values
+        let typed = values
             .iter()
-            .map(|(name, value)| name.len() + value.cost_bytes())
+            .map(|(_, v)| crate::plan::typed_bytes(v))
             .sum();
         let entries =
-            Entries::encode_spilling(&values, crate::plan::spill_for(cost)).map_err(|err| {
+            Entries::encode_spilling(&values, crate::plan::spill_for(typed)).map_err(|err| {
                 ClientError::Namespace(format!("the values to push do not encode: {err}"))
             })?;
         self.namespace(NamespaceOp::Push(entries)).await.map(drop)

@@ -283,8 +283,10 @@ impl FramedRecv {
                     self.awaiting_blobs = Some((message.clone(), count));
                     let blobs = self.recv_blobs(count).await?;
                     self.awaiting_blobs = None;
-                    let blob_bytes: usize = blobs.iter().map(Bytes::len).sum();
-                    if message.len() + blob_bytes <= OFF_THREAD {
+                    // A blob is not read to decode the frame (a list in
+                    // one becomes a slice of it): only the bytes inline
+                    // cost decoding time.
+                    if message.len() <= OFF_THREAD {
                         return Ok(Some(codec::decode_blob_frame(message, blobs)?));
                     }
                     (message, Some(blobs))
