@@ -76,11 +76,6 @@ impl FramedSend {
         self.same_host = Some(channel);
     }
 
-    /// Whether a same-host channel is attached.
-    pub fn is_same_host(&self) -> bool {
-        self.same_host.is_some()
-    }
-
     /// Encodes and writes one message. Returns once the stream has taken
     /// the bytes (subject to flow control), not when the peer has read them.
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), NetError> {

@@ -202,23 +202,20 @@ fn prefix(len: usize) -> Result<[u8; PREFIX_LEN], CodecError> {
 /// forwards a task's 8 MB of arguments, or a result, as the very bytes it
 /// received, however many engines or clients they go to.
 pub fn encode_frame_parts<T: Serialize>(msg: &T) -> Result<Vec<Bytes>, CodecError> {
-    let mut parts = encode_parts_after(msg, PREFIX_LEN)?;
-    let len = parts.iter().map(Bytes::len).sum::<usize>() - PREFIX_LEN;
-    let Some(first) = parts.first_mut() else {
-        return Err(CodecError::Encode {
-            reason: "a frame without a head".into(),
-        });
-    };
-    let mut head = first.to_vec();
-    head[..PREFIX_LEN].copy_from_slice(&prefix(len)?);
-    *first = Bytes::from(head);
-    Ok(parts)
+    encode_parts_after(msg, PREFIX_LEN, |head, len| {
+        head.copy_from_slice(&prefix(len)?);
+        Ok(())
+    })
 }
 
-/// [`encode_frame_parts`]' parts after `head` placeholder bytes, which
-/// begin the first part (left for the caller to write the frame's head
-/// into).
-fn encode_parts_after<T: Serialize>(msg: &T, head: usize) -> Result<Vec<Bytes>, CodecError> {
+/// [`encode_frame_parts`]' parts after a head of `head` bytes, which
+/// `fill_head` writes once the encoding is done, given the payload's
+/// length (all the parts but the prefix).
+fn encode_parts_after<T: Serialize>(
+    msg: &T,
+    head: usize,
+    fill_head: impl FnOnce(&mut [u8], usize) -> Result<(), CodecError>,
+) -> Result<Vec<Bytes>, CodecError> {
     let mut frame = vec![0u8; head];
     let previous = CUTS.with(|cuts| cuts.replace(Some(Vec::new())));
     WRITTEN.set(frame.len());
@@ -228,6 +225,8 @@ fn encode_parts_after<T: Serialize>(msg: &T, head: usize) -> Result<Vec<Bytes>, 
     encoded.map_err(|err| CodecError::Encode {
         reason: err.to_string(),
     })?;
+    let len = frame.len() - PREFIX_LEN + cuts.iter().map(|(_, bytes)| bytes.len()).sum::<usize>();
+    fill_head(&mut frame[..head], len)?;
     let frame = Bytes::from(frame);
     let mut parts = Vec::with_capacity(2 * cuts.len() + 1);
     let mut at = 0;

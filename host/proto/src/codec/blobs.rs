@@ -75,10 +75,23 @@ pub fn encode_blob_frame<T: Serialize, S: BlobSink + 'static>(
 ) -> Result<(Vec<Bytes>, S), CodecError> {
     let shared = Rc::new(RefCell::new(sink));
     let previous = SINK.with(|slot| slot.replace(Some(shared.clone())));
+    // The head: the prefix, marked, and the count of the blobs the
+    // encoding made, written once it is done.
+    let fill_head = |head: &mut [u8], len: usize| {
+        let prefix = u32::from_le_bytes(prefix(len)?) | BLOB_FRAME;
+        head[..PREFIX_LEN].copy_from_slice(&prefix.to_le_bytes());
+        head[PREFIX_LEN..].copy_from_slice(&shared.borrow().count().to_le_bytes());
+        Ok(())
+    };
+    let head = PREFIX_LEN + BLOB_COUNT_LEN;
     let encoded = if in_parts {
-        super::encode_parts_after(msg, PREFIX_LEN + BLOB_COUNT_LEN)
+        super::encode_parts_after(msg, head, fill_head)
     } else {
-        super::encode_after(msg, PREFIX_LEN + BLOB_COUNT_LEN).map(|frame| vec![Bytes::from(frame)])
+        super::encode_after(msg, head).and_then(|mut frame| {
+            let len = frame.len() - PREFIX_LEN;
+            fill_head(&mut frame[..head], len)?;
+            Ok(vec![Bytes::from(frame)])
+        })
     };
     SINK.with(|slot| slot.replace(previous));
     let sink = Rc::try_unwrap(shared)
@@ -86,21 +99,7 @@ pub fn encode_blob_frame<T: Serialize, S: BlobSink + 'static>(
             reason: "the blob sink is still in use".into(),
         })?
         .into_inner();
-    let mut parts = encoded?;
-    let len: usize = parts.iter().map(Bytes::len).sum::<usize>() - PREFIX_LEN;
-    let prefix = u32::from_le_bytes(prefix(len)?) | BLOB_FRAME;
-    // The head (prefix and count) is the first part's start, written in
-    // place of the placeholder the encoding left there.
-    let Some(first) = parts.first_mut() else {
-        return Err(CodecError::Encode {
-            reason: "a frame without a head".into(),
-        });
-    };
-    let mut head = first.to_vec();
-    head[..PREFIX_LEN].copy_from_slice(&prefix.to_le_bytes());
-    head[PREFIX_LEN..PREFIX_LEN + BLOB_COUNT_LEN].copy_from_slice(&sink.count().to_le_bytes());
-    *first = Bytes::from(head);
-    Ok((parts, sink))
+    Ok((encoded?, sink))
 }
 
 /// The number of blobs a blob frame's `payload` names, and the message's
