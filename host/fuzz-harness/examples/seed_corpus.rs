@@ -35,6 +35,7 @@ fn main() -> std::io::Result<()> {
         write(dir, name, &kind.seeds())?;
     }
     write(dir, "frames", &wire::frame_seeds())?;
+    write(dir, "blob_frames", &wire::blob_frame_seeds())?;
     write(dir, "items", &wire::packed_seeds(false))?;
     write(dir, "values", &wire::packed_seeds(true))?;
     write(dir, "component_load", &component::seeds())?;

@@ -172,6 +172,126 @@ pub fn frames(data: &[u8]) {
     }
 }
 
+/// The message kinds a blob frame may carry: those after the handshake.
+const BLOB_KINDS: [Message; 4] = [
+    Message::ClientMsgs,
+    Message::ToClient,
+    Message::ToEngine,
+    Message::FromEngine,
+];
+
+/// Most blobs [`blob_frames`] hands the decoder.
+const MAX_FUZZ_BLOBS: u8 = 3;
+
+/// Harness: a blob frame's message as a receiver on the same-host channel
+/// decodes it (`codec::decode_blob_frame`), with the blobs that came with
+/// it. The first byte picks the kind (of [`BLOB_KINDS`]), the second how
+/// many blobs (up to [`MAX_FUZZ_BLOBS`]); each blob is a length byte and
+/// that many bytes; the rest is the message. A place outside the blobs, or
+/// a blob frame's form that is not one, is refused as a decode-side error
+/// naming the message's length; nothing panics.
+pub fn blob_frames(data: &[u8]) {
+    check_blob_frame(data);
+}
+
+/// [`blob_frames`]; true if the input decoded.
+pub fn check_blob_frame(data: &[u8]) -> bool {
+    let [selector, count, rest @ ..] = data else {
+        return false;
+    };
+    let kind = BLOB_KINDS[*selector as usize % BLOB_KINDS.len()];
+    let mut rest = rest;
+    let mut blobs = Vec::new();
+    for _ in 0..count % (MAX_FUZZ_BLOBS + 1) {
+        let Some((&len, after)) = rest.split_first() else {
+            return false;
+        };
+        let len = (len as usize).min(after.len());
+        blobs.push(bytes::Bytes::copy_from_slice(&after[..len]));
+        rest = &after[len..];
+    }
+    let message = bytes::Bytes::copy_from_slice(rest);
+    let checked = |err: CodecError| {
+        check_decode_error(&err, message.len());
+        false
+    };
+    match kind {
+        Message::ClientMsgs => {
+            match codec::decode_blob_frame::<Vec<ClientMsg>>(message.clone(), blobs) {
+                Ok(batch) => batch.iter().for_each(touch_client_msg),
+                Err(err) => return checked(err),
+            }
+        }
+        Message::ToClient => {
+            match codec::decode_blob_frame::<Vec<ToClient>>(message.clone(), blobs) {
+                Ok(batch) => batch.iter().for_each(touch_to_client),
+                Err(err) => return checked(err),
+            }
+        }
+        Message::ToEngine => {
+            match codec::decode_blob_frame::<Vec<ToEngine>>(message.clone(), blobs) {
+                Ok(batch) => batch.iter().for_each(touch_to_engine),
+                Err(err) => return checked(err),
+            }
+        }
+        _ => match codec::decode_blob_frame::<Vec<FromEngine>>(message.clone(), blobs) {
+            Ok(batch) => batch.iter().for_each(touch_from_engine),
+            Err(err) => return checked(err),
+        },
+    }
+    true
+}
+
+/// A sink that makes every byte string of a message a blob (up to
+/// [`MAX_FUZZ_BLOBS`] of at most 255 bytes): real blob frames, small.
+#[derive(Default)]
+struct SmallBlobs(Vec<Vec<u8>>);
+
+impl codec::BlobSink for SmallBlobs {
+    fn put(&mut self, bytes: &[u8]) -> Option<codec::BlobPlace> {
+        if self.0.len() >= MAX_FUZZ_BLOBS as usize || bytes.len() > 255 {
+            return None;
+        }
+        self.0.push(bytes.to_vec());
+        Some(codec::BlobPlace {
+            blob: self.0.len() as u32 - 1,
+            offset: 0,
+        })
+    }
+
+    fn count(&self) -> u32 {
+        self.0.len() as u32
+    }
+}
+
+/// Real blob frames, in [`blob_frames`]'s layout: each post-handshake
+/// kind's sample batches, their byte strings blobs where they fit.
+pub fn blob_frame_seeds() -> Vec<Vec<u8>> {
+    fn seeds_of<T: Serialize>(selector: u8, msgs: Vec<T>) -> Vec<Vec<u8>> {
+        msgs.into_iter()
+            .map(|msg| {
+                let (parts, sink) =
+                    codec::encode_blob_frame(&vec![msg], SmallBlobs::default(), false)
+                        .expect("a sample encodes");
+                let frame: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+                let mut seed = vec![selector, sink.0.len() as u8];
+                for blob in &sink.0 {
+                    seed.push(blob.len() as u8);
+                    seed.extend_from_slice(blob);
+                }
+                // The message: the payload after the prefix and the count.
+                seed.extend_from_slice(&frame[PREFIX_LEN + codec::BLOB_COUNT_LEN..]);
+                seed
+            })
+            .collect()
+    }
+    let mut seeds = seeds_of(0, sample_client_msgs());
+    seeds.extend(seeds_of(1, sample_to_client()));
+    seeds.extend(seeds_of(2, sample_to_engine()));
+    seeds.extend(seeds_of(3, sample_from_engine()));
+    seeds
+}
+
 /// Real frames: each kind's seeds with their prefixes, two to a stream,
 /// behind the selector byte [`frames`] reads.
 pub fn frame_seeds() -> Vec<Vec<u8>> {

@@ -146,3 +146,27 @@ fn campaign_findings_stay_refused() {
         harness(&input);
     }
 }
+
+/// Blob frames (the same-host channel) as their receivers decode them:
+/// real ones, their byte strings in small blobs, and mutants, whose places
+/// may point past their blobs or name blobs that are not there.
+#[test]
+fn blob_frames_survive_mutations() {
+    let seeds = wire::blob_frame_seeds();
+    assert!(seeds.len() >= 8, "every kind has seeds");
+    for seed in &seeds {
+        assert!(
+            wire::check_blob_frame(seed),
+            "a real blob frame does not decode"
+        );
+    }
+    // Some seeds name blobs: the places were exercised, not only inline
+    // bytes.
+    assert!(seeds.iter().any(|seed| seed[1] > 0), "no seed names a blob");
+    let mut decoded = 0;
+    for input in corpus::inputs(&seeds, WIRE_CASES, 7) {
+        decoded += usize::from(wire::check_blob_frame(&input));
+    }
+    assert!(decoded > seeds.len(), "only {decoded} inputs decoded");
+    assert!(decoded < WIRE_CASES, "every mutant decoded");
+}

@@ -54,7 +54,7 @@ use rustix::net::{
     SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags, SocketType,
 };
 use tokio::io::unix::AsyncFd;
-use wasp_proto::codec::{BlobPlace, BlobSink};
+use wasp_proto::codec::{BLOB_AT_LEAST, BlobPlace, BlobSink};
 
 use crate::NetError;
 
@@ -610,6 +610,9 @@ impl Outgoing {
 
 impl BlobSink for Outgoing {
     fn put(&mut self, bytes: &[u8]) -> Option<BlobPlace> {
+        if bytes.len() < BLOB_AT_LEAST {
+            return None;
+        }
         if let Some((mapped, offset)) = find_mapped(bytes) {
             let same = |file: &OutgoingFile| matches!(file, OutgoingFile::Mapped(m) if Arc::ptr_eq(m, &mapped));
             let blob = match self.files.iter().position(same) {
@@ -670,8 +673,10 @@ mod tests {
 
     #[test]
     fn a_blob_maps_as_it_was_made_and_is_found_by_address() {
-        let bytes: Vec<u8> = (0..3 * 4096 + 17).map(|i| i as u8).collect();
-        let mapped = map_blob(make_blob(&bytes).expect("made"), 1 << 20).expect("maps");
+        let bytes: Vec<u8> = (0..BLOB_AT_LEAST + 3 * 4096 + 17)
+            .map(|i| i as u8)
+            .collect();
+        let mapped = map_blob(make_blob(&bytes).expect("made"), 4 << 20).expect("maps");
         assert_eq!(&mapped[..], &bytes[..]);
         let (_, offset) = find_mapped(&mapped[100..200]).expect("inside a mapping");
         assert_eq!(offset, 100);
@@ -681,8 +686,14 @@ mod tests {
         let place = outgoing.put(&mapped[10..]).expect("taken");
         assert_eq!((place.blob, place.offset), (0, 10));
         assert!(matches!(outgoing.files[0], OutgoingFile::Mapped(_)));
-        let again = outgoing.put(&mapped[20..30]).expect("taken");
+        let again = outgoing
+            .put(&mapped[20..20 + BLOB_AT_LEAST])
+            .expect("taken");
         assert_eq!((again.blob, again.offset, outgoing.count()), (0, 20, 1));
+        assert!(
+            outgoing.put(&mapped[20..30]).is_none(),
+            "small bytes stay inline"
+        );
         outgoing.put(&bytes).expect("taken");
         assert!(matches!(outgoing.files[1], OutgoingFile::Made(_)));
     }

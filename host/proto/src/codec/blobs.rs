@@ -40,8 +40,9 @@ pub const BLOB_COUNT_LEN: usize = 4;
 /// Where a blob frame's big byte strings go, while it is encoded.
 pub trait BlobSink {
     /// Takes `bytes` out of the frame: the place the receiver will find
-    /// them, or `None` to keep them inline (no room for more blobs, or
-    /// the memory could not be made).
+    /// them, or `None` to keep them inline (too small to be worth a blob,
+    /// [`BLOB_AT_LEAST`]; no room for more blobs; or the memory could not
+    /// be made).
     fn put(&mut self, bytes: &[u8]) -> Option<BlobPlace>;
 
     /// How many blobs the frame names so far.
@@ -152,12 +153,9 @@ pub(crate) fn decoding_blob_frame() -> bool {
     BLOBS.with(|slot| slot.borrow().is_some())
 }
 
-/// `bytes` put in a blob of the frame being encoded, if they are big
-/// enough and the sink takes them.
+/// `bytes` put in a blob of the frame being encoded, if the sink takes
+/// them.
 pub(crate) fn put(bytes: &[u8]) -> Option<BlobPlace> {
-    if bytes.len() < BLOB_AT_LEAST {
-        return None;
-    }
     let sink = SINK.with(|slot| slot.borrow().clone())?;
     sink.borrow_mut().put(bytes)
 }
@@ -206,6 +204,9 @@ mod tests {
 
     impl BlobSink for Kept {
         fn put(&mut self, bytes: &[u8]) -> Option<BlobPlace> {
+            if bytes.len() < BLOB_AT_LEAST {
+                return None;
+            }
             self.0.push(Bytes::copy_from_slice(bytes));
             Some(BlobPlace {
                 blob: self.0.len() as u32 - 1,
