@@ -99,17 +99,7 @@ impl SameHost {
     /// the ticket to present in the `Hello`. Fails at once when the name
     /// is not reachable (another host or network namespace).
     pub async fn connect(name: &str) -> Result<(SameHost, Vec<u8>), NetError> {
-        let socket = rustix::net::socket_with(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
-            None,
-        )
-        .map_err(io::Error::from)
-        .map_err(same_host_error("opening a socket"))?;
-        let address = SocketAddrUnix::new_abstract_name(name.as_bytes())
-            .map_err(io::Error::from)
-            .map_err(same_host_error("naming the socket"))?;
+        let (socket, address) = socket_named(name)?;
         rustix::net::connect(&socket, &address)
             .map_err(io::Error::from)
             .map_err(same_host_error("connecting"))?;
@@ -244,6 +234,23 @@ impl SameHost {
     }
 }
 
+/// A new non-blocking `SOCK_SEQPACKET` Unix socket, and the abstract
+/// address `name`, to connect or bind it to.
+fn socket_named(name: &str) -> Result<(OwnedFd, SocketAddrUnix), NetError> {
+    let socket = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(io::Error::from)
+    .map_err(same_host_error("opening a socket"))?;
+    let address = SocketAddrUnix::new_abstract_name(name.as_bytes())
+        .map_err(io::Error::from)
+        .map_err(same_host_error("naming the socket"))?;
+    Ok((socket, address))
+}
+
 /// `socket` registered with tokio's reactor.
 #[allow(unsafe_code)]
 fn register(socket: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
@@ -276,17 +283,7 @@ impl SameHostListener {
     /// across its restarts (the connection files of an earlier run stay
     /// valid), and unique to it (see [`channel_name`]).
     pub fn bind(name: String) -> Result<Arc<SameHostListener>, NetError> {
-        let socket = rustix::net::socket_with(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
-            None,
-        )
-        .map_err(io::Error::from)
-        .map_err(same_host_error("opening the listening socket"))?;
-        let address = SocketAddrUnix::new_abstract_name(name.as_bytes())
-            .map_err(io::Error::from)
-            .map_err(same_host_error("naming the listening socket"))?;
+        let (socket, address) = socket_named(&name)?;
         rustix::net::bind(&socket, &address)
             .map_err(io::Error::from)
             .map_err(same_host_error("binding the listening socket"))?;
