@@ -127,12 +127,17 @@ impl SameHost {
         let mut body = [0u8; 12];
         body[..8].copy_from_slice(&seq.to_le_bytes());
         body[8..].copy_from_slice(&(fds.len() as u32).to_le_bytes());
+        self.send(&body, fds).await
+    }
+
+    /// Sends one message, `body`, carrying `fds` (none: a plain message).
+    async fn send(&self, body: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_BLOBS))];
         loop {
             let mut guard = self.socket.writable().await?;
             let sent = guard.try_io(|socket| {
                 let mut ancillary = SendAncillaryBuffer::new(&mut space);
-                if !ancillary.push(SendAncillaryMessage::ScmRights(fds)) {
+                if !fds.is_empty() && !ancillary.push(SendAncillaryMessage::ScmRights(fds)) {
                     return Err(io::Error::other(format!(
                         "{} memory files are more than a message holds",
                         fds.len()
@@ -140,7 +145,7 @@ impl SameHost {
                 }
                 rustix::net::sendmsg(
                     socket,
-                    &[IoSlice::new(&body)],
+                    &[IoSlice::new(body)],
                     &mut ancillary,
                     SendFlags::NOSIGNAL,
                 )
@@ -215,19 +220,6 @@ impl SameHost {
             });
             match received {
                 Ok(result) => return result,
-                Err(_would_block) => continue,
-            }
-        }
-    }
-
-    /// Sends a message without files (the controller's ticket).
-    async fn send_plain(&self, body: &[u8]) -> io::Result<()> {
-        loop {
-            let mut guard = self.socket.writable().await?;
-            match guard.try_io(|socket| {
-                rustix::net::send(socket, body, SendFlags::NOSIGNAL).map_err(io::Error::from)
-            }) {
-                Ok(result) => return result.map(drop),
                 Err(_would_block) => continue,
             }
         }
@@ -343,7 +335,7 @@ impl SameHostListener {
         // moment the peer can present it.
         self.keep(ticket.clone(), channel.clone());
         channel
-            .send_plain(&ticket)
+            .send(&ticket, &[])
             .await
             .map_err(same_host_error("sending a ticket"))
     }
