@@ -637,6 +637,32 @@ mod tests {
         client_conn.close(VarInt::from_u32(0), b"done");
     }
 
+    /// A same-host channel bound as the controller binds one: the
+    /// listener's task, and the two ends (the peer's, the controller's).
+    async fn bound_channel(tag: &str) -> (tokio::task::JoinHandle<()>, SameHost, Arc<SameHost>) {
+        use crate::same_host::SameHostListener;
+        let name = format!("wasp-test-{tag}-{}", std::process::id());
+        let listener = SameHostListener::bind(name).expect("binds");
+        let serving = tokio::spawn(listener.clone().serve());
+        let (peer, ticket) = SameHost::connect(listener.name()).await.expect("connects");
+        let controller = listener.take(&ticket).expect("the ticket is good");
+        (serving, peer, controller)
+    }
+
+    /// A sink that says every byte string is blob 0 at offset 0, whatever
+    /// is (or is not) passed: for frames that lie about their files.
+    struct BlobZero;
+
+    impl BlobSink for BlobZero {
+        fn put(&mut self, _: &[u8]) -> Option<wasp_proto::codec::BlobPlace> {
+            Some(wasp_proto::codec::BlobPlace { blob: 0, offset: 0 })
+        }
+
+        fn count(&self) -> u32 {
+            1
+        }
+    }
+
     /// Over a same-host channel a big list is a memory file: the receiver
     /// holds a mapping of it, and forwarding it passes the same file on
     /// (the controller's hop to an engine); a small one stays inline.
@@ -646,17 +672,13 @@ mod tests {
         use wasp_proto::codec::BLOB_AT_LEAST;
         use wasp_proto::msg::Values;
 
-        use crate::same_host::{SameHostListener, inode_of};
+        use crate::same_host::inode_of;
         let Pair {
             _endpoints,
             client: client_conn,
             server: server_conn,
         } = pair().await;
-        let listener = SameHostListener::bind(format!("wasp-test-framed-{}", std::process::id()))
-            .expect("binds");
-        let serving = tokio::spawn(listener.clone().serve());
-        let (client_side, ticket) = SameHost::connect(listener.name()).await.expect("connects");
-        let server_side = listener.take(&ticket).expect("the ticket is good");
+        let (serving, client_side, server_side) = bound_channel("framed").await;
         let big = Values::encode(&[Some(Value::from(vec![1.25f64; BLOB_AT_LEAST / 8 + 3]))])
             .expect("encodes");
         let small = Values::encode(&[Some(Value::from(vec![3u8; 10]))]).expect("encodes");
@@ -714,31 +736,17 @@ mod tests {
         use std::os::fd::{AsFd, OwnedFd};
 
         use wasp_proto::Value;
-        use wasp_proto::codec::{BLOB_AT_LEAST, BlobPlace};
+        use wasp_proto::codec::BLOB_AT_LEAST;
         use wasp_proto::msg::Values;
 
-        use crate::same_host::SameHostListener;
         let Pair {
             _endpoints,
             client: client_conn,
             server: server_conn,
         } = pair().await;
-        let listener = SameHostListener::bind(format!("wasp-test-unsealed-{}", std::process::id()))
-            .expect("binds");
-        let serving = tokio::spawn(listener.clone().serve());
-        let (client_side, ticket) = SameHost::connect(listener.name()).await.expect("connects");
-        let server_side = listener.take(&ticket).expect("the ticket is good");
+        let (serving, client_side, server_side) = bound_channel("unsealed").await;
         let big = Values::encode(&[Some(Value::from(vec![5u8; BLOB_AT_LEAST]))]).expect("encodes");
-        struct First;
-        impl BlobSink for First {
-            fn put(&mut self, _: &[u8]) -> Option<BlobPlace> {
-                Some(BlobPlace { blob: 0, offset: 0 })
-            }
-            fn count(&self) -> u32 {
-                1
-            }
-        }
-        let (parts, _) = codec::encode_blob_frame(&vec![big], First, false).expect("frames");
+        let (parts, _) = codec::encode_blob_frame(&vec![big], BlobZero, false).expect("frames");
         let server = tokio::spawn(async move {
             let (_send, mut recv) = accept_bi(&server_conn).await.expect("accepts");
             recv.attach_same_host(server_side);
@@ -783,17 +791,8 @@ mod tests {
             server: server_conn,
         } = pair().await;
         let big = Values::encode(&[Some(Value::from(vec![9u8; BLOB_AT_LEAST]))]).expect("encodes");
-        // A sink that claims a blob it never passes.
-        struct Claims;
-        impl BlobSink for Claims {
-            fn put(&mut self, _: &[u8]) -> Option<wasp_proto::codec::BlobPlace> {
-                Some(wasp_proto::codec::BlobPlace { blob: 0, offset: 0 })
-            }
-            fn count(&self) -> u32 {
-                1
-            }
-        }
-        let (parts, _) = codec::encode_blob_frame(&vec![big], Claims, false).expect("frames");
+        // Names a blob it never passes.
+        let (parts, _) = codec::encode_blob_frame(&vec![big], BlobZero, false).expect("frames");
         let server = tokio::spawn(async move {
             let (_send, mut recv) = accept_bi(&server_conn).await.expect("accepts");
             recv.recv::<Vec<Values>>()
