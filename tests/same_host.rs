@@ -13,7 +13,7 @@ mod common;
 use common::Cluster;
 
 /// `norm` of an 8 MB argument, a push of 8 MB to both engines used by
-/// reference, and a 1.6 MB result, with and without the channel: the same
+/// reference and pulled back, and a 1.6 MB result, with and without the channel: the same
 /// answers; the big result a memory file the client received only with it.
 #[tokio::test(flavor = "multi_thread")]
 async fn big_values_cross_one_host_as_memory_files_and_quic_without_the_channel() {
@@ -57,6 +57,16 @@ async fn big_values_cross_one_host_as_memory_files_and_quic_without_the_channel(
             vec![Some(Value::F64(expected_norm)); 2],
             "each engine's pushed copy, same_host {same_host}"
         );
+        // Kept by each engine as the bytes it received (on one host, the
+        // client's memory file) and pulled back as it was pushed.
+        let pulled = dv.pull("a").await.expect("pulls");
+        assert_eq!(pulled.len(), 2);
+        for value in pulled {
+            assert!(
+                matches!(&value, Value::Array(array) if matches!(&**array, wasp_proto::Array::F64(v) if *v == a)),
+                "the pushed list comes back as it went, a typed list, same_host {same_host}"
+            );
+        }
 
         let received = wasp_net::same_host::blobs_received();
         let zeros = lview

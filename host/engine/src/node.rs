@@ -904,7 +904,7 @@ fn apply_namespace_op(
             // Decoded here, not by the controller, which forwards the
             // bytes; every value is checked for depth as it is decoded,
             // and the whole against the namespace limit below.
-            let entries = entries.decode().map_err(|err| {
+            let entries = entries.decode_sharing().map_err(|err| {
                 format!("engine {engine}: the pushed values do not decode: {err}")
             })?;
             // A name given twice keeps its last value, so each name counts
@@ -990,7 +990,7 @@ fn resolve_refs(
             },
         })
     };
-    let lists = task.items.decode().map_err(|err| {
+    let lists = task.items.decode_sharing().map_err(|err| {
         Unresolved::Refused(refused(format!(
             "the task's arguments do not decode: {err}"
         )))

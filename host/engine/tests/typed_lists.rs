@@ -27,6 +27,7 @@ fn reversed(array: &Array) -> Array {
         ($($case:ident),*) => {
             match array {
                 $(Array::$case(v) => Array::$case(v.iter().rev().copied().collect()),)*
+                Array::Shared(_) => reversed(&array.owned()),
             }
         };
     }

@@ -15,9 +15,18 @@
 //! An `Array` and a [`Value::List`] of the same scalars are the same WIT
 //! value: they compare equal, print the same JSON, and pass the same type
 //! check. The wire keeps whichever form was sent.
+//!
+//! A receiver that only passes an array on (an engine lowers it into a
+//! guest's memory, or keeps it in a namespace and later lowers it) may
+//! decode it as [`Array::Shared`]: its little-endian bytes where they
+//! arrived, in the memory file or frame they came in, not copied into a
+//! vector of its own ([`Packed::decode_sharing`](crate::msg::Packed::decode_sharing)).
+//! A 100 MB push then costs each engine no copy at all.
 
+use std::borrow::Cow;
 use std::fmt;
 
+use bytes::Bytes;
 use serde::ser::{Serialize, Serializer};
 
 use crate::value::Value;
@@ -46,6 +55,70 @@ pub enum Array {
     F32(Vec<f32>),
     /// `list<f64>`
     F64(Vec<f64>),
+    /// Any of the cases above, as its items' little-endian bytes in a
+    /// buffer shared with what they came in; see the module documentation.
+    Shared(SharedItems),
+}
+
+/// The items of an [`Array::Shared`]: an element type and the items'
+/// little-endian bytes, a whole number of items (checked when made), at
+/// whatever alignment they arrived.
+#[derive(Clone)]
+pub struct SharedItems {
+    /// The case of the element type, an index into [`ELEMENTS`].
+    case: usize,
+    bytes: Bytes,
+}
+
+impl SharedItems {
+    /// Items of case `case` ([`ELEMENTS`]) held as `bytes`; an error if
+    /// there is no such case or the bytes are not a whole number of items.
+    pub(crate) fn new(case: usize, bytes: Bytes) -> Result<Self, String> {
+        let size = item_size(case).ok_or_else(|| format!("no array case {case}"))?;
+        whole_items(bytes.len(), size)?;
+        Ok(Self { case, bytes })
+    }
+
+    /// The items in a vector of their own (one copy).
+    pub fn to_owned_array(&self) -> Array {
+        Array::items_of(self.case, &self.bytes)
+    }
+
+    /// The items' little-endian bytes.
+    pub fn as_le_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl fmt::Debug for SharedItems {
+    /// As the owned array of the same items prints.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Shared")
+            .field(&self.to_owned_array())
+            .finish()
+    }
+}
+
+/// The size of one item of case `case` ([`ELEMENTS`]), if there is one.
+fn item_size(case: usize) -> Option<usize> {
+    Some(match case {
+        0 | 1 => 1,
+        2 | 3 => 2,
+        4 | 5 | 8 => 4,
+        6 | 7 | 9 => 8,
+        _ => return None,
+    })
+}
+
+/// `Ok` if `len` bytes are a whole number of `size`-byte items.
+fn whole_items(len: usize, size: usize) -> Result<(), String> {
+    if len.is_multiple_of(size) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{len} bytes are not a whole number of {size}-byte items"
+        ))
+    }
 }
 
 /// The element types of [`Array`]'s cases, in declaration order: the case
@@ -54,8 +127,10 @@ pub(crate) const ELEMENTS: &[&str] = &[
     "S8", "U8", "S16", "U16", "S32", "U32", "S64", "U64", "F32", "F64",
 ];
 
-/// Runs `$body` with `$v` bound to the vector of `$array`, whatever its case.
-macro_rules! each {
+/// Runs `$body` with `$v` bound to the vector of `$array`, whatever its
+/// case but [`Array::Shared`] (whose items are bytes: see
+/// [`Array::owned`] for them as a vector).
+macro_rules! each_owned {
     ($array:expr, $v:ident => $body:expr) => {
         match $array {
             Array::S8($v) => $body,
@@ -68,6 +143,7 @@ macro_rules! each {
             Array::U64($v) => $body,
             Array::F32($v) => $body,
             Array::F64($v) => $body,
+            Array::Shared(_) => unreachable!("callers pass Array::owned()"),
         }
     };
 }
@@ -75,7 +151,10 @@ macro_rules! each {
 impl Array {
     /// How many items it holds.
     pub fn len(&self) -> usize {
-        each!(self, v => v.len())
+        match self {
+            Array::Shared(shared) => shared.bytes.len() / self.item_bytes(),
+            owned => each_owned!(owned, v => v.len()),
+        }
     }
 
     /// Whether it holds none.
@@ -85,27 +164,25 @@ impl Array {
 
     /// The WIT type of its items.
     pub fn element_type(&self) -> Type {
-        match self {
-            Array::S8(_) => Type::S8,
-            Array::U8(_) => Type::U8,
-            Array::S16(_) => Type::S16,
-            Array::U16(_) => Type::U16,
-            Array::S32(_) => Type::S32,
-            Array::U32(_) => Type::U32,
-            Array::S64(_) => Type::S64,
-            Array::U64(_) => Type::U64,
-            Array::F32(_) => Type::F32,
-            Array::F64(_) => Type::F64,
+        match self.case() {
+            0 => Type::S8,
+            1 => Type::U8,
+            2 => Type::S16,
+            3 => Type::U16,
+            4 => Type::S32,
+            5 => Type::U32,
+            6 => Type::S64,
+            7 => Type::U64,
+            8 => Type::F32,
+            _ => Type::F64,
         }
     }
 
     /// The size of one item, in bytes (in memory, on the wire and in a
     /// guest's memory alike).
     pub fn item_bytes(&self) -> usize {
-        fn item_size<T>(_: &[T]) -> usize {
-            std::mem::size_of::<T>()
-        }
-        each!(self, v => item_size(v))
+        // Every case has a size (`item_size` covers `ELEMENTS`).
+        item_size(self.case()).unwrap_or(1)
     }
 
     /// The items' bytes in memory (and on the wire).
@@ -114,8 +191,9 @@ impl Array {
     }
 
     /// The case index on the wire ([`ELEMENTS`]).
-    fn case(&self) -> u32 {
+    fn case(&self) -> usize {
         match self {
+            Array::Shared(shared) => shared.case,
             Array::S8(_) => 0,
             Array::U8(_) => 1,
             Array::S16(_) => 2,
@@ -132,6 +210,12 @@ impl Array {
     /// Item `i` as a scalar [`Value`].
     pub fn get(&self, i: usize) -> Option<Value> {
         Some(match self {
+            Array::Shared(shared) => {
+                let size = self.item_bytes();
+                let start = i.checked_mul(size)?;
+                let item = shared.bytes.get(start..start.checked_add(size)?)?;
+                return Array::items_of(shared.case, item).get(0);
+            }
             Array::S8(v) => Value::S8(*v.get(i)?),
             Array::U8(v) => Value::U8(*v.get(i)?),
             Array::S16(v) => Value::S16(*v.get(i)?),
@@ -148,7 +232,17 @@ impl Array {
     /// Every item as a scalar [`Value`] (the per-item form, for code that
     /// walks a [`Value::List`]).
     pub fn to_values(&self) -> Vec<Value> {
-        (0..self.len()).filter_map(|i| self.get(i)).collect()
+        let owned = self.owned();
+        (0..owned.len()).filter_map(|i| owned.get(i)).collect()
+    }
+
+    /// The array with its items in a vector of its own: itself, unless it
+    /// is [`Array::Shared`] (then a copy).
+    pub fn owned(&self) -> Cow<'_, Array> {
+        match self {
+            Array::Shared(shared) => Cow::Owned(shared.to_owned_array()),
+            owned => Cow::Borrowed(owned),
+        }
     }
 
     /// `items` as an array of `element`s, if `element` has an array case
@@ -210,12 +304,13 @@ impl Array {
     /// `dv.scatter` deals a sequence.
     pub fn split(&self, parts: usize) -> Vec<Array> {
         let parts = parts.max(1);
+        let owned = self.owned();
         let (base, extra) = (self.len() / parts, self.len() % parts);
         let mut start = 0;
         (0..parts)
             .map(|p| {
                 let end = start + base + usize::from(p < extra);
-                let part = each!(self, v => Array::from(v[start..end].to_vec()));
+                let part = each_owned!(&*owned, v => Array::from(v[start..end].to_vec()));
                 start = end;
                 part
             })
@@ -229,9 +324,9 @@ impl Array {
         let Some(first) = nonempty.next() else {
             return parts.first().cloned();
         };
-        let mut joined = first.clone();
+        let mut joined = first.owned().into_owned();
         for part in nonempty {
-            match (&mut joined, part) {
+            match (&mut joined, &*part.owned()) {
                 (Array::S8(a), Array::S8(b)) => a.extend_from_slice(b),
                 (Array::U8(a), Array::U8(b)) => a.extend_from_slice(b),
                 (Array::S16(a), Array::S16(b)) => a.extend_from_slice(b),
@@ -251,24 +346,28 @@ impl Array {
     /// Whether `items` are this array's items, one for one (a
     /// [`Value::List`] of the same scalars is the same WIT value).
     pub(crate) fn same_as_values(&self, items: &[Value]) -> bool {
-        items.len() == self.len()
+        let owned = self.owned();
+        items.len() == owned.len()
             && items
                 .iter()
                 .enumerate()
-                .all(|(i, item)| self.get(i).as_ref() == Some(item))
+                .all(|(i, item)| owned.get(i).as_ref() == Some(item))
     }
 
     /// The items' little-endian bytes, as the wire carries them.
-    pub fn to_le_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+    pub fn to_le_bytes(&self) -> Cow<'_, [u8]> {
+        if let Array::Shared(shared) = self {
+            return Cow::Borrowed(&shared.bytes);
+        }
         #[cfg(target_endian = "little")]
         {
-            std::borrow::Cow::Borrowed(each!(self, v => bytemuck::cast_slice(v)))
+            Cow::Borrowed(each_owned!(self, v => bytemuck::cast_slice(v)))
         }
         #[cfg(not(target_endian = "little"))]
         {
             let mut bytes = Vec::with_capacity(self.byte_len());
-            each!(self, v => v.iter().for_each(|x| bytes.extend_from_slice(&x.to_le_bytes())));
-            std::borrow::Cow::Owned(bytes)
+            each_owned!(self, v => v.iter().for_each(|x| bytes.extend_from_slice(&x.to_le_bytes())));
+            Cow::Owned(bytes)
         }
     }
 
@@ -292,12 +391,7 @@ impl Array {
     /// The bytes of one item of a list of `element`s (which is also its
     /// alignment in a guest's memory), if `element` has an array case.
     pub fn item_bytes_of(element: &Type) -> Option<usize> {
-        Some(match Array::case_of(element)? {
-            0 | 1 => 1,
-            2 | 3 => 2,
-            4 | 5 | 8 => 4,
-            _ => 8,
-        })
+        item_size(Array::case_of(element)?)
     }
 
     /// An array of `element`s from their little-endian bytes (as a guest's
@@ -313,44 +407,56 @@ impl Array {
     /// bytes; an error if there is no such case or the bytes are not a
     /// whole number of items.
     pub(crate) fn from_le_bytes(case: usize, bytes: &[u8]) -> Result<Array, String> {
+        let size = item_size(case).ok_or_else(|| format!("no array case {case}"))?;
+        whole_items(bytes.len(), size)?;
+        Ok(Array::items_of(case, bytes))
+    }
+
+    /// An array of case `case` (one of [`ELEMENTS`]; the last for any
+    /// other) from little-endian bytes, a whole number of items (checked by
+    /// the caller; a partial item at the end would read as zero-padded).
+    fn items_of(case: usize, bytes: &[u8]) -> Array {
         fn items<T: bytemuck::Pod, const N: usize>(
             bytes: &[u8],
             from_le: fn([u8; N]) -> T,
-        ) -> Result<Vec<T>, String> {
-            if !bytes.len().is_multiple_of(N) {
-                return Err(format!(
-                    "{} bytes are not a whole number of {N}-byte items",
-                    bytes.len()
-                ));
-            }
+        ) -> Vec<T> {
             if cfg!(target_endian = "little") {
                 // The bytes may sit at any alignment in a frame: copied
                 // into an aligned vector, which is the one copy needed.
-                Ok(bytemuck::pod_collect_to_vec(bytes))
+                bytemuck::pod_collect_to_vec(bytes)
             } else {
-                Ok(bytes
+                bytes
                     .chunks_exact(N)
                     .map(|chunk| {
                         let mut item = [0u8; N];
                         item.copy_from_slice(chunk);
                         from_le(item)
                     })
-                    .collect())
+                    .collect()
             }
         }
-        Ok(match case {
-            0 => Array::S8(items(bytes, i8::from_le_bytes)?),
+        match case {
+            0 => Array::S8(items(bytes, i8::from_le_bytes)),
             1 => Array::U8(bytes.to_vec()),
-            2 => Array::S16(items(bytes, i16::from_le_bytes)?),
-            3 => Array::U16(items(bytes, u16::from_le_bytes)?),
-            4 => Array::S32(items(bytes, i32::from_le_bytes)?),
-            5 => Array::U32(items(bytes, u32::from_le_bytes)?),
-            6 => Array::S64(items(bytes, i64::from_le_bytes)?),
-            7 => Array::U64(items(bytes, u64::from_le_bytes)?),
-            8 => Array::F32(items(bytes, f32::from_le_bytes)?),
-            9 => Array::F64(items(bytes, f64::from_le_bytes)?),
-            other => return Err(format!("no array case {other}")),
-        })
+            2 => Array::S16(items(bytes, i16::from_le_bytes)),
+            3 => Array::U16(items(bytes, u16::from_le_bytes)),
+            4 => Array::S32(items(bytes, i32::from_le_bytes)),
+            5 => Array::U32(items(bytes, u32::from_le_bytes)),
+            6 => Array::S64(items(bytes, i64::from_le_bytes)),
+            7 => Array::U64(items(bytes, u64::from_le_bytes)),
+            8 => Array::F32(items(bytes, f32::from_le_bytes)),
+            _ => Array::F64(items(bytes, f64::from_le_bytes)),
+        }
+    }
+
+    /// An array of case `case` held as `bytes` themselves when they are
+    /// big enough to be worth sharing ([`crate::codec::SLICE_AT_LEAST`]),
+    /// otherwise copied; an error as [`Array::from_le_bytes`] gives.
+    pub(crate) fn from_shared_le_bytes(case: usize, bytes: Bytes) -> Result<Array, String> {
+        if bytes.len() < crate::codec::SLICE_AT_LEAST {
+            return Array::from_le_bytes(case, &bytes);
+        }
+        SharedItems::new(case, bytes).map(Array::Shared)
     }
 }
 
@@ -358,6 +464,9 @@ impl PartialEq for Array {
     /// Item by item, as the WIT values they are: floats compare as `==`
     /// does (a NaN is unequal to itself), as [`Value::F64`]s do.
     fn eq(&self, other: &Self) -> bool {
+        if matches!(self, Array::Shared(_)) || matches!(other, Array::Shared(_)) {
+            return *self.owned() == *other.owned();
+        }
         match (self, other) {
             (Array::S8(a), Array::S8(b)) => a == b,
             (Array::U8(a), Array::U8(b)) => a == b,
@@ -381,8 +490,8 @@ impl Serialize for Array {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_newtype_variant(
             "Array",
-            self.case(),
-            ELEMENTS[self.case() as usize],
+            self.case() as u32,
+            ELEMENTS[self.case()],
             serde_bytes::Bytes::new(&self.to_le_bytes()),
         )
     }
@@ -433,7 +542,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::codec;
+    use crate::codec::{self, SLICE_AT_LEAST};
+    use crate::msg::Entries;
     use crate::testing::{arb_array, same_value};
     use crate::{json_to_value, value_to_json};
 
@@ -487,6 +597,98 @@ mod tests {
             prop_assert!(same_value(&Value::List(array.to_values()), &value));
             prop_assert_eq!(back.check(&ty, "v"), Ok(()));
         }
+    }
+
+    /// Items of case `case` from arbitrary bytes, cut to whole items.
+    fn array_of_bytes(case: usize, mut bytes: Vec<u8>) -> Array {
+        let size = item_size(case).expect("a case");
+        bytes.truncate(bytes.len() / size * size);
+        Array::from_le_bytes(case, &bytes).expect("whole items")
+    }
+
+    /// The typed list an entry of `entries` decoded to.
+    fn entry_array(entries: &[(String, Value)], at: usize) -> &Array {
+        match &entries[at].1 {
+            Value::Array(array) => array,
+            other => panic!("not a typed list: {other:?}"),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Decoded for passing on, a big typed list is its bytes where
+        /// they arrived (no copy), and it is the same value as the list
+        /// sent in every way a reader sees: items, JSON, equality, its
+        /// encoding, scatter and gather.
+        #[test]
+        fn a_big_typed_list_decoded_for_passing_on_is_a_slice_of_what_came(
+            case in 0usize..10,
+            bytes in prop::collection::vec(any::<u8>(), SLICE_AT_LEAST..SLICE_AT_LEAST + 4096),
+        ) {
+            let sent = array_of_bytes(case, bytes);
+            let value = Value::from(sent.clone());
+            let packed = Entries::encode(&[("a".to_owned(), value.clone())]).expect("encodes");
+            let decoded = packed.decode_sharing().expect("decodes");
+            let shared = entry_array(&decoded, 0);
+            let Array::Shared(items) = shared else {
+                return Err(TestCaseError::fail(format!("copied: {shared:?}")));
+            };
+            let within = packed.as_bytes().as_ptr_range();
+            prop_assert!(within.contains(&items.as_le_bytes().as_ptr()));
+            prop_assert_eq!(shared.len(), sent.len());
+            prop_assert_eq!(shared.element_type(), sent.element_type());
+            prop_assert!(same_value(&decoded[0].1, &value));
+            for i in [0, sent.len() / 2, sent.len() - 1, sent.len()] {
+                let same = match (shared.get(i), sent.get(i)) {
+                    (Some(a), Some(b)) => same_value(&a, &b),
+                    (a, b) => a.is_none() && b.is_none(),
+                };
+                prop_assert!(same, "item {}", i);
+            }
+            prop_assert_eq!(value_to_json(&decoded[0].1), value_to_json(&value));
+            prop_assert_eq!(codec::encode(&decoded[0].1).expect("encodes"), codec::encode(&value).expect("encodes"));
+            let parts = shared.split(3);
+            prop_assert!(parts.iter().all(|part| !matches!(part, Array::Shared(_))));
+            let joined = Array::concat(&parts).expect("one element type");
+            prop_assert!(same_value(&Value::from(joined), &value));
+            // Read for keeps (a client), the same bytes are a vector.
+            let kept = packed.decode().expect("decodes");
+            prop_assert!(!matches!(entry_array(&kept, 0), Array::Shared(_)));
+        }
+    }
+
+    #[test]
+    fn small_lists_and_lists_that_are_a_small_part_of_what_came_are_copied() {
+        let big = Value::from(vec![1.5f64; SLICE_AT_LEAST / 8]);
+        let small = Value::from(vec![2.5f64; 16]);
+        // Five big lists: each is a fifth of the bytes, so keeping one
+        // would pin five times its size.
+        let five: Vec<(String, Value)> = (0..5).map(|i| (format!("b{i}"), big.clone())).collect();
+        let decoded = Entries::encode(&five)
+            .expect("encodes")
+            .decode_sharing()
+            .expect("decodes");
+        assert!(
+            decoded
+                .iter()
+                .enumerate()
+                .all(|(i, _)| !matches!(entry_array(&decoded, i), Array::Shared(_)))
+        );
+        assert!(decoded.iter().all(|(_, value)| *value == big));
+        // A big list beside a small one: the big one shared, the small copied.
+        let two = vec![
+            ("b".to_owned(), big.clone()),
+            ("s".to_owned(), small.clone()),
+        ];
+        let decoded = Entries::encode(&two)
+            .expect("encodes")
+            .decode_sharing()
+            .expect("decodes");
+        assert!(matches!(entry_array(&decoded, 0), Array::Shared(_)));
+        assert!(matches!(entry_array(&decoded, 1), Array::F64(_)));
+        assert_eq!(decoded[0].1, big);
+        assert_eq!(decoded[1].1, small);
     }
 
     #[test]

@@ -433,7 +433,8 @@ impl<'de> DeserializeSeed<'de> for ArrayBytes<'_> {
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Array, D::Error> {
         // Borrowed from the frame where the format can (bincode): the
-        // vector built from them is the only copy.
+        // vector built from them is the only copy, and none is made when
+        // the bytes are shared (`codec::arrays_slice`).
         deserializer.deserialize_bytes(self)
     }
 }
@@ -447,7 +448,13 @@ impl<'de> Visitor<'de> for ArrayBytes<'_> {
 
     fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Array, E> {
         self.meter.charge(size_of::<Array>() + bytes.len())?;
-        Array::from_le_bytes(self.case, bytes).map_err(E::custom)
+        match crate::codec::arrays_slice(bytes) {
+            // Decoded by a receiver that only passes them on: kept where
+            // they are (`Packed::decode_sharing`).
+            Some(shared) => Array::from_shared_le_bytes(self.case, shared),
+            None => Array::from_le_bytes(self.case, bytes),
+        }
+        .map_err(E::custom)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Array, A::Error> {

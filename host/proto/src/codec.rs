@@ -416,15 +416,49 @@ pub(crate) fn frame_slice(bytes: &[u8]) -> Option<Bytes> {
     if bytes.len() < SLICE_AT_LEAST {
         return None;
     }
-    FRAME.with(|frame| {
-        let frame = frame.borrow();
-        let frame = frame.as_ref()?;
-        // Where the bytes are, compared as addresses: inside the frame's
-        // buffer, or (a copy made by the decoder) not.
-        let start = (bytes.as_ptr() as usize).checked_sub(frame.as_ptr() as usize)?;
-        let end = start.checked_add(bytes.len())?;
-        (end <= frame.len() && bytes.len() * 2 >= frame.len()).then(|| frame.slice(start..end))
-    })
+    FRAME.with(|frame| slice_within(frame.borrow().as_ref()?, bytes, 2))
+}
+
+/// `bytes` as a slice of `buffer` if they lie inside it and are at least
+/// `1 / share` of it (so that a slice kept pins at most `share` times its
+/// own size).
+fn slice_within(buffer: &Bytes, bytes: &[u8], share: usize) -> Option<Bytes> {
+    // Where the bytes are, compared as addresses: inside the buffer, or (a
+    // copy made by the decoder) not.
+    let start = (bytes.as_ptr() as usize).checked_sub(buffer.as_ptr() as usize)?;
+    let end = start.checked_add(bytes.len())?;
+    (end <= buffer.len() && bytes.len().saturating_mul(share) >= buffer.len())
+        .then(|| buffer.slice(start..end))
+}
+
+/// [`decode_seed`] of `bytes` in which a big typed list
+/// ([`Array::Shared`](crate::Array::Shared)) is a slice of `bytes`, not a
+/// copy: see [`arrays_slice`].
+pub(crate) fn decode_seed_sharing<'de, S: DeserializeSeed<'de>>(
+    seed: S,
+    bytes: &'de Bytes,
+) -> Result<S::Value, CodecError> {
+    let previous = SHARING.with(|sharing| sharing.replace(Some(bytes.clone())));
+    let decoded = decode_seed(seed, bytes);
+    SHARING.with(|sharing| sharing.replace(previous));
+    decoded
+}
+
+thread_local! {
+    /// The bytes [`decode_seed_sharing`] is decoding on this thread, if any.
+    static SHARING: std::cell::RefCell<Option<Bytes>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A typed list's `bytes` as a slice of what [`decode_seed_sharing`] is
+/// decoding on this thread, if they lie inside it, are at least
+/// [`SLICE_AT_LEAST`] and at least a quarter of it (a list kept in a
+/// namespace then pins at most four times its own size of the push it
+/// came in).
+pub(crate) fn arrays_slice(bytes: &[u8]) -> Option<Bytes> {
+    if bytes.len() < SLICE_AT_LEAST {
+        return None;
+    }
+    SHARING.with(|sharing| slice_within(sharing.borrow().as_ref()?, bytes, 4))
 }
 
 /// [`decode`] through a seed, which carries state into the decode (the

@@ -648,6 +648,18 @@ impl<T: Serialize + DeserializeOwned> Packed<T> {
         let items: Vec<T> = crate::codec::decode(&self.bytes)?;
         self.check_count(items)
     }
+
+    /// [`Packed::decode`] for a receiver that passes big typed lists on
+    /// rather than reading them (an engine: into a guest's memory, or into
+    /// its namespace and later a guest's): each is an
+    /// [`Array::Shared`](crate::Array::Shared), a slice of these bytes (the
+    /// memory file or frame they came in) rather than a copy, when it is
+    /// at least [`SLICE_AT_LEAST`](crate::codec::SLICE_AT_LEAST) and a
+    /// quarter of them.
+    pub fn decode_sharing(&self) -> Result<Vec<T>, CodecError> {
+        let items: Vec<T> = crate::codec::decode_seed_sharing(PhantomData::<Vec<T>>, &self.bytes)?;
+        self.check_count(items)
+    }
 }
 
 /// `packed`'s items, each decoded within `budget`: decoding stops at the
