@@ -58,6 +58,9 @@ use wasp_proto::codec::{BLOB_AT_LEAST, BlobPlace, BlobSink};
 
 use crate::NetError;
 
+mod spill;
+pub use spill::spill;
+
 /// Most blobs one frame may name: more big values in one message travel
 /// inline.
 pub const MAX_BLOBS: usize = 64;
@@ -453,28 +456,6 @@ pub fn blobs_received() -> usize {
 /// Counts blobs received (see [`blobs_received`]).
 pub(crate) fn count_received(blobs: usize) {
     RECEIVED.fetch_add(blobs, Ordering::Relaxed);
-}
-
-/// A [`wasp_proto::msg::Spill`]: the encoding written straight into a new
-/// sealed memory file, mapped read-only. A frame to a same-host peer then
-/// passes that file as it is ([`Outgoing`] finds it by address), so a
-/// client's 8 MB argument is copied once, from the user's vector into the
-/// file, rather than into a buffer and then into a file; sent through
-/// QUIC instead, the mapping is read as any bytes are.
-pub fn spill(write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>) -> io::Result<Bytes> {
-    let fd =
-        rustix::fs::memfd_create("wasp-blob", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
-    let mut file = std::fs::File::from(fd);
-    {
-        // Small pieces gathered; a big one (a typed list's bytes) goes
-        // straight through.
-        let mut buffered = io::BufWriter::with_capacity(64 * 1024, &mut file);
-        write(&mut buffered)?;
-        buffered.flush()?;
-    }
-    let fd = OwnedFd::from(file);
-    rustix::fs::fcntl_add_seals(&fd, REQUIRED_SEALS | SealFlags::SEAL)?;
-    map_blob(fd, usize::MAX)
 }
 
 /// A received memory file, mapped.
