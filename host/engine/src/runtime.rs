@@ -60,10 +60,16 @@ pub struct RuntimeConfig {
     pub keep_resident: usize,
 }
 
-/// The default of [`RuntimeConfig::keep_resident`]: 1 MiB, which covers a
-/// small task's memory. A typed `norm` of 8 MB runs in about 5 ms with
-/// 16 MiB against 7.5 ms with this (`bigvalues`, A pushed once).
-pub const KEEP_RESIDENT: usize = 1 << 20;
+/// The default of [`RuntimeConfig::keep_resident`]: 16 MiB, which covers
+/// a task with a few million numbers in its arguments (an 8 MB `norm` of
+/// the seed notebook) as well as a small one. A page past it costs a fault
+/// on every run, which on the 2-core virtual machines we measure on is the
+/// bulk of a big task's time: an 8 MB `norm` end to end took 17.7 ms with
+/// 1 MiB and 12.7 ms with this (`norm` through a cluster, medians of 60).
+/// The price is idle memory: what a task dirtied, up to this much, stays
+/// resident (zeroed) in its slot, so an engine that has run big tasks in
+/// all of its 16 slots holds up to 256 MiB more than a fresh one.
+pub const KEEP_RESIDENT: usize = 16 << 20;
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
@@ -778,10 +784,9 @@ pub fn engine_config(limits: &Limits, max_instances: u32, keep_resident: usize) 
         // PAGEMAP_SCAN (Linux 6.7+) only the pages the task dirtied are
         // reset, so a small task pays for what it touched. Fresh-store call
         // of `area`: 22.7 -> 7.2 us (bench runtime). What stays resident is
-        // bounded: `keep_resident` (1 MiB by default) per memory slot and
-        // 64 KiB per table slot, so with the default 64 instances (128
-        // memories, 512 tables) 160 MiB at most, and only once that many
-        // different modules have run; an engine has 8 instances.
+        // bounded: `keep_resident` (16 MiB by default) per memory slot and
+        // 64 KiB per table slot, and only what tasks dirtied: an engine has
+        // 8 instances (16 memories, 64 tables), so 260 MiB at most.
         .linear_memory_keep_resident(keep_resident)
         .table_keep_resident(1 << 16)
         .pagemap_scan(wasmtime::Enabled::Auto);
