@@ -1093,7 +1093,7 @@ async fn run_task(
             0,
             None,
         ),
-        Ok(module) => run_items(runtime, engine, &module, &task, &mut meta, spare, queue).await,
+        Ok(module) => run_items(runtime, engine, &module, task, &mut meta, spare, queue).await,
     };
     meta.completed_us = now_us();
     let result = TaskResult {

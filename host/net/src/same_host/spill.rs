@@ -134,6 +134,18 @@ pub fn spill(write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>) -> io::Res
     map_blob(fd, usize::MAX)
 }
 
+/// Bytes of the spare file this process holds now (0 if none): memory it
+/// holds without mapping it, so its resident set leaves it out.
+pub fn spare_bytes() -> usize {
+    Spares::get()
+        .and_then(Spares::lock)
+        .and_then(|state| {
+            let (file, _) = state.ready.as_ref()?;
+            Some(rustix::fs::fstat(file).ok()?.st_blocks as usize * 512)
+        })
+        .unwrap_or(0)
+}
+
 /// Writes an encoding into `file` (or a new one) from its start, cuts it
 /// to what was written, and seals it; the file and its length.
 fn spill_into(
