@@ -284,13 +284,12 @@ async fn a_typed_array_scatters_resolves_by_reference_and_gathers_back() {
         .unwrap();
     let norms = ar.get(None).await.unwrap();
     let expected = |part: &[f64]| part.iter().map(|x| x * x).sum::<f64>().sqrt();
-    assert_eq!(
-        norms,
-        vec![
-            Some(Value::F64(expected(&a[..500_000]))),
-            Some(Value::F64(expected(&a[500_000..])))
-        ]
-    );
+    // The task sums as numpy does (in eight running sums), so its last
+    // bits may differ from one long sum's.
+    let near = |got: &Option<Value>, want: f64| matches!(got, Some(Value::F64(x)) if (x - want).abs() <= 1e-12 * want);
+    assert_eq!(norms.len(), 2);
+    assert!(near(&norms[0], expected(&a[..500_000])), "{norms:?}");
+    assert!(near(&norms[1], expected(&a[500_000..])), "{norms:?}");
     assert_eq!(dv.gather_array("a").await.unwrap(), array);
     // Pushed whole to every engine once, it is passed by reference to
     // load-balanced calls, wherever they run (`lview.apply(f,
@@ -308,10 +307,8 @@ async fn a_typed_array_scatters_resolves_by_reference_and_gathers_back() {
             )
             .await
             .unwrap();
-        assert_eq!(
-            ar.get_one(None).await.unwrap(),
-            Some(Value::F64(expected(&a)))
-        );
+        let got = ar.get_one(None).await.unwrap();
+        assert!(near(&got, expected(&a)), "{got:?}");
     }
     // Item by item, the same list gathers to the same items.
     assert_eq!(dv.gather("a").await.unwrap().len(), 1_000_000);

@@ -284,7 +284,8 @@ fn data(n: usize) -> Vec<f64> {
         .collect()
 }
 
-/// The 2-norm, as the `norm` task computes it, to check its answers.
+/// The 2-norm, to check the `norm` task's answers (within rounding: the
+/// task sums in eight running sums).
 fn norm2(v: &[f64]) -> f64 {
     v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
