@@ -396,10 +396,40 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, CodecError> {
 /// client read theirs in place until they decode them. Only the bulk is
 /// sliced: a small list slicing a big frame would keep all of it alive.
 pub fn decode_frame<T: DeserializeOwned>(payload: Bytes) -> Result<T, CodecError> {
-    let previous = FRAME.with(|frame| frame.replace(Some(payload.clone())));
-    let decoded = decode_in_frame(PhantomData::<T>, &payload);
-    FRAME.with(|frame| frame.replace(previous));
+    while_set(&FRAME, payload.clone(), || {
+        decode_in_frame(PhantomData::<T>, &payload)
+    })
+}
+
+/// A thread's buffer being decoded, if any: the frame ([`FRAME`]) or the
+/// bytes big typed lists may share ([`SHARING`]).
+type DecodingBuffer = std::thread::LocalKey<std::cell::RefCell<Option<Bytes>>>;
+
+/// Runs `decode` with `buffer` set to `bytes` on this thread.
+fn while_set<T>(buffer: &'static DecodingBuffer, bytes: Bytes, decode: impl FnOnce() -> T) -> T {
+    let previous = buffer.with(|b| b.replace(Some(bytes)));
+    let decoded = decode();
+    buffer.with(|b| b.replace(previous));
     decoded
+}
+
+/// `bytes` as a slice of what `buffer` holds on this thread, if they are
+/// at least [`SLICE_AT_LEAST`] and lie inside it, at least `1 / share` of
+/// it (so that a slice kept pins at most `share` times its own size).
+fn slice_of(buffer: &'static DecodingBuffer, bytes: &[u8], share: usize) -> Option<Bytes> {
+    if bytes.len() < SLICE_AT_LEAST {
+        return None;
+    }
+    buffer.with(|b| {
+        let b = b.borrow();
+        let buffer = b.as_ref()?;
+        // Where the bytes are, compared as addresses: inside the buffer,
+        // or (a copy made by the decoder) not.
+        let start = (bytes.as_ptr() as usize).checked_sub(buffer.as_ptr() as usize)?;
+        let end = start.checked_add(bytes.len())?;
+        (end <= buffer.len() && bytes.len().saturating_mul(share) >= buffer.len())
+            .then(|| buffer.slice(start..end))
+    })
 }
 
 /// The smallest bytes [`decode_frame`] slices rather than copies.
@@ -413,22 +443,7 @@ thread_local! {
 /// `bytes` as a slice of the frame being decoded on this thread, if they
 /// lie inside it and are the bulk of it (see [`decode_frame`]).
 pub(crate) fn frame_slice(bytes: &[u8]) -> Option<Bytes> {
-    if bytes.len() < SLICE_AT_LEAST {
-        return None;
-    }
-    FRAME.with(|frame| slice_within(frame.borrow().as_ref()?, bytes, 2))
-}
-
-/// `bytes` as a slice of `buffer` if they lie inside it and are at least
-/// `1 / share` of it (so that a slice kept pins at most `share` times its
-/// own size).
-fn slice_within(buffer: &Bytes, bytes: &[u8], share: usize) -> Option<Bytes> {
-    // Where the bytes are, compared as addresses: inside the buffer, or (a
-    // copy made by the decoder) not.
-    let start = (bytes.as_ptr() as usize).checked_sub(buffer.as_ptr() as usize)?;
-    let end = start.checked_add(bytes.len())?;
-    (end <= buffer.len() && bytes.len().saturating_mul(share) >= buffer.len())
-        .then(|| buffer.slice(start..end))
+    slice_of(&FRAME, bytes, 2)
 }
 
 /// [`decode_seed`] of `bytes` in which a big typed list
@@ -438,10 +453,7 @@ pub(crate) fn decode_seed_sharing<'de, S: DeserializeSeed<'de>>(
     seed: S,
     bytes: &'de Bytes,
 ) -> Result<S::Value, CodecError> {
-    let previous = SHARING.with(|sharing| sharing.replace(Some(bytes.clone())));
-    let decoded = decode_seed(seed, bytes);
-    SHARING.with(|sharing| sharing.replace(previous));
-    decoded
+    while_set(&SHARING, bytes.clone(), || decode_seed(seed, bytes))
 }
 
 thread_local! {
@@ -455,10 +467,7 @@ thread_local! {
 /// namespace then pins at most four times its own size of the push it
 /// came in).
 pub(crate) fn arrays_slice(bytes: &[u8]) -> Option<Bytes> {
-    if bytes.len() < SLICE_AT_LEAST {
-        return None;
-    }
-    SHARING.with(|sharing| slice_within(sharing.borrow().as_ref()?, bytes, 4))
+    slice_of(&SHARING, bytes, 4)
 }
 
 /// [`decode`] through a seed, which carries state into the decode (the
