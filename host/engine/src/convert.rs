@@ -258,8 +258,8 @@ pub fn to_val(value: &Value) -> Val {
 /// A typed list's items as `Val`s, one per item: wasmtime's dynamic API
 /// lowers a list from nothing else.
 fn array_vals(array: &Array) -> Vec<Val> {
-    match &*array.owned() {
-        Array::Shared(_) => unreachable!("Array::owned() is never shared"),
+    match array {
+        Array::Shared(shared) => array_vals(&shared.to_owned_array()),
         Array::S8(v) => v.iter().map(|&x| Val::S8(x)).collect(),
         Array::U8(v) => v.iter().map(|&x| Val::U8(x)).collect(),
         Array::S16(v) => v.iter().map(|&x| Val::S16(x)).collect(),

@@ -128,11 +128,12 @@ pub(crate) const ELEMENTS: &[&str] = &[
 ];
 
 /// Runs `$body` with `$v` bound to the vector of `$array`, whatever its
-/// case but [`Array::Shared`] (whose items are bytes: see
-/// [`Array::owned`] for them as a vector).
-macro_rules! each_owned {
-    ($array:expr, $v:ident => $body:expr) => {
+/// case, or `$shared_body` with `$shared` bound to the items of an
+/// [`Array::Shared`] (bytes: [`Array::owned`] makes them a vector).
+macro_rules! each {
+    ($array:expr, $v:ident => $body:expr, $shared:ident => $shared_body:expr) => {
         match $array {
+            Array::Shared($shared) => $shared_body,
             Array::S8($v) => $body,
             Array::U8($v) => $body,
             Array::S16($v) => $body,
@@ -143,7 +144,6 @@ macro_rules! each_owned {
             Array::U64($v) => $body,
             Array::F32($v) => $body,
             Array::F64($v) => $body,
-            Array::Shared(_) => unreachable!("callers pass Array::owned()"),
         }
     };
 }
@@ -151,10 +151,7 @@ macro_rules! each_owned {
 impl Array {
     /// How many items it holds.
     pub fn len(&self) -> usize {
-        match self {
-            Array::Shared(shared) => shared.bytes.len() / self.item_bytes(),
-            owned => each_owned!(owned, v => v.len()),
-        }
+        each!(self, v => v.len(), shared => shared.bytes.len() / self.item_bytes())
     }
 
     /// Whether it holds none.
@@ -304,17 +301,27 @@ impl Array {
     /// `dv.scatter` deals a sequence.
     pub fn split(&self, parts: usize) -> Vec<Array> {
         let parts = parts.max(1);
-        let owned = self.owned();
         let (base, extra) = (self.len() / parts, self.len() % parts);
         let mut start = 0;
-        (0..parts)
-            .map(|p| {
-                let end = start + base + usize::from(p < extra);
-                let part = each_owned!(&*owned, v => Array::from(v[start..end].to_vec()));
-                start = end;
-                part
-            })
-            .collect()
+        let bounds = (0..parts).map(|p| {
+            let end = start + base + usize::from(p < extra);
+            let part = start..end;
+            start = end;
+            part
+        });
+        each!(self,
+            v => bounds.map(|part| Array::from(v[part].to_vec())).collect(),
+            shared => {
+                // Each part cut from the bytes, copied once.
+                let size = self.item_bytes();
+                bounds
+                    .map(|part| {
+                        let bytes = &shared.bytes[part.start * size..part.end * size];
+                        Array::items_of(shared.case, bytes)
+                    })
+                    .collect()
+            }
+        )
     }
 
     /// The parts joined in order (`dv.gather`), if they share an element
@@ -356,18 +363,21 @@ impl Array {
 
     /// The items' little-endian bytes, as the wire carries them.
     pub fn to_le_bytes(&self) -> Cow<'_, [u8]> {
-        if let Array::Shared(shared) = self {
-            return Cow::Borrowed(&shared.bytes);
-        }
         #[cfg(target_endian = "little")]
         {
-            Cow::Borrowed(each_owned!(self, v => bytemuck::cast_slice(v)))
+            each!(self,
+                v => Cow::Borrowed(bytemuck::cast_slice(v)),
+                shared => Cow::Borrowed(&shared.bytes))
         }
         #[cfg(not(target_endian = "little"))]
         {
-            let mut bytes = Vec::with_capacity(self.byte_len());
-            each_owned!(self, v => v.iter().for_each(|x| bytes.extend_from_slice(&x.to_le_bytes())));
-            Cow::Owned(bytes)
+            each!(self,
+                v => {
+                    let mut bytes = Vec::with_capacity(self.byte_len());
+                    v.iter().for_each(|x| bytes.extend_from_slice(&x.to_le_bytes()));
+                    Cow::Owned(bytes)
+                },
+                shared => Cow::Borrowed(&shared.bytes))
         }
     }
 

@@ -46,14 +46,13 @@ pub const SPARE_AT_MOST: usize = 256 << 20;
 pub const SPARE_IDLE: Duration = Duration::from_secs(30);
 
 /// The spare file and the request for the next, shared with the thread
-/// that makes them ([`Spares::get`]).
+/// that makes them ([`SPARES`]).
 struct Spares {
     state: Mutex<SpareState>,
     /// Wakes the thread when a spare is asked for.
     asked: Condvar,
 }
 
-#[derive(Default)]
 struct SpareState {
     /// The spare file and when it was made, when one is ready.
     ready: Option<(std::fs::File, Instant)>,
@@ -61,22 +60,35 @@ struct SpareState {
     wanted: Option<usize>,
 }
 
+/// This process's spares.
+static SPARES: Spares = Spares {
+    state: Mutex::new(SpareState {
+        ready: None,
+        wanted: None,
+    }),
+    asked: Condvar::new(),
+};
+
 impl Spares {
-    /// The process's spares, starting the thread that makes them on first
-    /// use; `None` if it cannot start (spills then go without).
-    fn get() -> Option<&'static Spares> {
-        static SPARES: OnceLock<Option<&'static Spares>> = OnceLock::new();
-        *SPARES.get_or_init(|| {
-            let spares: &'static Spares = Box::leak(Box::new(Spares {
-                state: Mutex::new(SpareState::default()),
-                asked: Condvar::new(),
-            }));
+    /// Asks for a spare of `len` bytes, starting the thread that makes
+    /// spares on first use (if it cannot start, spills go without).
+    fn ask(&'static self, len: usize) {
+        static STARTED: OnceLock<bool> = OnceLock::new();
+        let started = *STARTED.get_or_init(|| {
             std::thread::Builder::new()
                 .name("wasp-spare".into())
-                .spawn(move || spares.make())
-                .ok()
-                .map(|_| spares)
-        })
+                .spawn(move || self.make())
+                .is_ok()
+        });
+        if let (true, Some(mut state)) = (started, self.lock()) {
+            state.wanted = Some(len);
+            self.asked.notify_one();
+        }
+    }
+
+    /// The spare file, if one is ready.
+    fn take(&self) -> Option<std::fs::File> {
+        self.lock()?.ready.take().map(|(file, _)| file)
     }
 
     fn lock(&self) -> Option<MutexGuard<'_, SpareState>> {
@@ -124,20 +136,11 @@ impl Spares {
 /// into a file; sent through QUIC instead, the mapping is read as any
 /// bytes are.
 pub fn spill(write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>) -> io::Result<Bytes> {
-    let spares = Spares::get();
-    let spare = spares
-        .and_then(Spares::lock)
-        .and_then(|mut state| state.ready.take())
-        .map(|(file, _)| file);
-    let (fd, len) = spill_into(spare, write)?;
+    let (fd, len) = spill_into(SPARES.take(), write)?;
     // The next spare, as big as this spill, when that is big enough to
     // gain from one and small enough to keep idle.
-    if (SPARE_AT_LEAST..=SPARE_AT_MOST).contains(&len)
-        && let Some(spares) = spares
-        && let Some(mut state) = spares.lock()
-    {
-        state.wanted = Some(len);
-        spares.asked.notify_one();
+    if (SPARE_AT_LEAST..=SPARE_AT_MOST).contains(&len) {
+        SPARES.ask(len);
     }
     map_blob(fd, usize::MAX)
 }
@@ -145,8 +148,8 @@ pub fn spill(write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>) -> io::Res
 /// Bytes of the spare file this process holds now (0 if none): memory it
 /// holds without mapping it, so its resident set leaves it out.
 pub fn spare_bytes() -> usize {
-    Spares::get()
-        .and_then(Spares::lock)
+    SPARES
+        .lock()
         .and_then(|state| {
             let (file, _) = state.ready.as_ref()?;
             Some(rustix::fs::fstat(file).ok()?.st_blocks as usize * 512)
@@ -253,10 +256,9 @@ mod tests {
         let bytes = vec![5u8; SPARE_AT_LEAST];
         let spilled = spill(&mut |writer| writer.write_all(&bytes)).expect("spills");
         assert!(spilled[..] == bytes[..]);
-        let spares = Spares::get().expect("the spare thread runs");
         let mut blocks = None;
         for _ in 0..10_000 {
-            if let Some((file, _)) = &spares.lock().expect("lock").ready {
+            if let Some((file, _)) = &SPARES.lock().expect("lock").ready {
                 blocks = Some(rustix::fs::fstat(file).expect("stat").st_blocks);
                 break;
             }
