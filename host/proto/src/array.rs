@@ -459,13 +459,9 @@ impl Array {
         }
     }
 
-    /// An array of case `case` held as `bytes` themselves when they are
-    /// big enough to be worth sharing ([`crate::codec::SLICE_AT_LEAST`]),
-    /// otherwise copied; an error as [`Array::from_le_bytes`] gives.
+    /// An array of case `case` held as `bytes` themselves
+    /// ([`Array::Shared`]); an error as [`Array::from_le_bytes`] gives.
     pub(crate) fn from_shared_le_bytes(case: usize, bytes: Bytes) -> Result<Array, String> {
-        if bytes.len() < crate::codec::SLICE_AT_LEAST {
-            return Array::from_le_bytes(case, &bytes);
-        }
         SharedItems::new(case, bytes).map(Array::Shared)
     }
 }
