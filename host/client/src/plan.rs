@@ -3,7 +3,7 @@
 //! argument lists encoded only when it is sent.
 
 use wasp_proto::codec::CodecError;
-use wasp_proto::msg::{Arg, Items, Spill};
+use wasp_proto::msg::{Arg, Items};
 use wasp_proto::{EngineId, FuncSig, SignatureError, Value};
 
 use crate::error::ClientError;
@@ -124,7 +124,8 @@ impl Plan {
             Plan::Chunks(chunks) => {
                 let (items, targets) = &chunks[t];
                 let typed = items.iter().flatten().map(arg_typed_bytes).sum();
-                let encoded = Items::encode_spilling(items, spill_for(typed)).map_err(arguments)?;
+                let encoded = Items::encode_spilling(items, wasp_net::same_host::spill_for(typed))
+                    .map_err(arguments)?;
                 Ok((encoded, targets.clone()))
             }
             Plan::Columns {
@@ -138,10 +139,14 @@ impl Plan {
                 let typed = sequences
                     .iter()
                     .flat_map(|s| s.get(range.clone()).unwrap_or_default())
-                    .map(typed_bytes)
+                    .map(Value::typed_bytes)
                     .sum();
-                let encoded = Items::encode_columns_spilling(sequences, range, spill_for(typed))
-                    .map_err(arguments)?;
+                let encoded = Items::encode_columns_spilling(
+                    sequences,
+                    range,
+                    wasp_net::same_host::spill_for(typed),
+                )
+                .map_err(arguments)?;
                 Ok((encoded, targets.clone()))
             }
         }
@@ -151,28 +156,9 @@ impl Plan {
 /// The bytes of an argument that is a typed list ([`Value::Array`]).
 fn arg_typed_bytes(arg: &Arg) -> usize {
     match arg {
-        Arg::Value(value) => typed_bytes(value),
+        Arg::Value(value) => value.typed_bytes(),
         Arg::Ref(_) => 0,
     }
-}
-
-/// The bytes of a value that is a typed list, which its encoding writes
-/// in one piece; 0 for any other value.
-pub(crate) fn typed_bytes(value: &Value) -> usize {
-    match value {
-        Value::Array(array) => array.byte_len(),
-        _ => 0,
-    }
-}
-
-/// Where to encode values that hold `typed` bytes of typed lists: when
-/// they are big ([`BLOB_AT_LEAST`](wasp_proto::codec::BLOB_AT_LEAST) and
-/// more), straight into a sealed memory file, which a controller on this
-/// host receives as it is (`wasp_net::same_host`); otherwise into a buffer
-/// of their own. (A list of a million `Value::F64` is a million small
-/// writes: into a buffer first, then copied whole.)
-pub(crate) fn spill_for(typed: usize) -> Option<Spill> {
-    (typed >= wasp_proto::codec::BLOB_AT_LEAST).then_some(wasp_net::same_host::spill as Spill)
 }
 
 #[cfg(test)]

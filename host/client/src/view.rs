@@ -453,12 +453,9 @@ impl DirectView {
 
     /// Sets `name = value` in every target's namespace (`dv.push`).
     pub async fn push(&self, values: Vec<(String, Value)>) -> Result<(), ClientError> {
-        let typed = values
-            .iter()
-            .map(|(_, v)| crate::plan::typed_bytes(v))
-            .sum();
-        let entries =
-            Entries::encode_spilling(&values, crate::plan::spill_for(typed)).map_err(|err| {
+        let typed = values.iter().map(|(_, v)| v.typed_bytes()).sum();
+        let entries = Entries::encode_spilling(&values, wasp_net::same_host::spill_for(typed))
+            .map_err(|err| {
                 ClientError::Namespace(format!("the values to push do not encode: {err}"))
             })?;
         self.namespace(NamespaceOp::Push(entries)).await.map(drop)

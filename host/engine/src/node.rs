@@ -960,7 +960,9 @@ fn apply_namespace_op(
                 }
                 values.push(value.clone());
             }
-            Pulled::encode(&values)
+            // A big pull straight into a memory file, as a client's push.
+            let typed = values.iter().map(Value::typed_bytes).sum();
+            Pulled::encode_spilling(&values, wasp_net::same_host::spill_for(typed))
                 .map_err(|err| format!("engine {engine}: the values pulled do not encode: {err}"))
         }
         NamespaceOp::Clear => {
@@ -1200,7 +1202,10 @@ async fn run_items(
             Err(err) => return (Err(task_error(Some(err), item)), 0, Some(instance)),
         }
     }
-    let packed = Values::encode(&values).map_err(|err| TaskError {
+    // Big results straight into a memory file, as a client's arguments.
+    let typed = values.iter().flatten().map(Value::typed_bytes).sum();
+    let spill = wasp_net::same_host::spill_for(typed);
+    let packed = Values::encode_spilling(&values, spill).map_err(|err| TaskError {
         kind: ErrorKind::Limit,
         message: format!("the results could not be sent: {err}"),
         item: None,

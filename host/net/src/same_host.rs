@@ -59,7 +59,7 @@ use wasp_proto::codec::{BLOB_AT_LEAST, BlobPlace, BlobSink};
 use crate::NetError;
 
 mod spill;
-pub use spill::{SPARE_AT_LEAST, SPARE_AT_MOST, SPARE_IDLE, spare_bytes, spill};
+pub use spill::{SPARE_AT_LEAST, SPARE_AT_MOST, SPARE_IDLE, spare_bytes, spill, spill_for};
 
 /// Most blobs one frame may name: more big values in one message travel
 /// inline.

@@ -208,6 +208,17 @@ impl Value {
         }
     }
 
+    /// The bytes of a value that is a typed list ([`Value::Array`]), which
+    /// its encoding writes in one piece; 0 for any other value. What
+    /// decides whether an encoding is big enough to go straight into a
+    /// memory file (`wasp_net::same_host::spill_for`).
+    pub fn typed_bytes(&self) -> usize {
+        match self {
+            Value::Array(array) => array.byte_len(),
+            _ => 0,
+        }
+    }
+
     /// What this value costs in host memory, in bytes, by the model of
     /// [`NODE_BYTES`]: `NODE_BYTES` per node plus what each node holds on
     /// the heap. Argument, result and namespace limits count this, so each

@@ -145,6 +145,17 @@ pub fn spill(write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>) -> io::Res
     map_blob(fd, usize::MAX)
 }
 
+/// Where to encode values that hold `typed` bytes of typed lists
+/// ([`Value::typed_bytes`](wasp_proto::Value::typed_bytes)): when they are
+/// big ([`BLOB_AT_LEAST`](wasp_proto::codec::BLOB_AT_LEAST) and more),
+/// straight into a sealed memory file ([`spill`]), which a peer on this
+/// host receives as it is; otherwise into a buffer of their own. (A list
+/// of a million `Value::F64` is a million small writes: into a buffer
+/// first, then copied whole.)
+pub fn spill_for(typed: usize) -> Option<wasp_proto::msg::Spill> {
+    (typed >= wasp_proto::codec::BLOB_AT_LEAST).then_some(spill as wasp_proto::msg::Spill)
+}
+
 /// Bytes of the spare file this process holds now (0 if none): memory it
 /// holds without mapping it, so its resident set leaves it out.
 pub fn spare_bytes() -> usize {
@@ -266,6 +277,27 @@ mod tests {
         }
         let blocks = blocks.expect("a spare was made");
         assert!(blocks as usize * 512 >= SPARE_AT_LEAST, "{blocks} blocks");
+    }
+
+    /// Values with a big typed list are encoded straight into a memory
+    /// file (what engines do with results and pulls, clients with
+    /// arguments and pushes); smaller ones into a buffer.
+    #[test]
+    fn big_typed_values_spill_into_a_memory_file() {
+        use wasp_proto::Value;
+        use wasp_proto::msg::Values;
+        let big = vec![Some(Value::from(vec![0.5f64; BLOB_AT_LEAST / 8]))];
+        let small = vec![Some(Value::from(vec![0.5f64; BLOB_AT_LEAST / 8 - 1]))];
+        for (values, spilled) in [(big, true), (small, false)] {
+            let typed = values.iter().flatten().map(Value::typed_bytes).sum();
+            let packed = Values::encode_spilling(&values, spill_for(typed)).expect("encodes");
+            assert_eq!(
+                super::super::find_mapped(packed.as_bytes()).is_some(),
+                spilled,
+                "{typed} bytes of typed lists"
+            );
+            assert_eq!(packed.decode().expect("decodes"), values);
+        }
     }
 
     /// A spare file's pages are allocated when it is made, not when it is
