@@ -1,0 +1,162 @@
+//! `wasp.Client`: a connection to a controller, as ipyparallel's `Client`:
+//! `Client(profile=..., url_file=...)`, `ids`, `rc[:]`, `rc[0]`,
+//! `rc[[0, 2]]`, `load_balanced_view()`, `direct_view()`,
+//! `wait_for_engines(n)`, `shutdown()`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyIndexError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::PySlice;
+use wasp_proto::EngineId;
+
+use crate::errors::OrPy;
+use crate::module::{Function, Module};
+use crate::result::seconds;
+use crate::runtime;
+use crate::views::{DirectView, LoadBalancedView};
+
+/// A connection to a wasp controller.
+#[pyclass(frozen, module = "wasp")]
+pub struct Client {
+    inner: wasp_client::Client,
+}
+
+impl Client {
+    fn engine_ids(&self, py: Python<'_>) -> PyResult<Vec<EngineId>> {
+        let client = self.inner.clone();
+        runtime::wait(py, async move { client.ids().await })?.or_py()
+    }
+
+    fn direct(&self, targets: Vec<EngineId>) -> DirectView {
+        DirectView::new(self.inner.view(targets))
+    }
+}
+
+#[pymethods]
+impl Client {
+    /// Connects with the profile's client connection file
+    /// (`$WASP_DIR/profile_NAME/security/wasp-client.json`, `default`
+    /// unless named), or with `url_file` (a tenant's connection file).
+    #[new]
+    #[pyo3(signature = (url_file = None, profile = None))]
+    fn new(py: Python<'_>, url_file: Option<PathBuf>, profile: Option<String>) -> PyResult<Self> {
+        let inner = runtime::wait(py, async move {
+            match url_file {
+                Some(path) => wasp_client::Client::connect_file(&path).await,
+                None => wasp_client::Client::connect(profile.as_deref().unwrap_or("default")).await,
+            }
+        })?
+        .or_py()?;
+        Ok(Self { inner })
+    }
+
+    /// The ids of the engines connected now.
+    #[getter]
+    fn ids(&self, py: Python<'_>) -> PyResult<Vec<u32>> {
+        Ok(self.engine_ids(py)?.into_iter().map(|e| e.0).collect())
+    }
+
+    /// The tenant this client acts for.
+    #[getter]
+    fn tenant(&self) -> String {
+        self.inner.tenant().0.clone()
+    }
+
+    /// Waits until at least `n` engines are connected, for at most
+    /// `timeout` seconds (60 by default); returns their ids, or raises
+    /// `WaspError` saying how many came.
+    #[pyo3(signature = (n, timeout = None))]
+    fn wait_for_engines(
+        &self,
+        py: Python<'_>,
+        n: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Vec<u32>> {
+        let timeout = seconds(timeout)?.unwrap_or(Duration::from_secs(60));
+        let client = self.inner.clone();
+        let ids =
+            runtime::wait(py, async move { client.wait_for_engines(n, timeout).await })?.or_py()?;
+        Ok(ids.into_iter().map(|e| e.0).collect())
+    }
+
+    /// A view whose tasks the scheduler places, on `targets` (engine ids)
+    /// or on any engine.
+    #[pyo3(signature = (targets = None))]
+    fn load_balanced_view(&self, targets: Option<Vec<u32>>) -> LoadBalancedView {
+        LoadBalancedView::new(self.inner.clone(), targets)
+    }
+
+    /// A view on `targets` (engine ids), or on every engine connected now.
+    #[pyo3(signature = (targets = None))]
+    fn direct_view(&self, py: Python<'_>, targets: Option<Vec<u32>>) -> PyResult<DirectView> {
+        let targets = match targets {
+            Some(ids) => ids.into_iter().map(EngineId).collect(),
+            None => self.engine_ids(py)?,
+        };
+        Ok(self.direct(targets))
+    }
+
+    /// `rc[:]`, `rc[1:]`, `rc[0]`, `rc[[0, 2]]`: a direct view on engines
+    /// picked from `ids` by position, as in ipyparallel.
+    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<DirectView> {
+        let ids = self.engine_ids(py)?;
+        let pick = |i: isize| -> PyResult<EngineId> {
+            let at = if i < 0 { i + ids.len() as isize } else { i };
+            usize::try_from(at)
+                .ok()
+                .and_then(|at| ids.get(at).copied())
+                .ok_or_else(|| {
+                    PyIndexError::new_err(format!("no engine at {i}: {} are connected", ids.len()))
+                })
+        };
+        if let Ok(slice) = key.cast::<PySlice>() {
+            let indices = slice.indices(ids.len() as isize)?;
+            let mut targets = Vec::new();
+            let mut i = indices.start;
+            while (indices.step > 0 && i < indices.stop) || (indices.step < 0 && i > indices.stop) {
+                targets.push(pick(i)?);
+                i += indices.step;
+            }
+            return Ok(self.direct(targets));
+        }
+        if let Ok(i) = key.extract::<isize>() {
+            return Ok(self.direct(vec![pick(i)?]));
+        }
+        if let Ok(list) = key.extract::<Vec<isize>>() {
+            let targets = list.into_iter().map(pick).collect::<PyResult<Vec<_>>>()?;
+            return Ok(self.direct(targets));
+        }
+        Err(PyTypeError::new_err(
+            "a client is indexed by an int, a slice or a list of ints",
+        ))
+    }
+
+    /// Loads `module` (a `Module` or a `Function` of one) on every engine
+    /// now, so that no task waits for the upload and compile.
+    fn load(&self, py: Python<'_>, module: &Bound<'_, PyAny>) -> PyResult<()> {
+        let module = if let Ok(m) = module.cast::<Module>() {
+            m.get().inner.clone()
+        } else if let Ok(f) = module.cast::<Function>() {
+            f.get().module.clone()
+        } else {
+            return Err(PyTypeError::new_err(
+                "load takes a wasp.Module or one of its functions",
+            ));
+        };
+        let ids = self.engine_ids(py)?;
+        let view = self.inner.view(ids);
+        runtime::wait(py, async move { view.load(&module).await })?.or_py()
+    }
+
+    /// Stops the controller and its engines (an admin's client only).
+    fn shutdown(&self, py: Python<'_>) -> PyResult<()> {
+        let client = self.inner.clone();
+        runtime::wait(py, async move { client.shutdown().await })?.or_py()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<wasp.Client tenant={:?}>", self.inner.tenant().0)
+    }
+}
