@@ -12,7 +12,7 @@ use pyo3::types::PySlice;
 use wasp_proto::EngineId;
 
 use crate::errors::OrPy;
-use crate::module::{Function, Module};
+use crate::module::{Module, function_of};
 use crate::result::seconds;
 use crate::runtime;
 use crate::views::{DirectView, LoadBalancedView};
@@ -133,17 +133,12 @@ impl Client {
         ))
     }
 
-    /// Loads `module` (a `Module` or a `Function` of one) on every engine
-    /// now, so that no task waits for the upload and compile.
+    /// Loads `module` (a `Module`, one of its functions, or a
+    /// `@wasp.task`) on every engine now, so that no task waits for the upload and compile.
     fn load(&self, py: Python<'_>, module: &Bound<'_, PyAny>) -> PyResult<()> {
-        let module = if let Ok(m) = module.cast::<Module>() {
-            m.get().inner.clone()
-        } else if let Ok(f) = module.cast::<Function>() {
-            f.get().module.clone()
-        } else {
-            return Err(PyTypeError::new_err(
-                "load takes a wasp.Module or one of its functions",
-            ));
+        let module = match module.cast::<Module>() {
+            Ok(m) => m.get().inner.clone(),
+            Err(_) => function_of(module)?.module,
         };
         let ids = self.engine_ids(py)?;
         let view = self.inner.view(ids);

@@ -145,6 +145,29 @@ impl Function {
     }
 }
 
+/// The task function `obj` stands for: a [`Function`], or anything with
+/// a `__wasp_function__` attribute that gives one (a `@wasp.task`, which
+/// builds its component the first time it is asked).
+pub(crate) fn function_of(obj: &Bound<'_, PyAny>) -> PyResult<Function> {
+    if let Ok(f) = obj.cast::<Function>() {
+        return Ok(f.get().clone());
+    }
+    match obj.getattr("__wasp_function__") {
+        Ok(f) => f
+            .cast::<Function>()
+            .map(|f| f.get().clone())
+            .map_err(|_| PyTypeError::new_err("__wasp_function__ must give a wasp.Function")),
+        Err(err) if err.is_instance_of::<PyAttributeError>(obj.py()) => {
+            Err(PyTypeError::new_err(format!(
+                "{} is not a task function: pass a wasp.Module's export (wasp.Module(\"f.wasm\").f) or a @wasp.task",
+                obj.repr().map(|r| r.to_string()).unwrap_or_default()
+            )))
+        }
+        // Building the task failed: its own error says why.
+        Err(err) => Err(err),
+    }
+}
+
 impl Function {
     /// The call's arguments from Python's, converted by the signature; a
     /// `TypeError` naming the argument and its WIT type if one does not

@@ -16,7 +16,7 @@ use wasp_proto::{EngineId, Value};
 
 use crate::convert;
 use crate::errors::OrPy;
-use crate::module::Function;
+use crate::module::function_of;
 use crate::result::{AsyncResult, seconds};
 use crate::runtime;
 
@@ -96,9 +96,10 @@ impl LoadBalancedView {
     fn submit_apply(
         &self,
         py: Python<'_>,
-        f: &Function,
+        f: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<AsyncResult> {
+        let f = function_of(f)?;
         let args = f.args(args)?;
         let view = self.configured();
         let (module, name) = (f.module.clone(), f.call_name.clone());
@@ -113,9 +114,10 @@ impl LoadBalancedView {
     fn submit_map(
         &self,
         py: Python<'_>,
-        f: &Function,
+        f: &Bound<'_, PyAny>,
         sequences: &Bound<'_, PyTuple>,
     ) -> PyResult<AsyncResult> {
+        let f = function_of(f)?;
         let columns = f.map_columns(sequences)?;
         let view = self.configured();
         let (module, name) = (f.module.clone(), f.call_name.clone());
@@ -136,7 +138,7 @@ impl LoadBalancedView {
     fn apply(
         &self,
         py: Python<'_>,
-        f: &Function,
+        f: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<PyAny>> {
         let result = self.submit_apply(py, f, args)?;
@@ -151,7 +153,7 @@ impl LoadBalancedView {
     fn apply_async(
         &self,
         py: Python<'_>,
-        f: &Function,
+        f: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<AsyncResult> {
         self.submit_apply(py, f, args)
@@ -162,7 +164,7 @@ impl LoadBalancedView {
     fn apply_sync(
         &self,
         py: Python<'_>,
-        f: &Function,
+        f: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<PyAny>> {
         self.submit_apply(py, f, args)?.get_values(py, None)
@@ -174,7 +176,7 @@ impl LoadBalancedView {
     fn map(
         &self,
         py: Python<'_>,
-        f: &Function,
+        f: &Bound<'_, PyAny>,
         sequences: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<PyAny>> {
         let result = self.submit_map(py, f, sequences)?;
@@ -189,7 +191,7 @@ impl LoadBalancedView {
     fn map_async(
         &self,
         py: Python<'_>,
-        f: &Function,
+        f: &Bound<'_, PyAny>,
         sequences: &Bound<'_, PyTuple>,
     ) -> PyResult<AsyncResult> {
         self.submit_map(py, f, sequences)
@@ -200,7 +202,7 @@ impl LoadBalancedView {
     fn map_sync(
         &self,
         py: Python<'_>,
-        f: &Function,
+        f: &Bound<'_, PyAny>,
         sequences: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<PyAny>> {
         self.submit_map(py, f, sequences)?.get_values(py, None)
@@ -277,9 +279,10 @@ impl DirectView {
     fn submit_apply(
         &self,
         py: Python<'_>,
-        f: &Function,
+        f: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<AsyncResult> {
+        let f = function_of(f)?;
         let args = f.args(args)?;
         let view = self.inner.clone();
         let (module, name) = (f.module.clone(), f.call_name.clone());
@@ -294,9 +297,10 @@ impl DirectView {
     fn submit_map(
         &self,
         py: Python<'_>,
-        f: &Function,
+        f: &Bound<'_, PyAny>,
         sequences: &Bound<'_, PyTuple>,
     ) -> PyResult<AsyncResult> {
+        let f = function_of(f)?;
         let columns = f.map_columns(sequences)?;
         let view = self.inner.clone();
         let (module, name) = (f.module.clone(), f.call_name.clone());
@@ -344,7 +348,7 @@ impl DirectView {
     fn apply(
         &self,
         py: Python<'_>,
-        f: &Function,
+        f: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<PyAny>> {
         let result = self.submit_apply(py, f, args)?;
@@ -359,7 +363,7 @@ impl DirectView {
     fn apply_async(
         &self,
         py: Python<'_>,
-        f: &Function,
+        f: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<AsyncResult> {
         self.submit_apply(py, f, args)
@@ -370,7 +374,7 @@ impl DirectView {
     fn apply_sync(
         &self,
         py: Python<'_>,
-        f: &Function,
+        f: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<PyAny>> {
         self.submit_apply(py, f, args)?.get_values(py, None)
@@ -381,7 +385,7 @@ impl DirectView {
     fn map(
         &self,
         py: Python<'_>,
-        f: &Function,
+        f: &Bound<'_, PyAny>,
         sequences: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<PyAny>> {
         let result = self.submit_map(py, f, sequences)?;
@@ -396,7 +400,7 @@ impl DirectView {
     fn map_async(
         &self,
         py: Python<'_>,
-        f: &Function,
+        f: &Bound<'_, PyAny>,
         sequences: &Bound<'_, PyTuple>,
     ) -> PyResult<AsyncResult> {
         self.submit_map(py, f, sequences)
@@ -407,7 +411,7 @@ impl DirectView {
     fn map_sync(
         &self,
         py: Python<'_>,
-        f: &Function,
+        f: &Bound<'_, PyAny>,
         sequences: &Bound<'_, PyTuple>,
     ) -> PyResult<Py<PyAny>> {
         self.submit_map(py, f, sequences)?.get_values(py, None)

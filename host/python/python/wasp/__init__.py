@@ -34,6 +34,7 @@ from ._wasp import (
     RemoteError,
     WaspError,
 )
+from .task import Task, TaskDefinitionError, task
 
 __all__ = [
     "AsyncResult",
@@ -45,7 +46,10 @@ __all__ = [
     "Module",
     "Reference",
     "RemoteError",
+    "Task",
+    "TaskDefinitionError",
     "WaspError",
+    "task",
 ]
 
 
