@@ -84,11 +84,13 @@ impl LoadBalancedView {
         }
     }
 
-    /// The client view with this view's flags.
-    fn configured(&self) -> ClientBalanced {
+    /// The client view with this view's flags, and a call's own
+    /// `chunksize` and `ordered` if it gives them (ipyparallel's
+    /// `lview.map(f, seq, chunksize=4)`).
+    fn configured(&self, chunksize: Option<usize>, ordered: Option<bool>) -> ClientBalanced {
         let mut view = self.inner.clone();
-        view.chunksize = self.chunksize.max(1);
-        view.ordered = self.ordered;
+        view.chunksize = chunksize.unwrap_or(self.chunksize).max(1);
+        view.ordered = ordered.unwrap_or(self.ordered);
         view.block = false;
         view
     }
@@ -101,7 +103,7 @@ impl LoadBalancedView {
     ) -> PyResult<AsyncResult> {
         let f = function_of(f)?;
         let args = f.args(args)?;
-        let view = self.configured();
+        let view = self.configured(None, None);
         let (module, name) = (f.module.clone(), f.call_name.clone());
         let result = runtime::wait(
             py,
@@ -116,10 +118,12 @@ impl LoadBalancedView {
         py: Python<'_>,
         f: &Bound<'_, PyAny>,
         sequences: &Bound<'_, PyTuple>,
+        chunksize: Option<usize>,
+        ordered: Option<bool>,
     ) -> PyResult<AsyncResult> {
         let f = function_of(f)?;
         let columns = f.map_columns(sequences)?;
-        let view = self.configured();
+        let view = self.configured(chunksize, ordered);
         let (module, name) = (f.module.clone(), f.call_name.clone());
         let result = runtime::wait(
             py,
@@ -171,15 +175,18 @@ impl LoadBalancedView {
     }
 
     /// `map(f, *sequences)`, one task per `chunksize` items: the list of
-    /// results when `block`, else an `AsyncResult`.
-    #[pyo3(signature = (f, *sequences))]
+    /// results when `block`, else an `AsyncResult`. `chunksize` and
+    /// `ordered` given here apply to this call only.
+    #[pyo3(signature = (f, *sequences, chunksize = None, ordered = None))]
     fn map(
         &self,
         py: Python<'_>,
         f: &Bound<'_, PyAny>,
         sequences: &Bound<'_, PyTuple>,
+        chunksize: Option<usize>,
+        ordered: Option<bool>,
     ) -> PyResult<Py<PyAny>> {
-        let result = self.submit_map(py, f, sequences)?;
+        let result = self.submit_map(py, f, sequences, chunksize, ordered)?;
         if self.block {
             return result.get_values(py, None);
         }
@@ -187,25 +194,30 @@ impl LoadBalancedView {
     }
 
     /// `map(f, *sequences)`, not waiting.
-    #[pyo3(signature = (f, *sequences))]
+    #[pyo3(signature = (f, *sequences, chunksize = None, ordered = None))]
     fn map_async(
         &self,
         py: Python<'_>,
         f: &Bound<'_, PyAny>,
         sequences: &Bound<'_, PyTuple>,
+        chunksize: Option<usize>,
+        ordered: Option<bool>,
     ) -> PyResult<AsyncResult> {
-        self.submit_map(py, f, sequences)
+        self.submit_map(py, f, sequences, chunksize, ordered)
     }
 
     /// `map(f, *sequences)`, waiting for every result.
-    #[pyo3(signature = (f, *sequences))]
+    #[pyo3(signature = (f, *sequences, chunksize = None, ordered = None))]
     fn map_sync(
         &self,
         py: Python<'_>,
         f: &Bound<'_, PyAny>,
         sequences: &Bound<'_, PyTuple>,
+        chunksize: Option<usize>,
+        ordered: Option<bool>,
     ) -> PyResult<Py<PyAny>> {
-        self.submit_map(py, f, sequences)?.get_values(py, None)
+        self.submit_map(py, f, sequences, chunksize, ordered)?
+            .get_values(py, None)
     }
 
     /// The engines the scheduler may use (`None`: any).
