@@ -1,18 +1,22 @@
 //! `wasp.Client`: a connection to a controller, as ipyparallel's `Client`:
 //! `Client(profile=..., url_file=...)`, `ids`, `rc[:]`, `rc[0]`,
 //! `rc[[0, 2]]`, `load_balanced_view()`, `direct_view()`,
-//! `wait_for_engines(n)`, `shutdown()`.
+//! `wait_for_engines(n)`, `shutdown()`, and the task database
+//! (`get_result`, `result_status`, `abort`, `resubmit`, `db_query`,
+//! `purge_results`; see `db`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::PySlice;
+use pyo3::types::{PyDict, PyList, PySlice};
 use wasp_proto::EngineId;
 
+use crate::db;
 use crate::errors::OrPy;
 use crate::module::{Module, function_of};
+use crate::result::AsyncResult;
 use crate::result::seconds;
 use crate::runtime;
 use crate::views::{DirectView, LoadBalancedView};
@@ -143,6 +147,73 @@ impl Client {
         let ids = self.engine_ids(py)?;
         let view = self.inner.view(ids);
         runtime::wait(py, async move { view.load(&module).await })?.or_py()
+    }
+
+    /// The results of earlier tasks by msg_id (one, or a list), as an
+    /// `AsyncResult`: a finished task's at once, an unfinished one's when
+    /// it finishes; any client of the tenant may ask, after a restart too.
+    fn get_result(&self, py: Python<'_>, msg_ids: &Bound<'_, PyAny>) -> PyResult<AsyncResult> {
+        let (ids, single) = db::task_ids(msg_ids)?;
+        let client = self.inner.clone();
+        let result = runtime::wait(py, async move { client.get_result(&ids).await })?.or_py()?;
+        Ok(AsyncResult::new(result, single))
+    }
+
+    /// `{msg_id: status}` for these tasks: queued, running, succeeded,
+    /// failed, or None for a task the tenant does not have.
+    fn result_status(&self, py: Python<'_>, msg_ids: &Bound<'_, PyAny>) -> PyResult<Py<PyDict>> {
+        let (ids, _) = db::task_ids(msg_ids)?;
+        let client = self.inner.clone();
+        let asked = ids.clone();
+        let found =
+            runtime::wait(py, async move { client.result_status(&asked).await })?.or_py()?;
+        db::statuses(py, &ids, &found)
+    }
+
+    /// Stops these tasks: queued ones never run, running ones are
+    /// interrupted, finished ones are left alone; `{msg_id: status}` after.
+    fn abort(&self, py: Python<'_>, msg_ids: &Bound<'_, PyAny>) -> PyResult<Py<PyDict>> {
+        let (ids, _) = db::task_ids(msg_ids)?;
+        let client = self.inner.clone();
+        let asked = ids.clone();
+        let found = runtime::wait(py, async move { client.abort(&asked).await })?.or_py()?;
+        db::statuses(py, &ids, &found)
+    }
+
+    /// Runs finished tasks again, as new tasks: their `AsyncResult`.
+    fn resubmit(&self, py: Python<'_>, msg_ids: &Bound<'_, PyAny>) -> PyResult<AsyncResult> {
+        let (ids, single) = db::task_ids(msg_ids)?;
+        let client = self.inner.clone();
+        let result = runtime::wait(py, async move { client.resubmit(&ids).await })?.or_py()?;
+        Ok(AsyncResult::new(result, single))
+    }
+
+    /// The tenant's task records matching `query` (a dict: `status`,
+    /// `func`, `module`, `engine_id`, `submitted_after`, `submitted_before`,
+    /// `completed_after`, `completed_before`, `limit`), oldest first, as
+    /// dicts with `keys` (default: all but `result`, `stdout`, `stderr`).
+    #[pyo3(signature = (query = None, keys = None))]
+    fn db_query(
+        &self,
+        py: Python<'_>,
+        query: Option<&Bound<'_, PyDict>>,
+        keys: Option<Vec<String>>,
+    ) -> PyResult<Py<PyList>> {
+        let query = db::query(query, keys)?;
+        let client = self.inner.clone();
+        let found = runtime::wait(py, async move { client.db_query(query).await })?.or_py()?;
+        db::records(py, &found)
+    }
+
+    /// Forgets finished tasks: these msg_ids, or every finished task of
+    /// the tenant with `"all"`; how many went.
+    fn purge_results(&self, py: Python<'_>, msg_ids: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let ids = match msg_ids.extract::<String>() {
+            Ok(all) if all == "all" => Vec::new(),
+            _ => db::task_ids(msg_ids)?.0,
+        };
+        let client = self.inner.clone();
+        runtime::wait(py, async move { client.purge_results(&ids).await })?.or_py()
     }
 
     /// Stops the controller and its engines (an admin's client only).

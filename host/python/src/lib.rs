@@ -11,6 +11,8 @@
 //! - `module`: `Module` (a component read from a file) and `Function` (one
 //!   of its exports, with its signature).
 //! - `client`: `Client`.
+//! - `db`: the task database's calls on `Client`, their arguments and
+//!   answers in Python's forms.
 //! - `views`: `LoadBalancedView`, `DirectView`.
 //! - `result`: `AsyncResult`.
 //! - `errors`: the exceptions, and how client errors become them.
@@ -19,6 +21,7 @@ use pyo3::prelude::*;
 
 mod client;
 mod convert;
+mod db;
 mod errors;
 mod module;
 mod result;

@@ -201,7 +201,7 @@ def test_blocking_calls_release_the_gil(rc, tasks):
 
 def test_ctrl_c_interrupts_a_wait(rc, tasks):
     lview = rc.load_balanced_view()
-    ar = lview.apply_async(tasks.sleep.sleep_here, 30.0)
+    ar = lview.apply_async(tasks.evil.spin)  # computes until stopped
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     with pytest.raises(KeyboardInterrupt):
