@@ -65,6 +65,17 @@ pub(crate) fn to_arg(obj: &Bound<'_, PyAny>, ty: &Type, path: &str) -> PyResult<
         .map_err(|err| err.into_py_err())
 }
 
+/// `convert(path)`, with the path made only when it is needed: the
+/// conversion runs with an empty one, and only if it fails runs again with
+/// `path()` for the error. An item of a million-item list then costs no
+/// formatted string.
+pub(crate) fn with_path<T>(
+    mut convert: impl FnMut(&str) -> Result<T, Mismatch>,
+    path: impl FnOnce() -> String,
+) -> Result<T, Mismatch> {
+    convert("").or_else(|_| convert(&path()))
+}
+
 /// A value of type `ty` from `obj`; `path` names it in errors.
 pub(crate) fn to_value(obj: &Bound<'_, PyAny>, ty: &Type, path: &str) -> Result<Value, Mismatch> {
     Typed { depth: 1 }.value(obj, ty, path)
@@ -330,7 +341,10 @@ impl Typed {
         let mut values = Vec::new();
         for (i, item) in items.enumerate() {
             let item = item.map_err(|err| Mismatch::new(path, err.to_string()))?;
-            values.push(self.value(&item, element, &format!("{path}[{i}]"))?);
+            values.push(with_path(
+                |at| self.value(&item, element, at),
+                || format!("{path}[{i}]"),
+            )?);
         }
         Ok(Value::List(values))
     }
@@ -429,7 +443,10 @@ fn numbers<T: Number>(
     let mut values = Vec::with_capacity(obj.len().unwrap_or(0));
     for (i, item) in items.enumerate() {
         let item = item.map_err(|err| Mismatch::new(path, err.to_string()))?;
-        values.push(T::read(&item, element, &format!("{path}[{i}]"))?);
+        values.push(with_path(
+            |at| T::read(&item, element, at),
+            || format!("{path}[{i}]"),
+        )?);
     }
     Ok(values)
 }
@@ -586,7 +603,10 @@ fn infer(obj: &Bound<'_, PyAny>, path: &str, depth: usize) -> Result<Value, Mism
         }
         let mut values = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            values.push(infer(item, &format!("{path}[{i}]"), depth + 1)?);
+            values.push(with_path(
+                |at| infer(item, at, depth + 1),
+                || format!("{path}[{i}]"),
+            )?);
         }
         return Ok(Value::List(values));
     }

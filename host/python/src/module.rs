@@ -192,11 +192,12 @@ impl Function {
         for (sequence, param) in sequences.iter().zip(&self.sig.params) {
             let mut column = Vec::with_capacity(sequence.len().unwrap_or(0));
             for (i, item) in sequence.try_iter()?.enumerate() {
-                let path = format!("argument {} (item {i})", param.name);
-                column.push(
-                    convert::to_value(&item?, &param.ty, &path)
-                        .map_err(convert::Mismatch::into_py_err)?,
+                let item = item?;
+                let value = convert::with_path(
+                    |at| convert::to_value(&item, &param.ty, at),
+                    || format!("argument {} (item {i})", param.name),
                 );
+                column.push(value.map_err(convert::Mismatch::into_py_err)?);
             }
             columns.push(column);
         }

@@ -51,3 +51,22 @@ def test_bad_database_arguments_say_what_is_expected(rc):
         rc.db_query({"owner": "me"})
     with pytest.raises(ValueError, match='no key "bogus"'):
         rc.db_query(keys=["bogus"])
+
+
+def test_a_tenants_connection_file_acts_as_that_tenant(rc, cluster, tasks):
+    import os
+    import subprocess
+
+    added = subprocess.run(
+        [os.environ["WASP_BIN"], "tenant", "add", "alice", "--profile", cluster.profile],
+        capture_output=True, text=True, check=True,
+    )
+    url_file = added.stdout.strip().splitlines()[-1]
+    alice = wasp.Client(url_file=url_file)
+    assert alice.tenant == "alice" and rc.tenant == "default"
+    ar = alice.load_balanced_view().apply_async(tasks.area.area, 2, 2)
+    assert ar.get(timeout=30) == 4
+    # Another tenant's task is not found, as if it never existed.
+    (msg_id,) = ar.msg_ids
+    assert rc.result_status(msg_id) == {msg_id: None}
+    assert alice.result_status(msg_id) == {msg_id: "succeeded"}
