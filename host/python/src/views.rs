@@ -51,6 +51,120 @@ fn set_task_flags(
     Ok(())
 }
 
+/// The calls both views have, by ipyparallel's names, over each view's
+/// `submit_apply`, `submit_map` and `block`: written once, as one
+/// `#[pymethods]` block per view (PyO3's `multiple-pymethods`).
+macro_rules! view_calls {
+    ($view:ty) => {
+        #[pymethods]
+        impl $view {
+            /// `f(*args)`: on the engine the scheduler picks (a
+            /// load-balanced view) or on each engine (a direct view; one
+            /// result for one engine, else a list). The result when
+            /// `block`, else an `AsyncResult`.
+            #[pyo3(signature = (f, *args))]
+            fn apply(
+                &self,
+                py: Python<'_>,
+                f: &Bound<'_, PyAny>,
+                args: &Bound<'_, PyTuple>,
+            ) -> PyResult<Py<PyAny>> {
+                let result = self.submit_apply(py, f, args)?;
+                waited_if(py, result, self.block)
+            }
+
+            /// `f(*args)`, not waiting.
+            #[pyo3(signature = (f, *args))]
+            fn apply_async(
+                &self,
+                py: Python<'_>,
+                f: &Bound<'_, PyAny>,
+                args: &Bound<'_, PyTuple>,
+            ) -> PyResult<AsyncResult> {
+                self.submit_apply(py, f, args)
+            }
+
+            /// `f(*args)`, waiting for its result.
+            #[pyo3(signature = (f, *args))]
+            fn apply_sync(
+                &self,
+                py: Python<'_>,
+                f: &Bound<'_, PyAny>,
+                args: &Bound<'_, PyTuple>,
+            ) -> PyResult<Py<PyAny>> {
+                self.submit_apply(py, f, args)?.get_values(py, None)
+            }
+
+            /// `map(f, *sequences)`: one task per `chunksize` items on a
+            /// load-balanced view (`chunksize` and `ordered` given here
+            /// apply to this call only), the items split evenly over the
+            /// engines on a direct view. The list of results when
+            /// `block`, else an `AsyncResult`.
+            #[pyo3(signature = (f, *sequences, chunksize = None, ordered = None))]
+            fn map(
+                &self,
+                py: Python<'_>,
+                f: &Bound<'_, PyAny>,
+                sequences: &Bound<'_, PyTuple>,
+                chunksize: Option<usize>,
+                ordered: Option<bool>,
+            ) -> PyResult<Py<PyAny>> {
+                let result = self.submit_map(py, f, sequences, chunksize, ordered)?;
+                waited_if(py, result, self.block)
+            }
+
+            /// `map(f, *sequences)`, not waiting.
+            #[pyo3(signature = (f, *sequences, chunksize = None, ordered = None))]
+            fn map_async(
+                &self,
+                py: Python<'_>,
+                f: &Bound<'_, PyAny>,
+                sequences: &Bound<'_, PyTuple>,
+                chunksize: Option<usize>,
+                ordered: Option<bool>,
+            ) -> PyResult<AsyncResult> {
+                self.submit_map(py, f, sequences, chunksize, ordered)
+            }
+
+            /// `map(f, *sequences)`, waiting for every result.
+            #[pyo3(signature = (f, *sequences, chunksize = None, ordered = None))]
+            fn map_sync(
+                &self,
+                py: Python<'_>,
+                f: &Bound<'_, PyAny>,
+                sequences: &Bound<'_, PyTuple>,
+                chunksize: Option<usize>,
+                ordered: Option<bool>,
+            ) -> PyResult<Py<PyAny>> {
+                self.submit_map(py, f, sequences, chunksize, ordered)?
+                    .get_values(py, None)
+            }
+        }
+    };
+}
+
+view_calls!(LoadBalancedView);
+view_calls!(DirectView);
+
+/// A submission run to its `AsyncResult` (with `single`: `get` gives one
+/// value, not a list).
+fn submitted(
+    py: Python<'_>,
+    single: bool,
+    submission: impl Future<Output = Result<wasp_client::AsyncResult, wasp_client::ClientError>> + Send,
+) -> PyResult<AsyncResult> {
+    let result = runtime::wait(py, submission)?.or_py()?;
+    Ok(AsyncResult::new(result, single))
+}
+
+/// The results when `block`, else the `AsyncResult` itself.
+fn waited_if(py: Python<'_>, result: AsyncResult, block: bool) -> PyResult<Py<PyAny>> {
+    if block {
+        return result.get_values(py, None);
+    }
+    Ok(Py::new(py, result)?.into_any())
+}
+
 /// A view whose tasks the scheduler places (`rc.load_balanced_view()`).
 #[pyclass(module = "wasp")]
 pub struct LoadBalancedView {
@@ -104,13 +218,9 @@ impl LoadBalancedView {
         let f = function_of(f)?;
         let args = f.args(args)?;
         let view = self.configured(None, None);
-        let (module, name) = (f.module.clone(), f.call_name.clone());
-        let result = runtime::wait(
-            py,
-            async move { view.apply_args(&module, &name, args).await },
-        )?
-        .or_py()?;
-        Ok(AsyncResult::new(result, true))
+        submitted(py, true, async move {
+            view.apply_args(&f.module, &f.call_name, args).await
+        })
     }
 
     fn submit_map(
@@ -124,102 +234,14 @@ impl LoadBalancedView {
         let f = function_of(f)?;
         let columns = f.map_columns(sequences)?;
         let view = self.configured(chunksize, ordered);
-        let (module, name) = (f.module.clone(), f.call_name.clone());
-        let result = runtime::wait(
-            py,
-            async move { view.map_async(&module, &name, columns).await },
-        )?
-        .or_py()?;
-        Ok(AsyncResult::new(result, false))
+        submitted(py, false, async move {
+            view.map_async(&f.module, &f.call_name, columns).await
+        })
     }
 }
 
 #[pymethods]
 impl LoadBalancedView {
-    /// `f(*args)` once, where the scheduler places it: the result when
-    /// `block`, else an `AsyncResult`.
-    #[pyo3(signature = (f, *args))]
-    fn apply(
-        &self,
-        py: Python<'_>,
-        f: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-    ) -> PyResult<Py<PyAny>> {
-        let result = self.submit_apply(py, f, args)?;
-        if self.block {
-            return result.get_values(py, None);
-        }
-        Ok(Py::new(py, result)?.into_any())
-    }
-
-    /// `f(*args)` once, not waiting.
-    #[pyo3(signature = (f, *args))]
-    fn apply_async(
-        &self,
-        py: Python<'_>,
-        f: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-    ) -> PyResult<AsyncResult> {
-        self.submit_apply(py, f, args)
-    }
-
-    /// `f(*args)` once, waiting for its result.
-    #[pyo3(signature = (f, *args))]
-    fn apply_sync(
-        &self,
-        py: Python<'_>,
-        f: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-    ) -> PyResult<Py<PyAny>> {
-        self.submit_apply(py, f, args)?.get_values(py, None)
-    }
-
-    /// `map(f, *sequences)`, one task per `chunksize` items: the list of
-    /// results when `block`, else an `AsyncResult`. `chunksize` and
-    /// `ordered` given here apply to this call only.
-    #[pyo3(signature = (f, *sequences, chunksize = None, ordered = None))]
-    fn map(
-        &self,
-        py: Python<'_>,
-        f: &Bound<'_, PyAny>,
-        sequences: &Bound<'_, PyTuple>,
-        chunksize: Option<usize>,
-        ordered: Option<bool>,
-    ) -> PyResult<Py<PyAny>> {
-        let result = self.submit_map(py, f, sequences, chunksize, ordered)?;
-        if self.block {
-            return result.get_values(py, None);
-        }
-        Ok(Py::new(py, result)?.into_any())
-    }
-
-    /// `map(f, *sequences)`, not waiting.
-    #[pyo3(signature = (f, *sequences, chunksize = None, ordered = None))]
-    fn map_async(
-        &self,
-        py: Python<'_>,
-        f: &Bound<'_, PyAny>,
-        sequences: &Bound<'_, PyTuple>,
-        chunksize: Option<usize>,
-        ordered: Option<bool>,
-    ) -> PyResult<AsyncResult> {
-        self.submit_map(py, f, sequences, chunksize, ordered)
-    }
-
-    /// `map(f, *sequences)`, waiting for every result.
-    #[pyo3(signature = (f, *sequences, chunksize = None, ordered = None))]
-    fn map_sync(
-        &self,
-        py: Python<'_>,
-        f: &Bound<'_, PyAny>,
-        sequences: &Bound<'_, PyTuple>,
-        chunksize: Option<usize>,
-        ordered: Option<bool>,
-    ) -> PyResult<Py<PyAny>> {
-        self.submit_map(py, f, sequences, chunksize, ordered)?
-            .get_values(py, None)
-    }
-
     /// The engines the scheduler may use (`None`: any).
     #[getter]
     fn targets(&self) -> Option<Vec<u32>> {
@@ -297,13 +319,9 @@ impl DirectView {
         let f = function_of(f)?;
         let args = f.args(args)?;
         let view = self.inner.clone();
-        let (module, name) = (f.module.clone(), f.call_name.clone());
-        let result = runtime::wait(
-            py,
-            async move { view.apply_args(&module, &name, args).await },
-        )?
-        .or_py()?;
-        Ok(AsyncResult::new(result, self.single()))
+        submitted(py, self.single(), async move {
+            view.apply_args(&f.module, &f.call_name, args).await
+        })
     }
 
     fn submit_map(
@@ -311,17 +329,21 @@ impl DirectView {
         py: Python<'_>,
         f: &Bound<'_, PyAny>,
         sequences: &Bound<'_, PyTuple>,
+        chunksize: Option<usize>,
+        ordered: Option<bool>,
     ) -> PyResult<AsyncResult> {
+        if chunksize.is_some() || ordered.is_some() {
+            return Err(PyTypeError::new_err(
+                "a DirectView's map splits the items evenly over its engines, in order: \
+                 chunksize and ordered are a load-balanced view's",
+            ));
+        }
         let f = function_of(f)?;
         let columns = f.map_columns(sequences)?;
         let view = self.inner.clone();
-        let (module, name) = (f.module.clone(), f.call_name.clone());
-        let result = runtime::wait(
-            py,
-            async move { view.map_async(&module, &name, columns).await },
-        )?
-        .or_py()?;
-        Ok(AsyncResult::new(result, false))
+        submitted(py, false, async move {
+            view.map_async(&f.module, &f.call_name, columns).await
+        })
     }
 
     fn pull_one(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
@@ -354,81 +376,6 @@ fn list_to_py(py: Python<'_>, values: &[Value]) -> PyResult<Py<PyAny>> {
 
 #[pymethods]
 impl DirectView {
-    /// `f(*args)` on each of the view's engines: one result for one
-    /// engine, else a list, when `block`; else an `AsyncResult`.
-    #[pyo3(signature = (f, *args))]
-    fn apply(
-        &self,
-        py: Python<'_>,
-        f: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-    ) -> PyResult<Py<PyAny>> {
-        let result = self.submit_apply(py, f, args)?;
-        if self.block {
-            return result.get_values(py, None);
-        }
-        Ok(Py::new(py, result)?.into_any())
-    }
-
-    /// `f(*args)` on each engine, not waiting.
-    #[pyo3(signature = (f, *args))]
-    fn apply_async(
-        &self,
-        py: Python<'_>,
-        f: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-    ) -> PyResult<AsyncResult> {
-        self.submit_apply(py, f, args)
-    }
-
-    /// `f(*args)` on each engine, waiting.
-    #[pyo3(signature = (f, *args))]
-    fn apply_sync(
-        &self,
-        py: Python<'_>,
-        f: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-    ) -> PyResult<Py<PyAny>> {
-        self.submit_apply(py, f, args)?.get_values(py, None)
-    }
-
-    /// `map(f, *sequences)`, the items split evenly over the engines.
-    #[pyo3(signature = (f, *sequences))]
-    fn map(
-        &self,
-        py: Python<'_>,
-        f: &Bound<'_, PyAny>,
-        sequences: &Bound<'_, PyTuple>,
-    ) -> PyResult<Py<PyAny>> {
-        let result = self.submit_map(py, f, sequences)?;
-        if self.block {
-            return result.get_values(py, None);
-        }
-        Ok(Py::new(py, result)?.into_any())
-    }
-
-    /// `map(f, *sequences)`, not waiting.
-    #[pyo3(signature = (f, *sequences))]
-    fn map_async(
-        &self,
-        py: Python<'_>,
-        f: &Bound<'_, PyAny>,
-        sequences: &Bound<'_, PyTuple>,
-    ) -> PyResult<AsyncResult> {
-        self.submit_map(py, f, sequences)
-    }
-
-    /// `map(f, *sequences)`, waiting.
-    #[pyo3(signature = (f, *sequences))]
-    fn map_sync(
-        &self,
-        py: Python<'_>,
-        f: &Bound<'_, PyAny>,
-        sequences: &Bound<'_, PyTuple>,
-    ) -> PyResult<Py<PyAny>> {
-        self.submit_map(py, f, sequences)?.get_values(py, None)
-    }
-
     /// The view's engine ids.
     #[getter]
     fn targets(&self) -> Vec<u32> {
