@@ -53,16 +53,26 @@ impl AsyncResult {
         let inner = self.inner.clone();
         let values =
             runtime::wait(py, async move { inner.lock().await.get(timeout).await })?.or_py()?;
-        if self.single {
-            let value = values.into_iter().next().flatten();
-            return option_to_py(py, value.as_ref());
-        }
-        let items = values
-            .iter()
-            .map(|v| option_to_py(py, v.as_ref()))
-            .collect::<PyResult<Vec<_>>>()?;
-        Ok(PyList::new(py, items)?.into_any().unbind())
+        values_to_py(py, values, self.single)
     }
+}
+
+/// Results as Python: the one value of an `apply` on one engine
+/// (`single`), else the list.
+pub(crate) fn values_to_py(
+    py: Python<'_>,
+    values: Vec<Option<Value>>,
+    single: bool,
+) -> PyResult<Py<PyAny>> {
+    if single {
+        let value = values.into_iter().next().flatten();
+        return option_to_py(py, value.as_ref());
+    }
+    let items = values
+        .iter()
+        .map(|v| option_to_py(py, v.as_ref()))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(PyList::new(py, items)?.into_any().unbind())
 }
 
 /// A function's result: `None` when it returns nothing.

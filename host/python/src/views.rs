@@ -11,13 +11,16 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
-use wasp_client::{DirectView as ClientDirect, LoadBalancedView as ClientBalanced, TaskFlags};
+use wasp_client::{
+    AsyncResult as ClientResult, ClientError, DirectView as ClientDirect,
+    LoadBalancedView as ClientBalanced, TaskFlags,
+};
 use wasp_proto::{EngineId, Value};
 
 use crate::convert;
 use crate::errors::OrPy;
 use crate::module::function_of;
-use crate::result::{AsyncResult, seconds};
+use crate::result::{AsyncResult, seconds, values_to_py};
 use crate::runtime;
 
 /// Applies `set_flags`' keyword arguments to a view's flags.
@@ -69,8 +72,7 @@ macro_rules! view_calls {
                 f: &Bound<'_, PyAny>,
                 args: &Bound<'_, PyTuple>,
             ) -> PyResult<Py<PyAny>> {
-                let result = self.submit_apply(py, f, args)?;
-                waited_if(py, result, self.block)
+                self.submit_apply(f, args)?.waited_if(py, self.block)
             }
 
             /// `f(*args)`, not waiting.
@@ -81,7 +83,7 @@ macro_rules! view_calls {
                 f: &Bound<'_, PyAny>,
                 args: &Bound<'_, PyTuple>,
             ) -> PyResult<AsyncResult> {
-                self.submit_apply(py, f, args)
+                self.submit_apply(f, args)?.start(py)
             }
 
             /// `f(*args)`, waiting for its result.
@@ -92,7 +94,7 @@ macro_rules! view_calls {
                 f: &Bound<'_, PyAny>,
                 args: &Bound<'_, PyTuple>,
             ) -> PyResult<Py<PyAny>> {
-                self.submit_apply(py, f, args)?.get_values(py, None)
+                self.submit_apply(f, args)?.finish(py)
             }
 
             /// `map(f, *sequences)`: one task per `chunksize` items on a
@@ -109,8 +111,8 @@ macro_rules! view_calls {
                 chunksize: Option<usize>,
                 ordered: Option<bool>,
             ) -> PyResult<Py<PyAny>> {
-                let result = self.submit_map(py, f, sequences, chunksize, ordered)?;
-                waited_if(py, result, self.block)
+                self.submit_map(f, sequences, chunksize, ordered)?
+                    .waited_if(py, self.block)
             }
 
             /// `map(f, *sequences)`, not waiting.
@@ -123,7 +125,7 @@ macro_rules! view_calls {
                 chunksize: Option<usize>,
                 ordered: Option<bool>,
             ) -> PyResult<AsyncResult> {
-                self.submit_map(py, f, sequences, chunksize, ordered)
+                self.submit_map(f, sequences, chunksize, ordered)?.start(py)
             }
 
             /// `map(f, *sequences)`, waiting for every result.
@@ -136,8 +138,8 @@ macro_rules! view_calls {
                 chunksize: Option<usize>,
                 ordered: Option<bool>,
             ) -> PyResult<Py<PyAny>> {
-                self.submit_map(py, f, sequences, chunksize, ordered)?
-                    .get_values(py, None)
+                self.submit_map(f, sequences, chunksize, ordered)?
+                    .finish(py)
             }
         }
     };
@@ -146,23 +148,47 @@ macro_rules! view_calls {
 view_calls!(LoadBalancedView);
 view_calls!(DirectView);
 
-/// A submission run to its `AsyncResult` (with `single`: `get` gives one
-/// value, not a list).
-fn submitted(
-    py: Python<'_>,
+/// A call's submission, its arguments converted, not yet sent: started,
+/// it gives an `AsyncResult`; finished, the results themselves, in one wait
+/// on the runtime (a blocking `apply_sync` then costs one hand-over
+/// between Python's thread and the runtime's, not two).
+struct Submission {
+    /// Whether `get` gives one value rather than a list.
     single: bool,
-    submission: impl Future<Output = Result<wasp_client::AsyncResult, wasp_client::ClientError>> + Send,
-) -> PyResult<AsyncResult> {
-    let result = runtime::wait(py, submission)?.or_py()?;
-    Ok(AsyncResult::new(result, single))
+    future: std::pin::Pin<Box<dyn Future<Output = Result<ClientResult, ClientError>> + Send>>,
 }
 
-/// The results when `block`, else the `AsyncResult` itself.
-fn waited_if(py: Python<'_>, result: AsyncResult, block: bool) -> PyResult<Py<PyAny>> {
-    if block {
-        return result.get_values(py, None);
+impl Submission {
+    fn new(
+        single: bool,
+        future: impl Future<Output = Result<ClientResult, ClientError>> + Send + 'static,
+    ) -> Self {
+        Self {
+            single,
+            future: Box::pin(future),
+        }
     }
-    Ok(Py::new(py, result)?.into_any())
+
+    /// Sends it: its `AsyncResult`.
+    fn start(self, py: Python<'_>) -> PyResult<AsyncResult> {
+        let result = runtime::wait(py, self.future)?.or_py()?;
+        Ok(AsyncResult::new(result, self.single))
+    }
+
+    /// Sends it and waits for every result.
+    fn finish(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let future = self.future;
+        let values = runtime::wait(py, async move { future.await?.get(None).await })?.or_py()?;
+        values_to_py(py, values, self.single)
+    }
+
+    /// The results when `block`, else the `AsyncResult`.
+    fn waited_if(self, py: Python<'_>, block: bool) -> PyResult<Py<PyAny>> {
+        if block {
+            return self.finish(py);
+        }
+        Ok(Py::new(py, self.start(py)?)?.into_any())
+    }
 }
 
 /// A view whose tasks the scheduler places (`rc.load_balanced_view()`).
@@ -211,32 +237,30 @@ impl LoadBalancedView {
 
     fn submit_apply(
         &self,
-        py: Python<'_>,
         f: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
-    ) -> PyResult<AsyncResult> {
+    ) -> PyResult<Submission> {
         let f = function_of(f)?;
         let args = f.args(args)?;
         let view = self.configured(None, None);
-        submitted(py, true, async move {
+        Ok(Submission::new(true, async move {
             view.apply_args(&f.module, &f.call_name, args).await
-        })
+        }))
     }
 
     fn submit_map(
         &self,
-        py: Python<'_>,
         f: &Bound<'_, PyAny>,
         sequences: &Bound<'_, PyTuple>,
         chunksize: Option<usize>,
         ordered: Option<bool>,
-    ) -> PyResult<AsyncResult> {
+    ) -> PyResult<Submission> {
         let f = function_of(f)?;
         let columns = f.map_columns(sequences)?;
         let view = self.configured(chunksize, ordered);
-        submitted(py, false, async move {
+        Ok(Submission::new(false, async move {
             view.map_async(&f.module, &f.call_name, columns).await
-        })
+        }))
     }
 }
 
@@ -312,26 +336,24 @@ impl DirectView {
 
     fn submit_apply(
         &self,
-        py: Python<'_>,
         f: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
-    ) -> PyResult<AsyncResult> {
+    ) -> PyResult<Submission> {
         let f = function_of(f)?;
         let args = f.args(args)?;
         let view = self.inner.clone();
-        submitted(py, self.single(), async move {
+        Ok(Submission::new(self.single(), async move {
             view.apply_args(&f.module, &f.call_name, args).await
-        })
+        }))
     }
 
     fn submit_map(
         &self,
-        py: Python<'_>,
         f: &Bound<'_, PyAny>,
         sequences: &Bound<'_, PyTuple>,
         chunksize: Option<usize>,
         ordered: Option<bool>,
-    ) -> PyResult<AsyncResult> {
+    ) -> PyResult<Submission> {
         if chunksize.is_some() || ordered.is_some() {
             return Err(PyTypeError::new_err(
                 "a DirectView's map splits the items evenly over its engines, in order: \
@@ -341,9 +363,9 @@ impl DirectView {
         let f = function_of(f)?;
         let columns = f.map_columns(sequences)?;
         let view = self.inner.clone();
-        submitted(py, false, async move {
+        Ok(Submission::new(false, async move {
             view.map_async(&f.module, &f.call_name, columns).await
-        })
+        }))
     }
 
     fn pull_one(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
