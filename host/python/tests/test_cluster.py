@@ -20,5 +20,7 @@ def test_a_cluster_starts_connects_and_stops_in_its_own_profile(wasp_dir):
 
 
 def test_a_bad_flag_fails_with_the_commands_words(wasp_dir):
+    cluster = wasp.Cluster(n=1, scheme="nonsense")
     with pytest.raises(wasp.WaspError, match="wasp cluster start failed"):
-        wasp.Cluster(n=1, scheme="nonsense").start_and_connect_sync()
+        cluster.start_and_connect_sync()
+    assert not cluster.profile_dir.exists()

@@ -116,7 +116,12 @@ class Cluster:
                 flags.append(flag)
             elif value not in (False, None):
                 flags += [flag, str(value)]
-        self._run("start", "-n", str(self.n), "--daemon", *flags)
+        try:
+            self._run("start", "-n", str(self.n), "--daemon", *flags)
+        except WaspError:
+            if self._own_profile:
+                shutil.rmtree(self.profile_dir, ignore_errors=True)
+            raise
         self._started = True
 
     def connect_client_sync(self) -> Client:
