@@ -343,6 +343,15 @@ impl AsyncResult {
         self.created.elapsed().as_secs_f64()
     }
 
+    /// Whether every task succeeded (ipyparallel's `successful`); `None`
+    /// while some have not finished.
+    pub fn successful(&mut self) -> Option<bool> {
+        if !self.ready() {
+            return None;
+        }
+        Some(self.results.iter().flatten().all(|r| r.outcome.is_ok()))
+    }
+
     /// Whether this is the result of an `apply` (one value) rather than a
     /// `map`.
     pub fn is_single(&self) -> bool {

@@ -626,15 +626,16 @@ fn numpy_array(obj: &Bound<'_, PyAny>, path: &str) -> Result<Option<Array>, Mism
         return Ok(None);
     }
     macro_rules! try_each {
-        ($($wit:ident => $t:ty),*) => {$(
-            if PyBuffer::<$t>::get(obj).is_ok() {
-                let ty = Type::List(Box::new(Type::$wit));
-                return numbers::<$t>(obj, &ty, &Type::$wit, path).map(|v| Some(Array::from(v)));
+        ($($t:ty),*) => {$(
+            if let Ok(buffer) = PyBuffer::<$t>::get(obj) {
+                return buffer
+                    .to_vec(obj.py())
+                    .map(|v| Some(Array::from(v)))
+                    .map_err(|err| Mismatch::new(path, format!("could not read the buffer: {err}")));
             }
         )*};
     }
-    try_each!(F64 => f64, F32 => f32, S64 => i64, S32 => i32, U64 => u64, U32 => u32,
-        S16 => i16, U16 => u16, S8 => i8, U8 => u8);
+    try_each!(f64, f32, i64, i32, u64, u32, i16, u16, i8, u8);
     Ok(None)
 }
 

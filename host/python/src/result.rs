@@ -124,15 +124,8 @@ impl AsyncResult {
     /// Whether every task succeeded; raises if they have not all finished
     /// (as ipyparallel's does).
     fn successful(&self, py: Python<'_>) -> PyResult<bool> {
-        let inner = self.inner.clone();
-        let outcome = runtime::wait(py, async move {
-            let mut result = inner.lock().await;
-            if !result.ready() {
-                return None;
-            }
-            Some(result.get(Some(Duration::ZERO)).await.is_ok())
-        })?;
-        outcome.ok_or_else(|| PyRuntimeError::new_err("the tasks have not all finished yet"))
+        self.with(py, |r| r.successful())
+            .ok_or_else(|| PyRuntimeError::new_err("the tasks have not all finished yet"))
     }
 
     /// The tasks' ids: one for an `apply` on one engine, one per engine or

@@ -12,8 +12,8 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use wasp_client::{
-    AsyncResult as ClientResult, ClientError, DirectView as ClientDirect,
-    LoadBalancedView as ClientBalanced, TaskFlags,
+    Arg, AsyncResult as ClientResult, ClientError, DirectView as ClientDirect,
+    LoadBalancedView as ClientBalanced, Module as ClientModule, TaskFlags,
 };
 use wasp_proto::{EngineId, Value};
 
@@ -148,6 +148,50 @@ macro_rules! view_calls {
 view_calls!(LoadBalancedView);
 view_calls!(DirectView);
 
+/// What a Python view submits through: the Rust client's two views, which
+/// have the same two calls by the same names.
+trait ClientView: Send + 'static {
+    fn apply_args(
+        &self,
+        module: &ClientModule,
+        func: &str,
+        args: Vec<Arg>,
+    ) -> impl Future<Output = Result<ClientResult, ClientError>> + Send;
+
+    fn map_async(
+        &self,
+        module: &ClientModule,
+        func: &str,
+        sequences: Vec<Vec<Value>>,
+    ) -> impl Future<Output = Result<ClientResult, ClientError>> + Send;
+}
+
+macro_rules! client_view {
+    ($($view:ty),*) => {$(
+        impl ClientView for $view {
+            fn apply_args(
+                &self,
+                module: &ClientModule,
+                func: &str,
+                args: Vec<Arg>,
+            ) -> impl Future<Output = Result<ClientResult, ClientError>> + Send {
+                <$view>::apply_args(self, module, func, args)
+            }
+
+            fn map_async(
+                &self,
+                module: &ClientModule,
+                func: &str,
+                sequences: Vec<Vec<Value>>,
+            ) -> impl Future<Output = Result<ClientResult, ClientError>> + Send {
+                <$view>::map_async(self, module, func, sequences)
+            }
+        }
+    )*};
+}
+
+client_view!(ClientBalanced, ClientDirect);
+
 /// A call's submission, its arguments converted, not yet sent: started,
 /// it gives an `AsyncResult`; finished, the results themselves, in one wait
 /// on the runtime (a blocking `apply_sync` then costs one hand-over
@@ -167,6 +211,34 @@ impl Submission {
             single,
             future: Box::pin(future),
         }
+    }
+
+    /// `f(*args)` on `view`, its arguments converted by `f`'s signature.
+    fn apply<V: ClientView>(
+        view: V,
+        single: bool,
+        f: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+    ) -> PyResult<Self> {
+        let f = function_of(f)?;
+        let args = f.args(args)?;
+        Ok(Self::new(single, async move {
+            view.apply_args(&f.module, &f.call_name, args).await
+        }))
+    }
+
+    /// `map(f, *sequences)` on `view`, each item converted by `f`'s
+    /// signature.
+    fn map<V: ClientView>(
+        view: V,
+        f: &Bound<'_, PyAny>,
+        sequences: &Bound<'_, PyTuple>,
+    ) -> PyResult<Self> {
+        let f = function_of(f)?;
+        let columns = f.map_columns(sequences)?;
+        Ok(Self::new(false, async move {
+            view.map_async(&f.module, &f.call_name, columns).await
+        }))
     }
 
     /// Sends it: its `AsyncResult`.
@@ -240,12 +312,7 @@ impl LoadBalancedView {
         f: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<Submission> {
-        let f = function_of(f)?;
-        let args = f.args(args)?;
-        let view = self.configured(None, None);
-        Ok(Submission::new(true, async move {
-            view.apply_args(&f.module, &f.call_name, args).await
-        }))
+        Submission::apply(self.configured(None, None), true, f, args)
     }
 
     fn submit_map(
@@ -255,12 +322,7 @@ impl LoadBalancedView {
         chunksize: Option<usize>,
         ordered: Option<bool>,
     ) -> PyResult<Submission> {
-        let f = function_of(f)?;
-        let columns = f.map_columns(sequences)?;
-        let view = self.configured(chunksize, ordered);
-        Ok(Submission::new(false, async move {
-            view.map_async(&f.module, &f.call_name, columns).await
-        }))
+        Submission::map(self.configured(chunksize, ordered), f, sequences)
     }
 }
 
@@ -339,12 +401,7 @@ impl DirectView {
         f: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
     ) -> PyResult<Submission> {
-        let f = function_of(f)?;
-        let args = f.args(args)?;
-        let view = self.inner.clone();
-        Ok(Submission::new(self.single(), async move {
-            view.apply_args(&f.module, &f.call_name, args).await
-        }))
+        Submission::apply(self.inner.clone(), self.single(), f, args)
     }
 
     fn submit_map(
@@ -360,12 +417,7 @@ impl DirectView {
                  chunksize and ordered are a load-balanced view's",
             ));
         }
-        let f = function_of(f)?;
-        let columns = f.map_columns(sequences)?;
-        let view = self.inner.clone();
-        Ok(Submission::new(false, async move {
-            view.map_async(&f.module, &f.call_name, columns).await
-        }))
+        Submission::map(self.inner.clone(), f, sequences)
     }
 
     fn pull_one(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
