@@ -15,8 +15,9 @@ use wasp_net::quinn::{Connection, Endpoint};
 use wasp_net::{ConnectionFile, FramedRecv, FramedSend, SelfSignedCert, client_endpoint, connect};
 use wasp_proto::codec;
 use wasp_proto::msg::{
-    Answer, ClientMsg, EngineHello, Entries, ErrorKind, FromEngine, Hello, NamespaceOp,
-    PROTOCOL_VERSION, Pulled, Request, Role, TaskError, TaskMeta, TaskResult, ToClient, Welcome,
+    Answer, ClientMsg, EngineHello, Entries, ErrorKind, FromEngine, Hello, MAX_SLOTS, NamespaceOp,
+    PROTOCOL_VERSION, Pulled, Request, Role, Slotted, TaskError, TaskMeta, TaskResult, ToClient,
+    Welcome,
 };
 use wasp_proto::{EngineId, TaskId, Value};
 use wasp_task_artifacts as tasks;
@@ -85,6 +86,7 @@ fn engine_role() -> Role {
     Role::Engine(EngineHello {
         name: "hostile".into(),
         cached: vec![],
+        slots: 2,
     })
 }
 
@@ -165,8 +167,9 @@ async fn hostile_cases(client_file: ConnectionFile, engine_file: ConnectionFile)
     // Valid messages in a wrong order or for the wrong things.
     let (_endpoint, connection, mut send, _recv) = welcomed(&engine_file, engine_role()).await;
     let never_sent = TaskId::new(9999, 1);
+    let from = |msg| Slotted { slot: 1, msg };
     send.send(&vec![
-        FromEngine::Done(TaskResult {
+        from(FromEngine::Done(TaskResult {
             id: never_sent,
             outcome: Err(TaskError {
                 kind: ErrorKind::Trap,
@@ -174,16 +177,16 @@ async fn hostile_cases(client_file: ConnectionFile, engine_file: ConnectionFile)
                 item: None,
             }),
             meta: TaskMeta::default(),
-        }),
-        FromEngine::Retracted {
+        })),
+        from(FromEngine::Retracted {
             task: never_sent,
             run: None,
-        },
-        FromEngine::Namespace {
+        }),
+        from(FromEngine::Namespace {
             request: 123_456,
             reply: Ok(Pulled::encode(&[Value::S64(1)]).expect("encodes")),
-        },
-        FromEngine::Heartbeat,
+        }),
+        from(FromEngine::Heartbeat),
     ])
     .await
     .expect("sends");
@@ -198,6 +201,43 @@ async fn hostile_cases(client_file: ConnectionFile, engine_file: ConnectionFile)
     .expect("sends");
     ended(&connection).await;
     connection.close(0u32.into(), b"done");
+
+    // An engine process's messages for a slot it was not given: the
+    // connection ends, saying why.
+    let (_endpoint, connection, mut send, _recv) = welcomed(&engine_file, engine_role()).await;
+    send.send(&vec![Slotted {
+        slot: 7,
+        msg: FromEngine::Heartbeat,
+    }])
+    .await
+    .expect("sends");
+    let closed = tokio::time::timeout(REACT, connection.closed())
+        .await
+        .expect("the controller ends the connection");
+    assert!(
+        closed
+            .to_string()
+            .contains("a message from engine slot 7, but this connection serves 2"),
+        "{closed}"
+    );
+    // No slots, or more than a process may serve: refused, saying why.
+    for slots in [0, MAX_SLOTS + 1] {
+        let role = Role::Engine(EngineHello {
+            name: "hostile".into(),
+            cached: vec![],
+            slots,
+        });
+        let refused = wasp_net::dial(&engine_file, role).await.err();
+        let expected = format!(
+            "serves 1 to {MAX_SLOTS} engines (wasp engine --slots); this one asked for {slots}"
+        );
+        assert!(
+            refused
+                .as_ref()
+                .is_some_and(|err| err.to_string().contains(&expected)),
+            "{slots} slots: {refused:?}"
+        );
+    }
 
     // A client: a Hello again, then a namespace op on an engine that does
     // not exist, and a result-shaped message the controller never expects.
@@ -402,7 +442,7 @@ async fn an_engine_sent_garbage_after_its_welcome_exits_cleanly() {
         send.send(&Welcome::Accepted {
             tenant: wasp_proto::Tenant("engines".into()),
             session: 0,
-            engine: Some(EngineId(0)),
+            engines: vec![EngineId(0)],
             same_host: false,
         })
         .await

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use wasp_client::{Client, Module};
 use wasp_net::{ConnectionFile, FramedRecv};
-use wasp_proto::msg::{EngineHello, FromEngine, Role, RunTask, TaskLimits, ToEngine};
+use wasp_proto::msg::{EngineHello, FromEngine, Role, RunTask, Slotted, TaskLimits, ToEngine};
 use wasp_proto::{EngineId, Value};
 use wasp_task_artifacts as tasks;
 
@@ -44,6 +44,7 @@ impl WireEngine {
         let hello = EngineHello {
             name: "wire".into(),
             cached: Vec::new(),
+            slots: 1,
         };
         let session = wasp_net::dial(&file, Role::Engine(hello))
             .await
@@ -54,7 +55,11 @@ impl WireEngine {
         let beat = tokio::spawn(async move {
             let _keep = (endpoint, connection);
             loop {
-                if send.send(&vec![FromEngine::Heartbeat]).await.is_err() {
+                let beat = Slotted {
+                    slot: 0,
+                    msg: FromEngine::Heartbeat,
+                };
+                if send.send(&vec![beat]).await.is_err() {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -73,14 +78,14 @@ impl WireEngine {
             if let Some(run) = self.runs.pop_front() {
                 return run;
             }
-            let batch: Vec<ToEngine> =
+            let batch: Vec<Slotted<ToEngine>> =
                 tokio::time::timeout(Duration::from_secs(60), self.recv.recv())
                     .await
                     .expect("a task within a minute")
                     .expect("a frame")
                     .expect("the controller keeps the connection");
             self.runs
-                .extend(batch.into_iter().filter_map(|msg| match msg {
+                .extend(batch.into_iter().filter_map(|slotted| match slotted.msg {
                     ToEngine::Run(run) => Some(run),
                     _ => None,
                 }));

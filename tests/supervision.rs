@@ -11,14 +11,13 @@
 //! controller only at the QUIC idle timeout (30 s), so the tests that kill
 //! a controller take that long.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use wasp_task_artifacts as tasks;
 
 mod common;
-use common::{Cluster, kill9, profile_pids, role_pid, running, wasp, wasp_command};
+use common::{Cluster, Process, kill9, profile_pids, role_pid, running, wasp, wasp_command};
 
 /// How long a restarted process may take to appear.
 const RESTART: Duration = Duration::from_secs(60);
@@ -390,41 +389,6 @@ fn a_killed_controller_is_restarted_and_its_engines_rejoin() {
         2,
         "{controller_log}"
     );
-}
-
-/// A process started by a test, killed when the test ends, passing or
-/// not.
-struct Process {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Process {
-    fn spawn(mut command: Command, log: PathBuf) -> Self {
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log file"))
-            .stderr(file)
-            .spawn()
-            .expect("spawn wasp");
-        Self { child, log }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 fn start_controller(dir: &tempfile::TempDir, log: &str) -> Process {

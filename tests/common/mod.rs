@@ -4,7 +4,7 @@
 #![allow(dead_code, reason = "each test file uses a different part")]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use wasp_client::Client;
 
@@ -212,4 +212,44 @@ pub fn output_shown(command: &mut Command, args: &[&str]) -> std::process::Outpu
         String::from_utf8_lossy(&output.stderr)
     );
     output
+}
+
+/// A process started by a test, killed when the test ends, passing or
+/// not.
+pub struct Process {
+    /// The process.
+    pub child: Child,
+    /// Where its stdout and stderr go.
+    pub log: PathBuf,
+}
+
+impl Process {
+    /// Starts `command` with its output in `log`.
+    pub fn spawn(mut command: Command, log: PathBuf) -> Self {
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .expect("spawn wasp");
+        Self { child, log }
+    }
+
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills it (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

@@ -397,6 +397,19 @@ pub struct EngineArgs {
     /// [default: 256MiB].
     #[arg(long, value_name = "SIZE")]
     pub max_namespace: Option<ByteSize>,
+    /// How many engines this process serves: each has its own engine id,
+    /// namespaces and queue and runs one task at a time; they share one
+    /// runtime, compile cache and connection (an engine more costs far
+    /// less than a process more).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(wasp_proto::msg::MAX_SLOTS)))]
+    pub slots: u32,
+    /// How long to wait at start for the connection file to appear and a
+    /// controller to answer, with backoff (ipyparallel's registration
+    /// timeout); 0 makes one attempt. A controller that refuses the engine
+    /// ends it at once.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub start_timeout: Seconds,
     /// How long to keep trying to reach a controller after the connection
     /// to it is lost (it crashed or was restarted), with backoff from 100ms
     /// to 5s, re-reading the connection file each time; 0 exits at the

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use wasp_controller::{Controller, ControllerConfig};
-use wasp_engine::node::{NodeConfig, run_node};
-use wasp_net::{ConnectionFile, Profile};
+use wasp_engine::node::{ConnectionSource, NodeConfig, run_node};
+use wasp_net::Profile;
 
 use crate::cli::{ControllerArgs, EngineArgs};
 
@@ -67,29 +67,53 @@ pub fn engine(args: &EngineArgs) -> anyhow::Result<ExitCode> {
         Some(path) => path.clone(),
         None => Profile::new(&args.profile.profile)?.engine_file(),
     };
-    let connection = ConnectionFile::read(&path)?;
-    let connection_path = Some(path);
+    let slots = args.slots;
     let mut runtime = args.runtime.runtime_config();
-    // An engine runs one task at a time; a few instances cover a chunk's
-    // reuse and a load in flight.
-    runtime.max_instances = 8;
+    // Each slot runs one task at a time; a few instances cover a chunk's
+    // reuse, the spare made ahead and a task sliced in beside.
+    runtime.max_instances = instances_for(slots);
     let name = format!("{}:{}", hostname(), std::process::id());
     // This thread computes: it keeps the kernel's default time slice even
     // when its parent asked for a short one (`wasp_net::wakeups`), so that
     // the threads carrying messages, which wake briefly, run ahead of it.
     wasp_net::wakeups::default_time_slice();
-    let engine = tokio_runtime()?.block_on(run_node(NodeConfig {
-        connection,
-        connection_path,
+    let node = run_node(NodeConfig {
+        connection: ConnectionSource::File(path),
         runtime,
         name,
+        slots,
         namespace_bytes: args
             .max_namespace
             .map_or(wasp_engine::node::DEFAULT_NAMESPACE_BYTES, |size| size.0),
+        start_timeout: args.start_timeout.0,
         reconnect_timeout: args.reconnect_timeout.0,
-    }))?;
-    tracing::info!(%engine, "engine stopped");
+    });
+    let engines = engine_runtime(slots)?.block_on(node)?;
+    tracing::info!(?engines, "engine stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The instance pool of a process of `slots` engines: per slot, the
+/// running task's instance, the spare made ahead and a task sliced in
+/// beside, and one more for a load in flight.
+fn instances_for(slots: u32) -> u32 {
+    slots.saturating_mul(4).saturating_add(4)
+}
+
+/// The runtime of an engine process: one thread for one slot (see
+/// [`tokio_runtime`]); for several, a thread per core, up to one per
+/// slot, so that the slots' guests compute in parallel.
+fn engine_runtime(slots: u32) -> anyhow::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(slots as usize);
+    if threads <= 1 {
+        return tokio_runtime();
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn hostname() -> String {

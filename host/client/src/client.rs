@@ -222,6 +222,10 @@ impl Client {
     pub async fn shutdown(&self) -> Result<(), ClientError> {
         match self.request(Request::Shutdown).await {
             Ok(Answer::ShuttingDown) | Err(ClientError::Disconnected) => Ok(()),
+            // The controller closing as it stops may overtake its answer.
+            Err(ClientError::Controller(reason)) if reason == wasp_net::CONTROLLER_STOPPING => {
+                Ok(())
+            }
             Ok(other) => Err(unexpected(other)),
             Err(err) => Err(err),
         }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
-use wasp_proto::msg::{Answer, ClientMsg, FromEngine, ToClient, ToEngine};
+use wasp_proto::msg::{Answer, ClientMsg, FromEngine, Slotted, ToClient, ToEngine};
 use wasp_proto::{EngineId, ModuleHash, Tenant};
 
 use crate::outbox::Outbox;
@@ -53,15 +53,21 @@ pub(crate) enum Event {
     },
     /// A client's connection ended.
     ClientLeft { session: u32 },
-    /// An engine completed its handshake.
+    /// An engine completed its handshake (one event per slot of its
+    /// connection).
     EngineJoined {
         engine: EngineId,
+        /// The first engine of its connection: they share their modules.
+        group: EngineId,
+        /// Its index among its connection's engines.
+        slot: u32,
         name: String,
         cached: Vec<ModuleHash>,
-        tx: Outbox<ToEngine>,
+        /// Its connection's outbox, shared by the connection's engines.
+        tx: Outbox<Slotted<ToEngine>>,
         /// Closes the engine's connection, with a reason, when the hub
-        /// declares it dead.
-        close: oneshot::Sender<String>,
+        /// declares it dead (and with it the connection's other engines).
+        close: CloseConnection,
     },
     /// An engine sent messages.
     EngineMsgs {
@@ -73,8 +79,33 @@ pub(crate) enum Event {
 }
 
 struct EngineLink {
-    tx: Outbox<ToEngine>,
-    close: oneshot::Sender<String>,
+    tx: Outbox<Slotted<ToEngine>>,
+    slot: u32,
+    close: CloseConnection,
+}
+
+/// Closes a connection with a reason, once, whichever of the engines it
+/// serves asks first.
+#[derive(Clone)]
+pub(crate) struct CloseConnection(Arc<std::sync::Mutex<Option<oneshot::Sender<String>>>>);
+
+impl CloseConnection {
+    /// The closer, and what the connection's task waits on.
+    pub(crate) fn new() -> (Self, oneshot::Receiver<String>) {
+        let (tx, rx) = oneshot::channel();
+        (Self(Arc::new(std::sync::Mutex::new(Some(tx)))), rx)
+    }
+
+    fn close(&self, reason: String) {
+        let taken = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(tx) = taken {
+            let _ = tx.send(reason);
+        }
+    }
 }
 
 struct ClientLink {
@@ -212,13 +243,15 @@ impl Hub {
             }
             Event::EngineJoined {
                 engine,
+                group,
+                slot,
                 name,
                 cached,
                 tx,
                 close,
             } => {
-                self.engines.insert(engine, EngineLink { tx, close });
-                state.handle_engine_joined(now, engine, name, cached);
+                self.engines.insert(engine, EngineLink { tx, slot, close });
+                state.handle_engine_joined(now, engine, group, name, cached);
             }
             Event::EngineMsgs { engine, msgs } => state.handle_engine_msgs(now, engine, msgs),
             Event::EngineLeft { engine } => {
@@ -249,13 +282,16 @@ impl Hub {
                 }
                 Output::Engine { engine, msg } => {
                     if let Some(link) = self.engines.get(&engine) {
-                        let _ = link.tx.send(msg);
+                        let _ = link.tx.send(Slotted {
+                            slot: link.slot,
+                            msg,
+                        });
                     }
                 }
                 Output::CloseEngine { engine, reason } => {
                     if let Some(link) = self.engines.remove(&engine) {
                         tracing::warn!(%engine, %reason, "disconnecting an engine");
-                        let _ = link.close.send(reason);
+                        link.close.close(reason);
                     }
                 }
                 Output::CloseClient { session, reason } => {

@@ -11,13 +11,13 @@ use wasp_net::{
     ConnectionLimiter, FramedRecv, FramedSend, NetError, SameHost, SameHostListener, with_deadline,
 };
 use wasp_proto::msg::{
-    Answer, ClientMsg, FromEngine, Hello, PROTOCOL_VERSION, Request, Role, ToClient, ToEngine,
-    Welcome,
+    Answer, ClientMsg, FromEngine, Hello, MAX_SLOTS, PROTOCOL_VERSION, Request, Role, Slotted,
+    ToClient, ToEngine, Welcome,
 };
 use wasp_proto::{EngineId, ModuleHash, Tenant};
 
 use crate::config::ControllerConfig;
-use crate::hub::{Event, Inbound};
+use crate::hub::{CloseConnection, Event, Inbound};
 use crate::outbox::{
     CLIENT_QUEUE_BYTES, CLIENT_REQUESTS_IN_FLIGHT, HUB_INBOX_BYTES, Inbox, OutboxRx, Weigh, outbox,
 };
@@ -116,7 +116,7 @@ pub(crate) async fn serve(
             }
         });
     }
-    endpoint.close(0u32.into(), b"controller shutting down");
+    endpoint.close(0u32.into(), wasp_net::CONTROLLER_STOPPING.as_bytes());
 }
 
 /// Authenticates a connection and serves it by role.
@@ -157,7 +157,7 @@ async fn handle(connection: Connection, shared: &Shared) -> Result<(), NetError>
             send.send(&Welcome::Accepted {
                 tenant: tenant.clone(),
                 session,
-                engine: None,
+                engines: Vec::new(),
                 same_host: same_host.is_some(),
             })
             .await?;
@@ -179,12 +179,22 @@ async fn handle(connection: Connection, shared: &Shared) -> Result<(), NetError>
             if !shared.tenants.is_engine_token(&hello.token) {
                 return refuse(&connection, send, "invalid engine token".into()).await;
             }
-            let engine = EngineId(shared.next_engine.fetch_add(1, Ordering::Relaxed));
+            let slots = engine_hello.slots;
+            if !(1..=MAX_SLOTS).contains(&slots) {
+                let reason = format!(
+                    "an engine process serves 1 to {MAX_SLOTS} engines (wasp engine --slots); \
+                     this one asked for {slots}"
+                );
+                return refuse(&connection, send, reason).await;
+            }
+            // Ids for every slot, contiguous, never reused.
+            let first = shared.next_engine.fetch_add(slots, Ordering::Relaxed);
+            let engines: Vec<EngineId> = (0..slots).map(|i| EngineId(first + i)).collect();
             let same_host = shared.same_host_of(hello.same_host_ticket.as_deref());
             send.send(&Welcome::Accepted {
                 tenant: Tenant("engines".into()),
                 session: 0,
-                engine: Some(engine),
+                engines: engines.clone(),
                 same_host: same_host.is_some(),
             })
             .await?;
@@ -195,22 +205,33 @@ async fn handle(connection: Connection, shared: &Shared) -> Result<(), NetError>
             // of the hub's task table, not copied), modules and namespace
             // operations shared (`Arc`) with the hub's own copy, and
             // namespace requests by each client's requests in flight.
+            // One for the connection, whatever its slots.
             let (tx, rx, _gate) = outbox();
-            let (close, closed) = tokio::sync::oneshot::channel();
-            shared
-                .to_hub(
-                    Event::EngineJoined {
-                        engine,
-                        name: engine_hello.name,
-                        cached: engine_hello.cached,
-                        tx,
-                        close,
-                    },
-                    0,
-                )
-                .await;
+            let (close, closed) = CloseConnection::new();
+            for (slot, &engine) in (0u32..).zip(&engines) {
+                let name = if slots == 1 {
+                    engine_hello.name.clone()
+                } else {
+                    format!("{}#{slot}", engine_hello.name)
+                };
+                shared
+                    .to_hub(
+                        Event::EngineJoined {
+                            engine,
+                            group: engines[0],
+                            slot,
+                            name,
+                            cached: engine_hello.cached.clone(),
+                            tx: tx.clone(),
+                            close: close.clone(),
+                        },
+                        0,
+                    )
+                    .await;
+            }
+            drop((tx, close));
             let result = tokio::select! {
-                result = serve_engine(engine, send, recv, rx, shared) => result,
+                result = serve_engines(&engines, send, recv, rx, shared) => result,
                 // Declared dead (no heartbeat): nothing more is read from
                 // it, and it learns why as the connection closes.
                 Ok(reason) = closed => {
@@ -218,7 +239,13 @@ async fn handle(connection: Connection, shared: &Shared) -> Result<(), NetError>
                     Ok(())
                 }
             };
-            shared.to_hub(Event::EngineLeft { engine }, 0).await;
+            // A peer that broke the protocol learns why.
+            if let Err(NetError::Protocol(why)) = &result {
+                connection.close(4u32.into(), why.as_bytes());
+            }
+            for &engine in &engines {
+                shared.to_hub(Event::EngineLeft { engine }, 0).await;
+            }
             result
         }
     }
@@ -381,26 +408,53 @@ async fn flush(shared: &Shared, session: u32, msgs: &mut Vec<ClientMsg>) {
     }
 }
 
-async fn serve_engine(
-    engine: EngineId,
+/// Serves an engine connection: hands the hub each engine's messages,
+/// in order, and writes what the hub sends them.
+async fn serve_engines(
+    engines: &[EngineId],
     send: FramedSend,
     mut recv: FramedRecv,
-    rx: OutboxRx<ToEngine>,
+    rx: OutboxRx<Slotted<ToEngine>>,
     shared: &Shared,
 ) -> Result<(), NetError> {
     let writer = tokio::spawn(write_batches(send, rx));
     let result = async {
-        while let Some(msgs) = recv.recv::<Vec<FromEngine>>().await? {
-            let weight = msgs.weight();
-            shared
-                .to_hub(Event::EngineMsgs { engine, msgs }, weight)
-                .await;
+        while let Some(batch) = recv.recv::<Vec<Slotted<FromEngine>>>().await? {
+            // One event per run of messages from the same engine, so a
+            // process of one slot costs one event per frame, as before.
+            let mut batch = batch.into_iter().peekable();
+            while let Some(Slotted { slot, msg }) = batch.next() {
+                let engine = slot_engine(engines, slot)?;
+                let mut msgs = vec![msg];
+                while let Some(next) = batch.next_if(|m| m.slot == slot) {
+                    msgs.push(next.msg);
+                }
+                let weight = msgs.weight();
+                shared
+                    .to_hub(Event::EngineMsgs { engine, msgs }, weight)
+                    .await;
+            }
         }
         Ok(())
     }
     .await;
     writer.abort();
     result
+}
+
+/// The engine id of `slot` on a connection of `engines`.
+fn slot_engine(engines: &[EngineId], slot: u32) -> Result<EngineId, NetError> {
+    usize::try_from(slot)
+        .ok()
+        .and_then(|i| engines.get(i))
+        .copied()
+        .ok_or_else(|| {
+            NetError::Protocol(format!(
+                "a message from engine slot {slot}, but this connection serves {} (slots 0 to {})",
+                engines.len(),
+                engines.len().saturating_sub(1)
+            ))
+        })
 }
 
 /// A batch this large is encoded on the blocking pool, not the async
@@ -448,7 +502,7 @@ impl IsAnswer for ToClient {
     }
 }
 
-impl IsAnswer for ToEngine {
+impl IsAnswer for Slotted<ToEngine> {
     fn is_answer(&self) -> bool {
         false
     }

@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use wasp_proto::db::{DbAnswer, DbRequest, ResultLookup};
 use wasp_proto::msg::{
-    Answer, ClientMsg, FromEngine, NamespaceOp, NamespaceReply, Request, TaskResult, TenantRequest,
-    ToClient, ToEngine,
+    Answer, ClientMsg, FromEngine, NamespaceOp, NamespaceReply, Request, Slotted, TaskResult,
+    TenantRequest, ToClient, ToEngine,
 };
 
 /// Bytes of results and answers a client's outgoing queue may hold before
@@ -156,6 +156,12 @@ impl Weigh for ToEngine {
                 ToEngine::Namespace { op, .. } => op_weight(op),
                 ToEngine::Retract(_) | ToEngine::Abort(_) | ToEngine::Shutdown => 0,
             }
+    }
+}
+
+impl<T: Weigh> Weigh for Slotted<T> {
+    fn weight(&self) -> usize {
+        self.msg.weight()
     }
 }
 

@@ -278,11 +278,14 @@ impl HubState {
         self.reservations.forget_session(session);
     }
 
-    /// An engine completed its handshake.
+    /// An engine completed its handshake. `group` is the first engine of
+    /// its process (itself, for a process of one slot): the engines of a
+    /// group share their compiled modules, so each is sent once per group.
     pub(crate) fn handle_engine_joined(
         &mut self,
         now: Duration,
         engine: EngineId,
+        group: EngineId,
         name: String,
         cached: Vec<ModuleHash>,
     ) {
@@ -292,7 +295,7 @@ impl HubState {
             engine,
             name: name.clone(),
         });
-        self.engines.join(engine, name, cached, now);
+        self.engines.join(engine, group, name, cached, now);
         log_refusal(self.sched.handle_engine_joined(now, engine));
         self.drain_scheduler();
     }

@@ -1,42 +1,54 @@
 //! The engine node: an engine process's life on the network.
 //!
 //! It dials the controller named by a connection file, says which modules
-//! it already has compiled, and then runs what it is sent, one task at a
-//! time (an engine is one worker, as an ipyparallel engine is): module
-//! bytes are loaded (compiled and cached) in the order they arrive, always
-//! before the tasks that need them, and each task's chunk runs on one fresh
-//! instance, item after item. Results, with their metadata, go back as they
-//! finish; a heartbeat tells the controller the engine is alive.
+//! it already has compiled and how many engines it serves (its slots,
+//! `wasp engine --slots N`), and then runs what each is sent. Each slot is
+//! an engine as ipyparallel's is: its own engine id, namespaces and queue,
+//! one task at a time. The slots share the process's runtime (one wasmtime
+//! engine), its compiled modules and one connection, so an engine more
+//! costs its queue and its instances, not a process.
 //!
-//! A task the controller slices in beside the running one (another
+//! Module bytes are compiled as they arrive, for every slot at once,
+//! always before the tasks that need them; each task's chunk runs on one
+//! fresh instance, item after item. Results, with their metadata, go back
+//! as they finish; a heartbeat per slot tells the controller it is alive.
+//!
+//! A task the controller slices in beside a slot's running one (another
 //! tenant's, with `--time-slice`) does not wait in that queue: a second
 //! executor runs it at once, and the two take turns at the epoch ticks
-//! (`turns`), so the engine still computes one task at a time.
+//! (`turns`), so the slot still computes one task at a time.
 
-use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{Notify, mpsc};
-use wasp_net::{ConnectionFile, NetError, Session};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use wasp_net::{CONTROLLER_STOPPING, NetError, Session};
 use wasp_proto::codec::{MAX_FRAME, SLICE_AT_LEAST};
 use wasp_proto::msg::{
-    Arg, EngineHello, ErrorKind, FromEngine, NamespaceOp, NamespaceReply, Pulled, Role, RunTask,
-    TaskError, TaskLimits, TaskMeta, TaskResult, ToEngine, Values,
+    Arg, ErrorKind, FromEngine, MAX_SLOTS, NamespaceOp, Pulled, RunTask, Slotted, TaskError,
+    TaskLimits, TaskMeta, TaskResult, ToEngine, Values,
 };
-use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value};
+use wasp_proto::{EngineId, ModuleHash, Tenant, Value};
 
-use crate::backoff::{Attempt, Reconnect};
+use crate::backoff::Reconnect;
 use crate::convert::memory_size;
 use crate::error::CallError;
 use crate::limits::{Limit, Limits, bytes};
 use crate::runtime::{CallReport, Module, Runtime, RuntimeConfig, SetupError, TaskInstance};
-use crate::sandbox::{AbortHandle, CallContext};
+use crate::sandbox::CallContext;
 use crate::turns::Turns;
 
+mod join;
 mod modules;
+mod namespace;
+mod queue;
+pub use join::ConnectionSource;
+use join::Joined;
 use modules::Modules;
+use namespace::{Namespace, NamespaceLimit, apply_namespace_op};
+use queue::{Aborted, Work, WorkQueue};
 
 /// The turns' lane of the engine's own queue.
 const OWN_LANE: usize = 0;
@@ -57,29 +69,21 @@ const MAX_BATCH: usize = 256;
 /// [`run_node`] requires to fit in this budget.
 const FRAME_BUDGET: usize = MAX_FRAME / 2;
 
-/// A message for the controller with an upper bound of its encoded size,
-/// so that the writer can bound a frame by bytes, not only by count.
+/// A message for the controller from one slot, with an upper bound of its
+/// encoded size, so that the writer can bound a frame by bytes, not only
+/// by count.
 struct Outgoing {
-    msg: FromEngine,
+    msg: Slotted<FromEngine>,
     size: usize,
 }
 
 /// The size estimate of a message with no payload to speak of.
 const SMALL_MESSAGE: usize = 256;
 
-impl Outgoing {
-    fn small(msg: FromEngine) -> Self {
-        Self {
-            msg,
-            size: SMALL_MESSAGE,
-        }
-    }
-}
-
 /// Splits messages into frames of at most [`MAX_BATCH`] messages and, unless
 /// one message alone is larger, at most `budget` estimated bytes, in order;
 /// each frame with its estimated bytes.
-fn frames(messages: Vec<Outgoing>, budget: usize) -> Vec<(Vec<FromEngine>, usize)> {
+fn frames(messages: Vec<Outgoing>, budget: usize) -> Vec<(Vec<Slotted<FromEngine>>, usize)> {
     let mut frames = Vec::new();
     let mut frame = Vec::new();
     let mut bytes = 0usize;
@@ -97,22 +101,50 @@ fn frames(messages: Vec<Outgoing>, budget: usize) -> Vec<(Vec<FromEngine>, usize
     frames
 }
 
+/// One slot's way to the controller: its messages, marked with its slot,
+/// into the connection's writer.
+#[derive(Clone)]
+struct SlotOut {
+    slot: u32,
+    tx: mpsc::UnboundedSender<Outgoing>,
+}
+
+impl SlotOut {
+    /// Queues `msg`, of at most `size` encoded bytes; `false` once nobody
+    /// reads them (the connection ended).
+    fn send(&self, msg: FromEngine, size: usize) -> bool {
+        let msg = Slotted {
+            slot: self.slot,
+            msg,
+        };
+        self.tx.send(Outgoing { msg, size }).is_ok()
+    }
+
+    /// Queues a message with no payload to speak of.
+    fn small(&self, msg: FromEngine) -> bool {
+        self.send(msg, SMALL_MESSAGE)
+    }
+}
+
 /// Settings of an engine node.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
     /// Where the controller is and how to prove who we are.
-    pub connection: ConnectionFile,
-    /// The file `connection` was read from. It is read again before every
-    /// reconnect attempt, since a restarted controller rewrites it (maybe
-    /// with another port or certificate); `None` reuses `connection`.
-    pub connection_path: Option<PathBuf>,
+    pub connection: ConnectionSource,
     /// The runtime's limits and compile cache.
     pub runtime: RuntimeConfig,
-    /// A name for status displays (`host:pid`).
+    /// A name for status displays (`host:pid`); a process of several slots
+    /// shows as `host:pid#slot`.
     pub name: String,
+    /// How many engines this process serves (1 to [`MAX_SLOTS`]).
+    pub slots: u32,
     /// Most bytes (as `Value::cost_bytes` counts) one tenant's namespace may
-    /// hold on this engine.
+    /// hold on each engine.
     pub namespace_bytes: usize,
+    /// How long to wait at start for a controller: for the connection
+    /// file to appear and a controller to answer, with backoff
+    /// (ipyparallel's registration timeout). Zero makes one attempt.
+    pub start_timeout: Duration,
     /// How long to keep trying to reach a controller after the connection
     /// is lost ([`crate::backoff::DEFAULT_RECONNECT_TIMEOUT`]); zero stops at
     /// the loss.
@@ -122,7 +154,7 @@ pub struct NodeConfig {
 /// The default of [`NodeConfig::namespace_bytes`].
 pub const DEFAULT_NAMESPACE_BYTES: usize = 256 << 20;
 
-/// How long one reconnect attempt may take. A dial to an address nobody
+/// How long one attempt to join may take. A dial to an address nobody
 /// answers would otherwise wait for the QUIC idle timeout (30 s), during
 /// which a restarted controller's new connection file goes unread; a live
 /// controller answers within milliseconds on a LAN.
@@ -138,12 +170,32 @@ pub enum NodeError {
     /// what is not wasp's protocol.
     #[error(transparent)]
     Net(#[from] NetError),
-    /// The controller accepted us but assigned no engine id.
-    #[error("the controller did not assign an engine id")]
-    NoEngineId,
+    /// The controller accepted us but assigned another number of engine
+    /// ids than the slots asked for.
+    #[error("asked the controller for {asked} engine ids and was given {given}")]
+    WrongEngineIds {
+        /// The slots asked for.
+        asked: u32,
+        /// The ids given.
+        given: usize,
+    },
     /// A setting cannot work, e.g. a result limit larger than a frame.
     #[error("{0}")]
     Config(String),
+    /// No controller answered within the start timeout.
+    #[error(
+        "could not reach a controller within the start timeout of {timeout:?} ({attempts} \
+         attempts; last: {last}); start the controller first, or wait longer with \
+         --start-timeout"
+    )]
+    NeverJoined {
+        /// How long the engine kept trying.
+        timeout: Duration,
+        /// How many attempts it made.
+        attempts: u32,
+        /// Why the last attempt failed.
+        last: String,
+    },
     /// The connection was lost, and reconnecting is off (a zero
     /// reconnect timeout).
     #[error("lost the controller ({cause}); reconnecting is off (the reconnect timeout is 0)")]
@@ -169,182 +221,24 @@ pub enum NodeError {
     },
 }
 
-/// Work for the executor, in arrival order.
-enum Work {
-    Load(ModuleHash, Vec<u8>),
-    Run(RunTask),
-    Namespace(u64, Tenant, NamespaceOp, Option<u64>),
-}
-
-/// The work waiting for the executor, shared with the connection's reader
-/// so that a task not yet started can be handed back to the controller
-/// (work stealing) without racing the executor taking it.
-#[derive(Default)]
-struct WorkQueue {
-    state: Mutex<QueueState>,
-    ready: Notify,
-}
-
-#[derive(Default)]
-struct QueueState {
-    items: VecDeque<Work>,
-    closed: bool,
-    /// The task the executor took last, until it ends: an abort finds it
-    /// here (under the same lock as the queue, so no abort falls between
-    /// the queue and the run).
-    running: Option<RunningTask>,
-}
-
-/// The task being run, and how to stop it.
-struct RunningTask {
-    id: TaskId,
-    /// Its instance's, once it has one.
-    handle: Option<AbortHandle>,
-    /// An abort came before the instance did.
-    aborted: bool,
-}
-
-/// What an abort found.
-enum Aborted {
-    /// The task was queued: here it is, never to run.
-    Queued(Box<RunTask>),
-    /// The task is running and will stop at the next epoch tick.
-    Running,
-    /// The task is not here (finished, or never came).
-    Absent,
-}
-
-impl WorkQueue {
-    fn state(&self) -> std::sync::MutexGuard<'_, QueueState> {
-        // Nothing panics while holding it; a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn push(&self, work: Work) {
-        self.state().items.push_back(work);
-        self.ready.notify_one();
-    }
-
-    /// No more work will come: `next` returns `None` once the queue is
-    /// empty.
-    fn close(&self) {
-        self.state().closed = true;
-        self.ready.notify_one();
-    }
-
-    /// Takes `task` out of the queue if the executor has not started it.
-    fn retract(&self, task: TaskId) -> Option<RunTask> {
-        let mut state = self.state();
-        let position = state
-            .items
-            .iter()
-            .position(|work| matches!(work, Work::Run(run) if run.id == task))?;
-        match state.items.remove(position) {
-            Some(Work::Run(run)) => Some(run),
-            _ => None,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.state().items.is_empty()
-    }
-
-    /// Takes the bytes of module `hash` out of the queue, if they wait
-    /// there (for a lane that needs them now: see `modules`).
-    fn take_load(&self, hash: ModuleHash) -> Option<Vec<u8>> {
-        let mut state = self.state();
-        let position = state
-            .items
-            .iter()
-            .position(|work| matches!(work, Work::Load(h, _) if *h == hash))?;
-        match state.items.remove(position) {
-            Some(Work::Load(_, bytes)) => Some(bytes),
-            _ => None,
-        }
-    }
-
-    /// Stops `task`: takes it out of the queue, or interrupts it if it runs.
-    fn abort(&self, task: TaskId) -> Aborted {
-        let mut state = self.state();
-        if let Some(running) = state.running.as_mut().filter(|r| r.id == task) {
-            running.aborted = true;
-            if let Some(handle) = &running.handle {
-                handle.abort();
-            }
-            return Aborted::Running;
-        }
-        let position = state
-            .items
-            .iter()
-            .position(|work| matches!(work, Work::Run(run) if run.id == task));
-        match position.and_then(|i| state.items.remove(i)) {
-            Some(Work::Run(run)) => Aborted::Queued(Box::new(run)),
-            _ => Aborted::Absent,
-        }
-    }
-
-    /// The running task has an instance: an abort reaches it through
-    /// `handle` (at once, if one came already).
-    fn attach(&self, handle: AbortHandle) {
-        let mut state = self.state();
-        if let Some(running) = state.running.as_mut() {
-            if running.aborted {
-                handle.abort();
-            }
-            running.handle = Some(handle);
-        }
-    }
-
-    /// The running task ended.
-    fn finish_running(&self) {
-        self.state().running = None;
-    }
-
-    /// The next work item, in arrival order.
-    async fn next(&self) -> Option<Work> {
-        loop {
-            // Registered before looking, so a push in between is not missed
-            // (`notify_one` also leaves a permit when nobody waits).
-            let notified = self.ready.notified();
-            {
-                let mut state = self.state();
-                if let Some(work) = state.items.pop_front() {
-                    state.running = match &work {
-                        Work::Run(run) => Some(RunningTask {
-                            id: run.id,
-                            handle: None,
-                            aborted: false,
-                        }),
-                        _ => None,
-                    };
-                    return Some(work);
-                }
-                if state.closed {
-                    return None;
-                }
-            }
-            notified.await;
-        }
-    }
-}
-
-/// Runs an engine until the controller says stop. Returns the engine id it
-/// last ran as.
+/// Runs an engine process of [`NodeConfig::slots`] engines until the
+/// controller says stop. Returns the engine ids it last ran as.
 ///
-/// The first connection is made once: a controller that cannot be reached
-/// at start is an error at once. Once joined, a connection that is lost
-/// (the controller crashed, was restarted, or dropped this engine) is made
-/// again with backoff for up to [`NodeConfig::reconnect_timeout`],
-/// re-reading the connection file each time; only [`ToEngine::Shutdown`],
-/// or the controller closing the connection as it stops on purpose, ends
-/// the engine without error.
+/// At start it waits up to [`NodeConfig::start_timeout`] for a controller
+/// to answer (a controller that refuses it is an error at once). Once
+/// joined, a connection that is lost (the controller crashed, was
+/// restarted, or dropped this process) is made again with backoff for up
+/// to [`NodeConfig::reconnect_timeout`], re-reading the connection file
+/// each time; only [`ToEngine::Shutdown`] to every slot, or the controller
+/// closing the connection as it stops on purpose, ends the engine without
+/// error.
 ///
 /// The runtime, and with it every compiled module in memory and on disk,
 /// outlives the connections: a reconnected engine announces what it has
 /// compiled and is not sent those modules again. Work under way at the
 /// loss is abandoned (the controller requeues it), as are the namespaces,
-/// which belonged to the engine id the old connection had.
-pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
+/// which belonged to the engine ids the old connection had.
+pub async fn run_node(config: NodeConfig) -> Result<Vec<EngineId>, NodeError> {
     // A task's results and captured output travel in one message, capped
     // by `result_bytes` (see `run_items`); a failing item adds its own
     // error and output (each stream capped by `output_bytes`).
@@ -362,128 +256,73 @@ pub async fn run_node(config: NodeConfig) -> Result<EngineId, NodeError> {
             bytes(FRAME_BUDGET)
         )));
     }
+    if !(1..=MAX_SLOTS).contains(&config.slots) {
+        return Err(NodeError::Config(format!(
+            "--slots {} is out of range: an engine process serves 1 to {MAX_SLOTS} engines",
+            config.slots
+        )));
+    }
     let runtime = Runtime::new(config.runtime.clone())?;
-    let mut session =
-        wasp_net::dial(&config.connection, Role::Engine(hello(&config, &runtime))).await?;
-    let mut engine = session.engine.ok_or(NodeError::NoEngineId)?;
-    tracing::info!(%engine, "engine joined the controller");
-    let mut reconnect = Reconnect::new(config.reconnect_timeout, seed());
+    let Joined {
+        mut session,
+        mut engines,
+    } = join::start(&config, &runtime).await?;
+    tracing::info!(engines = %ids(&engines), "engine joined the controller");
+    let mut reconnect = Reconnect::new(config.reconnect_timeout, join::seed());
     loop {
-        let cause = match serve(session, engine, &runtime, config.namespace_bytes).await {
+        let cause = match serve(session, &engines, &runtime, config.namespace_bytes).await {
             Ended::Shutdown => {
-                tracing::info!(%engine, "the controller said stop; engine stopping");
-                return Ok(engine);
+                tracing::info!(engines = %ids(&engines), "the controller said stop; engine stopping");
+                return Ok(engines);
             }
             Ended::Stopped => {
-                tracing::info!(%engine, "the controller stopped; engine stopping");
-                return Ok(engine);
+                tracing::info!(engines = %ids(&engines), "the controller stopped; engine stopping");
+                return Ok(engines);
             }
             Ended::Broken(err) => return Err(err.into()),
             Ended::Lost(cause) => cause,
         };
         if !reconnect.timeout().is_zero() {
             tracing::warn!(
-                %engine,
+                engines = %ids(&engines),
                 %cause,
                 timeout = ?reconnect.timeout(),
                 "lost the controller; reconnecting"
             );
         }
         reconnect.lost(Instant::now());
-        let (joined, id) = rejoin(&config, &runtime, &mut reconnect, cause).await?;
+        let joined = join::rejoin(&config, &runtime, &mut reconnect, cause).await?;
         tracing::info!(
-            engine = %id,
-            previous = %engine,
+            engines = %ids(&joined.engines),
+            previous = %ids(&engines),
             cached = runtime.cached_hashes().len(),
             "engine rejoined the controller"
         );
         reconnect.joined();
-        engine = id;
-        session = joined;
+        engines = joined.engines;
+        session = joined.session;
     }
 }
 
-/// What an engine tells the controller it is: its name and every module
-/// it has compiled, in memory or on disk, which it will not be sent again.
-fn hello(config: &NodeConfig, runtime: &Runtime) -> EngineHello {
-    EngineHello {
-        name: config.name.clone(),
-        cached: runtime.cached_hashes(),
-    }
-}
-
-/// A seed for the reconnect jitter that differs between engines started
-/// together, so that they spread out their attempts.
-fn seed() -> u64 {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    (u64::from(std::process::id()) << 32) ^ u64::from(nanos)
-}
-
-/// Dials until a controller welcomes the engine or the reconnect policy
-/// gives up.
-async fn rejoin(
-    config: &NodeConfig,
-    runtime: &Runtime,
-    reconnect: &mut Reconnect,
-    cause: String,
-) -> Result<(Session, EngineId), NodeError> {
-    if reconnect.timeout().is_zero() {
-        return Err(NodeError::Lost { cause });
-    }
-    let mut attempts = 0u32;
-    let mut last = "none made".to_owned();
-    loop {
-        match reconnect.next(Instant::now()) {
-            Attempt::GiveUp => {
-                return Err(NodeError::GaveUp {
-                    cause,
-                    timeout: reconnect.timeout(),
-                    attempts,
-                    last,
-                });
-            }
-            Attempt::After(delay) => tokio::time::sleep(delay).await,
+/// Engine ids for the log: `3`, or `3-102` for a contiguous run.
+fn ids(engines: &[EngineId]) -> String {
+    match engines {
+        [] => "none".to_owned(),
+        [one] => one.to_string(),
+        [first, .., last] if last.0 - first.0 + 1 == engines.len() as u32 => {
+            format!("{first}-{last}")
         }
-        attempts += 1;
-        match redial(config, runtime).await {
-            Ok(joined) => return Ok(joined),
-            Err(err) => {
-                tracing::debug!(attempt = attempts, cause = %err, "reconnect attempt failed");
-                last = err;
-            }
-        }
+        many => many
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
     }
 }
-
-/// One reconnect attempt, with the connection file as it is now.
-async fn redial(config: &NodeConfig, runtime: &Runtime) -> Result<(Session, EngineId), String> {
-    let file = match &config.connection_path {
-        Some(path) => ConnectionFile::read(path).map_err(|err| err.to_string())?,
-        None => config.connection.clone(),
-    };
-    let dial = wasp_net::dial(&file, Role::Engine(hello(config, runtime)));
-    let session = tokio::time::timeout(REDIAL_TIMEOUT, dial)
-        .await
-        .map_err(|_| format!("no answer from {} within {REDIAL_TIMEOUT:?}", file.address))?
-        .map_err(|err| err.to_string())?;
-    let engine = session
-        .engine
-        .ok_or_else(|| NodeError::NoEngineId.to_string())?;
-    Ok((session, engine))
-}
-
-/// The reason wasp's controller gives when it closes its endpoint on
-/// purpose, as it stops (its listener). The close may overtake the
-/// [`ToEngine::Shutdown`] queued just before it, so it means the same:
-/// stop, do not reconnect. A controller that crashed or was killed closes
-/// nothing; its engines see the connection time out, and reconnect.
-const CONTROLLER_STOPPING: &str = "controller shutting down";
 
 /// How one connection to the controller ended.
 enum Ended {
-    /// The controller said stop.
+    /// The controller said stop to every slot.
     Shutdown,
     /// The controller closed the connection as it stopped on purpose.
     Stopped,
@@ -511,11 +350,140 @@ fn is_lost(err: &NetError) -> bool {
     )
 }
 
-/// Serves one connection: runs what the controller sends until it says
-/// stop or the connection ends.
+/// One engine of the process while a connection lasts: its queue, the
+/// task sliced in beside it, and their two executors.
+struct Slot {
+    engine: EngineId,
+    out: SlotOut,
+    queue: Arc<WorkQueue>,
+    sliced: Arc<WorkQueue>,
+    /// Said stop: takes no more work, finishes what it has.
+    stopping: bool,
+    executor: JoinHandle<()>,
+    slicer: JoinHandle<()>,
+}
+
+impl Slot {
+    fn start(
+        engine: EngineId,
+        out: SlotOut,
+        runtime: &Runtime,
+        modules: &Arc<Modules>,
+        namespace_bytes: usize,
+    ) -> Self {
+        let queue = Arc::new(WorkQueue::default());
+        let sliced = Arc::new(WorkQueue::default());
+        let lanes = Lanes {
+            runtime: runtime.clone(),
+            engine,
+            modules: modules.clone(),
+            turns: Turns::default(),
+            own: queue.clone(),
+            out: out.clone(),
+        };
+        let executor = tokio::spawn(execute(lanes.clone(), namespace_bytes));
+        let slicer = tokio::spawn(execute_sliced(lanes, sliced.clone()));
+        Self {
+            engine,
+            out,
+            queue,
+            sliced,
+            stopping: false,
+            executor,
+            slicer,
+        }
+    }
+
+    /// Takes one message from the controller.
+    fn take(&mut self, msg: ToEngine, runtime: &Runtime, modules: &Arc<Modules>) {
+        let work = match msg {
+            ToEngine::Module { hash, bytes } => {
+                // Compiled at once, off this thread, for every slot: a
+                // task of another slot may need it before this one's
+                // queue would reach it.
+                modules.expect(hash);
+                let (runtime, modules) = (runtime.clone(), modules.clone());
+                tokio::spawn(async move {
+                    modules
+                        .load(&runtime, hash, Arc::unwrap_or_clone(bytes))
+                        .await;
+                });
+                return;
+            }
+            ToEngine::Run(task) if task.share.sliced => {
+                self.sliced.push(Work::Run(task));
+                return;
+            }
+            ToEngine::Run(task) => Work::Run(task),
+            ToEngine::Namespace {
+                request,
+                tenant,
+                quota_bytes,
+                op,
+            } => Work::Namespace(
+                request,
+                tenant,
+                Arc::unwrap_or_clone(op).into_inner(),
+                quota_bytes,
+            ),
+            ToEngine::Retract(task) => {
+                let run = self
+                    .queue
+                    .retract(task)
+                    .or_else(|| self.sliced.retract(task));
+                // A handed-back task came in a frame of its own size: it
+                // goes back in one of its own.
+                let size = if run.is_some() {
+                    FRAME_BUDGET
+                } else {
+                    SMALL_MESSAGE
+                };
+                self.out.send(FromEngine::Retracted { task, run }, size);
+                return;
+            }
+            ToEngine::Abort(task) => {
+                // A queued task ends here; a running one is interrupted
+                // and its `Done` says so.
+                let found = match self.queue.abort(task) {
+                    Aborted::Absent => self.sliced.abort(task),
+                    found => found,
+                };
+                if let Aborted::Queued(run) = found {
+                    self.out.small(FromEngine::Done(aborted(&run, self.engine)));
+                }
+                return;
+            }
+            ToEngine::Shutdown => {
+                // Let queued work finish and its results flush, then stop.
+                self.stopping = true;
+                self.queue.close();
+                self.sliced.close();
+                return;
+            }
+        };
+        self.queue.push(work);
+    }
+
+    /// Waits for the slot's executors to finish their queues.
+    async fn finish(self) {
+        let _ = self.executor.await;
+        let _ = self.slicer.await;
+    }
+
+    /// Abandons the slot's work: nobody will read its results.
+    async fn abandon(self) {
+        self.executor.abort();
+        self.slicer.abort();
+        let _ = self.executor.await;
+        let _ = self.slicer.await;
+    }
+}
+
+/// Serves one connection: runs what the controller sends each slot until
+/// it says stop to every slot or the connection ends.
 async fn serve(
     session: Session,
-    engine: EngineId,
+    engines: &[EngineId],
     runtime: &Runtime,
     namespace_bytes: usize,
 ) -> Ended {
@@ -543,98 +511,64 @@ async fn serve(
         }
         Ok::<_, NetError>(())
     });
+    let outs: Vec<SlotOut> = (0u32..)
+        .zip(engines)
+        .map(|(slot, _)| SlotOut {
+            slot,
+            tx: out_tx.clone(),
+        })
+        .collect();
     let heartbeat = {
-        let out_tx = out_tx.clone();
+        let outs = outs.clone();
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(HEARTBEAT);
             loop {
                 interval.tick().await;
-                if out_tx.send(Outgoing::small(FromEngine::Heartbeat)).is_err() {
+                // One frame carries them all.
+                if !outs.iter().all(|out| out.small(FromEngine::Heartbeat)) {
                     break;
                 }
             }
         })
     };
-    // The engine's own queue, and the tasks sliced in beside it
-    // (`Share::sliced`), run by two executors taking turns (`turns`).
-    let queue = Arc::new(WorkQueue::default());
-    let sliced = Arc::new(WorkQueue::default());
+    drop(out_tx);
     let modules = Arc::new(Modules::default());
-    let lanes = Lanes {
-        runtime: runtime.clone(),
-        engine,
-        modules: modules.clone(),
-        turns: Turns::default(),
-        own: queue.clone(),
-        out: out_tx.clone(),
-    };
-    let executor = tokio::spawn(execute(lanes.clone(), namespace_bytes));
-    let slicer = tokio::spawn(execute_sliced(lanes, sliced.clone()));
+    let mut slots: Vec<Slot> = engines
+        .iter()
+        .zip(outs)
+        .map(|(&engine, out)| Slot::start(engine, out, runtime, &modules, namespace_bytes))
+        .collect();
 
     let ended = loop {
-        match recv.recv::<Vec<ToEngine>>().await {
+        match recv.recv::<Vec<Slotted<ToEngine>>>().await {
             Ok(Some(batch)) => {
-                let mut stop = false;
-                for msg in batch {
-                    let work = match msg {
-                        ToEngine::Module { hash, bytes } => {
-                            modules.expect(hash);
-                            Work::Load(hash, Arc::unwrap_or_clone(bytes))
-                        }
-                        ToEngine::Run(task) if task.share.sliced => {
-                            sliced.push(Work::Run(task));
-                            continue;
-                        }
-                        ToEngine::Run(task) => Work::Run(task),
-                        ToEngine::Namespace {
-                            request,
-                            tenant,
-                            quota_bytes,
-                            op,
-                        } => Work::Namespace(
-                            request,
-                            tenant,
-                            Arc::unwrap_or_clone(op).into_inner(),
-                            quota_bytes,
-                        ),
-                        ToEngine::Retract(task) => {
-                            let run = queue.retract(task).or_else(|| sliced.retract(task));
-                            // A handed-back task came in a frame of its
-                            // own size: it goes back in one of its own.
-                            let size = if run.is_some() {
-                                FRAME_BUDGET
-                            } else {
-                                SMALL_MESSAGE
-                            };
-                            let msg = FromEngine::Retracted { task, run };
-                            let _ = out_tx.send(Outgoing { msg, size });
-                            continue;
-                        }
-                        ToEngine::Abort(task) => {
-                            // A queued task ends here; a running one is
-                            // interrupted and its `Done` says so.
-                            let found = match queue.abort(task) {
-                                Aborted::Absent => sliced.abort(task),
-                                found => found,
-                            };
-                            if let Aborted::Queued(run) = found {
-                                let done = aborted(&run, engine);
-                                let _ = out_tx.send(Outgoing::small(FromEngine::Done(done)));
-                            }
-                            continue;
-                        }
-                        ToEngine::Shutdown => {
-                            stop = true;
+                let mut broken = None;
+                for Slotted { slot, msg } in batch {
+                    match usize::try_from(slot).ok().and_then(|i| slots.get_mut(i)) {
+                        Some(slot) => slot.take(msg, runtime, &modules),
+                        None => {
+                            broken = Some(NetError::Protocol(format!(
+                                "a message for engine slot {slot}, but this process serves {} \
+                                 (slots 0 to {})",
+                                slots.len(),
+                                slots.len() - 1
+                            )));
                             break;
                         }
-                    };
-                    queue.push(work);
+                    }
                 }
-                if stop {
+                if let Some(err) = broken {
+                    break Ended::Broken(err);
+                }
+                if slots.iter().all(|slot| slot.stopping) {
                     break Ended::Shutdown;
                 }
             }
             Ok(None) => break Ended::Lost("the controller ended the stream".to_owned()),
+            // The close may overtake the `Shutdown` queued just before it,
+            // so it means the same: stop, do not reconnect. A controller
+            // that crashed or was killed closes nothing; its engines see
+            // the connection time out, and reconnect.
             Err(NetError::Closed { code: 0, reason }) if reason == CONTROLLER_STOPPING => {
                 break Ended::Stopped;
             }
@@ -643,34 +577,26 @@ async fn serve(
         }
     };
     heartbeat.abort();
+    let _ = heartbeat.await;
     if matches!(ended, Ended::Shutdown) {
-        // Let queued work finish and its results flush, then stop.
-        queue.close();
-        sliced.close();
-        drop(out_tx);
-        let _ = executor.await;
-        let _ = slicer.await;
+        // Every slot finishes its queue and its results flush; the
+        // writer ends when the last slot's sender is gone.
+        for slot in slots {
+            slot.finish().await;
+        }
         let _ = writer.await;
     } else {
         // Nobody will read the results: abandon the work (the controller
-        // requeues what this engine held) rather than finish it first,
+        // requeues what these engines held) rather than finish it first,
         // which could take a task's whole time limit. A guest call yields
-        // at every epoch tick, so the executor stops promptly.
-        executor.abort();
-        slicer.abort();
+        // at every epoch tick, so the executors stop promptly.
+        for slot in slots {
+            slot.abandon().await;
+        }
         writer.abort();
-        let _ = executor.await;
-        let _ = slicer.await;
         connection.close(0u32.into(), b"engine leaving");
     }
     ended
-}
-
-/// One tenant's namespace on this engine (ipyparallel's engine namespace).
-#[derive(Default)]
-struct Namespace {
-    values: HashMap<String, Value>,
-    bytes: usize,
 }
 
 /// What both lanes of an engine share: the runtime, the modules, the
@@ -683,24 +609,19 @@ struct Lanes {
     turns: Turns,
     /// The engine's own queue (its lane is [`OWN_LANE`]).
     own: Arc<WorkQueue>,
-    out: mpsc::UnboundedSender<Outgoing>,
+    out: SlotOut,
 }
 
 impl Lanes {
     /// Sends a finished task's result; `false` once nobody reads them.
     fn done(&self, result: TaskResult, results_size: usize) -> bool {
         let size = done_size(&result, results_size);
-        self.out
-            .send(Outgoing {
-                msg: FromEngine::Done(result),
-                size,
-            })
-            .is_ok()
+        self.out.send(FromEngine::Done(result), size)
     }
 }
 
-/// Runs the engine's own queue, one work item at a time: modules,
-/// namespace operations and tasks, in arrival order.
+/// Runs the engine's own queue, one work item at a time: namespace
+/// operations and tasks, in arrival order.
 async fn execute(lanes: Lanes, namespace_bytes: usize) {
     let Lanes {
         runtime,
@@ -718,27 +639,23 @@ async fn execute(lanes: Lanes, namespace_bytes: usize) {
     let mut spare: Option<TaskInstance> = None;
     while let Some(item) = work.next().await {
         match item {
-            Work::Load(hash, bytes) => modules.load(&runtime, hash, bytes).await,
             Work::Namespace(request, tenant, op, quota) => {
                 let limit = NamespaceLimit::new(namespace_bytes, quota, &tenant);
                 let namespace = namespaces.entry(tenant).or_default();
                 let reply = match op {
-                    NamespaceOp::Load(hash) => {
-                        match modules.get(&runtime, engine, hash, &work).await {
-                            Ok(_) => Ok(Pulled::none()),
-                            Err(err) => Err(format!(
-                                "engine {engine} could not load module {hash}: {err}"
-                            )),
-                        }
-                    }
+                    NamespaceOp::Load(hash) => match modules.get(&runtime, engine, hash).await {
+                        Ok(_) => Ok(Pulled::none()),
+                        Err(err) => Err(format!(
+                            "engine {engine} could not load module {hash}: {err}"
+                        )),
+                    },
                     op => apply_namespace_op(engine, namespace, &limit, op),
                 };
                 let size = match &reply {
                     Ok(values) => values.byte_len(),
                     Err(message) => message.len(),
                 } + SMALL_MESSAGE;
-                let msg = FromEngine::Namespace { request, reply };
-                if out.send(Outgoing { msg, size }).is_err() {
+                if !out.send(FromEngine::Namespace { request, reply }, size) {
                     break;
                 }
             }
@@ -758,7 +675,7 @@ async fn execute(lanes: Lanes, namespace_bytes: usize) {
                         continue;
                     }
                 };
-                let module = modules.get(&runtime, engine, task.module, &work).await;
+                let module = modules.get(&runtime, engine, task.module).await;
                 let ran = module.as_ref().ok().cloned();
                 let running = run_task(&runtime, engine, module, &task, &mut spare, &work);
                 let (result, results_size, used) = turns.run(OWN_LANE, share.weight, running).await;
@@ -817,10 +734,7 @@ async fn execute_sliced(lanes: Lanes, work: Arc<WorkQueue>) {
             }
         };
         let (runtime, engine) = (&lanes.runtime, lanes.engine);
-        let module = lanes
-            .modules
-            .get(runtime, engine, task.module, &lanes.own)
-            .await;
+        let module = lanes.modules.get(runtime, engine, task.module).await;
         // No spare instance: a sliced task is the exception.
         let mut no_spare = None;
         let running = run_task(runtime, engine, module, &task, &mut no_spare, &work);
@@ -849,128 +763,6 @@ fn done_size(result: &TaskResult, results_size: usize) -> usize {
             .sum::<usize>();
     let error = result.outcome.as_ref().err().map_or(0, |e| e.message.len());
     SMALL_MESSAGE + results_size + output + error
-}
-
-/// Push, pull or clear in a tenant's namespace.
-/// How many bytes a tenant's namespace may hold on this engine, and what
-/// a refusal names: the engine's limit, or the tenant's quota below it.
-struct NamespaceLimit {
-    bytes: usize,
-    /// The tenant whose quota `bytes` is, if it is one.
-    quota_of: Option<String>,
-}
-
-impl NamespaceLimit {
-    fn new(engine_limit: usize, quota: Option<u64>, tenant: &Tenant) -> Self {
-        match quota.map(|q| usize::try_from(q).unwrap_or(usize::MAX)) {
-            Some(quota) if quota < engine_limit => Self {
-                bytes: quota,
-                quota_of: Some(tenant.0.clone()),
-            },
-            _ => Self {
-                bytes: engine_limit,
-                quota_of: None,
-            },
-        }
-    }
-
-    /// `engine_limit` alone.
-    #[cfg(test)]
-    fn engine(engine_limit: usize) -> Self {
-        Self {
-            bytes: engine_limit,
-            quota_of: None,
-        }
-    }
-
-    fn describe(&self) -> String {
-        match &self.quota_of {
-            Some(tenant) => format!(
-                "tenant {tenant}'s namespace quota (namespace_bytes = {} per engine; wasp tenant \
-                 set {tenant} --max-namespace-bytes SIZE)",
-                crate::limits::bytes(self.bytes)
-            ),
-            None => format!(
-                "its limit (namespace_bytes = {})",
-                crate::limits::bytes(self.bytes)
-            ),
-        }
-    }
-}
-
-fn apply_namespace_op(
-    engine: EngineId,
-    namespace: &mut Namespace,
-    limit: &NamespaceLimit,
-    op: NamespaceOp,
-) -> NamespaceReply {
-    match op {
-        NamespaceOp::Push(entries) => {
-            // Decoded here, not by the controller, which forwards the
-            // bytes; every value is checked for depth as it is decoded,
-            // and the whole against the namespace limit below.
-            let entries = entries.decode_sharing().map_err(|err| {
-                format!("engine {engine}: the pushed values do not decode: {err}")
-            })?;
-            // A name given twice keeps its last value, so each name counts
-            // once: what it frees now and what its last value adds.
-            let mut last: HashMap<&str, &Value> = HashMap::with_capacity(entries.len());
-            for (name, value) in &entries {
-                last.insert(name, value);
-            }
-            let freed: usize = last
-                .keys()
-                .filter_map(|name| {
-                    namespace
-                        .values
-                        .get(*name)
-                        .map(|v| name.len() + v.cost_bytes())
-                })
-                .sum();
-            let added: usize = last
-                .iter()
-                .map(|(name, v)| name.len() + v.cost_bytes())
-                .sum();
-            let total = namespace.bytes - freed.min(namespace.bytes) + added;
-            if total > limit.bytes {
-                return Err(format!(
-                    "engine {engine}: the namespace would hold {total} bytes, over {}",
-                    limit.describe()
-                ));
-            }
-            namespace.bytes = total;
-            namespace.values.extend(entries);
-            Ok(Pulled::none())
-        }
-        NamespaceOp::Pull(names) => {
-            // The answer travels in one frame: refuse one that could not.
-            let mut size = 0usize;
-            let mut values = Vec::with_capacity(names.len().min(namespace.values.len()));
-            for name in &names {
-                let value = namespace.values.get(name).ok_or_else(|| {
-                    format!("engine {engine} has no value named {name:?} in its namespace")
-                })?;
-                size = size.saturating_add(memory_size(value));
-                if size > FRAME_BUDGET {
-                    return Err(format!(
-                        "engine {engine}: the values pulled are over {} as host memory, more \
-                         than one message may carry; pull fewer names at a time",
-                        bytes(FRAME_BUDGET)
-                    ));
-                }
-                values.push(value.clone());
-            }
-            // A big pull straight into a memory file, as a client's push.
-            let typed = values.iter().map(Value::typed_bytes).sum();
-            Pulled::encode_spilling(&values, wasp_net::same_host::spill_for(typed))
-                .map_err(|err| format!("engine {engine}: the values pulled do not encode: {err}"))
-        }
-        NamespaceOp::Clear => {
-            *namespace = Namespace::default();
-            Ok(Pulled::none())
-        }
-        NamespaceOp::Load(_) => Ok(Pulled::none()),
-    }
 }
 
 /// Decodes the task's argument lists and replaces every `Arg::Ref` with
@@ -1294,11 +1086,11 @@ pub fn now_us() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasp_proto::msg::{Entries, Items, Share};
+    use wasp_proto::TaskId;
+    use wasp_proto::msg::{Items, Share};
 
     fn sliced_task(args: Vec<Arg>) -> RunTask {
         RunTask {
@@ -1337,68 +1129,28 @@ mod tests {
         assert_eq!(resolved.items, vec![vec![Value::S64(3)]]);
     }
 
-    fn push(namespace: &mut Namespace, limit: usize, entries: &[(&str, Value)]) -> NamespaceReply {
-        let entries: Vec<_> = entries
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), value.clone()))
-            .collect();
-        let limit = NamespaceLimit::engine(limit);
-        let entries = Entries::encode(&entries).expect("encodes");
-        apply_namespace_op(EngineId(0), namespace, &limit, NamespaceOp::Push(entries))
-    }
-
-    fn held(namespace: &Namespace) -> usize {
-        namespace
-            .values
-            .iter()
-            .map(|(name, value)| name.len() + value.cost_bytes())
-            .sum()
-    }
-
-    #[test]
-    fn a_name_repeated_in_one_push_counts_once() {
-        // Issue 10: a name given k times freed its old value k times, so
-        // the cap could be bypassed without limit. Fails on main: the
-        // second push is accepted and the count drifts below what is held.
-        let big = Value::String("x".repeat(600));
-        let limit = 1000;
-        let mut namespace = Namespace::default();
-        push(&mut namespace, limit, &[("a", big.clone())]).expect("fits");
-        let tiny = Value::Bool(true);
-        let repeated: Vec<(&str, Value)> = std::iter::repeat_n(("a", tiny), 5)
-            .chain([("c", big.clone())])
-            .collect();
-        let reply = push(&mut namespace, limit, &repeated);
-        assert_eq!(namespace.bytes, held(&namespace));
-        assert!(reply.is_ok(), "a then c fit: {reply:?}");
-        let reply = push(&mut namespace, limit, &[("b", big.clone()), ("b", big)]);
-        assert!(reply.is_err(), "b does not fit beside c");
-        assert_eq!(namespace.bytes, held(&namespace));
-        assert!(namespace.bytes <= limit);
+    fn heartbeat(size: usize) -> Outgoing {
+        Outgoing {
+            msg: Slotted {
+                slot: 0,
+                msg: FromEngine::Heartbeat,
+            },
+            size,
+        }
     }
 
     #[test]
     fn frames_are_bounded_by_bytes_and_count() {
-        let large = |n| {
-            (0..n)
-                .map(|_| Outgoing {
-                    msg: FromEngine::Heartbeat,
-                    size: 60,
-                })
-                .collect()
-        };
+        let large = |n| (0..n).map(|_| heartbeat(60)).collect();
         let sizes: Vec<usize> = frames(large(5), 150).iter().map(|f| f.0.len()).collect();
         // 60 + 60 fit in 150; a third would not.
         assert_eq!(sizes, vec![2, 2, 1]);
         // One message over the budget goes alone.
         let alone = frames(
             vec![
-                Outgoing::small(FromEngine::Heartbeat),
-                Outgoing {
-                    msg: FromEngine::Heartbeat,
-                    size: 1000,
-                },
-                Outgoing::small(FromEngine::Heartbeat),
+                heartbeat(SMALL_MESSAGE),
+                heartbeat(1000),
+                heartbeat(SMALL_MESSAGE),
             ],
             300,
         );
@@ -1414,30 +1166,10 @@ mod tests {
     }
 
     #[test]
-    fn a_tenants_namespace_quota_below_the_engines_limit_is_named() {
-        let bob = Tenant("bob".into());
-        let mut namespace = Namespace::default();
-        let limit = NamespaceLimit::new(1 << 20, Some(100), &bob);
-        let big = Value::String("x".repeat(200));
-        let entries = vec![("a".to_owned(), big)];
-        let refused = apply_namespace_op(
-            EngineId(3),
-            &mut namespace,
-            &limit,
-            NamespaceOp::Push(Entries::encode(&entries).expect("encodes")),
-        );
-        let message = refused.expect_err("over the quota");
-        assert!(
-            message.contains("tenant bob's namespace quota (namespace_bytes = 100 B per engine"),
-            "{message}"
-        );
-        assert!(
-            namespace.values.is_empty(),
-            "nothing of a refused push is kept"
-        );
-        // A quota above the engine's own limit changes nothing.
-        let loose = NamespaceLimit::new(1 << 20, Some(1 << 30), &bob);
-        assert_eq!(loose.bytes, 1 << 20);
-        assert!(loose.quota_of.is_none());
+    fn engine_ids_are_logged_as_a_range_when_contiguous() {
+        let ids_of = |raw: &[u32]| ids(&raw.iter().map(|&i| EngineId(i)).collect::<Vec<_>>());
+        assert_eq!(ids_of(&[4]), "4");
+        assert_eq!(ids_of(&[3, 4, 5]), "3-5");
+        assert_eq!(ids_of(&[3, 5]), "3,5");
     }
 }

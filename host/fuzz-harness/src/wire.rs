@@ -24,8 +24,8 @@ use wasp_proto::db::{DbAnswer, DbRequest, Query, ResultLookup, Status, TaskRecor
 use wasp_proto::msg::{
     Answer, Arg, ClientMsg, ClusterStatus, EngineHello, EngineStatus, ErrorKind, FromEngine, Hello,
     Items, LogLevel, LogLine, NamespaceOp, PROTOCOL_VERSION, Packed, RecordsStats, Request,
-    RetryPolicy, Role, RunTask, TaskError, TaskLimits, TaskMeta, TaskResult, TaskSpec, ToClient,
-    ToEngine, Values, Welcome,
+    RetryPolicy, Role, RunTask, Slotted, TaskError, TaskLimits, TaskMeta, TaskResult, TaskSpec,
+    ToClient, ToEngine, Values, Welcome,
 };
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, Value, value_to_json};
 
@@ -70,11 +70,11 @@ impl Message {
             Message::ToClient => decodes::<Vec<ToClient>>(payload)
                 .map(|batch| batch.iter().for_each(touch_to_client))
                 .is_some(),
-            Message::ToEngine => decodes::<Vec<ToEngine>>(payload)
-                .map(|batch| batch.iter().for_each(touch_to_engine))
+            Message::ToEngine => decodes::<Vec<Slotted<ToEngine>>>(payload)
+                .map(|batch| batch.iter().for_each(|m| touch_to_engine(&m.msg)))
                 .is_some(),
-            Message::FromEngine => decodes::<Vec<FromEngine>>(payload)
-                .map(|batch| batch.iter().for_each(touch_from_engine))
+            Message::FromEngine => decodes::<Vec<Slotted<FromEngine>>>(payload)
+                .map(|batch| batch.iter().for_each(|m| touch_from_engine(&m.msg)))
                 .is_some(),
         }
     }
@@ -86,8 +86,8 @@ impl Message {
             Message::Welcome => encode_all(&sample_welcomes()),
             Message::ClientMsgs => batches(sample_client_msgs()),
             Message::ToClient => batches(sample_to_client()),
-            Message::ToEngine => batches(sample_to_engine()),
-            Message::FromEngine => batches(sample_from_engine()),
+            Message::ToEngine => batches(slotted(sample_to_engine())),
+            Message::FromEngine => batches(slotted(sample_from_engine())),
         }
     }
 }
@@ -229,13 +229,13 @@ pub fn check_blob_frame(data: &[u8]) -> bool {
             }
         }
         Message::ToEngine => {
-            match codec::decode_blob_frame::<Vec<ToEngine>>(message.clone(), blobs) {
-                Ok(batch) => batch.iter().for_each(touch_to_engine),
+            match codec::decode_blob_frame::<Vec<Slotted<ToEngine>>>(message.clone(), blobs) {
+                Ok(batch) => batch.iter().for_each(|m| touch_to_engine(&m.msg)),
                 Err(err) => return checked(err),
             }
         }
-        _ => match codec::decode_blob_frame::<Vec<FromEngine>>(message.clone(), blobs) {
-            Ok(batch) => batch.iter().for_each(touch_from_engine),
+        _ => match codec::decode_blob_frame::<Vec<Slotted<FromEngine>>>(message.clone(), blobs) {
+            Ok(batch) => batch.iter().for_each(|m| touch_from_engine(&m.msg)),
             Err(err) => return checked(err),
         },
     }
@@ -578,6 +578,17 @@ fn encode_all<T: Serialize>(msgs: &[T]) -> Vec<Vec<u8>> {
 }
 
 /// Each message alone, then all of them in one batch.
+/// The messages of an engine connection, for slots 0 and 3 in turn.
+fn slotted<T>(msgs: Vec<T>) -> Vec<Slotted<T>> {
+    (0u32..)
+        .zip(msgs)
+        .map(|(i, msg)| Slotted {
+            slot: (i % 2) * 3,
+            msg,
+        })
+        .collect()
+}
+
 fn batches<T: Serialize + Clone>(msgs: Vec<T>) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = msgs
         .iter()
@@ -629,6 +640,7 @@ fn sample_hellos() -> Vec<Hello> {
             role: Role::Engine(EngineHello {
                 name: "host:1234".into(),
                 cached: vec![hash(), ModuleHash([7; 32])],
+                slots: 100,
             }),
             same_host_ticket: None,
         },
@@ -640,13 +652,13 @@ fn sample_welcomes() -> Vec<Welcome> {
         Welcome::Accepted {
             tenant: Tenant("default".into()),
             session: 3,
-            engine: None,
+            engines: Vec::new(),
             same_host: true,
         },
         Welcome::Accepted {
             tenant: Tenant("engines".into()),
             session: 0,
-            engine: Some(EngineId(2)),
+            engines: vec![EngineId(2), EngineId(3)],
             same_host: false,
         },
         Welcome::Refused {

@@ -31,8 +31,9 @@ pub struct Session {
     pub tenant: Tenant,
     /// A client's session number.
     pub session: u32,
-    /// An engine's assigned id.
-    pub engine: Option<EngineId>,
+    /// An engine connection's assigned ids, one per slot in slot order;
+    /// empty for a client.
+    pub engines: Vec<EngineId>,
 }
 
 /// Connects to the controller in `file` as `role` and authenticates.
@@ -69,7 +70,7 @@ pub async fn dial(file: &ConnectionFile, role: Role) -> Result<Session, NetError
         Some(Welcome::Accepted {
             tenant,
             session,
-            engine,
+            engines,
             same_host: bound,
         }) => {
             if bound && let Some(channel) = same_host {
@@ -84,7 +85,7 @@ pub async fn dial(file: &ConnectionFile, role: Role) -> Result<Session, NetError
                 recv,
                 tenant,
                 session,
-                engine,
+                engines,
             })
         }
         Some(Welcome::Refused { reason }) => {

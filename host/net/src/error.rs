@@ -121,6 +121,10 @@ pub enum NetError {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// The peer sent a well-formed message that the protocol does not
+    /// allow where it came (e.g. for an engine slot it was not assigned).
+    #[error("the peer broke the protocol: {0}")]
+    Protocol(String),
     /// Encoding or decoding a large frame on the blocking pool failed to
     /// finish (the runtime is shutting down, or the work panicked).
     #[error("encoding or decoding a frame off the async thread failed: {0}")]

@@ -47,6 +47,12 @@ pub mod tls;
 pub mod wakeups;
 
 pub use connfile::{ConnectionFile, Profile};
+
+/// The reason a controller gives when it closes its endpoint on purpose,
+/// as it stops. Its peers take it as the end they were told of (an engine
+/// does not reconnect; a client that asked for the stop has its answer),
+/// not as a loss.
+pub const CONTROLLER_STOPPING: &str = "controller shutting down";
 pub use dial::{Session, dial};
 pub use endpoint::{
     ConnectionLimiter, ConnectionPermit, client_endpoint, connect, server_endpoint,

@@ -24,8 +24,9 @@ use crate::value::Value;
 /// handshake. 3: task results travel as [`Values`] bytes. 4: issue 10
 /// (per-task limits, peak memory, request ids, bounded values). 5: issue 11
 /// (durable acceptance, retries, abort, the task database). 6: the
-/// same-host channel (blob frames, `Hello::same_host_ticket`).
-pub const PROTOCOL_VERSION: u32 = 6;
+/// same-host channel (blob frames, `Hello::same_host_ticket`). 7: engines
+/// of several slots on one connection ([`EngineHello::slots`], [`Slotted`]).
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// The first message on a connection, from the side that connected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,6 +60,27 @@ pub struct EngineHello {
     /// Modules the engine already has compiled (its disk cache), so they are
     /// never sent to it.
     pub cached: Vec<ModuleHash>,
+    /// How many engines this connection serves (`wasp engine --slots N`):
+    /// each has its own engine id, namespaces and queue, and runs one task
+    /// at a time; they share the process's runtime, compiled modules and
+    /// this connection. At least 1, at most [`MAX_SLOTS`].
+    pub slots: u32,
+}
+
+/// Most engines one connection may serve ([`EngineHello::slots`]).
+pub const MAX_SLOTS: u32 = 1024;
+
+/// A message for or from one engine of a connection: every frame between
+/// an engine process and the controller is a batch of these. `slot` is the
+/// engine's index in [`Welcome::Accepted::engines`] (0 for a process of
+/// one slot); the controller never sends a message for a slot it did not
+/// assign, and ends a connection that does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Slotted<T> {
+    /// The engine's index among its connection's engines.
+    pub slot: u32,
+    /// The message.
+    pub msg: T,
 }
 
 /// The controller's answer to a [`Hello`].
@@ -70,8 +92,9 @@ pub enum Welcome {
         tenant: Tenant,
         /// A client's session number: the high half of its task ids.
         session: u32,
-        /// An engine's assigned id.
-        engine: Option<EngineId>,
+        /// The engine ids assigned to an engine connection, one per slot in
+        /// slot order ([`EngineHello::slots`]); empty for a client.
+        engines: Vec<EngineId>,
         /// Whether the controller bound the peer's same-host socket to
         /// this connection: every frame after this one, both ways, is
         /// then a blob frame.

@@ -1,7 +1,11 @@
 //! The engine registry: who is connected, what modules each holds, and
 //! when each was last heard from (liveness).
+//!
+//! The engines of one process (`wasp engine --slots N`) share its compiled
+//! modules: they form a group, and a module sent to any of them is one the
+//! others have.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use wasp_proto::{EngineId, ModuleHash};
@@ -10,8 +14,8 @@ use wasp_proto::{EngineId, ModuleHash};
 pub(crate) struct EngineEntry {
     /// For status displays (`host:pid`).
     pub(crate) name: String,
-    /// Modules the engine has (announced or sent): never sent twice.
-    modules: HashSet<ModuleHash>,
+    /// The group whose modules it shares: its process's first engine.
+    group: EngineId,
     /// When it was last heard from.
     last_seen: Duration,
     /// Tasks it finished.
@@ -20,35 +24,70 @@ pub(crate) struct EngineEntry {
     pub(crate) module_bytes_sent: u64,
 }
 
+/// The modules of a group of engines (one process), and how many of its
+/// engines are connected.
+struct Group {
+    /// Modules the process has (announced or sent): never sent twice.
+    modules: HashSet<ModuleHash>,
+    members: usize,
+}
+
 /// Every connected engine by id.
 #[derive(Default)]
 pub(crate) struct Engines {
     by_id: BTreeMap<EngineId, EngineEntry>,
+    groups: HashMap<EngineId, Group>,
 }
 
 impl Engines {
+    /// Adds an engine of `group` (the first engine id of its process),
+    /// which has `cached` compiled; the group's modules are the union of
+    /// what its engines announced.
     pub(crate) fn join(
         &mut self,
         id: EngineId,
+        group: EngineId,
         name: String,
         cached: Vec<ModuleHash>,
         now: Duration,
     ) {
-        self.by_id.insert(
-            id,
-            EngineEntry {
-                name,
-                modules: cached.into_iter().collect(),
-                last_seen: now,
-                done: 0,
-                module_bytes_sent: 0,
-            },
-        );
+        let entry = EngineEntry {
+            name,
+            group,
+            last_seen: now,
+            done: 0,
+            module_bytes_sent: 0,
+        };
+        if let Some(old) = self.by_id.insert(id, entry) {
+            // Never happens (ids are never reused); keep the counts right.
+            self.left_group(old.group);
+        }
+        let group = self.groups.entry(group).or_insert_with(|| Group {
+            modules: HashSet::new(),
+            members: 0,
+        });
+        group.members += 1;
+        group.modules.extend(cached);
     }
 
     /// Forgets an engine; false if it was not connected.
     pub(crate) fn leave(&mut self, id: EngineId) -> bool {
-        self.by_id.remove(&id).is_some()
+        match self.by_id.remove(&id) {
+            Some(entry) => {
+                self.left_group(entry.group);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn left_group(&mut self, group: EngineId) {
+        if let Some(g) = self.groups.get_mut(&group) {
+            g.members -= 1;
+            if g.members == 0 {
+                self.groups.remove(&group);
+            }
+        }
     }
 
     pub(crate) fn contains(&self, id: EngineId) -> bool {
@@ -77,12 +116,16 @@ impl Engines {
     }
 
     /// Notes that `hash` (of `len` bytes) goes to `id`; false if it has it
-    /// already (or is not connected), so nothing need be sent.
+    /// already, or another engine of its process does (or it is not
+    /// connected), so nothing need be sent.
     pub(crate) fn note_module_sent(&mut self, id: EngineId, hash: ModuleHash, len: u64) -> bool {
         let Some(entry) = self.by_id.get_mut(&id) else {
             return false;
         };
-        if !entry.modules.insert(hash) {
+        let Some(group) = self.groups.get_mut(&entry.group) else {
+            return false;
+        };
+        if !group.modules.insert(hash) {
             return false;
         }
         entry.module_bytes_sent += len;
@@ -101,5 +144,47 @@ impl Engines {
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (EngineId, &EngineEntry)> {
         self.by_id.iter().map(|(id, e)| (*id, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_module_goes_once_to_the_engines_of_one_process() {
+        let mut engines = Engines::default();
+        let (first, second, alone) = (EngineId(4), EngineId(5), EngineId(6));
+        let cached = ModuleHash::of(b"cached");
+        let fresh = ModuleHash::of(b"fresh");
+        engines.join(first, first, "h:1#0".into(), vec![cached], Duration::ZERO);
+        engines.join(second, first, "h:1#1".into(), vec![cached], Duration::ZERO);
+        engines.join(alone, alone, "h:2".into(), vec![], Duration::ZERO);
+        assert!(!engines.note_module_sent(second, cached, 10), "announced");
+        assert!(engines.note_module_sent(second, fresh, 10));
+        assert!(
+            !engines.note_module_sent(first, fresh, 10),
+            "its process has it"
+        );
+        assert!(
+            engines.note_module_sent(alone, fresh, 10),
+            "another process"
+        );
+        // The group outlives any one engine, not all of them.
+        assert!(engines.leave(second));
+        assert!(!engines.note_module_sent(first, fresh, 10));
+        assert!(engines.leave(first));
+        assert!(!engines.groups.contains_key(&first));
+        engines.join(
+            EngineId(7),
+            EngineId(7),
+            "h:1".into(),
+            vec![],
+            Duration::ZERO,
+        );
+        assert!(
+            engines.note_module_sent(EngineId(7), fresh, 10),
+            "a new process"
+        );
     }
 }

@@ -231,7 +231,7 @@ impl Sim {
             },
         );
         self.hub
-            .handle_engine_joined(self.now, id, format!("sim-{}", id.0), vec![module()]);
+            .handle_engine_joined(self.now, id, id, format!("sim-{}", id.0), vec![module()]);
     }
 
     fn join_client(&mut self) {

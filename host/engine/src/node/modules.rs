@@ -1,11 +1,10 @@
-//! The modules an engine node has loaded, shared by its two lanes (its own
-//! queue and the task sliced in beside it, see `turns`).
+//! The modules an engine process has loaded, shared by all its slots and
+//! by both lanes of each (its own queue and the task sliced in beside it,
+//! see `turns`).
 //!
-//! Module bytes arrive in the engine's own queue, before the tasks that
-//! need them, and are compiled there in arrival order. A task sliced in
-//! beside a running one cannot wait for that queue: if its module's bytes
-//! still wait there, it takes them out and compiles them itself; if they
-//! are being compiled, it waits for the result.
+//! Module bytes arrive before the tasks that need them and are compiled at
+//! once, off the async thread; a task whose module is still compiling
+//! waits for it, whichever slot it runs on.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,7 +12,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
 use wasp_proto::{EngineId, ModuleHash};
 
-use super::WorkQueue;
 use crate::runtime::{Module, Runtime};
 
 /// A module's state at this engine.
@@ -39,7 +37,7 @@ impl Modules {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// `hash`'s bytes arrived and were queued.
+    /// `hash`'s bytes arrived and are being compiled.
     pub(super) fn expect(&self, hash: ModuleHash) {
         self.entries().entry(hash).or_insert(Entry::Expected);
     }
@@ -54,15 +52,13 @@ impl Modules {
         self.loaded.notify_waiters();
     }
 
-    /// The module `hash`: loaded here, loaded now from the bytes waiting
-    /// in `queue`, awaited while another lane compiles it, or found in the
-    /// runtime's caches (memory, then disk).
+    /// The module `hash`: loaded here, awaited while it compiles, or
+    /// found in the runtime's caches (memory, then disk).
     pub(super) async fn get(
         &self,
         runtime: &Runtime,
         engine: EngineId,
         hash: ModuleHash,
-        queue: &WorkQueue,
     ) -> Result<Arc<Module>, String> {
         loop {
             // Registered before looking, so a load finishing in between is
@@ -74,10 +70,6 @@ impl Modules {
                 Some(Entry::Loaded(loaded)) => return loaded.clone(),
                 Some(Entry::Expected) => {}
                 None => break,
-            }
-            if let Some(bytes) = queue.take_load(hash) {
-                self.load(runtime, hash, bytes).await;
-                continue;
             }
             notified.await;
         }
