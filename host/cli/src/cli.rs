@@ -424,13 +424,16 @@ pub struct EngineArgs {
 /// `wasp cluster ...`
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
-    /// Start a controller and N engines on this host, and supervise them:
+    /// Start a controller on this host and N engines, and supervise them:
     /// a process that dies unasked is restarted with backoff, and one that
     /// keeps dying is given up on (logged in PROFILE/log/supervisor.log).
+    /// With --launcher ssh or slurm the engines run on other hosts or in a
+    /// Slurm job, and are not restarted.
     Start(Box<ClusterStartArgs>),
     /// Stop the cluster: its supervisor first, then its controller and
     /// engines: ask them to exit, then kill (SIGKILL) any process `cluster
-    /// start` started that has not exited after the grace period.
+    /// start` started that has not exited after the grace period, over ssh
+    /// too; cancel its Slurm job.
     Stop(ClusterStopArgs),
     /// Show engines, queue and tasks done.
     Status(ProfileOnly),
@@ -459,9 +462,18 @@ pub struct ClusterStopArgs {
 /// `wasp cluster start`
 #[derive(Debug, Args)]
 pub struct ClusterStartArgs {
-    /// How many engines.
-    #[arg(short = 'n', long = "n", default_value_t = 2)]
-    pub engines: u32,
+    /// How many engines [default: 2; with --launcher ssh, the sum of the
+    /// hosts' counts, of which -n takes the first N].
+    #[arg(short = 'n', long = "n")]
+    pub engines: Option<u32>,
+    /// What starts the engines, and its settings.
+    #[command(flatten)]
+    pub launch: LauncherArgs,
+    /// How long to wait for the engines to join before the start fails
+    /// and what was started is stopped (a Slurm job may wait in its
+    /// queue).
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub start_timeout: Seconds,
     /// Return once the cluster is up, leaving it running under a
     /// supervisor process in the background.
     #[arg(long)]
@@ -494,6 +506,101 @@ pub struct ClusterStartArgs {
     /// Task durability settings, passed on to the controller.
     #[command(flatten)]
     pub hub: HubArgs,
+}
+
+/// Which launcher starts a cluster's engines, and the settings of each
+/// (`wasp cluster start`; see [`crate::launcher`]).
+#[derive(Debug, Args)]
+pub struct LauncherArgs {
+    /// What starts the engines: `local` (processes on this host, restarted
+    /// when they die), `ssh` (on the --hosts, over ssh), `slurm` (a batch
+    /// job, submitted with sbatch). The controller always runs here.
+    #[arg(long, value_enum, default_value_t)]
+    pub launcher: crate::launcher::LauncherKind,
+    /// The `wasp` binary the launched engines run (ipyparallel's
+    /// engine_cmd) [default: `wasp` on the remote PATH for ssh; this
+    /// binary's own path for slurm, whose nodes usually share its file
+    /// system].
+    #[arg(long, value_name = "PATH")]
+    pub remote_wasp: Option<String>,
+    /// The ssh launcher's settings.
+    #[command(flatten)]
+    pub ssh: SshArgs,
+    /// The Slurm launcher's settings.
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
+}
+
+/// `--launcher ssh` (ipyparallel's SSHEngineSetLauncher).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "SSH launcher (--launcher ssh)")]
+pub struct SshArgs {
+    /// The hosts to start engines on, comma-separated, each
+    /// `[user@]host[:N]` with N engines (default 1); IPv6 addresses in
+    /// brackets (ipyparallel's `engines`).
+    #[arg(long, value_name = "HOST[:N],...", value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// A file of hosts, one `[user@]host[:N]` a line; `#` starts a
+    /// comment.
+    #[arg(long, value_name = "FILE", conflicts_with = "hosts")]
+    pub hosts_file: Option<PathBuf>,
+    /// The ssh command (ipyparallel's ssh_cmd), split into words as sh
+    /// would.
+    #[arg(long, value_name = "COMMAND", default_value = "ssh")]
+    pub ssh_cmd: String,
+    /// Options for every ssh, before the host, split into words as sh
+    /// would, e.g. `--ssh-args='-p 2222 -i ~/.ssh/wasp'` (ipyparallel's
+    /// ssh_args; no `~` or `$` is expanded here).
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub ssh_args: Option<String>,
+    /// The profile folder on the remote hosts, where the engine connection
+    /// file goes (security/wasp-engine.json) and the engines' logs (log/);
+    /// relative to the remote home unless absolute (ipyparallel's
+    /// remote_profile_dir) [default: this profile's folder, relative to the
+    /// home folder if it is in it].
+    #[arg(long, value_name = "DIR")]
+    pub remote_profile_dir: Option<String>,
+}
+
+/// `--launcher slurm` (ipyparallel's SlurmEngineSetLauncher): each
+/// setting given becomes an `#SBATCH` directive of the built-in job
+/// script.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Slurm launcher (--launcher slurm)")]
+pub struct SlurmArgs {
+    /// The partition to submit to (ipyparallel's queue) [default: the
+    /// cluster's default].
+    #[arg(long, value_name = "NAME")]
+    pub slurm_partition: Option<String>,
+    /// The account to charge.
+    #[arg(long, value_name = "NAME")]
+    pub slurm_account: Option<String>,
+    /// The quality of service.
+    #[arg(long, value_name = "NAME")]
+    pub slurm_qos: Option<String>,
+    /// The job's time limit, in Slurm's forms: `MINUTES`, `H:M:S`,
+    /// `D-H` ... (ipyparallel's timelimit).
+    #[arg(long, value_name = "TIME")]
+    pub slurm_timelimit: Option<String>,
+    /// CPUs for each engine (`--cpus-per-task`).
+    #[arg(long, value_name = "N")]
+    pub slurm_cpus_per_engine: Option<u32>,
+    /// Memory per node, in Slurm's form (`--mem`, e.g. `4G`).
+    #[arg(long, value_name = "SIZE")]
+    pub slurm_mem: Option<String>,
+    /// An extra `#SBATCH` directive, e.g. `--slurm-option=--constraint=avx2`
+    /// (repeatable; ipyparallel's options).
+    #[arg(long, value_name = "OPTION", allow_hyphen_values = true)]
+    pub slurm_option: Vec<String>,
+    /// A job script template that replaces the built-in one
+    /// (ipyparallel's batch_template_file): `{n}`, `{program_and_args}`,
+    /// `{directives}`, ... are filled in, `{{` and `}}` are braces.
+    #[arg(long, value_name = "FILE")]
+    pub slurm_template: Option<PathBuf>,
+    /// The submit command (ipyparallel's submit_command), split into
+    /// words as sh would; squeue and scancel are looked for beside it.
+    #[arg(long, value_name = "COMMAND", default_value = "sbatch")]
+    pub slurm_submit_command: String,
 }
 
 /// `wasp apply`

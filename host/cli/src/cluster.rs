@@ -20,12 +20,18 @@ use wasp_client::Client;
 use wasp_net::Profile;
 
 use crate::cli::{ClusterStartArgs, ClusterStopArgs, ProfileOnly};
+use crate::launcher::{self, Start};
 use crate::processes;
 use crate::serve::tokio_runtime;
 use crate::supervise::{self, CONTROLLER, Mode, SUPERVISOR, Spec, Supervisor, SupervisorLog};
 
-/// How long `start` waits for the controller and engines to come up.
+/// How long `start` waits for the controller to come up (the engines:
+/// `--start-timeout`).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often `start` checks, while it waits for them, that the engines
+/// launched elsewhere still run.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// How long `stop` waits for the supervisor to hand over once told to.
 const SUPERVISOR_EXIT: Duration = Duration::from_secs(10);
@@ -61,7 +67,7 @@ pub fn start(args: &ClusterStartArgs) -> anyhow::Result<ExitCode> {
         let message = match launched {
             Ok(message) => message,
             Err(err) => {
-                supervisor.kill_all();
+                abandon(&mut supervisor, &profile).await;
                 return Err(err);
             }
         };
@@ -151,14 +157,14 @@ fn supervise_detached(args: &ClusterStartArgs) -> anyhow::Result<ExitCode> {
                     supervisor.log.say(&format!(
                         "cannot report to `cluster start` ({err}); stopping the cluster"
                     ));
-                    supervisor.kill_all();
+                    abandon(&mut supervisor, &profile).await;
                     supervisor.remove_pid_file();
                     return Ok(ExitCode::FAILURE);
                 }
                 supervisor.run(Mode::Daemon).await
             }
             Err(err) => {
-                supervisor.kill_all();
+                abandon(&mut supervisor, &profile).await;
                 supervisor
                     .log
                     .say(&format!("the cluster could not start: {err:#}"));
@@ -221,48 +227,72 @@ async fn launch(
     })?;
     wait_for_file(&engine_file, supervisor, &controller_log).await?;
 
-    let engine_flags = args.runtime.to_flags();
-    for i in 0..args.engines {
-        let mut engine = vec![
-            "engine".to_owned(),
-            "--profile".into(),
-            profile_name.clone(),
-        ];
-        if let Some(size) = &args.max_namespace {
-            engine.extend(["--max-namespace".to_owned(), size.to_string()]);
-        }
-        if let Some(timeout) = &args.reconnect_timeout {
-            engine.extend(["--reconnect-timeout".to_owned(), timeout.to_string()]);
-        }
-        engine.extend(engine_flags.iter().cloned());
-        supervisor.start(Spec {
-            role: format!("engine-{i}"),
-            args: engine,
-            log: logs.join(format!("engine-{i}.log")),
-        })?;
+    let mut engine_flags = Vec::new();
+    if let Some(size) = &args.max_namespace {
+        engine_flags.extend(["--max-namespace".to_owned(), size.to_string()]);
     }
+    if let Some(timeout) = &args.reconnect_timeout {
+        engine_flags.extend(["--reconnect-timeout".to_owned(), timeout.to_string()]);
+    }
+    engine_flags.extend(args.runtime.to_flags());
+    let records = launcher::records::path(profile);
+    let mut cx = Start {
+        profile,
+        profile_name,
+        engines: args.engines,
+        engine_flags,
+        supervisor,
+        records: records.clone(),
+    };
+    let launch = args.launch.launcher.start(&args.launch, &mut cx).await?;
 
     let client = Client::connect_file(&client_file).await?;
-    let deadline = Instant::now() + START_TIMEOUT;
+    let timeout = args.start_timeout.0;
+    let deadline = Instant::now() + timeout;
+    let mut next_check = Instant::now() + CHECK_EVERY;
     loop {
         let ids = client.ids().await?;
-        if ids.len() >= args.engines as usize {
+        if ids.len() >= launch.engines as usize {
             return Ok(format!(
-                "wasp cluster started: controller and {} engines (ids {:?}), supervised; logs in {}",
+                "wasp cluster started: controller and {} engines (ids {:?}) {}; logs in {}",
                 ids.len(),
                 ids.iter().map(|i| i.0).collect::<Vec<_>>(),
+                launch.summary,
                 logs.display()
             ));
         }
         if Instant::now() > deadline {
             bail!(
-                "only {} of {} engines joined within {START_TIMEOUT:?}",
+                "only {} of {} engines joined within {timeout:?}",
                 ids.len(),
-                args.engines
+                launch.engines
             );
+        }
+        // An engine launched elsewhere that died at once (no `wasp` there,
+        // a controller it cannot reach) would otherwise be waited for
+        // until the deadline, and its reason left unsaid.
+        if Instant::now() >= next_check {
+            launcher::records::check_all(&records).await?;
+            next_check = Instant::now() + CHECK_EVERY;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Ends what a start-up that failed had started: the engines launched
+/// elsewhere (at once: nothing asked them to stop), then the supervisor's
+/// processes. A failure to stop is told, not returned: the start-up's own
+/// error is the one to report.
+async fn abandon(supervisor: &mut Supervisor, profile: &Profile) {
+    let how = launcher::records::Stop {
+        grace: Duration::ZERO,
+        terminate: true,
+    };
+    if let Err(err) = launcher::records::stop_all(&launcher::records::path(profile), how).await {
+        supervisor.log.say(&format!("{err:#}"));
+    }
+    supervisor.kill_all();
+    supervisor.remove_pid_file();
 }
 
 /// Waits for the controller (the supervisor's first process) to write
@@ -336,37 +366,63 @@ pub fn stop(args: &ClusterStopArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .filter(|p| p.role != SUPERVISOR)
         .collect();
-    let asked = tokio_runtime()?.block_on(async {
+    // What was launched elsewhere: engines over ssh, Slurm jobs.
+    let records = launcher::records::path(&profile);
+    let launched = launcher::records::read(&records)?;
+    let runtime = tokio_runtime()?;
+    let asked = runtime.block_on(async {
         let client = Client::connect_file(&profile.client_file())
             .await
             .context("connecting to the cluster")?;
         client.shutdown().await.context("stopping the cluster")
     });
-    if let Err(err) = asked {
-        if started.is_empty() {
-            return Err(err);
+    let asked = match asked {
+        Ok(()) => true,
+        Err(err) if started.is_empty() && launched.is_empty() => return Err(err),
+        Err(err) => {
+            // The controller is gone or wedged; its processes may not be.
+            eprintln!("wasp: could not ask the cluster to stop ({err:#}); ending its processes");
+            processes::terminate(&started);
+            false
         }
-        // The controller is gone or wedged; its processes may not be.
-        eprintln!("wasp: could not ask the cluster to stop ({err:#}); ending its processes");
-        processes::terminate(&started);
-    }
-    let mut killed = processes::end(&started, args.grace.0)?;
+    };
+    let how = launcher::records::Stop {
+        grace: args.grace.0,
+        terminate: !asked,
+    };
+    // Both wait out the same grace period, side by side.
+    let (local, remote) = runtime.block_on(async {
+        let local = tokio::task::spawn_blocking(move || processes::end(&started, how.grace));
+        let remote = launcher::records::stop_all(&records, how).await;
+        (local.await, remote)
+    });
+    let mut killed: Vec<String> = local
+        .context("waiting for the cluster's processes")??
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     // The supervisor exits once it has reaped the last of them.
     if let Some(supervisor) = supervisor {
-        killed.extend(processes::end(&[supervisor], SUPERVISOR_EXIT)?);
+        killed.extend(
+            processes::end(&[supervisor], SUPERVISOR_EXIT)?
+                .iter()
+                .map(ToString::to_string),
+        );
     }
     let _ = std::fs::remove_file(profile.client_file());
     let _ = std::fs::remove_file(profile.engine_file());
     let _ = std::fs::remove_file(&pid_file);
+    // Engines that could not be stopped are kept in the records, for
+    // another `cluster stop`.
+    killed.extend(remote?);
     if killed.is_empty() {
         eprintln!("wasp cluster stopped");
     } else {
-        let names: Vec<String> = killed.iter().map(ToString::to_string).collect();
         eprintln!(
             "wasp cluster stopped; killed {} that had not exited after {}: {}",
-            names.len(),
+            killed.len(),
             args.grace,
-            names.join(", ")
+            killed.join(", ")
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -7,6 +7,7 @@ mod build_task;
 mod cli;
 mod cluster;
 mod inspect;
+mod launcher;
 mod processes;
 mod remote;
 mod replay;

@@ -172,6 +172,9 @@ pub struct Supervisor {
     slots: Vec<Slot>,
     pid_file: PathBuf,
     client_file: PathBuf,
+    /// What the launchers started elsewhere ([`crate::launcher::records`]),
+    /// stopped with the cluster.
+    launched: PathBuf,
     /// The supervisor log.
     pub log: SupervisorLog,
 }
@@ -185,6 +188,7 @@ impl Supervisor {
             slots: Vec::new(),
             pid_file: pid_file(profile),
             client_file: profile.client_file(),
+            launched: crate::launcher::records::path(profile),
             log,
         })
     }
@@ -426,9 +430,10 @@ impl Supervisor {
     }
 
     /// Stops the cluster: asks the controller to stop (`ask`), gives the
-    /// processes [`DEFAULT_GRACE`] to exit, kills the rest, and removes
-    /// the pid file.
+    /// processes [`DEFAULT_GRACE`] to exit, kills the rest (the engines
+    /// launched elsewhere too), and removes the pid file.
     async fn wind_down(&mut self, ask: bool) {
+        let mut answered = true;
         if ask {
             let client_file = self.client_file.clone();
             let asked = tokio::time::timeout(ASK_TIMEOUT, async move {
@@ -444,6 +449,7 @@ impl Supervisor {
                 ));
                 let running: Vec<Started> = self.running().collect();
                 processes::terminate(&running);
+                answered = false;
             }
         }
         let deadline = Instant::now() + DEFAULT_GRACE;
@@ -458,6 +464,19 @@ impl Supervisor {
             ));
         }
         self.kill_all();
+        // The engines launched elsewhere had the same grace period to
+        // exit, and are killed (ssh) or cancelled (Slurm) now.
+        let how = crate::launcher::records::Stop {
+            grace: Duration::ZERO,
+            terminate: !answered,
+        };
+        match crate::launcher::records::stop_all(&self.launched, how).await {
+            Ok(killed) if !killed.is_empty() => {
+                self.log.say(&format!("killed {}", killed.join(", ")));
+            }
+            Ok(_) => {}
+            Err(err) => self.log.say(&format!("{err:#}")),
+        }
         self.remove_pid_file();
     }
 

@@ -1,0 +1,103 @@
+//! Launchers: what starts a cluster's engines (`wasp cluster start
+//! --launcher local|ssh|slurm`), by ipyparallel's model (its
+//! `LocalEngineSetLauncher`, `SSHEngineSetLauncher` and
+//! `SlurmEngineSetLauncher`, whose setting names the flags follow).
+//!
+//! The controller always runs on this host, under the supervisor
+//! ([`crate::supervise`]). The `local` launcher starts the engines as the
+//! supervisor's children too, restarted when they die. The others start
+//! engines that the supervisor cannot wait for: on other hosts over ssh,
+//! or as a Slurm job. What they start is recorded in the profile folder as
+//! soon as it is started ([`records`]), so that `wasp cluster stop`, run
+//! from any process, can end it, and a start-up that fails part-way (a host
+//! refuses ssh, an engine dies at once) ends what it had started.
+//!
+//! # Layout
+//!
+//! - [`local`], [`ssh`], [`slurm`]: one launcher each.
+//! - [`records`]: the records of what was launched, and how each kind is
+//!   checked at start-up and stopped.
+//! - [`command`]: running `ssh`, `sbatch`, `scancel`, with a deadline,
+//!   their failures told in their own words.
+//! - [`shell`]: quoting and splitting shell words.
+//!
+//! # Adding a launcher
+//!
+//! A module with a `start` function taking its settings and a [`Start`],
+//! and an arm in [`LauncherKind`] and in [`LauncherKind::start`]. If what
+//! it starts is not a child of the supervisor, `start` records it with
+//! [`records::append`] the moment it exists, and its record type becomes
+//! an arm of [`records::Launched`], which says how to check and stop it.
+
+pub(crate) mod command;
+pub(crate) mod local;
+pub(crate) mod records;
+pub(crate) mod shell;
+pub(crate) mod slurm;
+pub(crate) mod ssh;
+
+use std::path::PathBuf;
+
+use wasp_net::Profile;
+
+use crate::cli::LauncherArgs;
+use crate::supervise::Supervisor;
+
+/// Which launcher starts the engines (`--launcher`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LauncherKind {
+    /// Engine processes on this host, children of the supervisor, which
+    /// restarts them when they die.
+    #[default]
+    Local,
+    /// Engines on the `--hosts`, started over ssh.
+    Ssh,
+    /// Engines in a Slurm job, submitted with sbatch.
+    Slurm,
+}
+
+/// The cluster being started, as every launcher sees it.
+pub struct Start<'a> {
+    /// The profile folder, whose `security/wasp-engine.json` the engines
+    /// read.
+    pub profile: &'a Profile,
+    /// The profile's name (`--profile`).
+    pub profile_name: &'a str,
+    /// How many engines `-n` asked for, if it was given.
+    pub engines: Option<u32>,
+    /// The `wasp engine` flags every engine gets, wherever it runs (limits,
+    /// `--reconnect-timeout`, ...), without `--file` or `--profile`.
+    pub engine_flags: Vec<String>,
+    /// The supervisor, for engines started as its children.
+    pub supervisor: &'a mut Supervisor,
+    /// Where what is started outside the supervisor is recorded.
+    pub records: PathBuf,
+}
+
+/// What a launcher started.
+#[derive(Debug)]
+pub struct Launch {
+    /// How many engines should join the controller.
+    pub engines: u32,
+    /// Where they run, for the message that the cluster is up.
+    pub summary: String,
+}
+
+/// How many engines a launcher without hosts starts when `-n` is not
+/// given.
+pub const DEFAULT_ENGINES: u32 = 2;
+
+impl LauncherKind {
+    /// Starts the engines with the launcher's `settings`.
+    pub async fn start(
+        self,
+        settings: &LauncherArgs,
+        cx: &mut Start<'_>,
+    ) -> anyhow::Result<Launch> {
+        match self {
+            LauncherKind::Local => local::start(cx),
+            LauncherKind::Ssh => ssh::start(settings, cx).await,
+            LauncherKind::Slurm => slurm::start(settings, cx).await,
+        }
+    }
+}
