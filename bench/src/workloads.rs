@@ -396,6 +396,23 @@ pub async fn cold_start(engines: u32, area: &Module, samples: usize) -> anyhow::
     }))
 }
 
+/// utime + stime of `/proc/PID/stat` (`PID` may be `self`), in seconds.
+pub fn process_cpu(pid: &str) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may hold
+    // spaces: state is the first, utime the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').context("a /proc stat line")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .context("a /proc stat field")?
+            .parse::<f64>()?)
+    };
+    // The kernel's USER_HZ is 100 on every Linux this runs on.
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 /// `VmRSS` and `VmHWM` of a process, in bytes, from `/proc/PID/status`.
 pub fn process_memory(pid: u32) -> anyhow::Result<(u64, u64)> {
     let path = format!("/proc/{pid}/status");

@@ -32,7 +32,7 @@ struct Cpu {
 impl Cpu {
     fn now() -> anyhow::Result<Self> {
         let mut cpu = Cpu {
-            client: process_cpu("self")?,
+            client: workloads::process_cpu("self")?,
             ..Cpu::default()
         };
         for entry in std::fs::read_dir("/proc")? {
@@ -51,7 +51,7 @@ impl Cpu {
             if !args.first().is_some_and(|a| a.ends_with(b"/wasp")) {
                 continue;
             }
-            let Ok(seconds) = process_cpu(pid) else {
+            let Ok(seconds) = workloads::process_cpu(pid) else {
                 continue;
             };
             match args.get(1).copied() {
@@ -70,23 +70,6 @@ impl Cpu {
             engines: self.engines - before.engines,
         }
     }
-}
-
-/// utime + stime of `/proc/PID/stat`, in seconds.
-fn process_cpu(pid: &str) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name, which is in parentheses and may hold
-    // spaces: state is the first, utime the 12th, stime the 13th.
-    let rest = stat.rsplit_once(')').context("a /proc stat line")?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| -> anyhow::Result<f64> {
-        Ok(fields
-            .get(i)
-            .context("a /proc stat field")?
-            .parse::<f64>()?)
-    };
-    // The kernel's USER_HZ is 100 on every Linux this runs on.
-    Ok((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 struct Round {
