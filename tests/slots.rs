@@ -238,6 +238,32 @@ async fn each_slot_runs_one_task_at_a_time_and_the_slots_run_together() {
     assert!(status.success(), "{status}\n{}", cluster.logs());
 }
 
+/// A thousand engines as ten processes of a hundred: all register, and a
+/// 100,000-item map over them completes, each result right and every
+/// engine given work.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_engines_in_ten_processes_share_a_map() {
+    let cluster = Processes::start(&[100; 10]);
+    let rc = cluster.client().await;
+    let engines = cluster.joined(&rc, 1000).await;
+    assert_eq!(engines.len(), 1000);
+    let pow10 = Module::from_file(tasks::POW10).expect("pow10 task");
+    let xs: Vec<Value> = (0..100_000i64).map(|x| Value::S64(x % 32)).collect();
+    let results = rc
+        .load_balanced_view()
+        .map(&pow10, "pow10", vec![xs])
+        .await
+        .expect("the map completes");
+    assert_eq!(results.len(), 100_000);
+    for (x, result) in (0..100_000i64).zip(&results) {
+        assert_eq!(result, &Some(Value::S64((x % 32).pow(10))), "pow10({x})");
+    }
+    let status = rc.status().await.expect("status").engines;
+    let idle: Vec<_> = status.iter().filter(|e| e.done == 0).collect();
+    assert!(idle.is_empty(), "engines given no work: {idle:?}");
+    assert_eq!(status.iter().map(|e| e.done).sum::<u64>(), 100_000);
+}
+
 #[test]
 fn slots_out_of_range_are_refused_with_the_range() {
     let dir = tempfile::tempdir().expect("temp dir");
