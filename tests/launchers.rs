@@ -526,3 +526,393 @@ fn an_ssh_launch_that_fails_fails_start_in_its_own_words_and_leaves_nothing_runn
         );
     }
 }
+
+/// A real single-node Slurm of its own: munged with its own key and
+/// socket, slurmctld and slurmd from a generated config on free ports,
+/// all in a temporary folder; its jobs cancelled and its daemons killed
+/// when dropped.
+///
+/// This container has no cgroups and no systemd: processes are tracked
+/// through /proc (`proctrack/linuxproc`), tasks are not bound
+/// (`task/none`), nothing is accounted, and slurmd takes the node's size
+/// from the config (`config_overrides`) so that the test does not depend
+/// on the host's cores.
+struct Slurm {
+    dir: tempfile::TempDir,
+    conf: PathBuf,
+    daemons: Vec<(&'static str, Child)>,
+}
+
+/// The partition and node of the test's Slurm.
+const PARTITION: &str = "wasptest";
+const NODE: &str = "waspnode";
+
+impl Slurm {
+    fn start() -> Self {
+        for program in [
+            "munged",
+            "slurmctld",
+            "slurmd",
+            "sbatch",
+            "squeue",
+            "scancel",
+            "sinfo",
+            "srun",
+        ] {
+            require(program);
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path().to_owned();
+        for sub in ["munge", "state", "spool", "log"] {
+            std::fs::create_dir_all(d.join(sub)).expect("slurm folders");
+        }
+        let mut slurm = Self {
+            conf: d.join("slurm.conf"),
+            dir,
+            daemons: Vec::new(),
+        };
+        // munged: a key of its own (mode 0600, or munged refuses it).
+        let key = d.join("munge/munge.key");
+        let mut bytes = vec![0u8; 1024];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+            .expect("random key");
+        std::fs::write(&key, bytes).expect("munge key");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let socket = d.join("munge/munge.socket");
+        slurm.spawn(
+            "munged",
+            Command::new("munged")
+                .args(["--foreground", "--force"])
+                .arg(format!("--socket={}", socket.display()))
+                .arg(format!("--key-file={}", key.display()))
+                .arg(format!(
+                    "--pid-file={}",
+                    d.join("munge/munged.pid").display()
+                ))
+                .arg(format!(
+                    "--seed-file={}",
+                    d.join("munge/munged.seed").display()
+                ))
+                .arg(format!("--log-file={}", d.join("log/munged.log").display())),
+        );
+        wait_until(
+            "munged makes its socket",
+            || socket.exists(),
+            || slurm.logs(),
+        );
+
+        // slurmctld only runs where SlurmctldHost names this host.
+        let host =
+            String::from_utf8(succeed(Command::new("hostname").arg("-s")).stdout).expect("utf-8");
+        let host = host.trim();
+        let config = format!(
+            "ClusterName=wasptest\n\
+             SlurmctldHost={host}(127.0.0.1)\n\
+             SlurmctldPort={ctld}\n\
+             SlurmdPort={slurmd}\n\
+             SlurmUser=root\n\
+             SlurmdUser=root\n\
+             AuthType=auth/munge\n\
+             CredType=cred/munge\n\
+             AuthInfo=socket={socket}\n\
+             StateSaveLocation={d}/state\n\
+             SlurmdSpoolDir={d}/spool\n\
+             SlurmctldPidFile={d}/slurmctld.pid\n\
+             SlurmdPidFile={d}/slurmd.pid\n\
+             SlurmctldLogFile={d}/log/slurmctld.log\n\
+             SlurmdLogFile={d}/log/slurmd.log\n\
+             ProctrackType=proctrack/linuxproc\n\
+             TaskPlugin=task/none\n\
+             JobAcctGatherType=jobacct_gather/none\n\
+             AccountingStorageType=accounting_storage/none\n\
+             JobCompType=jobcomp/none\n\
+             SchedulerType=sched/builtin\n\
+             SelectType=select/cons_tres\n\
+             SelectTypeParameters=CR_Core\n\
+             SlurmdParameters=config_overrides\n\
+             MpiDefault=none\n\
+             SwitchType=switch/none\n\
+             MailProg=/bin/true\n\
+             ReturnToService=2\n\
+             NodeName={NODE} NodeAddr=127.0.0.1 CPUs=4 Sockets=1 CoresPerSocket=4 ThreadsPerCore=1 RealMemory=4000 State=UNKNOWN\n\
+             PartitionName={PARTITION} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP\n",
+            ctld = free_port(),
+            slurmd = free_port(),
+            socket = socket.display(),
+            d = d.display(),
+        );
+        std::fs::write(&slurm.conf, config).expect("slurm.conf");
+        let conf = slurm.conf.clone();
+        slurm.spawn(
+            "slurmctld",
+            Command::new("slurmctld").arg("-D").arg("-f").arg(&conf),
+        );
+        slurm.spawn(
+            "slurmd",
+            Command::new("slurmd")
+                .args(["-D", "-N", NODE])
+                .arg("-f")
+                .arg(&conf),
+        );
+        wait_until(
+            "the Slurm node is idle",
+            || {
+                let out = slurm
+                    .command("sinfo")
+                    .args(["-h", "-n", NODE, "-o", "%t"])
+                    .output();
+                out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "idle")
+            },
+            || slurm.logs(),
+        );
+        slurm
+    }
+
+    /// Starts a daemon in the foreground, its output in the log folder;
+    /// fails with its log if it exits at once.
+    fn spawn(&mut self, name: &'static str, command: &mut Command) {
+        let log = self.dir.path().join(format!("log/{name}.out"));
+        let file = std::fs::File::create(&log).expect("log");
+        let child = command
+            .env("SLURM_CONF", &self.conf)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        self.daemons.push((name, child));
+    }
+
+    /// A Slurm command talking to this Slurm.
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command.env("SLURM_CONF", &self.conf);
+        command
+    }
+
+    /// The daemons' logs, and which have exited, for a failure's message.
+    fn logs(&self) -> String {
+        let mut text = String::new();
+        let log = self.dir.path().join("log");
+        for name in [
+            "munged.out",
+            "munged.log",
+            "slurmctld.out",
+            "slurmctld.log",
+            "slurmd.out",
+            "slurmd.log",
+        ] {
+            text.push_str(&tail(&log.join(name)));
+            text.push('\n');
+        }
+        text
+    }
+
+    /// The state of `job` as squeue tells it; empty once it has left the
+    /// queue.
+    fn job_state(&self, job: &str) -> String {
+        let out = self
+            .command("squeue")
+            .args(["-h", "-j", job, "-o", "%T"])
+            .output()
+            .expect("squeue");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Slurm {
+    fn drop(&mut self) {
+        // Whatever the test left in the queue, then the daemons.
+        if let Ok(out) = self.command("squeue").args(["-h", "-o", "%i"]).output() {
+            for job in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = self.command("scancel").arg(job).status();
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline
+            && self
+                .command("squeue")
+                .args(["-h", "-o", "%i"])
+                .output()
+                .is_ok_and(|o| !o.stdout.is_empty())
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for (_, child) in self.daemons.iter_mut().rev() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // A job's step daemons outlive slurmd; they hold the test's
+        // folder in their command lines or environment.
+        for pid in processes_marked(self.dir.path().to_str().unwrap_or("/nonexistent")) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    }
+}
+
+#[test]
+fn a_slurm_job_of_engines_joins_and_is_cancelled_with_the_cluster() {
+    let slurm = Slurm::start();
+    let conf = slurm.conf.to_str().expect("utf-8").to_owned();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stopper = Stopper {
+        dir: &dir,
+        marks: vec![dir.path().to_str().unwrap().to_owned()],
+        env: vec![("SLURM_CONF".into(), conf.clone())],
+    };
+    let out = stopper.wasp(&[
+        "cluster",
+        "start",
+        "--daemon",
+        "--launcher",
+        "slurm",
+        "-n",
+        "2",
+        "--slurm-partition",
+        PARTITION,
+        "--slurm-timelimit",
+        "30",
+        "--slurm-option=--comment=wasp-launcher-test",
+    ]);
+    assert!(
+        out.status.success(),
+        "cluster start failed:\n{}\n{}",
+        says(&out),
+        slurm.logs()
+    );
+    let records = launched(&stopper.profile());
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["launcher"], "slurm");
+    let job = records[0]["job_id"].as_str().expect("job id").to_owned();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("in Slurm job {job}")),
+        "{}",
+        says(&out)
+    );
+
+    // The job script: the built-in template with the settings given.
+    let script = std::fs::read_to_string(stopper.profile().join("slurm_engine.sbatch"))
+        .expect("the job script");
+    for line in [
+        "#SBATCH --ntasks=2",
+        "#SBATCH --partition=wasptest",
+        "#SBATCH --time=30",
+        "#SBATCH --comment=wasp-launcher-test",
+    ] {
+        assert!(
+            script.lines().any(|l| l == line),
+            "{line:?} not in:\n{script}"
+        );
+    }
+
+    // The job runs, and the engines that joined are its tasks.
+    assert_eq!(slurm.job_state(&job), "RUNNING");
+    let out = stopper.wasp(&["cluster", "status"]);
+    let status = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(status.contains("; 2 engines;"), "{status}");
+    let pids = engine_pids(&status);
+    assert_eq!(pids.len(), 2, "{status}");
+    for &pid in &pids {
+        assert_eq!(
+            environ(pid, "SLURM_JOB_ID").as_deref(),
+            Some(job.as_str()),
+            "engine {pid} is not in job {job}"
+        );
+        assert!(
+            environ(pid, "SLURM_PROCID").is_some(),
+            "engine {pid} is not an srun task"
+        );
+    }
+    let out = stopper.wasp(&["apply", "--targets", "all", tasks::AREA, "area", "3", "7"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "[21,21]\n",
+        "{}",
+        says(&out)
+    );
+
+    // `cluster stop` ends the job, and the engines with it.
+    let out = stopper.wasp(&["cluster", "stop"]);
+    assert!(out.status.success(), "cluster stop failed:\n{}", says(&out));
+    assert_eq!(slurm.job_state(&job), "", "job {job} is still in the queue");
+    for &pid in &pids {
+        assert!(!running(pid), "engine {pid} runs after cluster stop");
+    }
+    assert!(
+        !stopper.profile().join("cluster.launched").exists(),
+        "the records outlived the stop"
+    );
+    wait_until(
+        "nothing of the cluster left running",
+        || processes_marked(dir.path().to_str().unwrap()).is_empty(),
+        || format!("{:?}", processes_marked(dir.path().to_str().unwrap())),
+    );
+
+    // A job Slurm refuses fails the start in sbatch's words, leaving
+    // nothing running.
+    let refused = tempfile::tempdir().expect("temp dir");
+    let stopper = Stopper {
+        dir: &refused,
+        marks: vec![refused.path().to_str().unwrap().to_owned()],
+        env: vec![("SLURM_CONF".into(), conf)],
+    };
+    let out = stopper.wasp(&[
+        "cluster",
+        "start",
+        "--daemon",
+        "--launcher",
+        "slurm",
+        "--slurm-partition",
+        "nosuch",
+    ]);
+    assert!(
+        !out.status.success(),
+        "a job for a partition Slurm does not have started:\n{}",
+        says(&out)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid partition specified: nosuch"),
+        "{stderr}"
+    );
+    wait_until(
+        "nothing of the refused cluster left running",
+        || processes_marked(refused.path().to_str().unwrap()).is_empty(),
+        || format!("{:?}", processes_marked(refused.path().to_str().unwrap())),
+    );
+    assert!(!stopper.profile().join("cluster.pids").exists());
+}
+
+/// `--launcher slurm` where there is no sbatch fails with the reason.
+#[test]
+fn a_missing_sbatch_fails_the_start_and_leaves_nothing_running() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stopper = Stopper {
+        dir: &dir,
+        marks: vec![dir.path().to_str().unwrap().to_owned()],
+        env: Vec::new(),
+    };
+    let out = stopper.wasp(&[
+        "cluster",
+        "start",
+        "--daemon",
+        "--launcher",
+        "slurm",
+        "--slurm-submit-command",
+        "/nonexistent/bin/sbatch",
+    ]);
+    assert!(!out.status.success(), "{}", says(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot run `/nonexistent/bin/sbatch"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("No such file or directory"), "{stderr}");
+    wait_until(
+        "nothing of the cluster left running",
+        || processes_marked(dir.path().to_str().unwrap()).is_empty(),
+        || format!("{:?}", processes_marked(dir.path().to_str().unwrap())),
+    );
+}
