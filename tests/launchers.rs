@@ -409,9 +409,20 @@ fn ssh_engines_join_run_tasks_and_stop_with_the_cluster() {
     );
 
     // Stopped with the cluster, from another process than the one that
-    // launched them.
-    let out = stopper.wasp(&["cluster", "stop"]);
+    // launched them: engine-0, stopped (SIGSTOP), cannot answer, and is
+    // killed over ssh once the grace period has passed.
+    succeed(Command::new("kill").args(["-STOP", &pids[0].to_string()]));
+    let out = stopper.wasp(&["cluster", "stop", "--grace", "2s"]);
     assert!(out.status.success(), "cluster stop failed:\n{}", says(&out));
+    let killed = format!(
+        "killed 1 that had not exited after 2s: engine-0 on 127.0.0.1 (pid {})",
+        pids[0]
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&killed),
+        "{killed:?} not in:\n{}",
+        says(&out)
+    );
     for &pid in &pids {
         assert!(!running(pid), "remote engine {pid} runs after cluster stop");
     }
@@ -635,6 +646,7 @@ impl Slurm {
              MpiDefault=none\n\
              SwitchType=switch/none\n\
              MailProg=/bin/true\n\
+             KillWait=5\n\
              ReturnToService=2\n\
              NodeName={NODE} NodeAddr=127.0.0.1 CPUs=4 Sockets=1 CoresPerSocket=4 ThreadsPerCore=1 RealMemory=4000 State=UNKNOWN\n\
              PartitionName={PARTITION} Nodes={NODE} Default=YES MaxTime=INFINITE State=UP\n",
@@ -833,9 +845,18 @@ fn a_slurm_job_of_engines_joins_and_is_cancelled_with_the_cluster() {
         says(&out)
     );
 
-    // `cluster stop` ends the job, and the engines with it.
-    let out = stopper.wasp(&["cluster", "stop"]);
+    // `cluster stop` ends the job, and the engines with it: one engine,
+    // stopped (SIGSTOP), cannot answer, so its task keeps the job running
+    // until scancel ends it.
+    succeed(Command::new("kill").args(["-STOP", &pids[0].to_string()]));
+    let out = stopper.wasp(&["cluster", "stop", "--grace", "2s"]);
     assert!(out.status.success(), "cluster stop failed:\n{}", says(&out));
+    let cancelled = format!("Slurm job {job} (cancelled)");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&cancelled),
+        "{cancelled:?} not in:\n{}",
+        says(&out)
+    );
     assert_eq!(slurm.job_state(&job), "", "job {job} is still in the queue");
     for &pid in &pids {
         assert!(!running(pid), "engine {pid} runs after cluster stop");

@@ -94,6 +94,13 @@ impl LauncherKind {
         settings: &LauncherArgs,
         cx: &mut Start<'_>,
     ) -> anyhow::Result<Launch> {
+        // Hosts given to another launcher are a mistake, not a preference:
+        // the engines would start elsewhere than asked.
+        if self != LauncherKind::Ssh
+            && (!settings.ssh.hosts.is_empty() || settings.ssh.hosts_file.is_some())
+        {
+            anyhow::bail!("--hosts and --hosts-file are for --launcher ssh");
+        }
         match self {
             LauncherKind::Local => local::start(cx),
             LauncherKind::Ssh => ssh::start(settings, cx).await,

@@ -464,10 +464,10 @@ impl Supervisor {
             ));
         }
         self.kill_all();
-        // The engines launched elsewhere had the same grace period to
-        // exit, and are killed (ssh) or cancelled (Slurm) now.
+        // The engines launched elsewhere get what is left of the same
+        // grace period, then are killed (ssh) or cancelled (Slurm).
         let how = crate::launcher::records::Stop {
-            grace: Duration::ZERO,
+            grace: deadline.saturating_duration_since(Instant::now()),
             terminate: !answered,
         };
         match crate::launcher::records::stop_all(&self.launched, how).await {

@@ -316,13 +316,14 @@ impl Job {
     pub async fn check(&self) -> anyhow::Result<()> {
         if self.queued().await? == Queued::Gone {
             let text = std::fs::read_to_string(&self.output).unwrap_or_default();
-            let last = text
+            let said = text
                 .lines()
                 .rfind(|l| !l.trim().is_empty())
-                .unwrap_or("")
-                .trim();
+                .map_or("its output is empty".to_owned(), |l| {
+                    format!("its output ends {:?}", l.trim())
+                });
             bail!(
-                "Slurm job {} ended before its engines joined: {last} (output: {})",
+                "Slurm job {} ended before its engines joined; {said} ({})",
                 self.job_id,
                 self.output
             );

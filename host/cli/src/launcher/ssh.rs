@@ -330,10 +330,10 @@ impl Remote {
              if [ {terminate} = 1 ]; then for p in $(live); do kill -TERM \"$p\" 2>/dev/null || true; done; fi\n\
              i=0\n\
              while [ -n \"$(live)\" ] && [ \"$i\" -lt {tenths} ]; do sleep 0.1; i=$((i+1)); done\n\
-             for p in $(live); do kill -KILL \"$p\" 2>/dev/null || true; echo \"__killed=$p__\"; done\n\
+             for p in $(live); do kill -KILL \"$p\" 2>/dev/null || true; echo \"__killed=${{p}}__\"; done\n\
              i=0\n\
              while [ -n \"$(live)\" ] && [ \"$i\" -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n\
-             for p in $(live); do echo \"__running=$p__\"; done\n\
+             for p in $(live); do echo \"__running=${{p}}__\"; done\n\
              echo \"__stopped=1__\"\n",
             file = quote(&self.file),
             pids = self.pids(),
@@ -616,6 +616,109 @@ mod tests {
             std::fs::read_to_string(&log).unwrap().trim(),
             format!("engine --file {file} --max-memory 64MiB")
         );
+    }
+
+    /// Runs `script` with a real `sh`, as ssh would on the remote host.
+    fn sh(script: &str) -> String {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .arg("-s")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The check and stop scripts against real processes: one running,
+    /// one stopped (SIGSTOP, so that only SIGKILL ends it), one whose pid
+    /// does not hold the connection file (another process now: never
+    /// signalled).
+    #[test]
+    fn the_scripts_check_and_stop_only_the_engines_they_name() {
+        // `tail -f FILE` holds FILE as an argument, as an engine holds its
+        // connection file.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("wasp-engine.json");
+        std::fs::write(&file, "{}").unwrap();
+        let file = file.to_str().unwrap().to_owned();
+        let spawn = |path: &str| {
+            std::process::Command::new("tail")
+                .args(["-f", path])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let mut running = spawn(&file);
+        let mut stopped = spawn(&file);
+        let mut other = spawn("/dev/null");
+        let kill = |pid: u32, signal: &str| {
+            let status = std::process::Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        };
+        kill(stopped.id(), "-STOP");
+        let engine = |i: usize, pid: u32| RemoteEngine {
+            role: format!("engine-{i}"),
+            pid,
+            log: dir
+                .path()
+                .join(format!("engine-{i}.log"))
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        };
+        std::fs::write(
+            dir.path().join("engine-2.log"),
+            "starting\nwasp: error: no controller\n",
+        )
+        .unwrap();
+        let remote = Remote {
+            ssh: vec!["ssh".into()],
+            host: "node1".into(),
+            file: file.clone(),
+            engines: vec![
+                engine(0, running.id()),
+                engine(1, stopped.id()),
+                engine(2, other.id()),
+            ],
+        };
+        let out = sh(&remote.check_script());
+        assert_eq!(command::markers(&out, "checked"), ["1"], "{out}");
+        assert_eq!(command::markers(&out, "exited"), ["engine-2"], "{out}");
+        assert!(out.contains("wasp: error: no controller"), "{out}");
+
+        let out = sh(&remote.stop_script(Stop {
+            grace: std::time::Duration::from_millis(300),
+            terminate: true,
+        }));
+        assert_eq!(command::markers(&out, "stopped"), ["1"], "{out}");
+        // SIGTERM ended the running one; the stopped one needed SIGKILL.
+        assert_eq!(
+            command::markers(&out, "killed"),
+            [stopped.id().to_string()],
+            "{out}"
+        );
+        assert!(command::markers(&out, "running").is_empty(), "{out}");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(running.wait().unwrap().signal(), Some(15));
+        assert_eq!(stopped.wait().unwrap().signal(), Some(9));
+        assert_eq!(
+            other.try_wait().unwrap(),
+            None,
+            "a process the record does not name was signalled"
+        );
+        other.kill().unwrap();
+        other.wait().unwrap();
     }
 
     #[test]
