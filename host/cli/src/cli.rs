@@ -340,12 +340,9 @@ pub struct ControllerArgs {
     /// Which profile folder to use.
     #[command(flatten)]
     pub profile: ProfileArgs,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    pub ip: std::net::IpAddr,
-    /// Port to listen on (0: any free port).
-    #[arg(long, default_value_t = 0)]
-    pub port: u16,
+    /// Where to listen, and where peers dial.
+    #[command(flatten)]
+    pub listen: ListenArgs,
     /// Largest module a client may upload [default: 256MiB].
     #[arg(long, value_name = "SIZE")]
     pub max_module_size: Option<ByteSize>,
@@ -359,6 +356,26 @@ pub struct ControllerArgs {
     /// Scheduler settings.
     #[command(flatten)]
     pub scheduler: SchedulerArgs,
+}
+
+/// Where the controller listens and where its connection files say it is
+/// (`wasp controller`, `wasp cluster start`).
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Address to listen on (0.0.0.0: every interface, for engines and
+    /// clients on other hosts).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub ip: std::net::IpAddr,
+    /// Port to listen on (0: any free port, the last run's if it is free).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// The address engines and clients dial, written into the connection
+    /// files (ipyparallel's --location): an IP address or a host name
+    /// (resolved here, at start), with :PORT if they reach the controller
+    /// on another port than it listens on (a relay or a NAT) [default:
+    /// --ip, or with --ip 0.0.0.0 this host's address].
+    #[arg(long, value_name = "ADDR")]
+    pub location: Option<crate::settings::LocationArg>,
 }
 
 /// How the controller keeps tasks (`wasp controller`, `wasp cluster
@@ -506,6 +523,9 @@ pub struct ClusterStartArgs {
     /// Task durability settings, passed on to the controller.
     #[command(flatten)]
     pub hub: HubArgs,
+    /// Where the controller listens and where peers dial, passed on to it.
+    #[command(flatten)]
+    pub listen: ListenArgs,
 }
 
 /// Which launcher starts a cluster's engines, and the settings of each

@@ -216,6 +216,7 @@ async fn launch(
     };
     controller.extend(["--time-slice".to_owned(), time_slice.to_owned()]);
     controller.extend(args.hub.to_flags());
+    controller.extend(args.listen.to_flags());
     if let Some(size) = args.runtime.max_module_size {
         controller.extend(["--max-module-size".to_owned(), size.to_string()]);
     }

@@ -12,7 +12,13 @@ use crate::cli::{ControllerArgs, EngineArgs};
 pub fn controller(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
     let profile = Profile::new(&args.profile.profile)?;
     let mut config = ControllerConfig::new(profile.dir().to_owned());
-    config.bind = std::net::SocketAddr::new(args.ip, args.port);
+    config.bind = args.listen.bind();
+    config.location = args
+        .listen
+        .location
+        .as_ref()
+        .map(|location| location.resolve(config.bind.is_ipv6()))
+        .transpose()?;
     config.scheme = args
         .scheduler
         .scheme
@@ -39,8 +45,13 @@ pub fn controller(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
         let controller = Controller::start(config)
             .await
             .context("starting the controller")?;
+        let dialled = if controller.location == controller.addr {
+            String::new()
+        } else {
+            format!(" (peers dial {})", controller.location)
+        };
         eprintln!(
-            "wasp controller listening on {}; client connection file: {}",
+            "wasp controller listening on {}{dialled}; client connection file: {}",
             controller.addr,
             controller.client_file.display()
         );

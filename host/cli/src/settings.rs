@@ -107,6 +107,150 @@ impl TaskLimitArgs {
     }
 }
 
+/// A `--location`: an IP address or a host name, with an optional port:
+/// `198.18.0.1`, `198.18.0.1:6000`, `[fd00::1]:6000`, `fd00::1`,
+/// `ctl.example.org`, `ctl.example.org:6000`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocationArg {
+    /// The IP address or host name.
+    pub host: String,
+    /// The port peers dial, if not the one the controller listens on.
+    pub port: Option<u16>,
+}
+
+impl FromStr for LocationArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let expected = || {
+            format!(
+                "{s:?} is not a location: expected an IP address or a host name, \
+                 optionally with :PORT (e.g. 198.18.0.1, ctl.example.org:6000, [fd00::1]:6000)"
+            )
+        };
+        if let Ok(addr) = s.parse::<std::net::SocketAddr>() {
+            return nonzero_port(addr.ip().to_string(), addr.port(), s);
+        }
+        if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+            return Ok(Self {
+                host: ip.to_string(),
+                port: None,
+            });
+        }
+        if let Some(inner) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            let ip: std::net::Ipv6Addr = inner.parse().map_err(|_| expected())?;
+            return Ok(Self {
+                host: ip.to_string(),
+                port: None,
+            });
+        }
+        let (host, port) = match s.rsplit_once(':') {
+            Some((host, port)) => {
+                let port: u16 = port.parse().map_err(|_| expected())?;
+                (host, Some(port))
+            }
+            None => (s, None),
+        };
+        // A DNS name's letters, digits, hyphens and dots (RFC 1123); a
+        // hyphen first would read as a flag.
+        let valid = !host.is_empty()
+            && !host.starts_with(['-', '.'])
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !valid {
+            return Err(expected());
+        }
+        match port {
+            Some(port) => nonzero_port(host.to_owned(), port, s),
+            None => Ok(Self {
+                host: host.to_owned(),
+                port: None,
+            }),
+        }
+    }
+}
+
+fn nonzero_port(host: String, port: u16, s: &str) -> Result<LocationArg, String> {
+    if port == 0 {
+        return Err(format!(
+            "{s:?}: port 0 cannot be dialled; give the port peers reach the controller on, \
+             or none for the one it listens on"
+        ));
+    }
+    Ok(LocationArg {
+        host,
+        port: Some(port),
+    })
+}
+
+/// Written as [`LocationArg::from_str`] reads it back (IPv6 addresses in
+/// brackets when a port follows).
+impl std::fmt::Display for LocationArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.port {
+            Some(port) if self.host.contains(':') => write!(f, "[{}]:{port}", self.host),
+            Some(port) => write!(f, "{}:{port}", self.host),
+            None => f.write_str(&self.host),
+        }
+    }
+}
+
+impl LocationArg {
+    /// The location as an address: an IP address as it is; a host name
+    /// resolved here and now, preferring an address of the family the
+    /// controller listens on (`v6`) and one that is not loopback (a host
+    /// name may map to 127.0.1.1, as on Debian, which no other host can
+    /// dial).
+    ///
+    /// Connection files hold an address, not a name: engines and clients
+    /// dial exactly what the file says, with no resolver on the path of a
+    /// reconnect during an outage, and the certificate is pinned by its
+    /// fingerprint, so no name needs checking. A name that resolves
+    /// differently on other hosts (split-horizon DNS) needs their address
+    /// given instead.
+    pub fn resolve(&self, v6: bool) -> anyhow::Result<wasp_controller::Location> {
+        let port = self.port;
+        if let Ok(ip) = self.host.parse::<std::net::IpAddr>() {
+            return Ok(wasp_controller::Location { ip, port });
+        }
+        let found: Vec<std::net::IpAddr> =
+            std::net::ToSocketAddrs::to_socket_addrs(&(self.host.as_str(), 0))
+                .with_context(|| format!("--location: could not resolve {:?}", self.host))?
+                .map(|addr| addr.ip())
+                .collect();
+        let rank = |ip: &std::net::IpAddr| (ip.is_ipv6() != v6, ip.is_loopback());
+        let ip = found
+            .iter()
+            .min_by_key(|ip| rank(ip))
+            .copied()
+            .with_context(|| format!("--location: {:?} resolves to no address", self.host))?;
+        Ok(wasp_controller::Location { ip, port })
+    }
+}
+
+impl crate::cli::ListenArgs {
+    /// Where to listen.
+    pub fn bind(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.ip, self.port)
+    }
+
+    /// These settings as `wasp controller` flags, for `cluster start`.
+    pub fn to_flags(&self) -> Vec<String> {
+        let mut flags = vec![
+            "--ip".to_owned(),
+            self.ip.to_string(),
+            "--port".to_owned(),
+            self.port.to_string(),
+        ];
+        if let Some(location) = &self.location {
+            flags.extend(["--location".to_owned(), location.to_string()]);
+        }
+        flags
+    }
+}
+
 impl crate::cli::HubArgs {
     /// These settings as `wasp controller` flags, for `cluster start`.
     pub fn to_flags(&self) -> Vec<String> {
@@ -228,6 +372,111 @@ impl RuntimeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locations_parse_with_and_without_a_port_and_print_back() {
+        let cases: [(&str, &str, Option<u16>); 7] = [
+            ("198.18.0.1", "198.18.0.1", None),
+            ("198.18.0.1:6000", "198.18.0.1", Some(6000)),
+            ("fd00::1", "fd00::1", None),
+            ("[fd00::1]", "fd00::1", None),
+            ("[fd00::1]:6000", "fd00::1", Some(6000)),
+            ("ctl.example.org", "ctl.example.org", None),
+            ("ctl-1.example.org:6000", "ctl-1.example.org", Some(6000)),
+        ];
+        for (text, host, port) in cases {
+            let parsed: LocationArg = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(
+                parsed,
+                LocationArg {
+                    host: host.to_owned(),
+                    port
+                },
+                "{text}"
+            );
+            let again: LocationArg = parsed.to_string().parse().expect("reads back");
+            assert_eq!(again, parsed, "{text} printed as {parsed}");
+        }
+    }
+
+    #[test]
+    fn bad_locations_say_what_was_expected() {
+        for (text, says) in [
+            ("", "expected an IP address or a host name"),
+            ("ctl:", "expected an IP address or a host name"),
+            ("ctl:99999", "expected an IP address or a host name"),
+            ("-ctl", "expected an IP address or a host name"),
+            ("ctl/x", "expected an IP address or a host name"),
+            ("[fd00::1", "expected an IP address or a host name"),
+            ("198.18.0.1:0", "port 0 cannot be dialled"),
+            ("ctl:0", "port 0 cannot be dialled"),
+        ] {
+            let err = text.parse::<LocationArg>().expect_err(text);
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_location_resolves_to_an_address() {
+        let ip: LocationArg = "198.18.0.1:6000".parse().expect("parses");
+        assert_eq!(
+            ip.resolve(false).expect("an IP needs no resolver"),
+            wasp_controller::Location {
+                ip: "198.18.0.1".parse().expect("ip"),
+                port: Some(6000)
+            }
+        );
+        // `localhost` is in every /etc/hosts; an IPv4 listener gets the
+        // IPv4 loopback even where ::1 is listed first.
+        let local: LocationArg = "localhost".parse().expect("parses");
+        let resolved = local.resolve(false).expect("localhost resolves");
+        assert!(resolved.ip.is_loopback(), "{resolved:?}");
+        assert!(resolved.ip.is_ipv4(), "{resolved:?}");
+        // .invalid never resolves (RFC 2606).
+        let nowhere: LocationArg = "nowhere.invalid".parse().expect("parses");
+        let err = format!("{:#}", nowhere.resolve(false).expect_err("no such host"));
+        assert!(
+            err.contains("could not resolve \"nowhere.invalid\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cluster_start_passes_where_to_listen_on_to_its_controller() {
+        use clap::Parser;
+        let start = crate::cli::Cli::try_parse_from([
+            "wasp",
+            "cluster",
+            "start",
+            "--ip",
+            "0.0.0.0",
+            "--location",
+            "[fd00::1]:6000",
+        ])
+        .unwrap();
+        let crate::cli::Command::Cluster(crate::cli::ClusterCommand::Start(start)) = start.command
+        else {
+            panic!("not cluster start")
+        };
+        let flags = start.listen.to_flags();
+        let controller = crate::cli::Cli::try_parse_from(
+            ["wasp".to_owned(), "controller".to_owned()]
+                .into_iter()
+                .chain(flags),
+        )
+        .unwrap();
+        let crate::cli::Command::Controller(controller) = controller.command else {
+            panic!("not controller")
+        };
+        assert_eq!(controller.listen.bind(), "0.0.0.0:0".parse().expect("addr"));
+        assert_eq!(controller.listen.location, start.listen.location);
+        let plain = crate::cli::Cli::try_parse_from(["wasp", "controller"]).unwrap();
+        let crate::cli::Command::Controller(plain) = plain.command else {
+            panic!("not controller")
+        };
+        assert_eq!(plain.listen.bind(), "127.0.0.1:0".parse().expect("addr"));
+        assert_eq!(plain.listen.location, None);
+    }
 
     #[test]
     fn sizes_and_durations_parse() {

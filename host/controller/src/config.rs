@@ -36,6 +36,11 @@ pub struct ControllerConfig {
     pub profile_dir: PathBuf,
     /// Where to listen (port 0: any free port).
     pub bind: SocketAddr,
+    /// Where peers dial, written into the connection files in place of
+    /// `bind` (ipyparallel's `location`): the address other hosts reach
+    /// this one by, or a relay's. `None`: `bind`, or for a wildcard bind
+    /// this host's own address (see [`crate::location`]).
+    pub location: Option<crate::location::Location>,
     /// The load-balancing scheme.
     pub scheme: Scheme,
     /// Max outstanding tasks per engine (0 = unlimited).
@@ -94,6 +99,7 @@ impl ControllerConfig {
         Self {
             profile_dir,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            location: None,
             scheme: Scheme::default(),
             hwm: 1,
             prefetch: wasp_sched::DEFAULT_PREFETCH,

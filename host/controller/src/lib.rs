@@ -9,6 +9,8 @@
 //!
 //! # Layout
 //! - [`config`]: [`ControllerConfig`] and the tenants file.
+//! - [`location`]: the address the connection files say (`--location`),
+//!   which may differ from the one the controller listens on.
 //! - `listener`: the connection cap, the handshake, a task per connection.
 //! - `hub`: the one task that owns the state and carries out its decisions.
 //! - `state`: the hub's state as a sans-IO core (task table, engine
@@ -30,6 +32,7 @@ mod arg_files;
 pub mod config;
 mod hub;
 mod listener;
+pub mod location;
 mod outbox;
 mod records;
 mod state;
@@ -43,6 +46,7 @@ use wasp_net::{ConnectionFile, NetError, Profile, SelfSignedCert};
 use wasp_proto::Tenant;
 
 pub use config::{ControllerConfig, TenantsFile, human_bytes};
+pub use location::Location;
 pub use records::recorded_args;
 
 /// The controller could not start.
@@ -68,6 +72,9 @@ pub enum StartError {
 pub struct Controller {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where its connection files say it is: [`Controller::addr`] unless
+    /// a location was given or it listens on a wildcard address.
+    pub location: SocketAddr,
     /// The client connection file it wrote.
     pub client_file: std::path::PathBuf,
     /// The engine connection file it wrote.
@@ -102,12 +109,7 @@ impl Controller {
             addr: config.bind,
             source,
         })?;
-        // Clients reach a wildcard listener on loopback.
-        let reachable = if addr.ip().is_unspecified() {
-            SocketAddr::from(([127, 0, 0, 1], addr.port()))
-        } else {
-            addr
-        };
+        let reachable = advertise(addr, config.location);
         // Peers on this host move big values as memory files; one that
         // cannot reach the channel (another host or network namespace)
         // moves them through QUIC.
@@ -229,6 +231,7 @@ impl Controller {
         tracing::info!(%addr, client_file = %client_file.display(), "controller listening");
         Ok(Self {
             addr,
+            location: reachable,
             client_file,
             engine_file,
             shutdown,
@@ -246,6 +249,30 @@ impl Controller {
     pub fn stop(&self) {
         let _ = self.shutdown.send(true);
     }
+}
+
+/// The address to write into the connection files, logged with how it
+/// was chosen: a wildcard listener with no location is the case that
+/// silently strands engines on other hosts, so it says what it picked.
+fn advertise(bound: SocketAddr, given: Option<location::Location>) -> SocketAddr {
+    let advertised = location::advertised(bound, given, location::this_host_ip);
+    let addr = advertised.addr;
+    match advertised.source {
+        location::Source::Given | location::Source::Bound => {}
+        location::Source::ThisHost => tracing::info!(
+            %bound,
+            location = %addr,
+            "listening on every interface: connection files name this host's address; \
+             pass --location to name another"
+        ),
+        location::Source::Loopback => tracing::warn!(
+            %bound,
+            location = %addr,
+            "listening on every interface but found no address of this host: connection \
+             files name loopback, which peers on other hosts cannot dial; pass --location ADDR"
+        ),
+    }
+    addr
 }
 
 /// The controller's certificate and key from the profile, or new ones
@@ -268,7 +295,8 @@ fn load_or_make_cert(
 }
 
 /// Listens on `config.bind`; when that asks for any port, on the port of
-/// the profile's existing client connection file first, if it is free,
+/// the profile's existing client connection file first (unless a location
+/// with its own port stands in front of the controller), if it is free,
 /// so that clients and engines of the earlier run find the controller
 /// where they left it.
 fn bind_endpoint(
@@ -276,7 +304,11 @@ fn bind_endpoint(
     config: &ControllerConfig,
     cert: &SelfSignedCert,
 ) -> Result<quinn::Endpoint, NetError> {
+    // A location with a port of its own (a relay, a NAT) hides the port
+    // the earlier run listened on.
+    let file_names_our_port = config.location.is_none_or(|l| l.port.is_none());
     if config.bind.port() == 0
+        && file_names_our_port
         && let Ok(previous) = ConnectionFile::read(&profile.client_file())
     {
         let again = SocketAddr::new(config.bind.ip(), previous.address.port());
