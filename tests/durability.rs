@@ -29,7 +29,11 @@ fn cpu(n: u64) -> u64 {
 
 /// The pid in an engine's status name (`host:pid`).
 fn pid_of(name: &str) -> u32 {
-    name.rsplit(':')
+    // `host:pid`, or `host:pid#slot` for an engine process of several
+    // (`cluster start` spreads 4 engines over a process per core).
+    let process = name.split('#').next().unwrap_or(name);
+    process
+        .rsplit(':')
         .next()
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no pid in engine name {name:?}"))

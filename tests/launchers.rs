@@ -325,6 +325,10 @@ fn ssh_engines_join_run_tasks_and_stop_with_the_cluster() {
         &[
             "--hosts",
             "127.0.0.1:2",
+            // Two processes, whose stop this test follows one by one (by
+            // default a host's engines are the slots of one process).
+            "--slots",
+            "1",
             "--ssh-args",
             &ssh_args,
             "--remote-wasp",

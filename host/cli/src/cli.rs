@@ -537,6 +537,13 @@ pub struct LauncherArgs {
     /// job, submitted with sbatch). The controller always runs here.
     #[arg(long, value_enum, default_value_t)]
     pub launcher: crate::launcher::LauncherKind,
+    /// Engines per engine process (`wasp engine --slots`): they share the
+    /// process's runtime, compiled modules and connection [default: local,
+    /// -n spread over one process per core; ssh, one process per host;
+    /// slurm, one engine per task].
+    #[arg(long, value_name = "S",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(wasp_proto::msg::MAX_SLOTS)))]
+    pub slots: Option<u32>,
     /// The `wasp` binary the launched engines run (ipyparallel's
     /// engine_cmd) [default: `wasp` on the remote PATH for ssh; this
     /// binary's own path for slurm, whose nodes usually share its file

@@ -241,6 +241,7 @@ async fn launch(
         profile,
         profile_name,
         engines: args.engines,
+        slots: args.launch.slots,
         engine_flags,
         supervisor,
         records: records.clone(),

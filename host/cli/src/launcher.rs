@@ -65,6 +65,8 @@ pub struct Start<'a> {
     pub profile_name: &'a str,
     /// How many engines `-n` asked for, if it was given.
     pub engines: Option<u32>,
+    /// Engines per process (`--slots`), if it was given.
+    pub slots: Option<u32>,
     /// The `wasp engine` flags every engine gets, wherever it runs (limits,
     /// `--reconnect-timeout`, ...), without `--file` or `--profile`.
     pub engine_flags: Vec<String>,
@@ -87,6 +89,38 @@ pub struct Launch {
 /// given.
 pub const DEFAULT_ENGINES: u32 = 2;
 
+/// How `engines` engines are grouped into engine processes, as the slots
+/// of each (`wasp engine --slots`): `slots` a process when given (the last
+/// may have fewer), else spread evenly over at most `processes`
+/// processes, the larger groups first.
+pub fn process_sizes(engines: u32, slots: Option<u32>, processes: u32) -> Vec<u32> {
+    match slots {
+        Some(slots) => {
+            let slots = slots.max(1);
+            (0..engines.div_ceil(slots))
+                .map(|i| slots.min(engines - i * slots))
+                .collect()
+        }
+        None if engines == 0 => Vec::new(),
+        None => {
+            let count = processes.clamp(1, engines);
+            // The remainder goes one each to the first processes.
+            (0..count)
+                .map(|i| engines / count + u32::from(i < engines % count))
+                .collect()
+        }
+    }
+}
+
+/// `wasp engine` flags for a process of `slots` engines.
+pub fn slot_flags(slots: u32) -> Vec<String> {
+    if slots > 1 {
+        vec!["--slots".to_owned(), slots.to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
 impl LauncherKind {
     /// Starts the engines with the launcher's `settings`.
     pub async fn start(
@@ -106,5 +140,24 @@ impl LauncherKind {
             LauncherKind::Ssh => ssh::start(settings, cx).await,
             LauncherKind::Slurm => slurm::start(settings, cx).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engines_are_grouped_into_processes_by_slots_or_spread_over_processes() {
+        assert_eq!(process_sizes(2, None, 2), vec![1, 1]);
+        assert_eq!(process_sizes(1, None, 2), vec![1]);
+        assert_eq!(process_sizes(5, None, 2), vec![3, 2]);
+        assert_eq!(process_sizes(1000, None, 2), vec![500, 500]);
+        assert_eq!(process_sizes(1000, Some(100), 2), vec![100; 10]);
+        assert_eq!(process_sizes(7, Some(3), 2), vec![3, 3, 1]);
+        assert_eq!(process_sizes(4, Some(1), 2), vec![1; 4]);
+        assert_eq!(process_sizes(0, None, 2), Vec::<u32>::new());
+        assert_eq!(slot_flags(1), Vec::<String>::new());
+        assert_eq!(slot_flags(3), ["--slots", "3"]);
     }
 }

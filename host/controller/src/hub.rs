@@ -74,8 +74,8 @@ pub(crate) enum Event {
         engine: EngineId,
         msgs: Vec<FromEngine>,
     },
-    /// An engine's connection ended.
-    EngineLeft { engine: EngineId },
+    /// An engine process's connection ended: its engines, one per slot.
+    EnginesLeft { engines: Vec<EngineId> },
 }
 
 struct EngineLink {
@@ -254,9 +254,11 @@ impl Hub {
                 state.handle_engine_joined(now, engine, group, name, cached);
             }
             Event::EngineMsgs { engine, msgs } => state.handle_engine_msgs(now, engine, msgs),
-            Event::EngineLeft { engine } => {
-                self.engines.remove(&engine);
-                state.handle_engine_left(now, engine);
+            Event::EnginesLeft { engines } => {
+                for engine in &engines {
+                    self.engines.remove(engine);
+                }
+                state.handle_engines_left(now, &engines);
             }
         }
     }

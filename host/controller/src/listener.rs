@@ -243,9 +243,7 @@ async fn handle(connection: Connection, shared: &Shared) -> Result<(), NetError>
             if let Err(NetError::Protocol(why)) = &result {
                 connection.close(4u32.into(), why.as_bytes());
             }
-            for &engine in &engines {
-                shared.to_hub(Event::EngineLeft { engine }, 0).await;
-            }
+            shared.to_hub(Event::EnginesLeft { engines }, 0).await;
             result
         }
     }

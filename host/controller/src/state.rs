@@ -300,27 +300,30 @@ impl HubState {
         self.drain_scheduler();
     }
 
-    /// An engine's connection ended.
-    pub(crate) fn handle_engine_left(&mut self, now: Duration, engine: EngineId) {
+    /// An engine process's connection ended: its engines (one per slot)
+    /// leave together.
+    pub(crate) fn handle_engines_left(&mut self, now: Duration, engines: &[EngineId]) {
         self.observe(now);
-        self.engine_gone(engine, "its connection closed");
+        self.engines_gone(engines, "its connection closed");
     }
 
     /// Time passed: engines silent past the heartbeat timeout are
     /// declared dead and disconnected.
     pub(crate) fn handle_tick(&mut self, now: Duration) {
         self.observe(now);
-        for engine in self.engines.silent(now, self.config.heartbeat_timeout) {
-            let reason = format!(
-                "no heartbeat for {:?} (heartbeat_timeout)",
-                self.config.heartbeat_timeout
-            );
+        let silent = self.engines.silent(now, self.config.heartbeat_timeout);
+        let reason = format!(
+            "no heartbeat for {:?} (heartbeat_timeout)",
+            self.config.heartbeat_timeout
+        );
+        for &engine in &silent {
             self.outputs.push_back(Output::CloseEngine {
                 engine,
                 reason: reason.clone(),
             });
-            self.engine_gone(engine, &reason);
         }
+        // Together: the slots of a silent process fall silent at once.
+        self.engines_gone(&silent, &reason);
         self.sched.handle_tick(now);
         self.drain_scheduler();
     }
@@ -951,19 +954,24 @@ impl HubState {
         }
     }
 
-    /// `engine` is gone: its namespace requests fail, and its tasks go
-    /// back to the queue (through [`Action::Lost`]).
-    fn engine_gone(&mut self, engine: EngineId, why: &str) {
-        if !self.engines.leave(engine) {
-            return;
-        }
-        tracing::warn!(%engine, why, "engine left");
-        let failed = self.namespaces.engine_left(engine, why);
-        for (session, id, replies) in failed {
-            self.answer_namespace(session, id, replies);
-        }
+    /// `engines` are gone: their namespace requests fail, and their tasks
+    /// go back to the queue (through [`Action::Lost`]). All leave the
+    /// scheduler before any task is dispatched again, so that a task of
+    /// one is never sent to another that is leaving with it (the slots of
+    /// one process die together), which would count a death per slot.
+    fn engines_gone(&mut self, engines: &[EngineId], why: &str) {
         let now = self.now;
-        log_refusal(self.sched.handle_engine_left(now, engine));
+        for &engine in engines {
+            if !self.engines.leave(engine) {
+                continue;
+            }
+            tracing::warn!(%engine, why, "engine left");
+            let failed = self.namespaces.engine_left(engine, why);
+            for (session, id, replies) in failed {
+                self.answer_namespace(session, id, replies);
+            }
+            log_refusal(self.sched.handle_engine_left(now, engine));
+        }
         self.drain_scheduler();
     }
 

@@ -945,6 +945,10 @@ async fn run_items(
         task_id: task.id.to_string(),
     };
     let chunk = task.items.len() > 1;
+    // Aborted while it waited for its module: it never starts.
+    if queue.running_aborted() {
+        return (Err(task_error(Some(CallError::Aborted), None)), 0, None);
+    }
     let mut instance = match task_instance(runtime, module, context, &limits, deadline, spare).await
     {
         Ok(instance) => instance,
@@ -965,11 +969,22 @@ async fn run_items(
     let mut results_size = 0usize;
     let mut values = Vec::with_capacity(task.items.len());
     let mut clock = started;
+    let abort = instance.abort_handle();
     for (i, args) in task.items.iter().enumerate() {
+        let item = chunk.then(|| u32::try_from(i).unwrap_or(u32::MAX));
+        // An abort stops guest code at the next epoch tick; one that came
+        // before the call (or between a chunk's items) stops it here,
+        // before the guest can block in a host call the tick cannot reach.
+        if abort.is_aborted() {
+            return (
+                Err(task_error(Some(CallError::Aborted), item)),
+                0,
+                Some(instance),
+            );
+        }
         let (report, ended) = instance.call_from(clock, &task.func, args).await;
         clock = ended;
         meta.peak_memory_bytes = report.peak_memory_bytes as u64;
-        let item = chunk.then(|| u32::try_from(i).unwrap_or(u32::MAX));
         let fits = append_output(meta, &report, &mut sent, cap);
         match report.result {
             Ok(value) => {

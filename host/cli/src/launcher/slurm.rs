@@ -1,5 +1,6 @@
 //! `--launcher slurm` (ipyparallel's `SlurmEngineSetLauncher`): the
-//! engines as one Slurm job of N tasks, each `srun` task an engine.
+//! engines as one Slurm job of N tasks, each `srun` task an engine; with
+//! `--slots S`, N / S tasks, each an engine process of S engines.
 //!
 //! The job script comes from a template (the built-in
 //! [`DEFAULT_TEMPLATE`], or `--slurm-template FILE`), filled in as
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::command;
 use super::records::{self, Launched, Stop};
 use super::shell;
-use super::{DEFAULT_ENGINES, Launch, Start};
+use super::{DEFAULT_ENGINES, Launch, Start, slot_flags};
 use crate::cli::{LauncherArgs, SlurmArgs};
 
 /// The built-in job script: N tasks, one engine each, output in the
@@ -137,7 +138,8 @@ pub fn directives(args: &SlurmArgs) -> Result<String, String> {
     Ok(lines.join("\n"))
 }
 
-/// The fields a template may use (ipyparallel's names where it has them).
+/// The fields a template may use (ipyparallel's names where it has them);
+/// `n` is the job's task count.
 pub fn fields(
     args: &SlurmArgs,
     n: u32,
@@ -218,11 +220,23 @@ pub async fn start(settings: &LauncherArgs, cx: &mut Start<'_>) -> anyhow::Resul
     let file = profile_dir.join("security").join("wasp-engine.json");
     let output_file = profile_dir.join("log").join("slurm-engines-%j.out");
     let mut program_args = vec!["--file".to_owned(), utf8(&file)?.to_owned()];
+    // With --slots, each task is a process of that many engines.
+    let tasks = match cx.slots {
+        Some(slots) if !n.is_multiple_of(slots) => bail!(
+            "with --launcher slurm, -n ({n}) must be a multiple of --slots ({slots}): each \
+             Slurm task runs one engine process of --slots engines"
+        ),
+        Some(slots) => {
+            program_args.extend(slot_flags(slots));
+            n / slots
+        }
+        None => n,
+    };
     program_args.extend(cx.engine_flags.iter().cloned());
     let program = vec![wasp, "engine".to_owned()];
     let fields = fields(
         args,
-        n,
+        tasks,
         cx.profile_name,
         utf8(&profile_dir)?,
         utf8(&output_file)?,

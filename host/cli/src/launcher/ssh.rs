@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::command;
 use super::records::{self, Launched, Stop};
 use super::shell::{self, quote};
-use super::{Launch, Start};
+use super::{Launch, Start, process_sizes, slot_flags};
 use crate::cli::{LauncherArgs, SshArgs};
 
 /// Engines on one host, as recorded.
@@ -235,13 +235,14 @@ fn ssh_argv(ssh: &[String], host: &str) -> Vec<String> {
 const END_OF_FILE: &str = "__WASP_CONNECTION_FILE__";
 
 /// The script that writes the connection file into `dir/security` and
-/// starts one engine per `(role, log)` of `engines`, printing each pid.
+/// starts one engine process per `(role, log, slots)` of `engines`,
+/// printing each pid.
 pub fn launch_script(
     connection: &str,
     dir: &str,
     wasp: &str,
     engine_flags: &[String],
-    engines: &[(String, String)],
+    engines: &[(String, String, u32)],
 ) -> anyhow::Result<String> {
     if connection.lines().any(|line| line == END_OF_FILE) {
         bail!("the connection file holds the line {END_OF_FILE}");
@@ -265,10 +266,16 @@ pub fn launch_script(
         connection = connection.trim_end_matches('\n'),
         file = quote(&file),
     );
-    let mut command = vec![wasp.to_owned(), "engine".into(), "--file".into(), file];
-    command.extend(engine_flags.iter().cloned());
-    let command = shell::join(&command);
-    for (_role, log) in engines {
+    for (_role, log, slots) in engines {
+        let mut command = vec![
+            wasp.to_owned(),
+            "engine".into(),
+            "--file".into(),
+            file.clone(),
+        ];
+        command.extend(slot_flags(*slots));
+        command.extend(engine_flags.iter().cloned());
+        let command = shell::join(&command);
         // nohup: the engine outlives the ssh session (no SIGHUP at its
         // end); its output goes to the log, so that the session's channel
         // closes and ssh returns.
@@ -435,11 +442,23 @@ pub async fn start(settings: &LauncherArgs, cx: &mut Start<'_>) -> anyhow::Resul
     let connection = std::fs::read_to_string(&local_file)
         .with_context(|| format!("reading {}", local_file.display()))?;
     let mut next = 0;
+    let mut processes = 0;
     let mut started = Vec::new();
     for host in &plan {
-        let engines: Vec<(String, String)> = (next..next + host.engines)
-            .map(|i| (format!("engine-{i}"), format!("{dir}/log/engine-{i}.log")))
+        // One process a host holds its engines as slots, unless --slots
+        // groups them otherwise.
+        let sizes = process_sizes(host.engines, cx.slots, 1);
+        let engines: Vec<(String, String, u32)> = (processes..)
+            .zip(&sizes)
+            .map(|(i, &slots)| {
+                (
+                    format!("engine-{i}"),
+                    format!("{dir}/log/engine-{i}.log"),
+                    slots,
+                )
+            })
             .collect();
+        processes += sizes.len();
         let script = launch_script(&connection, &dir, wasp, &cx.engine_flags, &engines)?;
         let out = command::output(&ssh_argv(&ssh, &host.host), Some(&script))
             .await
@@ -451,7 +470,7 @@ pub async fn start(settings: &LauncherArgs, cx: &mut Start<'_>) -> anyhow::Resul
         let engines: Vec<RemoteEngine> = engines
             .into_iter()
             .zip(&pids)
-            .map(|((role, log), &pid)| RemoteEngine { role, pid, log })
+            .map(|((role, log, _slots), &pid)| RemoteEngine { role, pid, log })
             .collect();
         let remote = Remote {
             ssh: ssh.clone(),
@@ -464,11 +483,11 @@ pub async fn start(settings: &LauncherArgs, cx: &mut Start<'_>) -> anyhow::Resul
         if !remote.engines.is_empty() {
             records::append(&cx.records, Launched::Ssh(remote.clone()))?;
         }
-        if pids.len() != host.engines as usize {
+        if pids.len() != sizes.len() {
             bail!(
-                "started {} of {} engines on {}: the launch script printed: {}",
+                "started {} of {} engine processes on {}: the launch script printed: {}",
                 pids.len(),
-                host.engines,
+                sizes.len(),
                 host.host,
                 out.trim()
             );
@@ -565,11 +584,15 @@ mod tests {
             .to_str()
             .unwrap()
             .to_owned();
-        let engines: Vec<(String, String)> = (0..2)
-            .map(|i| {
+        // A process of one engine, and one of three slots.
+        let engines: Vec<(String, String, u32)> = [1, 3]
+            .into_iter()
+            .enumerate()
+            .map(|(i, slots)| {
                 (
                     format!("engine-{i}"),
                     format!("{profile}/log/engine-{i}.log"),
+                    slots,
                 )
             })
             .collect();
@@ -614,6 +637,18 @@ mod tests {
         }
         assert_eq!(
             std::fs::read_to_string(&log).unwrap().trim(),
+            format!("engine --file {file} --slots 3 --max-memory 64MiB")
+        );
+        let first = format!("{profile}/log/engine-0.log");
+        while std::fs::read_to_string(&first)
+            .unwrap_or_default()
+            .is_empty()
+        {
+            assert!(std::time::Instant::now() < deadline, "no engine log");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(
+            std::fs::read_to_string(&first).unwrap().trim(),
             format!("engine --file {file} --max-memory 64MiB")
         );
     }

@@ -470,7 +470,7 @@ impl Sim {
     fn kill_engine(&mut self) {
         if let Some(id) = self.random_engine() {
             self.engines.remove(&id);
-            self.hub.handle_engine_left(self.now, id);
+            self.hub.handle_engines_left(self.now, &[id]);
             self.join_engine();
         }
     }
@@ -733,7 +733,68 @@ fn a_task_whose_engines_keep_dying_fails_as_killed_worker() {
             .expect("the task was dispatched");
         assert!(!held.held.is_empty());
         sim.engines.remove(&engine);
-        sim.hub.handle_engine_left(sim.now, engine);
+        sim.hub.handle_engines_left(sim.now, &[engine]);
+        sim.pump();
+        let got = sim.clients[&session].results.contains_key(&first);
+        assert_eq!(got, death == MAX_DEATHS, "after death {death}");
+    }
+}
+
+#[test]
+fn the_engines_of_a_process_that_dies_leave_together_and_count_one_death() {
+    let mut sim = Sim::new(11);
+    sim.engines.clear();
+    let mut hub = HubState::new(config(11), 0, 1);
+    hub.restore_module(module(), tenant(), Arc::new(b"sim module".to_vec()));
+    sim.hub = hub;
+    sim.clients.clear();
+    sim.join_client();
+    // One process of two engines (slots).
+    let process = [EngineId(0), EngineId(1)];
+    for id in process {
+        let idle = SimEngine {
+            held: VecDeque::new(),
+            silent: false,
+            flaky: 0,
+        };
+        sim.engines.insert(id, idle);
+        sim.hub.handle_engine_joined(
+            sim.now,
+            id,
+            process[0],
+            format!("sim#{}", id.0),
+            vec![module()],
+        );
+    }
+    sim.next_engine = 2;
+    sim.submit();
+    sim.pump();
+    let session = *sim.clients.keys().next().expect("a client");
+    let first = TaskId::new(session, 0);
+    assert!(
+        process
+            .iter()
+            .any(|id| sim.engines[id].held.iter().any(|r| r.id == first)),
+        "dispatched to the process"
+    );
+    // The process dies: its engines leave as one, and the task is not
+    // sent to the slot dying beside its own.
+    for id in process {
+        sim.engines.remove(&id);
+    }
+    sim.hub.handle_engines_left(sim.now, &process);
+    sim.pump();
+    // That was one death: it takes MAX_DEATHS - 1 more to fail it.
+    for death in 2..=MAX_DEATHS {
+        sim.join_engine();
+        sim.pump();
+        let (&engine, _) = sim
+            .engines
+            .iter()
+            .find(|(_, e)| e.held.iter().any(|r| r.id == first))
+            .expect("the task was dispatched again");
+        sim.engines.remove(&engine);
+        sim.hub.handle_engines_left(sim.now, &[engine]);
         sim.pump();
         let got = sim.clients[&session].results.contains_key(&first);
         assert_eq!(got, death == MAX_DEATHS, "after death {death}");

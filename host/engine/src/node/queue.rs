@@ -126,6 +126,12 @@ impl WorkQueue {
         }
     }
 
+    /// Whether the running task was asked to stop (before or after it got
+    /// an instance).
+    pub(super) fn running_aborted(&self) -> bool {
+        self.state().running.as_ref().is_some_and(|r| r.aborted)
+    }
+
     /// The running task ended.
     pub(super) fn finish_running(&self) {
         self.state().running = None;
