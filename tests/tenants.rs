@@ -433,16 +433,28 @@ async fn tenants_are_added_reweighed_and_revoked_on_a_running_controller() {
         panic!("bob's revoked token opened a connection");
     };
     assert!(refused.to_string().contains("invalid token"), "{refused}");
-    let status = Client::connect_file(&cluster.client_file())
+    // Every one of bob's unfinished tasks ends, aborted: the queued at
+    // once, the running one when its engine's answer to the abort comes
+    // back.
+    let admin = Client::connect_file(&cluster.client_file())
         .await
-        .expect("admin")
-        .status()
-        .await
-        .expect("status");
+        .expect("admin");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        let status = admin.status().await.expect("status");
+        if (status.queued, status.running) == (0, 0) {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bob's unfinished tasks were not aborted: {status:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!(
-        (status.queued, status.running),
-        (0, 0),
-        "bob's unfinished tasks were aborted"
+        status.succeeded + status.failed,
+        21,
+        "bob's apply and backlog, each ended once: {status:?}"
     );
     // Its records are kept: 20 for the backlog (the apply's was purged).
     let db = rusqlite::Connection::open(cluster.profile().join("tasks.sqlite")).expect("db");

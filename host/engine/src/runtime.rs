@@ -615,18 +615,26 @@ impl TaskInstance {
         // in wasm at the deadline; the timer, time blocked in the host. The
         // timer takes the same deadline rather than reading the clock again.
         self.store.data_mut().deadline = Some(deadline);
+        let abort = self.store.data().abort.clone();
         let outcome = match bulk {
-            Some((func, args)) => within(func.call_async(&mut self.store, args), deadline).await,
-            None => within(func.call_async(&mut self.store, &params, results), deadline)
-                .await
-                .map(|called| called.map(|()| None)),
+            Some((func, args)) => {
+                within(func.call_async(&mut self.store, args), deadline, &abort).await
+            }
+            None => within(
+                func.call_async(&mut self.store, &params, results),
+                deadline,
+                &abort,
+            )
+            .await
+            .map(|called| called.map(|()| None)),
         };
         self.store.data_mut().deadline = None;
         match outcome {
-            Err(_elapsed) => Err(CallError::Limit {
+            Err(Stopped::Elapsed) => Err(CallError::Limit {
                 limit: Limit::WallTime(wall_time),
                 detail: None,
             }),
+            Err(Stopped::Aborted) => Err(CallError::Aborted),
             Ok(Err(err)) => Err(classify(
                 &err,
                 &mut self.store,
@@ -652,18 +660,35 @@ impl TaskInstance {
     }
 }
 
-/// Runs a call to its end, or stops it at `deadline`. Most calls finish
-/// in their first poll (they never block in the host); only one that
-/// does not needs the timer, whose setup costs as much as a short call.
+/// Why a call blocked in the host was stopped there.
+enum Stopped {
+    /// Its wall-time deadline passed.
+    Elapsed,
+    /// It was aborted.
+    Aborted,
+}
+
+/// Runs a call to its end, or stops it at `deadline` or when `abort` is
+/// asked, even while it waits in the host (the epoch tick stops only guest
+/// code). Most calls finish in their first poll (they never block in the
+/// host); only one that does not needs the timer, whose setup costs as
+/// much as a short call. A call stopped here leaves its instance unfit for
+/// another: the caller drops it.
 async fn within<R>(
     call: impl Future<Output = R>,
     deadline: Instant,
-) -> Result<R, tokio::time::error::Elapsed> {
+    abort: &crate::sandbox::AbortHandle,
+) -> Result<R, Stopped> {
     let mut call = std::pin::pin!(call);
     let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
     match first {
         Poll::Ready(result) => Ok(result),
-        Poll::Pending => tokio::time::timeout_at(deadline.into(), call).await,
+        Poll::Pending => tokio::select! {
+            timed = tokio::time::timeout_at(deadline.into(), call) => {
+                timed.map_err(|_| Stopped::Elapsed)
+            }
+            () = abort.aborted() => Err(Stopped::Aborted),
+        },
     }
 }
 

@@ -64,25 +64,49 @@ pub(crate) struct TaskState {
     pub(crate) abort: AbortHandle,
 }
 
-/// Stops a running task at the next epoch tick, from any thread (the
-/// engine's connection reader, when the controller forwards an abort).
+/// Stops a running task, from any thread (the engine's connection reader,
+/// when the controller forwards an abort): guest code at the next epoch
+/// tick, and a call blocked in the host (a WASI sleep, a poll) at once
+/// ([`AbortHandle::aborted`], which the call's timer waits on too).
 #[derive(Clone, Debug, Default)]
-pub struct AbortHandle(Arc<AtomicBool>);
+pub struct AbortHandle(Arc<AbortState>);
+
+#[derive(Debug, Default)]
+struct AbortState {
+    asked: AtomicBool,
+    /// Wakes a call waiting in the host.
+    wake: tokio::sync::Notify,
+}
 
 impl AbortHandle {
     /// Asks the task to stop.
     pub fn abort(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.asked.store(true, Ordering::Relaxed);
+        self.0.wake.notify_waiters();
     }
 
     /// Whether it was asked to.
     pub fn is_aborted(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.asked.load(Ordering::Relaxed)
+    }
+
+    /// Completes once the task is asked to stop.
+    pub async fn aborted(&self) {
+        loop {
+            // Registered before looking, so an abort in between is seen.
+            let woken = self.0.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if self.is_aborted() {
+                return;
+            }
+            woken.await;
+        }
     }
 
     /// Clears the request, for an instance handed to its next task.
     pub(crate) fn reset(&self) {
-        self.0.store(false, Ordering::Relaxed);
+        self.0.asked.store(false, Ordering::Relaxed);
     }
 }
 

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{call, call_err, call_ok, load, runtime, still_serving, test_limits};
-use wasp_engine::{LoadError, Origin, Runtime, RuntimeConfig};
+use wasp_engine::{CallError, LoadError, Origin, Runtime, RuntimeConfig};
 use wasp_proto::Value;
 use wasp_proto::component::HeaderError;
 use wasp_task_artifacts as tasks;
@@ -42,6 +42,26 @@ async fn sleeping_in_the_host_past_the_limit_is_stopped_too() {
         "{:?}",
         report.duration
     );
+    still_serving().await;
+}
+
+#[tokio::test]
+async fn an_abort_stops_a_call_blocked_in_the_host() {
+    // Blocked in a WASI poll, where the epoch tick cannot reach it: the
+    // abort stops it there, long before its wall-time limit would.
+    let sleep = load(tasks::SLEEP);
+    let mut instance = runtime()
+        .instantiate(&sleep, common::context())
+        .await
+        .expect("instantiates");
+    let abort = instance.abort_handle();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        abort.abort();
+    });
+    let report = instance.call("sleep", &[Value::F64(30.0)]).await;
+    let err = report.result.expect_err("aborted");
+    assert!(matches!(err, CallError::Aborted), "{err}");
     still_serving().await;
 }
 
