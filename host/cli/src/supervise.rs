@@ -256,7 +256,7 @@ impl Supervisor {
         let mut tick = tokio::time::interval(POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.log.say(&format!(
-            "supervising the controller and {} engines (pid {})",
+            "supervising the controller and {} engine processes (pid {})",
             self.slots.len().saturating_sub(1),
             self.me.pid
         ));
