@@ -299,6 +299,17 @@ impl Drop for Sshd {
     }
 }
 
+/// `area(3, 7)` on every engine of a cluster of two answers 21 from each.
+fn each_of_two_engines_runs_a_task(stopper: &Stopper<'_>) {
+    let out = stopper.wasp(&["apply", "--targets", "all", tasks::AREA, "area", "3", "7"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "[21,21]\n",
+        "{}",
+        says(&out)
+    );
+}
+
 /// `wasp cluster start --daemon --launcher ssh` with `args`.
 fn ssh_start(stopper: &Stopper<'_>, args: &[&str]) -> Output {
     let mut all = vec!["cluster", "start", "--daemon", "--launcher", "ssh"];
@@ -404,13 +415,7 @@ fn ssh_engines_join_run_tasks_and_stop_with_the_cluster() {
     let mut expected = pids.clone();
     expected.sort_unstable();
     assert_eq!(joined, expected, "{status}");
-    let out = stopper.wasp(&["apply", "--targets", "all", tasks::AREA, "area", "3", "7"]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "[21,21]\n",
-        "{}",
-        says(&out)
-    );
+    each_of_two_engines_runs_a_task(&stopper);
 
     // Stopped with the cluster, from another process than the one that
     // launched them: engine-0, stopped (SIGSTOP), cannot answer, and is
@@ -841,13 +846,7 @@ fn a_slurm_job_of_engines_joins_and_is_cancelled_with_the_cluster() {
             "engine {pid} is not an srun task"
         );
     }
-    let out = stopper.wasp(&["apply", "--targets", "all", tasks::AREA, "area", "3", "7"]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "[21,21]\n",
-        "{}",
-        says(&out)
-    );
+    each_of_two_engines_runs_a_task(&stopper);
 
     // `cluster stop` ends the job, and the engines with it: one engine,
     // stopped (SIGSTOP), cannot answer, so its task keeps the job running
