@@ -9,14 +9,17 @@
 //! peer and its answers find their way back to the right peer. A peer that
 //! reconnects from a new port is a new peer.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// What the link does to each datagram, each way.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -27,6 +30,9 @@ pub struct Link {
     pub delay: Duration,
     /// A delay drawn uniformly from zero to this is added to `delay`:
     /// datagrams sent closer together than this may arrive out of order.
+    /// Without jitter they leave in the order they came, however long
+    /// the delay: QUIC takes a datagram overtaken by three others as lost,
+    /// so reordering the link did not ask for would look like loss.
     pub jitter: Duration,
 }
 
@@ -44,6 +50,8 @@ impl Link {
 pub struct Stats {
     /// Forwarded (after their delay).
     pub forwarded: u64,
+    /// Bytes of the datagrams forwarded.
+    pub bytes: u64,
     /// Dropped by the link's loss.
     pub lost: u64,
     /// Dropped during a partition.
@@ -55,6 +63,7 @@ pub struct Stats {
 #[derive(Default)]
 struct Counters {
     forwarded: AtomicU64,
+    bytes: AtomicU64,
     lost: AtomicU64,
     partitioned: AtomicU64,
     peers: AtomicU64,
@@ -67,6 +76,13 @@ struct Shared {
 }
 
 impl Shared {
+    fn counted(&self, bytes: usize) {
+        self.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
     /// The fate of one datagram: `None` if dropped, else its delay.
     fn fate(&self, rng: &mut Rng) -> Option<Duration> {
         if self.partition.load(Ordering::Relaxed) {
@@ -110,15 +126,22 @@ impl Relay {
             counters: Counters::default(),
         });
         let tasks = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let outbox = Outbox {
+            tx,
+            seq: Arc::new(AtomicU64::new(0)),
+        };
+        let sender = tokio::spawn(send_when_due(rx, Arc::clone(&shared)));
         let main = tokio::spawn(forward_down(
             downstream,
             upstream_ip,
             target,
             Arc::clone(&shared),
             Arc::clone(&tasks),
+            outbox,
             seed,
         ));
-        tasks.lock().expect("not poisoned").push(main);
+        tasks.lock().expect("not poisoned").extend([sender, main]);
         Ok(Relay {
             addr,
             shared,
@@ -151,6 +174,7 @@ impl Relay {
         let c = &self.shared.counters;
         Stats {
             forwarded: c.forwarded.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
             lost: c.lost.load(Ordering::Relaxed),
             partitioned: c.partitioned.load(Ordering::Relaxed),
             peers: c.peers.load(Ordering::Relaxed),
@@ -169,6 +193,97 @@ impl Drop for Relay {
 /// Largest datagram: more than any MTU the test's links have.
 const MAX_DATAGRAM: usize = 65_536;
 
+/// A datagram waiting out its delay.
+struct Delayed {
+    due: Instant,
+    /// Arrival order: datagrams due at the same time leave in it, so
+    /// that only jitter reorders (tasks woken by one timer tick would
+    /// run in any order).
+    seq: u64,
+    datagram: Vec<u8>,
+    via: Arc<UdpSocket>,
+    /// Where to send it; `None`: the socket's connected peer.
+    to: Option<SocketAddr>,
+}
+
+impl PartialEq for Delayed {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due, self.seq) == (other.due, other.seq)
+    }
+}
+
+impl Eq for Delayed {}
+
+impl PartialOrd for Delayed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Delayed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.due, self.seq).cmp(&(other.due, other.seq))
+    }
+}
+
+/// Queues a datagram that survived its fate, to leave after `delay`.
+#[derive(Clone)]
+struct Outbox {
+    tx: mpsc::UnboundedSender<Delayed>,
+    seq: Arc<AtomicU64>,
+}
+
+impl Outbox {
+    fn push(&self, delay: Duration, datagram: &[u8], via: &Arc<UdpSocket>, to: Option<SocketAddr>) {
+        let _ = self.tx.send(Delayed {
+            due: Instant::now() + delay,
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            datagram: datagram.to_vec(),
+            via: Arc::clone(via),
+            to,
+        });
+    }
+}
+
+/// Sends each queued datagram when it is due, earliest first.
+async fn send_when_due(mut rx: mpsc::UnboundedReceiver<Delayed>, shared: Arc<Shared>) {
+    let mut waiting: BinaryHeap<Reverse<Delayed>> = BinaryHeap::new();
+    loop {
+        let next_due = waiting.peek().map(|Reverse(d)| d.due);
+        tokio::select! {
+            queued = rx.recv() => match queued {
+                Some(delayed) => waiting.push(Reverse(delayed)),
+                None => return,
+            },
+            _ = sleep_until(next_due) => {
+                let now = Instant::now();
+                while let Some(Reverse(first)) = waiting.peek() {
+                    if first.due > now {
+                        break;
+                    }
+                    let Reverse(d) = waiting.pop().expect("peeked");
+                    let sent = match d.to {
+                        Some(to) => d.via.send_to(&d.datagram, to).await,
+                        None => d.via.send(&d.datagram).await,
+                    };
+                    // A full socket buffer or an ICMP error is a loss,
+                    // as on a real link.
+                    if sent.is_ok() {
+                        shared.counted(d.datagram.len());
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Reads what peers send, and forwards each datagram through its peer's
 /// upstream socket, made on its first datagram.
 async fn forward_down(
@@ -177,6 +292,7 @@ async fn forward_down(
     target: SocketAddr,
     shared: Arc<Shared>,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    outbox: Outbox,
     seed: u64,
 ) {
     let mut rng = Rng::new(seed);
@@ -201,23 +317,16 @@ async fn forward_down(
                     Arc::clone(&downstream),
                     peer,
                     Arc::clone(&shared),
+                    outbox.clone(),
                     rng.next_u64(),
                 ));
                 tasks.lock().expect("not poisoned").push(back);
                 upstream
             }
         };
-        let Some(delay) = shared.fate(&mut rng) else {
-            continue;
-        };
-        let datagram = buf[..len].to_vec();
-        let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            if upstream.send(&datagram).await.is_ok() {
-                shared.counters.forwarded.fetch_add(1, Ordering::Relaxed);
-            }
-        });
+        if let Some(delay) = shared.fate(&mut rng) {
+            outbox.push(delay, &buf[..len], &upstream, None);
+        }
     }
 }
 
@@ -227,6 +336,7 @@ async fn forward_up(
     downstream: Arc<UdpSocket>,
     peer: SocketAddr,
     shared: Arc<Shared>,
+    outbox: Outbox,
     seed: u64,
 ) {
     let mut rng = Rng::new(seed);
@@ -237,18 +347,9 @@ async fn forward_up(
             // error on a connected socket. Keep going, as a NAT would.
             continue;
         };
-        let Some(delay) = shared.fate(&mut rng) else {
-            continue;
-        };
-        let datagram = buf[..len].to_vec();
-        let downstream = Arc::clone(&downstream);
-        let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            if downstream.send_to(&datagram, peer).await.is_ok() {
-                shared.counters.forwarded.fetch_add(1, Ordering::Relaxed);
-            }
-        });
+        if let Some(delay) = shared.fate(&mut rng) {
+            outbox.push(delay, &buf[..len], &downstream, Some(peer));
+        }
     }
 }
 
@@ -285,6 +386,51 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: each datagram was a task of its own, and the tasks a
+    /// timer tick woke ran in any order, so a link without jitter still
+    /// reordered, which QUIC took for loss (its window collapsed, and a
+    /// delayed run took 5x longer than it had to).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_jitter_datagrams_keep_their_order() {
+        let echo = UdpSocket::bind("127.0.0.1:0").await.expect("binds");
+        let target = echo.local_addr().expect("bound");
+        tokio::spawn(async move {
+            let mut buf = [0; 64];
+            while let Ok((len, from)) = echo.recv_from(&mut buf).await {
+                let _ = echo.send_to(&buf[..len], from).await;
+            }
+        });
+        let link = Link {
+            loss: 0.0,
+            delay: Duration::from_millis(20),
+            jitter: Duration::ZERO,
+        };
+        let relay = Relay::start(
+            "127.0.0.1:0".parse().expect("addr"),
+            "127.0.0.1".parse().expect("ip"),
+            target,
+            link,
+            11,
+        )
+        .await
+        .expect("starts");
+        let peer = UdpSocket::bind("127.0.0.1:0").await.expect("binds");
+        peer.connect(relay.addr()).await.expect("connects");
+        for n in 0..200u8 {
+            peer.send(&[n]).await.expect("sends");
+        }
+        let mut order = Vec::new();
+        let mut buf = [0; 64];
+        while order.len() < 200 {
+            let len = tokio::time::timeout(Duration::from_secs(5), peer.recv(&mut buf))
+                .await
+                .expect("every datagram comes back")
+                .expect("receives");
+            order.extend_from_slice(&buf[..len]);
+        }
+        assert_eq!(order, (0..200).collect::<Vec<u8>>());
+    }
 
     /// The relay itself, on loopback: a clean link forwards both ways, a
     /// lossy one drops about its share, a partition drops everything.
