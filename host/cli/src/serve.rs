@@ -55,6 +55,16 @@ pub fn controller(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
             controller.addr,
             controller.client_file.display()
         );
+        // The log's warning is not shown by default (RUST_LOG=error); this
+        // one strands every engine on another host, so it is said here too.
+        if controller.addr.ip().is_unspecified() && controller.location.ip().is_loopback() {
+            eprintln!(
+                "wasp: warning: found no address of this host to write for --ip {}: the \
+                 connection files say {}, which only this host can dial; pass --location ADDR",
+                controller.addr.ip(),
+                controller.location
+            );
+        }
         let stop = tokio::signal::ctrl_c();
         tokio::select! {
             _ = controller_wait(&controller) => {}
