@@ -76,6 +76,12 @@ pub(crate) enum Event {
     },
     /// An engine process's connection ended: its engines, one per slot.
     EnginesLeft { engines: Vec<EngineId> },
+    /// The round-trip time of an engine process's connection, as the
+    /// transport measures it (sent every second, `listener::RTT_EVERY`).
+    EnginesRtt {
+        engines: Vec<EngineId>,
+        rtt: Duration,
+    },
 }
 
 struct EngineLink {
@@ -254,6 +260,7 @@ impl Hub {
                 state.handle_engine_joined(now, engine, group, name, cached);
             }
             Event::EngineMsgs { engine, msgs } => state.handle_engine_msgs(now, engine, msgs),
+            Event::EnginesRtt { engines, rtt } => state.handle_engines_rtt(now, &engines, rtt),
             Event::EnginesLeft { engines } => {
                 for engine in &engines {
                     self.engines.remove(engine);

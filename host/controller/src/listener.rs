@@ -232,6 +232,7 @@ async fn handle(connection: Connection, shared: &Shared) -> Result<(), NetError>
             drop((tx, close));
             let result = tokio::select! {
                 result = serve_engines(&engines, send, recv, rx, shared) => result,
+                () = report_rtt(&connection, &engines, shared) => Ok(()),
                 // Declared dead (no heartbeat): nothing more is read from
                 // it, and it learns why as the connection closes.
                 Ok(reason) = closed => {
@@ -438,6 +439,30 @@ async fn serve_engines(
     .await;
     writer.abort();
     result
+}
+
+/// How often an engine connection's round-trip time goes to the hub.
+const RTT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Tells the hub the connection's round-trip time, at once and every
+/// [`RTT_EVERY`] (the scheduler sizes its engines' prefetch by it); never
+/// returns.
+async fn report_rtt(connection: &Connection, engines: &[EngineId], shared: &Shared) {
+    let mut every = tokio::time::interval(RTT_EVERY);
+    let mut told = None;
+    loop {
+        every.tick().await;
+        let rtt = connection.rtt();
+        // Small changes change nothing the scheduler decides.
+        let moved = told.is_none_or(|told: std::time::Duration| {
+            rtt.abs_diff(told) > told / 8 + std::time::Duration::from_micros(50)
+        });
+        if moved {
+            told = Some(rtt);
+            let engines = engines.to_vec();
+            shared.to_hub(Event::EnginesRtt { engines, rtt }, 0).await;
+        }
+    }
 }
 
 /// The engine id of `slot` on a connection of `engines`.

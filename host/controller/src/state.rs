@@ -307,6 +307,24 @@ impl HubState {
         self.engines_gone(engines, "its connection closed");
     }
 
+    /// The round-trip time of the connection `engines` share (one engine
+    /// process's slots): their prefetch covers it, so that engines far from
+    /// the controller keep tasks in hand while the next ones cross.
+    pub(crate) fn handle_engines_rtt(
+        &mut self,
+        now: Duration,
+        engines: &[EngineId],
+        rtt: Duration,
+    ) {
+        self.observe(now);
+        for &engine in engines {
+            if self.engines.contains(engine) {
+                log_refusal(self.sched.handle_engine_rtt(now, engine, rtt));
+            }
+        }
+        self.drain_scheduler();
+    }
+
     /// Time passed: engines silent past the heartbeat timeout are
     /// declared dead and disconnected.
     pub(crate) fn handle_tick(&mut self, now: Duration) {

@@ -131,6 +131,13 @@ pub struct SchedulerConfig {
     /// engine. The estimate of `d` rises at once to a longer task and
     /// decays slowly, so a run of long tasks after short ones gets little
     /// extra room.
+    ///
+    /// An engine far from the controller
+    /// ([`Scheduler::handle_engine_rtt`](crate::Scheduler::handle_engine_rtt))
+    /// waits a whole round trip for each task it is sent, so its budget is
+    /// at least two round trips of work, and its count cap grows with it
+    /// (up to [`MAX_PREFETCH_FAR`]): an engine 60 ms away holds 120 ms of
+    /// work, and keeps computing while the next arrives.
     pub prefetch: Duration,
     /// Time slicing between tenants: when no engine has room, the tenant
     /// whose turn it is in the fair share may run one task on an engine
@@ -149,8 +156,13 @@ pub struct SchedulerConfig {
 /// trips on loopback (about 0.15 ms each).
 pub const DEFAULT_PREFETCH: Duration = Duration::from_millis(1);
 
-/// The most tasks prefetch adds to an engine's high-water mark.
+/// The most tasks prefetch adds to an engine's high-water mark, on a
+/// round trip no longer than the prefetch budget.
 pub const MAX_PREFETCH: u32 = 16;
+
+/// The most tasks prefetch adds to the mark of an engine whose round trip
+/// stretches its budget (the cap grows with the budget up to this).
+pub const MAX_PREFETCH_FAR: u32 = 4096;
 
 impl Default for SchedulerConfig {
     /// `leastload`, `hwm = 1`, seed 0: ipyparallel's defaults; plus

@@ -67,7 +67,9 @@ mod pick;
 mod rng;
 mod scheduler;
 
-pub use config::{DEFAULT_PREFETCH, MAX_PREFETCH, ParseSchemeError, SchedulerConfig, Scheme};
+pub use config::{
+    DEFAULT_PREFETCH, MAX_PREFETCH, MAX_PREFETCH_FAR, ParseSchemeError, SchedulerConfig, Scheme,
+};
 pub use error::SchedError;
 pub use fair::{DEFAULT_CHARGE, DEFAULT_WEIGHT, MIN_CHARGE, TenantKey, TenantStats};
 pub use rng::Rng;

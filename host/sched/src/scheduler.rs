@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use wasp_proto::{EngineId, TaskId};
 
-use crate::config::{MAX_PREFETCH, SchedulerConfig};
+use crate::config::{MAX_PREFETCH, MAX_PREFETCH_FAR, SchedulerConfig};
 use crate::error::SchedError;
 use crate::fair::{Charge, TenantKey, TenantStats, Tenants};
 use crate::hash::IdMap;
@@ -259,6 +259,8 @@ struct Engine {
     capacity: u32,
     /// How long its recent tasks ran, for prefetch.
     run_time: Option<Duration>,
+    /// Its connection's round-trip time, for prefetch (zero until told).
+    rtt: Duration,
     /// The task a retract was asked for, until the engine answers.
     retracting: Option<TaskId>,
     /// The load it is in `stealable` under.
@@ -475,8 +477,9 @@ impl Scheduler {
                 last: NONE,
                 lane: VecDeque::new(),
                 ready_seq: None,
-                capacity: capacity(&self.config, None),
+                capacity: capacity(&self.config, None, Duration::ZERO),
                 run_time: None,
+                rtt: Duration::ZERO,
                 retracting: None,
                 steal_key: None,
                 slice: NONE,
@@ -624,7 +627,7 @@ impl Scheduler {
         self.release(engine, slot, |engine, config| {
             if let Some(run_time) = run_time {
                 engine.run_time = Some(estimate_run_time(engine.run_time, run_time));
-                engine.capacity = capacity(config, engine.run_time);
+                engine.capacity = capacity(config, engine.run_time, engine.rtt);
             }
             if engine.retracting == Some(task) {
                 // It started before the retract arrived; the answer will
@@ -721,6 +724,37 @@ impl Scheduler {
     /// Time passed. Nothing depends on time yet; task timeouts will.
     pub fn handle_tick(&mut self, now: Duration) {
         self.observe(now);
+    }
+
+    /// `engine`'s connection has a round-trip time of `rtt` (measured by
+    /// the transport): its prefetch budget covers it
+    /// ([`SchedulerConfig::prefetch`]), so that an engine far away keeps
+    /// enough tasks in hand. Dispatches what its new room admits.
+    pub fn handle_engine_rtt(
+        &mut self,
+        now: Duration,
+        engine: EngineId,
+        rtt: Duration,
+    ) -> Result<(), SchedError> {
+        self.observe(now);
+        let Some(entry) = self.engines.get_mut(&engine) else {
+            return Err(SchedError::UnknownEngine(engine));
+        };
+        if entry.rtt == rtt {
+            return Ok(());
+        }
+        if entry.has_room() {
+            self.available.remove(engine, entry.load);
+        }
+        entry.rtt = rtt;
+        entry.capacity = capacity(&self.config, entry.run_time, rtt);
+        if entry.has_room() {
+            self.available.insert(engine, entry.load);
+        }
+        self.refresh_ready(engine);
+        self.refresh_stealable(engine);
+        self.pump();
+        Ok(())
     }
 
     /// The next action to carry out, oldest first; `None` when there is
@@ -1053,13 +1087,13 @@ impl Scheduler {
         let Some(engine) = self.engines.get_mut(&id) else {
             return;
         };
-        let prefetch = self.config.prefetch;
-        let long = engine.run_time.is_none_or(|run| run > prefetch);
+        let budget = prefetch_budget(&self.config, engine.rtt);
+        let long = engine.run_time.is_none_or(|run| run > budget);
         let newest_untargeted = matches!(
             self.slots.get(engine.last as usize),
             Some(Slot { state: State::Running(run), .. }) if !run.targeted
         );
-        let key = (!prefetch.is_zero()
+        let key = (!budget.is_zero()
             && long
             && engine.load.outstanding > 1
             && engine.retracting.is_none()
@@ -1203,23 +1237,39 @@ const IDLE: Load = Load {
     last_used: 0,
 };
 
-/// The most tasks an engine whose tasks run for about `run_time` may hold:
-/// the high-water mark, plus as many tasks as fit in the prefetch budget;
-/// 0 (no limit) when the mark is 0.
-fn capacity(config: &SchedulerConfig, run_time: Option<Duration>) -> u32 {
+/// How much queued work, in run time, an engine `rtt` away may hold
+/// beyond the mark: the prefetch setting, or two round trips if more (one
+/// to ask for the next task, one of slack), so that it never idles waiting
+/// for a task to cross its link. Zero when prefetch is off.
+fn prefetch_budget(config: &SchedulerConfig, rtt: Duration) -> Duration {
+    if config.prefetch.is_zero() {
+        return Duration::ZERO;
+    }
+    config.prefetch.max(rtt.saturating_mul(2))
+}
+
+/// The most tasks an engine whose tasks run for about `run_time`, `rtt`
+/// away, may hold: the high-water mark, plus as many tasks as fit in its
+/// prefetch budget ([`prefetch_budget`]); 0 (no limit) when the mark is 0.
+/// The count cap is [`MAX_PREFETCH`], grown in proportion where the round
+/// trip stretches the budget, up to [`MAX_PREFETCH_FAR`].
+fn capacity(config: &SchedulerConfig, run_time: Option<Duration>, rtt: Duration) -> u32 {
     if config.hwm == 0 {
         return 0;
     }
-    if config.prefetch.is_zero() {
+    let budget = prefetch_budget(config, rtt);
+    if budget.is_zero() {
         return config.hwm;
     }
+    let stretch = budget.as_nanos() / config.prefetch.as_nanos().max(1);
+    let cap = u32::try_from(u128::from(MAX_PREFETCH).saturating_mul(stretch))
+        .unwrap_or(u32::MAX)
+        .clamp(MAX_PREFETCH, MAX_PREFETCH_FAR);
     // One task of lookahead whatever the length, so that no engine waits
     // a round trip between two tasks; stealing undoes it where it would
     // cost balance.
-    let fit = run_time.map_or(0, |run| config.prefetch.as_nanos() / run.as_nanos().max(1));
-    let extra = u32::try_from(fit)
-        .unwrap_or(u32::MAX)
-        .clamp(1, MAX_PREFETCH);
+    let fit = run_time.map_or(0, |run| budget.as_nanos() / run.as_nanos().max(1));
+    let extra = u32::try_from(fit).unwrap_or(u32::MAX).clamp(1, cap);
     config.hwm.saturating_add(extra)
 }
 
@@ -1422,6 +1472,45 @@ mod tests {
         assert_eq!(s.outstanding(EngineId(0)), Some(2));
         assert_eq!(finish_after(&mut s, next, 5_000).len(), 1);
         assert_eq!(s.outstanding(EngineId(0)), Some(2));
+    }
+
+    #[test]
+    fn an_engine_far_away_holds_two_round_trips_of_work() {
+        let mut s = prefetching(1);
+        for task in 1..=5_000 {
+            submit(&mut s, task);
+        }
+        // Tasks of 1 ms on a short link: 1 ms of budget holds one more.
+        finish_after(&mut s, 1, 1_000);
+        assert_eq!(s.outstanding(EngineId(0)), Some(2));
+        // 60 ms away, it holds 120 ms of them beyond the mark, sent at once.
+        let rtt = Duration::from_millis(60);
+        s.handle_engine_rtt(T0, EngineId(0), rtt)
+            .expect("known engine");
+        assert_eq!(actions(&mut s).len(), 119);
+        assert_eq!(s.outstanding(EngineId(0)), Some(1 + 120));
+        // Past the near cap, and bounded still: 1 us tasks 60 ms away
+        // would fit 120,000; the cap grows with the budget, 16 a
+        // millisecond of it (1,920), below the far cap.
+        for task in 2..=30 {
+            finish_after(&mut s, task, 1);
+        }
+        assert_eq!(s.outstanding(EngineId(0)), Some(1 + MAX_PREFETCH * 120));
+        assert!(MAX_PREFETCH * 120 < MAX_PREFETCH_FAR);
+        // Near again: nothing more is sent until it holds less than its
+        // room on a short link, and that room is the near cap.
+        s.handle_engine_rtt(T0, EngineId(0), Duration::from_micros(100))
+            .expect("known engine");
+        assert_eq!(actions(&mut s), []);
+        let held = s.outstanding(EngineId(0)).expect("known engine");
+        let mut next = 31;
+        for _ in 0..held {
+            finish_after(&mut s, next, 1);
+            next += 1;
+        }
+        assert_eq!(s.outstanding(EngineId(0)), Some(1 + MAX_PREFETCH));
+        // An engine the scheduler does not know is refused.
+        assert!(s.handle_engine_rtt(T0, EngineId(9), rtt).is_err());
     }
 
     #[test]

@@ -18,7 +18,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use wasp_proto::{EngineId, TaskId};
 use wasp_sched::{
-    Action, Cancelled, MAX_PREFETCH, SchedError, Scheduler, SchedulerConfig, Scheme, TenantKey,
+    Action, Cancelled, MAX_PREFETCH, MAX_PREFETCH_FAR, SchedError, Scheduler, SchedulerConfig,
+    Scheme, TenantKey,
 };
 
 #[derive(Clone, Debug)]
@@ -37,6 +38,8 @@ enum Op {
     /// usually hit; with its run time in microseconds, if given.
     FinishRunning(usize, Option<u64>),
     Tick(u64),
+    /// An engine's round-trip time changed (microseconds).
+    Rtt(u32, u64),
     /// Answer the n-th pending retract (modulo their number): handed back
     /// or already started.
     Answer(usize, bool),
@@ -54,6 +57,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (any::<usize>(), proptest::option::of(0..3_000u64))
             .prop_map(|(n, micros)| Op::FinishRunning(n, micros)),
         1 => (0..1_000u64).prop_map(Op::Tick),
+        1 => (0..6u32, 0..200_000u64).prop_map(|(engine, micros)| Op::Rtt(engine, micros)),
         2 => (any::<usize>(), any::<bool>()).prop_map(|(n, back)| Op::Answer(n, back)),
     ]
 }
@@ -88,6 +92,8 @@ struct Model {
     sliced: BTreeMap<u32, u64>,
     /// Each live engine's estimate of its tasks' run time, once one is known.
     run_time: BTreeMap<u32, Duration>,
+    /// Each live engine's round-trip time, once told.
+    rtt: BTreeMap<u32, Duration>,
     alive: BTreeSet<u32>,
     /// Queued tasks in submission order; targets `None` for any engine,
     /// otherwise the connected targets.
@@ -129,8 +135,10 @@ impl Model {
     }
 
     /// The high-water mark plus prefetch (`SchedulerConfig::prefetch`):
-    /// `hwm + min(prefetch / run time, MAX_PREFETCH)`, 0 for no limit.
-    /// With prefetch on, at least one task of lookahead.
+    /// `hwm + min(budget / run time, cap)`, 0 for no limit, where the
+    /// budget is the prefetch or two round trips if more, and the cap
+    /// MAX_PREFETCH grown in proportion to the budget (up to
+    /// MAX_PREFETCH_FAR). With prefetch on, at least one task of lookahead.
     fn capacity(&self, engine: u32) -> u32 {
         if self.hwm == 0 {
             return 0;
@@ -138,11 +146,15 @@ impl Model {
         if self.prefetch.is_zero() {
             return self.hwm;
         }
+        let rtt = self.rtt.get(&engine).copied().unwrap_or_default();
+        let budget = self.prefetch.max(rtt * 2);
+        let cap = (u128::from(MAX_PREFETCH) * (budget.as_nanos() / self.prefetch.as_nanos()))
+            .clamp(u128::from(MAX_PREFETCH), u128::from(MAX_PREFETCH_FAR));
         let fit = self
             .run_time
             .get(&engine)
-            .map_or(0, |run| self.prefetch.as_nanos() / run.as_nanos().max(1));
-        self.hwm + fit.clamp(1, u128::from(MAX_PREFETCH)) as u32
+            .map_or(0, |run| budget.as_nanos() / run.as_nanos().max(1));
+        self.hwm + fit.clamp(1, cap) as u32
     }
 
     /// The task dispatched last to `engine` among those it holds.
@@ -415,6 +427,7 @@ fn run(config: SchedulerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let result = sched.handle_engine_joined(now, EngineId(engine));
                 if model.alive.insert(engine) {
                     model.run_time.remove(&engine);
+                    model.rtt.remove(&engine);
                     prop_assert_eq!(result, Ok(()));
                 } else {
                     prop_assert_eq!(result, Err(SchedError::DuplicateEngine(EngineId(engine))));
@@ -470,6 +483,14 @@ fn run(config: SchedulerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::Tick(ms) => sched.handle_tick(Duration::from_millis(ms)),
+            Op::Rtt(engine, micros) => {
+                let result =
+                    sched.handle_engine_rtt(now, EngineId(engine), Duration::from_micros(micros));
+                prop_assert_eq!(result.is_ok(), model.alive.contains(&engine));
+                if result.is_ok() {
+                    model.rtt.insert(engine, Duration::from_micros(micros));
+                }
+            }
             Op::Weight(tenant, weight) => {
                 let result = sched.handle_tenant(now, TenantKey(tenant), weight);
                 if weight == 0 {
