@@ -1496,17 +1496,15 @@ mod tests {
             finish_after(&mut s, task, 1);
         }
         assert_eq!(s.outstanding(EngineId(0)), Some(1 + MAX_PREFETCH * 120));
-        assert!(MAX_PREFETCH * 120 < MAX_PREFETCH_FAR);
+        const { assert!(MAX_PREFETCH * 120 < MAX_PREFETCH_FAR) };
         // Near again: nothing more is sent until it holds less than its
         // room on a short link, and that room is the near cap.
         s.handle_engine_rtt(T0, EngineId(0), Duration::from_micros(100))
             .expect("known engine");
         assert_eq!(actions(&mut s), []);
         let held = s.outstanding(EngineId(0)).expect("known engine");
-        let mut next = 31;
-        for _ in 0..held {
+        for next in (31..).take(held as usize) {
             finish_after(&mut s, next, 1);
-            next += 1;
         }
         assert_eq!(s.outstanding(EngineId(0)), Some(1 + MAX_PREFETCH));
         // An engine the scheduler does not know is refused.
