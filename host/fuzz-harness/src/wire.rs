@@ -287,8 +287,8 @@ pub fn blob_frame_seeds() -> Vec<Vec<u8>> {
     }
     let mut seeds = seeds_of(0, sample_client_msgs());
     seeds.extend(seeds_of(1, sample_to_client()));
-    seeds.extend(seeds_of(2, sample_to_engine()));
-    seeds.extend(seeds_of(3, sample_from_engine()));
+    seeds.extend(seeds_of(2, slotted(sample_to_engine())));
+    seeds.extend(seeds_of(3, slotted(sample_from_engine())));
     seeds
 }
 
