@@ -304,14 +304,16 @@ pub async fn run_node(config: NodeConfig) -> Result<Vec<EngineId>, NodeError> {
     }
 }
 
-/// Engine ids for the log: `3`, or `3-102` for a contiguous run.
+/// Engine ids for the log: `3`, or `3-102` for an ascending run of
+/// consecutive ids (what the controller assigns), else each.
 fn ids(engines: &[EngineId]) -> String {
+    let consecutive = engines
+        .windows(2)
+        .all(|pair| pair[0].0.checked_add(1) == Some(pair[1].0));
     match engines {
         [] => "none".to_owned(),
         [one] => one.to_string(),
-        [first, .., last] if last.0 - first.0 + 1 == engines.len() as u32 => {
-            format!("{first}-{last}")
-        }
+        [first, .., last] if consecutive => format!("{first}-{last}"),
         many => many
             .iter()
             .map(ToString::to_string)
@@ -1186,5 +1188,8 @@ mod tests {
         assert_eq!(ids_of(&[4]), "4");
         assert_eq!(ids_of(&[3, 4, 5]), "3-5");
         assert_eq!(ids_of(&[3, 5]), "3,5");
+        // Whatever a controller sends: no underflow, no false range.
+        assert_eq!(ids_of(&[5, 3]), "5,3");
+        assert_eq!(ids_of(&[3, 9, 5]), "3,9,5");
     }
 }

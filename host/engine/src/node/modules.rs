@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use wasp_proto::{EngineId, ModuleHash};
 
 use crate::runtime::{Module, Runtime};
@@ -25,10 +25,24 @@ enum Entry {
 /// The engine's modules by hash. Entries are kept for the connection's
 /// life, as the compiled modules are kept by the runtime: the controller
 /// sends each module once.
-#[derive(Default)]
 pub(super) struct Modules {
     entries: Mutex<HashMap<ModuleHash, Entry>>,
     loaded: Notify,
+    /// Compiles at once: one per core, so that a burst of modules (each
+    /// slot's first task of another) does not hold every module's
+    /// compiler state in memory together.
+    compiling: Semaphore,
+}
+
+impl Default for Modules {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self {
+            entries: Mutex::default(),
+            loaded: Notify::new(),
+            compiling: Semaphore::new(cores),
+        }
+    }
 }
 
 impl Modules {
@@ -44,7 +58,10 @@ impl Modules {
 
     /// Compiles `bytes` and keeps the outcome under `hash`.
     pub(super) async fn load(&self, runtime: &Runtime, hash: ModuleHash, bytes: Vec<u8>) {
+        // Never closed, so a permit always comes.
+        let permit = self.compiling.acquire().await.ok();
         let loaded = runtime.load(bytes).await.map_err(|e| e.to_string());
+        drop(permit);
         if let Err(err) = &loaded {
             tracing::warn!(module = %hash.short(), cause = %err, "module failed to load");
         }
