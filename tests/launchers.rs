@@ -432,20 +432,28 @@ fn ssh_engines_join_run_tasks_and_stop_with_the_cluster() {
         "{killed:?} not in:\n{}",
         says(&out)
     );
-    for &pid in &pids {
-        assert!(!running(pid), "remote engine {pid} runs after cluster stop");
+    nothing_left_after_stop(
+        &stopper,
+        &pids,
+        &[&remote_dir, dir.path().to_str().unwrap()],
+    );
+}
+
+/// After `cluster stop`: the engines `pids` are gone, the launch records
+/// with them, and no process is left that names one of `marks`.
+fn nothing_left_after_stop(stopper: &Stopper<'_>, pids: &[u32], marks: &[&str]) {
+    for &pid in pids {
+        assert!(!running(pid), "engine {pid} runs after cluster stop");
     }
     assert!(
         !stopper.profile().join("cluster.launched").exists(),
         "the records outlived the stop"
     );
+    let left = || -> Vec<_> { marks.iter().flat_map(|m| processes_marked(m)).collect() };
     wait_until(
         "nothing of the cluster left running",
-        || {
-            processes_marked(&remote_dir).is_empty()
-                && processes_marked(dir.path().to_str().unwrap()).is_empty()
-        },
-        || format!("{:?}", processes_marked(&remote_dir)),
+        || left().is_empty(),
+        || format!("{:?}", left()),
     );
 }
 
@@ -861,18 +869,7 @@ fn a_slurm_job_of_engines_joins_and_is_cancelled_with_the_cluster() {
         says(&out)
     );
     assert_eq!(slurm.job_state(&job), "", "job {job} is still in the queue");
-    for &pid in &pids {
-        assert!(!running(pid), "engine {pid} runs after cluster stop");
-    }
-    assert!(
-        !stopper.profile().join("cluster.launched").exists(),
-        "the records outlived the stop"
-    );
-    wait_until(
-        "nothing of the cluster left running",
-        || processes_marked(dir.path().to_str().unwrap()).is_empty(),
-        || format!("{:?}", processes_marked(dir.path().to_str().unwrap())),
-    );
+    nothing_left_after_stop(&stopper, &pids, &[dir.path().to_str().unwrap()]);
 
     // A job Slurm refuses fails the start in sbatch's words, leaving
     // nothing running.

@@ -387,12 +387,8 @@ impl Rng {
 mod tests {
     use super::*;
 
-    /// Regression: each datagram was a task of its own, and the tasks a
-    /// timer tick woke ran in any order, so a link without jitter still
-    /// reordered, which QUIC took for loss (its window collapsed, and a
-    /// delayed run took 5x longer than it had to).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn without_jitter_datagrams_keep_their_order() {
+    /// A UDP server on loopback that sends every datagram back; its address.
+    async fn echo_server() -> SocketAddr {
         let echo = UdpSocket::bind("127.0.0.1:0").await.expect("binds");
         let target = echo.local_addr().expect("bound");
         tokio::spawn(async move {
@@ -401,6 +397,16 @@ mod tests {
                 let _ = echo.send_to(&buf[..len], from).await;
             }
         });
+        target
+    }
+
+    /// Regression: each datagram was a task of its own, and the tasks a
+    /// timer tick woke ran in any order, so a link without jitter still
+    /// reordered, which QUIC took for loss (its window collapsed, and a
+    /// delayed run took 5x longer than it had to).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_jitter_datagrams_keep_their_order() {
+        let target = echo_server().await;
         let link = Link {
             loss: 0.0,
             delay: Duration::from_millis(20),
@@ -436,14 +442,7 @@ mod tests {
     /// lossy one drops about its share, a partition drops everything.
     #[tokio::test]
     async fn forwards_drops_and_partitions() {
-        let echo = UdpSocket::bind("127.0.0.1:0").await.expect("binds");
-        let target = echo.local_addr().expect("bound");
-        tokio::spawn(async move {
-            let mut buf = [0; 64];
-            while let Ok((len, from)) = echo.recv_from(&mut buf).await {
-                let _ = echo.send_to(&buf[..len], from).await;
-            }
-        });
+        let target = echo_server().await;
         let localhost: IpAddr = "127.0.0.1".parse().expect("ip");
         let relay = Relay::start(
             "127.0.0.1:0".parse().expect("addr"),
