@@ -13,6 +13,7 @@ pub fn controller(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
     let profile = Profile::new(&args.profile.profile)?;
     let mut config = ControllerConfig::new(profile.dir().to_owned());
     config.bind = args.listen.bind();
+    config.dashboard = args.listen.dashboard;
     config.location = args
         .listen
         .location
@@ -55,6 +56,12 @@ pub fn controller(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
             controller.addr,
             controller.client_file.display()
         );
+        if let Some(dashboard) = controller.dashboard {
+            eprintln!(
+                "wasp dashboard on http://{dashboard}/ (Prometheus metrics at \
+                 http://{dashboard}/metrics, for an admin token)"
+            );
+        }
         // The log's warning is not shown by default (RUST_LOG=error); this
         // one strands every engine on another host, so it is said here too.
         if controller.addr.ip().is_unspecified() && controller.location.ip().is_loopback() {

@@ -230,6 +230,10 @@ impl LocationArg {
     }
 }
 
+/// Where `--dashboard` listens when given without an address: loopback,
+/// so that only this host reaches it unless the operator says otherwise.
+pub const DEFAULT_DASHBOARD: &str = "127.0.0.1:8790";
+
 impl crate::cli::ListenArgs {
     /// Where to listen.
     pub fn bind(&self) -> std::net::SocketAddr {
@@ -246,6 +250,9 @@ impl crate::cli::ListenArgs {
         ];
         if let Some(location) = &self.location {
             flags.extend(["--location".to_owned(), location.to_string()]);
+        }
+        if let Some(dashboard) = &self.dashboard {
+            flags.extend(["--dashboard".to_owned(), dashboard.to_string()]);
         }
         flags
     }
@@ -452,6 +459,7 @@ mod tests {
             "0.0.0.0",
             "--location",
             "[fd00::1]:6000",
+            "--dashboard",
         ])
         .unwrap();
         let crate::cli::Command::Cluster(crate::cli::ClusterCommand::Start(start)) = start.command
@@ -470,12 +478,18 @@ mod tests {
         };
         assert_eq!(controller.listen.bind(), "0.0.0.0:0".parse().expect("addr"));
         assert_eq!(controller.listen.location, start.listen.location);
+        assert_eq!(
+            controller.listen.dashboard,
+            Some(DEFAULT_DASHBOARD.parse().expect("addr")),
+            "--dashboard alone: on loopback"
+        );
         let plain = crate::cli::Cli::try_parse_from(["wasp", "controller"]).unwrap();
         let crate::cli::Command::Controller(plain) = plain.command else {
             panic!("not controller")
         };
         assert_eq!(plain.listen.bind(), "127.0.0.1:0".parse().expect("addr"));
         assert_eq!(plain.listen.location, None);
+        assert_eq!(plain.listen.dashboard, None, "off unless asked for");
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub struct ControllerConfig {
     pub time_slice: bool,
     /// Most connections at once (clients and engines).
     pub max_connections: usize,
+    /// Where the dashboard's HTTP server listens (`/metrics` for now);
+    /// `None`: no server (the default).
+    pub dashboard: Option<SocketAddr>,
     /// Whether peers on this host (in its network namespace) may move big
     /// values as memory files (`wasp_net::same_host`); off, everything
     /// goes through QUIC.
@@ -105,6 +108,7 @@ impl ControllerConfig {
             prefetch: wasp_sched::DEFAULT_PREFETCH,
             time_slice: true,
             max_connections: 1024,
+            dashboard: None,
             same_host: true,
             max_module_bytes: 256 << 20,
             max_module_storage: DEFAULT_MAX_MODULE_STORAGE,

@@ -76,6 +76,8 @@ pub(crate) enum Event {
     },
     /// An engine process's connection ended: its engines, one per slot.
     EnginesLeft { engines: Vec<EngineId> },
+    /// The dashboard's server asks for the Prometheus text of `/metrics`.
+    Metrics { reply: oneshot::Sender<String> },
     /// The round-trip time of an engine process's connection, as the
     /// transport measures it (sent every second, `listener::RTT_EVERY`).
     EnginesRtt {
@@ -261,6 +263,9 @@ impl Hub {
             }
             Event::EngineMsgs { engine, msgs } => state.handle_engine_msgs(now, engine, msgs),
             Event::EnginesRtt { engines, rtt } => state.handle_engines_rtt(now, &engines, rtt),
+            Event::Metrics { reply } => {
+                let _ = reply.send(state.metrics());
+            }
             Event::EnginesLeft { engines } => {
                 for engine in &engines {
                     self.engines.remove(engine);

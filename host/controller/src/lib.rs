@@ -30,6 +30,7 @@
 
 mod arg_files;
 pub mod config;
+mod dashboard;
 mod hub;
 mod listener;
 pub mod location;
@@ -66,6 +67,14 @@ pub enum StartError {
         /// What SQLite said.
         source: rusqlite::Error,
     },
+    /// The dashboard's address could not be bound.
+    #[error("the dashboard cannot listen on {addr}: {source}")]
+    Dashboard {
+        /// The address asked for (`--dashboard`).
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// A running controller.
@@ -79,6 +88,8 @@ pub struct Controller {
     pub client_file: std::path::PathBuf,
     /// The engine connection file it wrote.
     pub engine_file: std::path::PathBuf,
+    /// Where the dashboard's HTTP server listens, if it was asked for.
+    pub dashboard: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -227,6 +238,19 @@ impl Controller {
             loaded.next_engine,
             same_host,
         ));
+        let dashboard = match shared.config.dashboard {
+            Some(addr) => {
+                let http = dashboard::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Dashboard { addr, source })?;
+                let bound = http
+                    .local_addr()
+                    .map_err(|source| StartError::Dashboard { addr, source })?;
+                tokio::spawn(dashboard::serve(http, shared.clone(), shutdown_rx.clone()));
+                Some(bound)
+            }
+            None => None,
+        };
         tokio::spawn(listener::serve(endpoint, shared, shutdown_rx));
         tracing::info!(%addr, client_file = %client_file.display(), "controller listening");
         Ok(Self {
@@ -234,6 +258,7 @@ impl Controller {
             location: reachable,
             client_file,
             engine_file,
+            dashboard,
             shutdown,
         })
     }

@@ -75,7 +75,7 @@ impl Shared {
     }
 
     /// Hands the hub an event, waiting for room for its `weight` bytes.
-    async fn to_hub(&self, event: Event, weight: usize) {
+    pub(crate) async fn to_hub(&self, event: Event, weight: usize) {
         let permit = self.inbox.admit(weight).await;
         // The hub gone means the controller is stopping.
         let _ = self.hub.send(Inbound { event, permit }).await;

@@ -27,6 +27,7 @@ mod db;
 mod engines;
 mod modules;
 mod namespaces;
+mod observe;
 mod quotas;
 #[cfg(test)]
 mod sim;
@@ -174,6 +175,8 @@ pub(crate) struct HubState {
     next_own_task: u32,
     succeeded: u64,
     failed: u64,
+    /// Counters and histograms for `/metrics`.
+    observed: observe::Observed,
 }
 
 impl HubState {
@@ -204,6 +207,7 @@ impl HubState {
             next_own_task: 0,
             succeeded: 0,
             failed: 0,
+            observed: observe::Observed::default(),
         };
         for (tenant, settings) in state.config.tenants.clone() {
             state.tenants.insert(tenant.clone(), settings);
@@ -868,6 +872,7 @@ impl HubState {
         let id = spec.id;
         let targets = spec.targets.clone();
         let entry = TaskEntry::submitted(tenant.clone(), callee, spec, submitted_us, session);
+        self.observed.argument_bytes += entry.items.byte_len() as u64;
         self.record(Record::Submitted(Box::new(entry.stored(id))));
         self.tasks.insert(id, entry);
         self.submit_to_scheduler(id, targets);
@@ -932,6 +937,16 @@ impl HubState {
             return;
         }
         task.engine = Some(engine);
+        self.observed.dispatched += 1;
+        if task.deaths == 0 && task.retries_used == 0 {
+            // Its wait in the queue (a task handed back by work stealing
+            // counts again at its next dispatch).
+            let waited = self
+                .wall_base_us
+                .saturating_add(self.now.as_micros() as u64);
+            let waited = waited.saturating_sub(task.submitted_us);
+            self.observed.dispatch_wait.observe(waited as f64 / 1e6);
+        }
         let weight = self
             .tenants
             .get(&task.tenant)
@@ -965,10 +980,14 @@ impl HubState {
             .engines
             .note_module_sent(engine, hash, bytes.len() as u64)
         {
+            self.observed.module_misses += 1;
+            self.observed.module_bytes_sent += bytes.len() as u64;
             self.outputs.push_back(Output::Engine {
                 engine,
                 msg: ToEngine::Module { hash, bytes },
             });
+        } else {
+            self.observed.module_hits += 1;
         }
     }
 
@@ -1118,6 +1137,7 @@ impl HubState {
         // The engine's own clock: its run time, without the network.
         let meta = &result.meta;
         let run_time = Duration::from_micros(meta.completed_us.saturating_sub(meta.started_us));
+        self.observed.run_time.observe(run_time.as_secs_f64());
         log_refusal(self.sched.handle_finished_after(now, id, run_time));
         match retry {
             Some(targets) => self.submit_to_scheduler(id, targets),
@@ -1133,6 +1153,13 @@ impl HubState {
         };
         let result = ending.into_result(id, &task);
         let key = self.tenant_key(&task.tenant);
+        let latency = self.wall_us().saturating_sub(task.submitted_us);
+        self.observed.task_latency.observe(latency as f64 / 1e6);
+        let outcome = observe::outcome(result.outcome.as_ref().err().map(|e| e.kind));
+        *self.observed.ended.entry((key, outcome)).or_insert(0) += 1;
+        if let Ok(values) = &result.outcome {
+            self.observed.result_bytes += values.byte_len() as u64;
+        }
         let outcomes = self.tenant_outcomes.entry(key).or_default();
         if result.outcome.is_ok() {
             self.succeeded += 1;
@@ -1328,6 +1355,44 @@ impl HubState {
             hwm: self.config.sched.hwm,
             records: RecordsStats::default(),
         }
+    }
+
+    /// The Prometheus text of what the controller has seen and holds now
+    /// (`/metrics`, for admins: every tenant's figures).
+    pub(crate) fn metrics(&self) -> String {
+        let mut by_tenant: Vec<(String, u64, u64)> = self
+            .tenant_keys
+            .iter()
+            .map(|(tenant, &key)| {
+                let (queued, running) = self
+                    .sched
+                    .tenant_stats(key)
+                    .map_or((0, 0), |t| (t.queued as u64, t.running as u64));
+                (tenant.0.clone(), queued, running)
+            })
+            .collect();
+        by_tenant.sort();
+        let busy = self
+            .engines
+            .ids()
+            .into_iter()
+            .filter(|&id| self.sched.outstanding(id).unwrap_or(0) > 0)
+            .count() as u64;
+        let gauges = observe::Gauges {
+            by_tenant,
+            busy_engines: busy,
+            idle_engines: self.engines.ids().len() as u64 - busy,
+        };
+        let names: HashMap<TenantKey, &str> = self
+            .tenant_keys
+            .iter()
+            .map(|(tenant, &key)| (key, tenant.0.as_str()))
+            .collect();
+        observe::render(&self.observed, &gauges, |key| {
+            names
+                .get(&key)
+                .map_or_else(|| format!("#{}", key.0), |n| (*n).to_owned())
+        })
     }
 
     /// Tasks not yet in a final state.

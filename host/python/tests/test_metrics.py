@@ -1,0 +1,115 @@
+"""Issue 16, item 3: `/metrics` in the Prometheus text format, on a real
+cluster with the dashboard's server on, read with the Prometheus client
+library's own parser (prometheus_client.parser) after a map."""
+
+import json
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+import wasp
+from conftest import TASKS
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, token: str | None) -> tuple[int, str]:
+    request = urllib.request.Request(url)
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+@pytest.fixture(scope="module")
+def dashboard_cluster(wasp_dir):
+    port = _free_port()
+    cluster = wasp.Cluster(n=2, dashboard=f"127.0.0.1:{port}")
+    rc = cluster.start_and_connect_sync()
+    yield cluster, rc, f"http://127.0.0.1:{port}/metrics"
+    cluster.stop_cluster_sync()
+
+
+def _samples(text: str) -> dict:
+    """Every sample by (name, sorted labels), through the reference parser."""
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def test_metrics_count_a_map_by_tenant_and_outcome(dashboard_cluster):
+    cluster, rc, url = dashboard_cluster
+    token = json.loads((cluster.profile_dir / "security" / "wasp-client.json").read_text())["token"]
+    pow10 = wasp.Module(str(TASKS / "pow10.wasm")).pow10
+    view = rc.load_balanced_view()
+    # 0..99: x^10 of 79 and more overflows an s64 and traps.
+    results = view.map_async(pow10, range(100))
+    results.wait()
+    with pytest.raises(wasp.RemoteError):
+        results.get()
+    status, text = _get(url, token)
+    assert status == 200, text
+    samples = _samples(text)
+    tasks = lambda outcome: samples.get(
+        ("wasp_tasks_total", (("outcome", outcome), ("tenant", "default")))
+    )
+    assert tasks("succeeded") == 79, text
+    assert tasks("trap") == 21, text
+    assert samples[("wasp_tasks_queued", (("tenant", "default"),))] == 0
+    assert samples[("wasp_tasks_running", (("tenant", "default"),))] == 0
+    engines = samples[("wasp_engines", (("state", "idle"),))] + samples[
+        ("wasp_engines", (("state", "busy"),))
+    ]
+    assert engines == 2
+    assert samples[("wasp_dispatches_total", ())] >= 100
+    # Histograms: every ended task observed once; buckets cumulative.
+    assert samples[("wasp_task_latency_seconds_count", ())] == 100
+    assert samples[("wasp_task_run_seconds_count", ())] == 100
+    buckets = sorted(
+        (float(dict(labels)["le"]), value)
+        for (name, labels), value in samples.items()
+        if name == "wasp_task_latency_seconds_bucket"
+    )
+    assert buckets[-1] == (float("inf"), 100)
+    assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:]))
+    # Bytes moved and the module's cache: sent to each engine process at
+    # most once, every other dispatch a hit.
+    assert samples[("wasp_argument_bytes_total", ())] > 0
+    assert samples[("wasp_result_bytes_total", ())] > 0
+    hits = samples[("wasp_module_cache_hits_total", ())]
+    misses = samples[("wasp_module_cache_misses_total", ())]
+    assert misses <= 2 and hits + misses == samples[("wasp_dispatches_total", ())]
+
+
+def test_metrics_need_an_admin_token_in_the_header(dashboard_cluster):
+    cluster, rc, url = dashboard_cluster
+    status, text = _get(url, None)
+    assert status == 401 and "Authorization: Bearer TOKEN" in text, text
+    status, text = _get(url, "not-a-token")
+    assert status == 401 and "matches no tenant" in text, text
+    # A tenant that is not an admin sees nothing of the others' figures.
+    added = subprocess.run(
+        [wasp._wasp_binary(), "tenant", "add", "bob", "--profile", cluster.profile],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    bob_file = added.stdout.strip().splitlines()[-1]
+    bob = json.loads(open(bob_file).read())["token"]
+    status, text = _get(url, bob)
+    assert status == 403 and "tenant bob is not an admin" in text, text
+    # The token appears in no answer.
+    assert bob not in text
