@@ -1,6 +1,8 @@
 //! The dashboard's HTTP server (`wasp controller --dashboard ADDR`, axum):
-//! for now `/metrics`, the Prometheus text format of what the hub has
-//! counted and holds (`state::observe`).
+//! `/metrics`, the Prometheus text format of what the hub has counted and
+//! holds (`state::observe`), and `/api/view`, what the dashboard shows a
+//! viewer as JSON (`state::view`): every tenant's work for an admin, its
+//! own for a tenant.
 //!
 //! Access takes a token in the `Authorization: Bearer TOKEN` header, never
 //! in a URL (URLs end up in logs and browser histories), and `/metrics`
@@ -37,6 +39,7 @@ pub(crate) async fn serve(
 ) {
     let app = Router::new()
         .route("/metrics", get(metrics))
+        .route("/api/view", get(view))
         .with_state(shared);
     let stop = async move {
         let _ = shutdown.changed().await;
@@ -83,6 +86,46 @@ fn refused(status: StatusCode, why: String) -> Response {
         );
     }
     response
+}
+
+/// `GET /api/view`: the dashboard's JSON for the token's tenant.
+async fn view(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let (tenant, admin) = match caller(&shared, &headers) {
+        Caller::Anonymous => {
+            return refused(
+                StatusCode::UNAUTHORIZED,
+                "the dashboard needs a tenant's token: send the header \
+                 `Authorization: Bearer TOKEN` (the token of its connection file)\n"
+                    .into(),
+            );
+        }
+        Caller::Unknown => {
+            return refused(
+                StatusCode::UNAUTHORIZED,
+                "invalid token: it matches no tenant of this controller\n".into(),
+            );
+        }
+        Caller::Tenant(tenant, admin) => (tenant, admin),
+    };
+    let (reply, json) = oneshot::channel();
+    let tenant = wasp_proto::Tenant(tenant);
+    shared
+        .to_hub(
+            Event::DashboardView {
+                tenant,
+                admin,
+                reply,
+            },
+            0,
+        )
+        .await;
+    match json.await {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(_) => refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the controller is stopping\n".into(),
+        ),
+    }
 }
 
 /// `GET /metrics`.

@@ -78,6 +78,13 @@ pub(crate) enum Event {
     EnginesLeft { engines: Vec<EngineId> },
     /// The dashboard's server asks for the Prometheus text of `/metrics`.
     Metrics { reply: oneshot::Sender<String> },
+    /// The dashboard's server asks for what a viewer of `tenant` (`admin`:
+    /// of every tenant) sees, as JSON.
+    DashboardView {
+        tenant: Tenant,
+        admin: bool,
+        reply: oneshot::Sender<String>,
+    },
     /// The round-trip time of an engine process's connection, as the
     /// transport measures it (sent every second, `listener::RTT_EVERY`).
     EnginesRtt {
@@ -265,6 +272,13 @@ impl Hub {
             Event::EnginesRtt { engines, rtt } => state.handle_engines_rtt(now, &engines, rtt),
             Event::Metrics { reply } => {
                 let _ = reply.send(state.metrics());
+            }
+            Event::DashboardView {
+                tenant,
+                admin,
+                reply,
+            } => {
+                let _ = reply.send(state.dashboard_view(&tenant, admin));
             }
             Event::EnginesLeft { engines } => {
                 for engine in &engines {

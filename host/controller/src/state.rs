@@ -32,6 +32,7 @@ mod quotas;
 #[cfg(test)]
 mod sim;
 mod tasks;
+mod view;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -177,6 +178,8 @@ pub(crate) struct HubState {
     failed: u64,
     /// Counters and histograms for `/metrics`.
     observed: observe::Observed,
+    /// What the dashboard shows.
+    watch: view::Watch,
 }
 
 impl HubState {
@@ -208,6 +211,7 @@ impl HubState {
             succeeded: 0,
             failed: 0,
             observed: observe::Observed::default(),
+            watch: view::Watch::default(),
         };
         for (tenant, settings) in state.config.tenants.clone() {
             state.tenants.insert(tenant.clone(), settings);
@@ -300,6 +304,7 @@ impl HubState {
             name: name.clone(),
         });
         self.engines.join(engine, group, name, cached, now);
+        self.watch.engine_joined(engine);
         log_refusal(self.sched.handle_engine_joined(now, engine));
         self.drain_scheduler();
     }
@@ -825,6 +830,12 @@ impl HubState {
                 accepted.push(id);
             }
         }
+        if let Some(func) = func.filter(|_| !accepted.is_empty()) {
+            let now_us = self.wall_us();
+            let tenant = Arc::clone(&tenant);
+            let (first, total) = (submission.first, submission.tasks);
+            self.watch.submitted(first, total, tenant, func, now_us);
+        }
         if !accepted.is_empty() {
             self.after_commit(Output::Client {
                 session,
@@ -937,6 +948,15 @@ impl HubState {
             return;
         }
         task.engine = Some(engine);
+        let held = view::Held {
+            task: id,
+            tenant: Arc::clone(&task.tenant),
+            func: Arc::clone(&task.func),
+            since_us: self
+                .wall_base_us
+                .saturating_add(self.now.as_micros() as u64),
+        };
+        self.watch.dispatched(engine, held);
         self.observed.dispatched += 1;
         if task.deaths == 0 && task.retries_used == 0 {
             // Its wait in the queue (a task handed back by work stealing
@@ -1002,6 +1022,7 @@ impl HubState {
             if !self.engines.leave(engine) {
                 continue;
             }
+            self.watch.engine_left(engine);
             tracing::warn!(%engine, why, "engine left");
             let failed = self.namespaces.engine_left(engine, why);
             for (session, id, replies) in failed {
@@ -1086,6 +1107,7 @@ impl HubState {
             Ok(()) => {
                 if returned {
                     task.engine = None;
+                    self.watch.released(engine, id);
                 }
             }
             Err(err) if returned => {
@@ -1138,6 +1160,17 @@ impl HubState {
         let meta = &result.meta;
         let run_time = Duration::from_micros(meta.completed_us.saturating_sub(meta.started_us));
         self.observed.run_time.observe(run_time.as_secs_f64());
+        if let Some(held) = self.watch.released(engine, id) {
+            self.watch.ran(view::Run {
+                task: id,
+                tenant: held.tenant,
+                engine: engine.0,
+                func: held.func,
+                started_us: meta.started_us,
+                completed_us: meta.completed_us,
+                ok: result.outcome.is_ok(),
+            });
+        }
         log_refusal(self.sched.handle_finished_after(now, id, run_time));
         match retry {
             Some(targets) => self.submit_to_scheduler(id, targets),
@@ -1160,6 +1193,17 @@ impl HubState {
         if let Ok(values) = &result.outcome {
             self.observed.result_bytes += values.byte_len() as u64;
         }
+        let failure = result.outcome.as_ref().err().map(|err| view::Failure {
+            task: id,
+            tenant: Arc::clone(&task.tenant),
+            engine: result.meta.engine.map(|e| e.0),
+            func: Arc::clone(&task.func),
+            kind: outcome,
+            message: err.message.clone(),
+            at_us: self.wall_us(),
+        });
+        let now_us = self.wall_us();
+        self.watch.ended(id, failure, now_us);
         let outcomes = self.tenant_outcomes.entry(key).or_default();
         if result.outcome.is_ok() {
             self.succeeded += 1;
@@ -1393,6 +1437,69 @@ impl HubState {
                 .get(&key)
                 .map_or_else(|| format!("#{}", key.0), |n| (*n).to_owned())
         })
+    }
+
+    /// What the dashboard shows a viewer of `tenant` (`admin`: of every
+    /// tenant), as JSON: the engines, the queue by tenant, the maps'
+    /// progress, the recent runs and failures.
+    pub(crate) fn dashboard_view(&mut self, tenant: &Tenant, admin: bool) -> String {
+        let now_us = self.wall_us();
+        let mut queue = Vec::new();
+        let keys: Vec<(Tenant, TenantKey)> = self
+            .tenant_keys
+            .iter()
+            .filter(|(t, _)| admin || *t == tenant)
+            .map(|(t, k)| (t.clone(), *k))
+            .collect();
+        for (name, key) in keys {
+            let stats = self.sched.tenant_stats(key);
+            let outcomes = self.tenant_outcomes.get(&key).copied().unwrap_or_default();
+            queue.push(view::TenantRow {
+                weight: self
+                    .tenants
+                    .get(&name)
+                    .map_or(wasp_sched::DEFAULT_WEIGHT, |s| s.weight),
+                tenant: name.0,
+                queued: stats.as_ref().map_or(0, |s| s.queued as u64),
+                running: stats.as_ref().map_or(0, |s| s.running as u64),
+                succeeded: outcomes.succeeded,
+                failed: outcomes.failed,
+                usage_s: stats.map_or(0.0, |s| s.usage.as_secs_f64()),
+            });
+        }
+        queue.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        let engines = self
+            .engines
+            .iter()
+            .map(|(id, entry)| {
+                let watched = self.watch.engines.get(&id);
+                let holds = watched.is_some_and(|w| !w.held.is_empty());
+                view::EngineRow {
+                    id: id.0,
+                    name: entry.name.clone(),
+                    state: if holds { "busy" } else { "idle" },
+                    current: self.watch.current(id, tenant, admin),
+                    done: watched.map_or(0, |w| w.done),
+                    failed: watched.map_or(0, |w| w.failed),
+                    busy_s: watched.map_or(0.0, |w| w.busy_us as f64 / 1e6),
+                    last_heartbeat_us: self
+                        .wall_base_us
+                        .saturating_add(entry.last_seen().as_micros() as u64),
+                }
+            })
+            .collect();
+        let (runs, failures, maps) = self.watch.work_of(tenant, admin, now_us);
+        let view = view::DashboardView {
+            tenant: tenant.0.clone(),
+            admin,
+            now_us,
+            engines,
+            queue,
+            maps,
+            runs,
+            failures,
+        };
+        serde_json::to_string(&view).unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}"))
     }
 
     /// Tasks not yet in a final state.

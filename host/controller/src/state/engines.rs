@@ -39,6 +39,13 @@ pub(crate) struct Engines {
     groups: HashMap<EngineId, Group>,
 }
 
+impl EngineEntry {
+    /// When it was last heard from, on the state's clock.
+    pub(crate) fn last_seen(&self) -> Duration {
+        self.last_seen
+    }
+}
+
 impl Engines {
     /// Adds an engine of `group` (the first engine id of its process),
     /// which has `cached` compiled; the group's modules are the union of

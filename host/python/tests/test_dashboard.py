@@ -1,6 +1,7 @@
-"""Issue 16, item 3: `/metrics` in the Prometheus text format, on a real
-cluster with the dashboard's server on, read with the Prometheus client
-library's own parser (prometheus_client.parser) after a map."""
+"""Issue 16 on a real cluster with the dashboard's server on: `/metrics` in
+the Prometheus text format, read with the Prometheus client library's own
+parser (prometheus_client.parser) after a map; and `/api/view`, what the
+dashboard shows, scoped to the token's tenant."""
 
 import json
 import socket
@@ -37,7 +38,7 @@ def dashboard_cluster(wasp_dir):
     port = _free_port()
     cluster = wasp.Cluster(n=2, dashboard=f"127.0.0.1:{port}")
     rc = cluster.start_and_connect_sync()
-    yield cluster, rc, f"http://127.0.0.1:{port}/metrics"
+    yield cluster, rc, f"http://127.0.0.1:{port}"
     cluster.stop_cluster_sync()
 
 
@@ -50,9 +51,14 @@ def _samples(text: str) -> dict:
     return samples
 
 
+def _token(path) -> str:
+    return json.loads(open(path).read())["token"]
+
+
 def test_metrics_count_a_map_by_tenant_and_outcome(dashboard_cluster):
-    cluster, rc, url = dashboard_cluster
-    token = json.loads((cluster.profile_dir / "security" / "wasp-client.json").read_text())["token"]
+    cluster, rc, base = dashboard_cluster
+    url = f"{base}/metrics"
+    token = _token(cluster.profile_dir / "security" / "wasp-client.json")
     pow10 = wasp.Module(str(TASKS / "pow10.wasm")).pow10
     view = rc.load_balanced_view()
     # 0..99: x^10 of 79 and more overflows an s64 and traps.
@@ -95,7 +101,8 @@ def test_metrics_count_a_map_by_tenant_and_outcome(dashboard_cluster):
 
 
 def test_metrics_need_an_admin_token_in_the_header(dashboard_cluster):
-    cluster, rc, url = dashboard_cluster
+    cluster, rc, base = dashboard_cluster
+    url = f"{base}/metrics"
     status, text = _get(url, None)
     assert status == 401 and "Authorization: Bearer TOKEN" in text, text
     status, text = _get(url, "not-a-token")
@@ -108,8 +115,57 @@ def test_metrics_need_an_admin_token_in_the_header(dashboard_cluster):
         check=True,
     )
     bob_file = added.stdout.strip().splitlines()[-1]
-    bob = json.loads(open(bob_file).read())["token"]
+    bob = _token(bob_file)
     status, text = _get(url, bob)
     assert status == 403 and "tenant bob is not an admin" in text, text
     # The token appears in no answer.
     assert bob not in text
+
+
+def test_the_view_shows_a_tenant_its_own_work_and_an_admin_everyones(dashboard_cluster):
+    cluster, rc, base = dashboard_cluster
+    admin = _token(cluster.profile_dir / "security" / "wasp-client.json")
+    added = subprocess.run(
+        [wasp._wasp_binary(), "tenant", "add", "carol", "--profile", cluster.profile],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    carol_file = added.stdout.strip().splitlines()[-1]
+    carol = wasp.Client(url_file=carol_file)
+    area = wasp.Module(str(TASKS / "area.wasm")).area
+    assert carol.load_balanced_view().map_sync(area, range(5), range(5)) == [0, 1, 4, 9, 16]
+    # The default tenant's work beside hers: a task that traps.
+    pow10 = wasp.Module(str(TASKS / "pow10.wasm")).pow10
+    trapped = rc.load_balanced_view().map_async(pow10, [99])
+    trapped.wait()
+    assert not trapped.successful()
+
+    status, text = _get(f"{base}/api/view", _token(carol_file))
+    assert status == 200, text
+    view = json.loads(text)
+    assert view["tenant"] == "carol" and view["admin"] is False
+    assert len(view["engines"]) == 2
+    assert [row["tenant"] for row in view["queue"]] == ["carol"]
+    assert view["queue"][0]["succeeded"] == 5
+    maps = view["maps"]
+    assert [(m["func"], m["total"], m["done"]) for m in maps] == [("area", 5, 5)], maps
+    assert maps[0]["finished_us"] is not None and maps[0]["eta_s"] is None
+    # Her runs, each on an engine, none of the default tenant's pow10.
+    assert {run["func"] for run in view["runs"]} == {"area"}
+    assert len(view["runs"]) == 5
+    assert all(run["completed_us"] >= run["started_us"] for run in view["runs"])
+
+    status, text = _get(f"{base}/api/view", admin)
+    everyone = json.loads(text)
+    assert everyone["admin"] is True
+    assert {row["tenant"] for row in everyone["queue"]} >= {"default", "carol"}
+    assert {m["func"] for m in everyone["maps"]} >= {"area", "pow10"}
+    # The default tenant's pow10 traps are among the failures, with their
+    # kind and engine.
+    traps = [f for f in everyone["failures"] if f["kind"] == "trap"]
+    assert traps and all(f["engine"] is not None for f in traps)
+    assert not [f for f in view["failures"]], "carol sees no one else's failures"
+
+    status, text = _get(f"{base}/api/view", None)
+    assert status == 401 and "Authorization: Bearer TOKEN" in text, text
