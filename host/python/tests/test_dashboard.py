@@ -55,6 +55,17 @@ def _token(path) -> str:
     return json.loads(open(path).read())["token"]
 
 
+def _add_tenant(cluster, name: str) -> str:
+    """`wasp tenant add NAME` on the cluster; the path of its connection file."""
+    added = subprocess.run(
+        [wasp._wasp_binary(), "tenant", "add", name, "--profile", cluster.profile],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return added.stdout.strip().splitlines()[-1]
+
+
 def test_metrics_count_a_map_by_tenant_and_outcome(dashboard_cluster):
     cluster, rc, base = dashboard_cluster
     url = f"{base}/metrics"
@@ -108,14 +119,7 @@ def test_metrics_need_an_admin_token_in_the_header(dashboard_cluster):
     status, text = _get(url, "not-a-token")
     assert status == 401 and "matches no tenant" in text, text
     # A tenant that is not an admin sees nothing of the others' figures.
-    added = subprocess.run(
-        [wasp._wasp_binary(), "tenant", "add", "bob", "--profile", cluster.profile],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    bob_file = added.stdout.strip().splitlines()[-1]
-    bob = _token(bob_file)
+    bob = _token(_add_tenant(cluster, "bob"))
     status, text = _get(url, bob)
     assert status == 403 and "tenant bob is not an admin" in text, text
     # The token appears in no answer.
@@ -125,13 +129,7 @@ def test_metrics_need_an_admin_token_in_the_header(dashboard_cluster):
 def test_the_view_shows_a_tenant_its_own_work_and_an_admin_everyones(dashboard_cluster):
     cluster, rc, base = dashboard_cluster
     admin = _token(cluster.profile_dir / "security" / "wasp-client.json")
-    added = subprocess.run(
-        [wasp._wasp_binary(), "tenant", "add", "carol", "--profile", cluster.profile],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    carol_file = added.stdout.strip().splitlines()[-1]
+    carol_file = _add_tenant(cluster, "carol")
     carol = wasp.Client(url_file=carol_file)
     area = wasp.Module(str(TASKS / "area.wasm")).area
     assert carol.load_balanced_view().map_sync(area, range(5), range(5)) == [0, 1, 4, 9, 16]
