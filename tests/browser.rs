@@ -17,6 +17,8 @@ use tokio::sync::broadcast;
 
 #[path = "common/browser.rs"]
 mod browser;
+mod common;
+use common::running;
 
 use browser::Browser;
 
@@ -173,18 +175,6 @@ fn processes_marked(mark: &str) -> Vec<u32> {
                     .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(mark))
         })
         .collect()
-}
-
-/// Whether process `pid` runs: it has a /proc entry and is not a zombie
-/// (what chromedriver started is reaped by init, maybe later).
-fn running(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rfind(')')
-        .and_then(|end| stat[end + 1..].split_whitespace().next());
-    !matches!(state, Some("Z" | "X") | None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,6 +62,22 @@ fn says(out: &Output) -> String {
     )
 }
 
+/// Asserts that the `cluster start` of `case` failed, saying `words`; its
+/// stderr.
+fn failed_saying(out: &Output, case: &str, words: &str) -> String {
+    assert!(
+        !out.status.success(),
+        "{case}: cluster start succeeded:\n{}",
+        says(out)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stderr.contains(words),
+        "{case}: {words:?} not in:\n{stderr}"
+    );
+    stderr
+}
+
 /// A port nothing listens on now (bound, then released).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -520,16 +536,7 @@ fn an_ssh_launch_that_fails_fails_start_in_its_own_words_and_leaves_nothing_runn
         let mut args = args.clone();
         args.extend(["--remote-profile-dir", &remote_dir]);
         let out = ssh_start(&stopper, &args);
-        assert!(
-            !out.status.success(),
-            "{case}: cluster start succeeded:\n{}",
-            says(&out)
-        );
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(words),
-            "{case}: {words:?} not in:\n{stderr}"
-        );
+        failed_saying(&out, case, words);
         wait_until(
             &format!("{case}: nothing of the cluster left running"),
             || {
@@ -888,15 +895,10 @@ fn a_slurm_job_of_engines_joins_and_is_cancelled_with_the_cluster() {
         "--slurm-partition",
         "nosuch",
     ]);
-    assert!(
-        !out.status.success(),
-        "a job for a partition Slurm does not have started:\n{}",
-        says(&out)
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("invalid partition specified: nosuch"),
-        "{stderr}"
+    failed_saying(
+        &out,
+        "a job for a partition Slurm does not have",
+        "invalid partition specified: nosuch",
     );
     wait_until(
         "nothing of the refused cluster left running",
@@ -924,11 +926,10 @@ fn a_missing_sbatch_fails_the_start_and_leaves_nothing_running() {
         "--slurm-submit-command",
         "/nonexistent/bin/sbatch",
     ]);
-    assert!(!out.status.success(), "{}", says(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("cannot run `/nonexistent/bin/sbatch"),
-        "{stderr}"
+    let stderr = failed_saying(
+        &out,
+        "a missing sbatch",
+        "cannot run `/nonexistent/bin/sbatch",
     );
     assert!(stderr.contains("No such file or directory"), "{stderr}");
     wait_until(

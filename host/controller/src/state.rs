@@ -939,6 +939,7 @@ impl HubState {
     /// Sends task `id` to `engine`: `sliced`, to run at once beside the
     /// task it runs ([`Action::Slice`]).
     fn dispatch(&mut self, id: TaskId, engine: EngineId, sliced: bool) {
+        let now_us = self.wall_us();
         let Some(task) = self.tasks.get_mut(id) else {
             tracing::error!(task = %id, %engine, "scheduler dispatched an unknown task");
             return;
@@ -952,19 +953,14 @@ impl HubState {
             task: id,
             tenant: Arc::clone(&task.tenant),
             func: Arc::clone(&task.func),
-            since_us: self
-                .wall_base_us
-                .saturating_add(self.now.as_micros() as u64),
+            since_us: now_us,
         };
         self.watch.dispatched(engine, held);
         self.observed.dispatched += 1;
         if task.deaths == 0 && task.retries_used == 0 {
             // Its wait in the queue (a task handed back by work stealing
             // counts again at its next dispatch).
-            let waited = self
-                .wall_base_us
-                .saturating_add(self.now.as_micros() as u64);
-            let waited = waited.saturating_sub(task.submitted_us);
+            let waited = now_us.saturating_sub(task.submitted_us);
             self.observed.dispatch_wait.observe(waited as f64 / 1e6);
         }
         let weight = self
@@ -1186,7 +1182,8 @@ impl HubState {
         };
         let result = ending.into_result(id, &task);
         let key = self.tenant_key(&task.tenant);
-        let latency = self.wall_us().saturating_sub(task.submitted_us);
+        let now_us = self.wall_us();
+        let latency = now_us.saturating_sub(task.submitted_us);
         self.observed.task_latency.observe(latency as f64 / 1e6);
         let outcome = observe::outcome(result.outcome.as_ref().err().map(|e| e.kind));
         *self.observed.ended.entry((key, outcome)).or_insert(0) += 1;
@@ -1200,9 +1197,8 @@ impl HubState {
             func: Arc::clone(&task.func),
             kind: outcome,
             message: err.message.clone(),
-            at_us: self.wall_us(),
+            at_us: now_us,
         });
-        let now_us = self.wall_us();
         self.watch.ended(id, failure, now_us);
         let outcomes = self.tenant_outcomes.entry(key).or_default();
         if result.outcome.is_ok() {
