@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot, watch};
 use wasp_proto::msg::{Answer, ClientMsg, FromEngine, Slotted, ToClient, ToEngine};
-use wasp_proto::{EngineId, ModuleHash, Tenant};
+use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant};
 
 use crate::outbox::Outbox;
 use crate::records::Records;
@@ -85,6 +85,15 @@ pub(crate) enum Event {
         admin: bool,
         reply: oneshot::Sender<String>,
     },
+    /// The dashboard's server asks for task `task`'s record as a viewer of
+    /// `tenant` would see it: JSON, `None` if it has no such task, or why
+    /// the records could not be read.
+    DashboardTask {
+        tenant: Tenant,
+        admin: bool,
+        task: TaskId,
+        reply: oneshot::Sender<DashboardTaskReply>,
+    },
     /// The round-trip time of an engine process's connection, as the
     /// transport measures it (sent every second, `listener::RTT_EVERY`).
     EnginesRtt {
@@ -128,6 +137,9 @@ struct ClientLink {
     close: oneshot::Sender<String>,
 }
 
+/// A task's record for the dashboard (see [`Event::DashboardTask`]).
+pub(crate) type DashboardTaskReply = Result<Option<String>, String>;
+
 /// The hub: the state and the ends of its channels.
 pub(crate) struct Hub {
     state: HubState,
@@ -140,6 +152,11 @@ pub(crate) struct Hub {
     records: Records,
     /// The tenants file, changed here when an admin asks.
     tenants: Arc<Registry>,
+    /// The dashboard's requests for a task's record waiting for the
+    /// records, by request number: at most the dashboard's own bound on
+    /// such requests (`dashboard::MAX_TASK_REQUESTS`).
+    dashboard_tasks: HashMap<u64, oneshot::Sender<DashboardTaskReply>>,
+    next_dashboard_task: u64,
     shutdown: watch::Sender<bool>,
 }
 
@@ -157,6 +174,8 @@ impl Hub {
             clients: HashMap::new(),
             admins: HashSet::new(),
             engines: HashMap::new(),
+            dashboard_tasks: HashMap::new(),
+            next_dashboard_task: 0,
             records,
             shutdown,
         }
@@ -278,7 +297,18 @@ impl Hub {
                 admin,
                 reply,
             } => {
-                let _ = reply.send(state.dashboard_view(&tenant, admin));
+                let _ = reply.send(state.dashboard_view(now, &tenant, admin));
+            }
+            Event::DashboardTask {
+                tenant,
+                admin,
+                task,
+                reply,
+            } => {
+                let request = self.next_dashboard_task;
+                self.next_dashboard_task += 1;
+                self.dashboard_tasks.insert(request, reply);
+                state.handle_dashboard_task(request, &tenant, admin, task);
             }
             Event::EnginesLeft { engines } => {
                 for engine in &engines {
@@ -338,6 +368,11 @@ impl Hub {
                     let applied = self.tenants.apply(&request);
                     let now = self.now();
                     self.state.handle_tenants_applied(now, session, id, applied);
+                }
+                Output::DashboardTask { request, task } => {
+                    if let Some(reply) = self.dashboard_tasks.remove(&request) {
+                        let _ = reply.send(task);
+                    }
                 }
                 Output::Record(record) => self.records.send(record),
                 Output::Read { ticket, read } => self.records.read(ticket, read),

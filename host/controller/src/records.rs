@@ -27,7 +27,7 @@ use std::time::Instant;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, watch};
 use wasp_proto::db::{Query, Status, TaskRecord};
-use wasp_proto::msg::{Items, RecordsStats, RetryPolicy, TaskLimits, TaskResult, Values};
+use wasp_proto::msg::{Arg, Items, RecordsStats, RetryPolicy, TaskLimits, TaskResult, Values};
 use wasp_proto::{EngineId, ModuleHash, TaskId, Tenant, codec, value_to_json};
 
 use crate::arg_files::{ArgFiles, IN_FILE_AT_LEAST};
@@ -150,7 +150,23 @@ pub(crate) enum Read {
     /// Every tenant's usage as the records hold it (an admin's `wasp
     /// tenant list`).
     Usage,
+    /// One task's whole record with its arguments, for the dashboard: of
+    /// `tenant`, or of any tenant when `None` (an admin's view).
+    Task { tenant: Option<Tenant>, id: TaskId },
 }
+
+/// A task as the dashboard shows it when clicked: its whole record, and
+/// its arguments as JSON text.
+#[derive(Debug)]
+pub(crate) struct ShownTask {
+    pub(crate) record: TaskRecord,
+    /// `None` when the records no longer hold them.
+    pub(crate) args: Option<String>,
+}
+
+/// Argument bytes the dashboard decodes to show; larger ones are named by
+/// their size (a page is no place for a 100 MB array).
+const SHOWN_ARGS_AT_MOST: usize = 256 * 1024;
 
 /// One tenant's usage in the records kept (tasks culled past
 /// `--max-records` no longer count).
@@ -192,6 +208,8 @@ pub(crate) enum ReadReply {
     Purged(u64),
     /// Every tenant's usage, by name.
     Usage(std::collections::HashMap<Tenant, RecordedUsage>),
+    /// The task, if the viewer may see it.
+    Task(Option<Box<ShownTask>>),
     /// SQLite failed.
     Failed(String),
 }
@@ -830,7 +848,60 @@ impl Writer {
                 Ok(ReadReply::Purged(deleted as u64))
             }
             Read::Usage => usage(&self.conn).map(ReadReply::Usage),
+            Read::Task { tenant, id } => self.shown_task(tenant.as_ref(), id).map(ReadReply::Task),
         }
+    }
+
+    /// Task `id`'s record and arguments, if it is `tenant`'s (any
+    /// tenant's when `None`).
+    fn shown_task(
+        &self,
+        tenant: Option<&Tenant>,
+        id: TaskId,
+    ) -> rusqlite::Result<Option<Box<ShownTask>>> {
+        let mut select = self.conn.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS}, tenant, {ARGS} FROM tasks WHERE id = ?1"
+        ))?;
+        let mut rows = select.query(params![id.0 as i64])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        let owner: String = row.get(14)?;
+        if tenant.is_some_and(|t| t.0 != owner) {
+            return Ok(None);
+        }
+        let record = record_of(row, |_| true)?;
+        let args = args_of(row, 15, id, &self.files)?
+            .map(|bytes| args_json(record.items.unwrap_or(1), bytes));
+        Ok(Some(Box::new(ShownTask { record, args })))
+    }
+}
+
+/// A task's recorded arguments as JSON text: the argument list of a task
+/// of one item, the list of them for a chunk; a reference to an engine's
+/// value shows as `{"ref": NAME}`.
+fn args_json(count: u32, bytes: Vec<u8>) -> String {
+    if bytes.len() > SHOWN_ARGS_AT_MOST {
+        return format!(
+            "({} bytes of arguments: more than the {SHOWN_ARGS_AT_MOST} bytes the dashboard shows)",
+            bytes.len()
+        );
+    }
+    let lists = match Items::from_parts(count, bytes).decode() {
+        Ok(lists) => lists,
+        Err(err) => return format!("(the arguments cannot be decoded: {err})"),
+    };
+    let json = |args: &Vec<Arg>| -> serde_json::Value {
+        args.iter()
+            .map(|arg| match arg {
+                Arg::Value(value) => value_to_json(value),
+                Arg::Ref(name) => serde_json::json!({ "ref": name }),
+            })
+            .collect()
+    };
+    match lists.as_slice() {
+        [one] => json(one).to_string(),
+        many => serde_json::Value::from_iter(many.iter().map(json)).to_string(),
     }
 }
 
@@ -877,11 +948,7 @@ fn query_records(
     tenant: &Tenant,
     query: &Query,
 ) -> rusqlite::Result<Vec<TaskRecord>> {
-    let mut sql = String::from(
-        "SELECT id, status, module, func, items, engine, submitted_us, started_us, completed_us,
-                error, result, stdout, stderr, outcome
-         FROM tasks WHERE tenant = ?1",
-    );
+    let mut sql = format!("SELECT {RECORD_COLUMNS} FROM tasks WHERE tenant = ?1");
     let mut args: Vec<rusqlite::types::Value> = vec![tenant.0.clone().into()];
     // `clause` with its `?` numbered for `value`.
     let mut bind = |sql: &mut String, clause: &str, value: rusqlite::types::Value| {
@@ -948,61 +1015,72 @@ fn query_records(
     let mut rows = select.query(rusqlite::params_from_iter(args))?;
     let mut records = Vec::new();
     while let Some(row) = rows.next()? {
-        let us = |i: usize| -> rusqlite::Result<Option<u64>> {
-            Ok(row
-                .get::<_, Option<i64>>(i)?
-                .and_then(|v| u64::try_from(v).ok()))
-        };
-        let mut record = TaskRecord {
-            id: TaskId(row.get::<_, i64>(0)? as u64),
-            ..TaskRecord::default()
-        };
-        if want("status") {
-            record.status = Some(status_of(&row.get::<_, String>(1)?));
-        }
-        if want("module") {
-            record.module = module_of(row.get_ref(2)?);
-        }
-        if want("func") {
-            record.func = Some(row.get(3)?);
-        }
-        if want("items") {
-            record.items = u32::try_from(row.get::<_, i64>(4)?).ok();
-        }
-        if want("engine") {
-            record.engine = row
-                .get::<_, Option<i64>>(5)?
-                .and_then(|e| u32::try_from(e).ok())
-                .map(EngineId);
-        }
-        if want("submitted") {
-            record.submitted_us = us(6)?;
-        }
-        if want("started") {
-            record.started_us = us(7)?;
-        }
-        if want("completed") {
-            record.completed_us = us(8)?;
-        }
-        if want("error") {
-            record.error = row.get(9)?;
-        }
-        if want("result") {
-            record.result = match row.get::<_, Option<Vec<u8>>>(13)? {
-                Some(outcome) => result_json(&outcome),
-                // Rows written before issue 11 hold only the JSON.
-                None => row.get(10)?,
-            };
-        }
-        if want("stdout") {
-            record.stdout = row.get(11)?;
-        }
-        if want("stderr") {
-            record.stderr = row.get(12)?;
-        }
+        let record = record_of(row, want)?;
         records.push(record);
     }
     Ok(records)
+}
+
+/// The columns of a task's record, in the order [`record_of`] reads them.
+const RECORD_COLUMNS: &str = "id, status, module, func, items, engine, submitted_us, started_us,
+     completed_us, error, result, stdout, stderr, outcome";
+
+/// The record of a row selected with [`RECORD_COLUMNS`] first, with the
+/// fields `want` names.
+fn record_of(row: &rusqlite::Row<'_>, want: impl Fn(&str) -> bool) -> rusqlite::Result<TaskRecord> {
+    let us = |i: usize| -> rusqlite::Result<Option<u64>> {
+        Ok(row
+            .get::<_, Option<i64>>(i)?
+            .and_then(|v| u64::try_from(v).ok()))
+    };
+    let mut record = TaskRecord {
+        id: TaskId(row.get::<_, i64>(0)? as u64),
+        ..TaskRecord::default()
+    };
+    if want("status") {
+        record.status = Some(status_of(&row.get::<_, String>(1)?));
+    }
+    if want("module") {
+        record.module = module_of(row.get_ref(2)?);
+    }
+    if want("func") {
+        record.func = Some(row.get(3)?);
+    }
+    if want("items") {
+        record.items = u32::try_from(row.get::<_, i64>(4)?).ok();
+    }
+    if want("engine") {
+        record.engine = row
+            .get::<_, Option<i64>>(5)?
+            .and_then(|e| u32::try_from(e).ok())
+            .map(EngineId);
+    }
+    if want("submitted") {
+        record.submitted_us = us(6)?;
+    }
+    if want("started") {
+        record.started_us = us(7)?;
+    }
+    if want("completed") {
+        record.completed_us = us(8)?;
+    }
+    if want("error") {
+        record.error = row.get(9)?;
+    }
+    if want("result") {
+        record.result = match row.get::<_, Option<Vec<u8>>>(13)? {
+            Some(outcome) => result_json(&outcome),
+            // Rows written before issue 11 hold only the JSON.
+            None => row.get(10)?,
+        };
+    }
+    if want("stdout") {
+        record.stdout = row.get(11)?;
+    }
+    if want("stderr") {
+        record.stderr = row.get(12)?;
+    }
+    Ok(record)
 }
 
 /// Empties the temporary table of the task rows about to be deleted.

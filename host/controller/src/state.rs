@@ -102,6 +102,12 @@ pub(crate) enum Output {
         id: u64,
         request: TenantRequest,
     },
+    /// Answer the dashboard's request for a task: its record as JSON,
+    /// `None` if the viewer has no such task, or why it could not be read.
+    DashboardTask {
+        request: u64,
+        task: Result<Option<String>, String>,
+    },
 }
 
 /// A configured tenant's settings.
@@ -1328,6 +1334,19 @@ impl HubState {
         ticket
     }
 
+    /// The dashboard asks for task `id`'s record, as a viewer of `tenant`
+    /// (`admin`: of every tenant); answered by [`Output::DashboardTask`]
+    /// with `request`.
+    pub(crate) fn handle_dashboard_task(
+        &mut self,
+        request: u64,
+        tenant: &Tenant,
+        admin: bool,
+        id: TaskId,
+    ) {
+        db::dashboard_task(self, request, tenant, admin, id);
+    }
+
     fn db_answer(&mut self, session: u32, id: u64, answer: DbAnswer) {
         self.answer(session, id, Answer::Db(answer));
     }
@@ -1438,7 +1457,8 @@ impl HubState {
     /// What the dashboard shows a viewer of `tenant` (`admin`: of every
     /// tenant), as JSON: the engines, the queue by tenant, the maps'
     /// progress, the recent runs and failures.
-    pub(crate) fn dashboard_view(&mut self, tenant: &Tenant, admin: bool) -> String {
+    pub(crate) fn dashboard_view(&mut self, now: Duration, tenant: &Tenant, admin: bool) -> String {
+        self.observe(now);
         let now_us = self.wall_us();
         let mut queue = Vec::new();
         let keys: Vec<(Tenant, TenantKey)> = self
@@ -1472,6 +1492,12 @@ impl HubState {
                 let holds = watched.is_some_and(|w| !w.held.is_empty());
                 view::EngineRow {
                     id: id.0,
+                    // Engines name themselves `HOST:PID`.
+                    host: entry
+                        .name
+                        .rsplit_once(':')
+                        .map_or(entry.name.as_str(), |(host, _)| host)
+                        .to_owned(),
                     name: entry.name.clone(),
                     state: if holds { "busy" } else { "idle" },
                     current: self.watch.current(id, tenant, admin),

@@ -16,6 +16,7 @@ use wasp_proto::{TaskId, Tenant};
 use wasp_sched::Cancelled;
 
 use super::tasks::{Ending, TaskEntry};
+use super::view::TaskView;
 use super::{HubState, Output};
 use crate::records::{Found, Read, ReadReply, Want};
 
@@ -46,6 +47,8 @@ pub(crate) enum Then {
     Purge { session: u32, id: u64 },
     /// Answer with the tenants, their recorded usage filled in.
     TenantList { session: u32, id: u64 },
+    /// Answer the dashboard's request `request` with the task read.
+    DashboardTask { request: u64 },
 }
 
 /// Requests waiting for their reads, by ticket.
@@ -273,23 +276,69 @@ pub(super) fn read_done(state: &mut HubState, ticket: u64, reply: ReadReply) {
                 state.answer(session, id, Answer::Tenants(list));
             }
         }
+        ReadReply::Task(task) => {
+            if let Then::DashboardTask { request } = then {
+                let shown = task.map(|task| {
+                    // The records say "queued" for every unfinished task;
+                    // the table knows which run.
+                    let live = state.tasks.get(task.record.id).map(|t| {
+                        if t.engine.is_some() {
+                            Status::Running
+                        } else {
+                            Status::Queued
+                        }
+                    });
+                    let view = TaskView::of(*task, live);
+                    serde_json::to_string(&view).unwrap_or_else(|err| format!("\"{err}\""))
+                });
+                state.outputs.push_back(Output::DashboardTask {
+                    request,
+                    task: Ok(shown),
+                });
+            }
+        }
         ReadReply::Failed(reason) => {
-            let (session, id) = then.client();
             let message = format!("the task records could not be read: {reason}");
-            state.answer(session, id, Answer::Error(message));
+            match then.client() {
+                Some((session, id)) => state.answer(session, id, Answer::Error(message)),
+                None => {
+                    if let Then::DashboardTask { request } = then {
+                        state.outputs.push_back(Output::DashboardTask {
+                            request,
+                            task: Err(message),
+                        });
+                    }
+                }
+            }
         }
     }
 }
 
+/// The dashboard asks for task `id`'s record (its request `request`): the
+/// viewer's own task, or any for an admin; answered with
+/// [`Output::DashboardTask`].
+pub(super) fn dashboard_task(
+    state: &mut HubState,
+    request: u64,
+    tenant: &Tenant,
+    admin: bool,
+    id: TaskId,
+) {
+    let tenant = (!admin).then(|| tenant.clone());
+    state.read(Read::Task { tenant, id }, Then::DashboardTask { request });
+}
+
 impl Then {
-    fn client(&self) -> (u32, u64) {
+    /// The client request this answers, if a client asked.
+    fn client(&self) -> Option<(u32, u64)> {
         match self {
             Then::Results { session, id, .. }
             | Then::Statuses { session, id, .. }
             | Then::Resubmit { session, id, .. }
             | Then::Query { session, id, .. }
             | Then::Purge { session, id }
-            | Then::TenantList { session, id } => (*session, *id),
+            | Then::TenantList { session, id } => Some((*session, *id)),
+            Then::DashboardTask { .. } => None,
         }
     }
 }
@@ -379,6 +428,12 @@ fn finish(state: &mut HubState, then: Then, found: Vec<Option<Found>>) {
                 id,
                 Answer::Error("the task records answered another question".into()),
             );
+        }
+        Then::DashboardTask { request } => {
+            state.outputs.push_back(Output::DashboardTask {
+                request,
+                task: Err("the task records answered another question".into()),
+            });
         }
     }
 }

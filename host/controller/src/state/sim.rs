@@ -266,15 +266,20 @@ impl Sim {
                         Read::Lookup { tenant, ids, want } => {
                             ReadReply::Lookup(self.db.lookup(&tenant, &ids, want))
                         }
-                        Read::Query { .. } | Read::Purge { .. } | Read::Usage => {
-                            ReadReply::Failed("not simulated".into())
-                        }
+                        Read::Query { .. }
+                        | Read::Purge { .. }
+                        | Read::Usage
+                        | Read::Task { .. } => ReadReply::Failed("not simulated".into()),
                     };
                     self.hub.handle_committed(self.db.committed_this_run());
                     self.hub.handle_read(self.now, ticket, reply);
                 }
-                // The simulation has one tenant, never administered.
-                Output::Shutdown | Output::CloseClient { .. } | Output::Tenants { .. } => {}
+                // The simulation has one tenant, never administered, and
+                // no dashboard.
+                Output::Shutdown
+                | Output::CloseClient { .. }
+                | Output::Tenants { .. }
+                | Output::DashboardTask { .. } => {}
             }
         }
     }

@@ -11,7 +11,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
+use wasp_proto::db::Status;
 use wasp_proto::{EngineId, TaskId, Tenant};
+
+use crate::records::ShownTask;
 
 /// A task id as the client shows it (`s3-17`).
 fn as_text<S: Serializer>(id: &TaskId, serializer: S) -> Result<S::Ok, S::Error> {
@@ -214,6 +217,8 @@ impl Watch {
 pub(crate) struct EngineRow {
     pub(crate) id: u32,
     pub(crate) name: String,
+    /// The host it runs on.
+    pub(crate) host: String,
     /// `busy` (holding a task) or `idle`.
     pub(crate) state: &'static str,
     /// The task it runs, if the viewer may see it (its own, or any for an
@@ -336,6 +341,67 @@ impl Watch {
             func: held.func.clone(),
             since_us: held.since_us,
         })
+    }
+}
+
+/// Most characters of a clicked task's text field (arguments, result,
+/// output, error) the page is sent.
+const SHOWN_CHARS: usize = 64 * 1024;
+
+/// `text` cut to [`SHOWN_CHARS`], saying how much was left out.
+fn shown(text: Option<String>) -> Option<String> {
+    let mut text = text?;
+    if let Some((cut, _)) = text.char_indices().nth(SHOWN_CHARS) {
+        let left = text.len() - cut;
+        text.truncate(cut);
+        text.push_str(&format!("\n… ({left} more bytes not shown)"));
+    }
+    Some(text)
+}
+
+/// A clicked task's record as the page shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct TaskView {
+    #[serde(serialize_with = "as_text")]
+    pub(crate) id: TaskId,
+    pub(crate) status: Option<&'static str>,
+    pub(crate) func: Option<String>,
+    pub(crate) module: Option<String>,
+    pub(crate) items: Option<u32>,
+    pub(crate) engine: Option<u32>,
+    pub(crate) submitted_us: Option<u64>,
+    pub(crate) started_us: Option<u64>,
+    pub(crate) completed_us: Option<u64>,
+    pub(crate) error: Option<String>,
+    /// JSON text, or why it is not shown.
+    pub(crate) args: Option<String>,
+    /// JSON text: one value per item.
+    pub(crate) result: Option<String>,
+    pub(crate) stdout: Option<String>,
+    pub(crate) stderr: Option<String>,
+}
+
+impl TaskView {
+    /// The page's view of a task the records hold; `status` is its live
+    /// status, which the records do not know for an unfinished task.
+    pub(crate) fn of(task: ShownTask, status: Option<Status>) -> Self {
+        let ShownTask { record, args } = task;
+        Self {
+            id: record.id,
+            status: status.or(record.status).map(Status::name),
+            func: record.func,
+            module: record.module.map(|m| m.to_string()),
+            items: record.items,
+            engine: record.engine.map(|e| e.0),
+            submitted_us: record.submitted_us,
+            started_us: record.started_us,
+            completed_us: record.completed_us,
+            error: shown(record.error),
+            args: shown(args),
+            result: shown(record.result),
+            stdout: shown(record.stdout),
+            stderr: shown(record.stderr),
+        }
     }
 }
 
