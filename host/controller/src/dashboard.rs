@@ -59,10 +59,10 @@ const INDEX_HTML: &str = include_str!("dashboard/assets/index.html");
 const APP_JS: &str = include_str!("dashboard/assets/app.js");
 const APP_CSS: &str = include_str!("dashboard/assets/app.css");
 
-/// Scripts and styles from the controller only; the page's own inline
-/// `style` attributes (bar widths) are allowed, nothing else inline.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
-     img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// Scripts and styles from the controller only, nothing inline (the page
+/// sets its bars' sizes from its script), and never in a frame.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
+     frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// What the dashboard's handlers share.
 struct Dashboard {

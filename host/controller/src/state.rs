@@ -1162,7 +1162,10 @@ impl HubState {
         let meta = &result.meta;
         let run_time = Duration::from_micros(meta.completed_us.saturating_sub(meta.started_us));
         self.observed.run_time.observe(run_time.as_secs_f64());
-        if let Some(held) = self.watch.released(engine, id) {
+        // A task aborted before it started comes back without a run.
+        if let Some(held) = self.watch.released(engine, id)
+            && meta.started_us != 0
+        {
             self.watch.ran(view::Run {
                 task: id,
                 tenant: held.tenant,
@@ -1490,6 +1493,7 @@ impl HubState {
             .map(|(id, entry)| {
                 let watched = self.watch.engines.get(&id);
                 let holds = watched.is_some_and(|w| !w.held.is_empty());
+                let totals = watched.map_or_else(Default::default, |w| w.totals(tenant, admin));
                 view::EngineRow {
                     id: id.0,
                     // Engines name themselves `HOST:PID`.
@@ -1501,9 +1505,9 @@ impl HubState {
                     name: entry.name.clone(),
                     state: if holds { "busy" } else { "idle" },
                     current: self.watch.current(id, tenant, admin),
-                    done: watched.map_or(0, |w| w.done),
-                    failed: watched.map_or(0, |w| w.failed),
-                    busy_s: watched.map_or(0.0, |w| w.busy_us as f64 / 1e6),
+                    done: totals.done,
+                    failed: totals.failed,
+                    busy_s: totals.busy_us as f64 / 1e6,
                     last_heartbeat_us: self
                         .wall_base_us
                         .saturating_add(entry.last_seen().as_micros() as u64),

@@ -7,7 +7,7 @@
 //! are those unfinished plus the last few finished, and an engine's tasks
 //! in hand are at most what the scheduler lets it hold.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
@@ -84,15 +84,49 @@ pub(crate) struct Held {
     pub(crate) since_us: u64,
 }
 
-/// An engine's totals and the tasks it holds.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct EngineWatch {
+/// What an engine ran: how many tasks ended well and not, and for how
+/// long.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
     pub(crate) done: u64,
     pub(crate) failed: u64,
     /// Run time of its finished tasks, by its own clock.
     pub(crate) busy_us: u64,
+}
+
+impl Totals {
+    fn add(&mut self, run: &Run) {
+        if run.ok {
+            self.done += 1;
+        } else {
+            self.failed += 1;
+        }
+        self.busy_us += run.completed_us.saturating_sub(run.started_us);
+    }
+}
+
+/// An engine's totals and the tasks it holds.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct EngineWatch {
+    /// For every tenant (an admin's view).
+    pub(crate) all: Totals,
+    /// For each tenant alone (a tenant's view shows its own load only, as
+    /// `wasp cluster status` does). Bounded by the tenants.
+    pub(crate) by_tenant: HashMap<Arc<Tenant>, Totals>,
     /// In dispatch order: the first is the one it runs.
     pub(crate) held: VecDeque<Held>,
+}
+
+impl EngineWatch {
+    /// What a viewer of `tenant` (`admin`: of every tenant) may see of
+    /// this engine's totals.
+    pub(crate) fn totals(&self, tenant: &Tenant, admin: bool) -> Totals {
+        if admin {
+            self.all
+        } else {
+            self.by_tenant.get(tenant).copied().unwrap_or_default()
+        }
+    }
 }
 
 /// What the dashboard is fed.
@@ -156,12 +190,12 @@ impl Watch {
     /// `run` ended on its engine: its totals and the task stream.
     pub(crate) fn ran(&mut self, run: Run) {
         if let Some(watch) = self.engines.get_mut(&EngineId(run.engine)) {
-            if run.ok {
-                watch.done += 1;
-            } else {
-                watch.failed += 1;
-            }
-            watch.busy_us += run.completed_us.saturating_sub(run.started_us);
+            watch.all.add(&run);
+            watch
+                .by_tenant
+                .entry(Arc::clone(&run.tenant))
+                .or_default()
+                .add(&run);
         }
         if self.runs.len() == MAX_RUNS {
             self.runs.pop_front();
@@ -478,8 +512,16 @@ mod tests {
         // An admin sees both.
         let (runs, _, maps) = watch.work_of(&bob, true, 2_000_000);
         assert_eq!((runs.len(), maps.len()), (3, 2));
+        // The engine's totals: alice's are all of them; bob ran nothing.
         let engine = &watch.engines[&EngineId(0)];
-        assert_eq!((engine.done, engine.failed, engine.busy_us), (2, 1, 60));
+        let totals = Totals {
+            done: 2,
+            failed: 1,
+            busy_us: 60,
+        };
+        assert_eq!(engine.totals(&bob, true), totals);
+        assert_eq!(engine.totals(&alice, false), totals);
+        assert_eq!(engine.totals(&bob, false), Totals::default());
     }
 
     #[test]
