@@ -376,10 +376,10 @@ pub struct ListenArgs {
     /// --ip, or with --ip 0.0.0.0 this host's address].
     #[arg(long, value_name = "ADDR")]
     pub location: Option<crate::settings::LocationArg>,
-    /// Serve the dashboard's HTTP endpoints here (for now `/metrics`, the
-    /// Prometheus text format, for an admin token); off unless given, and
-    /// on loopback when given without an address [default when on:
-    /// 127.0.0.1:8790].
+    /// Serve the dashboard here: the live page (sign in with a tenant's
+    /// token) and `/metrics` in the Prometheus text format (for an admin
+    /// token); off unless given, and on loopback when given without an
+    /// address [default when on: 127.0.0.1:8790].
     #[arg(long, value_name = "ADDR", num_args = 0..=1,
           default_missing_value = crate::settings::DEFAULT_DASHBOARD)]
     pub dashboard: Option<std::net::SocketAddr>,

@@ -255,8 +255,13 @@ async fn launch(
     loop {
         let ids = client.ids().await?;
         if ids.len() >= launch.engines as usize {
+            let dashboard = match args.listen.dashboard {
+                Some(addr) if addr.port() != 0 => format!("; dashboard on http://{addr}/"),
+                Some(_) => "; the dashboard's address is in the controller's log".to_owned(),
+                None => String::new(),
+            };
             return Ok(format!(
-                "wasp cluster started: controller and {} engines (ids {:?}) {}; logs in {}",
+                "wasp cluster started: controller and {} engines (ids {:?}) {}; logs in {}{dashboard}",
                 ids.len(),
                 ids.iter().map(|i| i.0).collect::<Vec<_>>(),
                 launch.summary,

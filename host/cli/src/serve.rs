@@ -58,8 +58,8 @@ pub fn controller(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
         );
         if let Some(dashboard) = controller.dashboard {
             eprintln!(
-                "wasp dashboard on http://{dashboard}/ (Prometheus metrics at \
-                 http://{dashboard}/metrics, for an admin token)"
+                "wasp dashboard on http://{dashboard}/ (sign in with a tenant's token; \
+                 Prometheus metrics at http://{dashboard}/metrics, for an admin token)"
             );
         }
         // The log's warning is not shown by default (RUST_LOG=error); this

@@ -17,7 +17,7 @@ window.wasp = { view: null, updates: 0, renderMs: 0, renderMsMax: 0, viewBytes: 
 /** Rows of the engines table at most; the rest are counted. */
 const MAX_ENGINES = 1000;
 /** Narrowest window of the task stream, in microseconds. */
-const MIN_WINDOW_US = 10e6;
+const MIN_WINDOW_US = 2e6;
 /** Tallest the task stream's rows grow together, in pixels (each row is 1px at least). */
 const MAX_LANES_PX = 600;
 
