@@ -20,6 +20,8 @@
 //!   temporary profile, stopped on drop.
 //! - [`workloads`]: the scenarios on wasp (round trip, map, sleep, CPU
 //!   speedup, module push, cold start, memory with a million tasks queued).
+//! - [`processes`]: a controller and engine processes started one by one
+//!   (`engines`, `dashboard`).
 //! - [`schedsim`]: scheduler decisions per second in a simulation.
 //! - [`peers`]: ipyparallel, Dask and Ray through their scripts in
 //!   `bench/peers/`.
@@ -30,6 +32,7 @@ pub mod cluster;
 pub mod compare;
 pub mod options;
 pub mod peers;
+pub mod processes;
 pub mod report;
 pub mod schedsim;
 pub mod timing;

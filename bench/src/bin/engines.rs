@@ -14,125 +14,16 @@
 //! the resident set (`VmRSS`) after every engine has run a task; CPU is
 //! utime + stime from `/proc`. Writes `bench/results/engines.json`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use wasp_bench::cluster::wasp_binary;
+use wasp_bench::processes::{Processes, registered};
 use wasp_bench::workloads::{self, process_memory};
 use wasp_client::{Client, Module};
 use wasp_proto::Value;
 use wasp_task_artifacts as tasks;
-
-/// How long processes may take to start or engines to join before the run
-/// fails.
-const DEADLINE: Duration = Duration::from_secs(120);
-
-/// A controller in a profile folder of its own, and the engine processes
-/// started against it; all killed when dropped.
-struct Processes {
-    wasp: PathBuf,
-    dir: tempfile::TempDir,
-    controller: Child,
-    engines: Vec<Child>,
-}
-
-impl Processes {
-    fn start() -> anyhow::Result<Self> {
-        let wasp = wasp_binary()?;
-        let dir = tempfile::tempdir()?;
-        let controller = spawn(&wasp, dir.path(), &["controller"], "controller.log")?;
-        let this = Self {
-            wasp,
-            dir,
-            controller,
-            engines: Vec::new(),
-        };
-        let file = this.client_file();
-        let deadline = Instant::now() + DEADLINE;
-        while !file.exists() {
-            if Instant::now() > deadline {
-                bail!(
-                    "the controller did not start: {}",
-                    this.log("controller.log")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(this)
-    }
-
-    fn client_file(&self) -> PathBuf {
-        self.dir
-            .path()
-            .join("profile_default/security/wasp-client.json")
-    }
-
-    fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
-    }
-
-    /// Starts an engine process of `slots` engines; its pid.
-    fn engine(&mut self, slots: u32) -> anyhow::Result<u32> {
-        let n = self.engines.len();
-        let slots = slots.to_string();
-        let child = spawn(
-            &self.wasp,
-            self.dir.path(),
-            &["engine", "--slots", &slots],
-            &format!("engine-{n}.log"),
-        )?;
-        let pid = child.id();
-        self.engines.push(child);
-        Ok(pid)
-    }
-
-    fn controller_pid(&self) -> u32 {
-        self.controller.id()
-    }
-}
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for child in self.engines.iter_mut().chain([&mut self.controller]) {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn spawn(wasp: &Path, dir: &Path, args: &[&str], log: &str) -> anyhow::Result<Child> {
-    let log = std::fs::File::create(dir.join(log))?;
-    Command::new(wasp)
-        .args(args)
-        .env("WASP_DIR", dir)
-        .env("WASP_CACHE_DIR", dir.join("cache"))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting wasp {}", args.join(" ")))
-}
-
-/// Waits until `n` engines are registered.
-async fn registered(rc: &Client, n: usize) -> anyhow::Result<()> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let ids = rc.ids().await?;
-        if ids.len() >= n {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "{} of {n} engines registered within {DEADLINE:?}",
-                ids.len()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
 
 /// Runs `pow10` once on every engine (each then holds the module and a
 /// spare instance, as a working engine does).

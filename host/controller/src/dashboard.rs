@@ -19,10 +19,11 @@
 
 mod sessions;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -74,6 +75,7 @@ struct Dashboard {
     cookie: String,
     streams: Arc<Semaphore>,
     task_requests: Arc<Semaphore>,
+    recent_views: RecentViews,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -95,6 +97,7 @@ pub(crate) async fn serve(
         cookie: format!("wasp_session_{port}"),
         streams: Arc::new(Semaphore::new(MAX_STREAMS)),
         task_requests: Arc::new(Semaphore::new(MAX_TASK_REQUESTS)),
+        recent_views: RecentViews::default(),
         shutdown: shutdown.clone(),
     });
     let app = Router::new()
@@ -233,16 +236,51 @@ impl Dashboard {
     }
 
     /// The view a viewer of `tenant` sees now, as JSON; `None` when the
-    /// controller is stopping.
-    async fn view_json(&self, tenant: Tenant, admin: bool) -> Option<String> {
+    /// controller is stopping. Pages of one viewer share a view made less
+    /// than [`VIEW_SHARED_FOR`] ago: ten admins' pages cost the hub what
+    /// one does.
+    async fn view_json(&self, tenant: Tenant, admin: bool) -> Option<Arc<str>> {
+        let key = (tenant, admin);
+        if let Some(json) = self.recent_views.fresh(&key) {
+            return Some(json);
+        }
         let (reply, json) = oneshot::channel();
         let event = Event::DashboardView {
-            tenant,
+            tenant: key.0.clone(),
             admin,
             reply,
         };
         self.shared.to_hub(event, 0).await;
-        json.await.ok()
+        let json: Arc<str> = json.await.ok()?.into();
+        self.recent_views.keep(key, json.clone());
+        Some(json)
+    }
+}
+
+/// How long a view made for one page serves others of the same viewer.
+const VIEW_SHARED_FOR: Duration = Duration::from_millis(250);
+
+/// The views made in the last [`VIEW_SHARED_FOR`], by viewer (tenant, and
+/// whether as an admin): at most one per tenant with a page open.
+#[derive(Default)]
+struct RecentViews(std::sync::Mutex<HashMap<(Tenant, bool), (Instant, Arc<str>)>>);
+
+impl RecentViews {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Tenant, bool), (Instant, Arc<str>)>> {
+        // A panic while holding the lock leaves a map that is still whole.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fresh(&self, key: &(Tenant, bool)) -> Option<Arc<str>> {
+        let views = self.lock();
+        let (made, json) = views.get(key)?;
+        (made.elapsed() < VIEW_SHARED_FOR).then(|| json.clone())
+    }
+
+    fn keep(&self, key: (Tenant, bool), json: Arc<str>) {
+        let mut views = self.lock();
+        views.retain(|_, (made, _)| made.elapsed() < VIEW_SHARED_FOR);
+        views.insert(key, (Instant::now(), json));
     }
 }
 
@@ -265,8 +303,8 @@ fn stopping() -> Response {
     )
 }
 
-fn json(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+fn json(body: impl Into<axum::body::Body>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body.into()).into_response()
 }
 
 /// The body `POST /api/login` takes.
@@ -332,7 +370,7 @@ async fn view(State(dash): State<Arc<Dashboard>>, headers: HeaderMap) -> Respons
         Err(refusal) => return refusal,
     };
     match dash.view_json(tenant, admin).await {
-        Some(body) => json(body),
+        Some(body) => json(body.to_string()),
         None => stopping(),
     }
 }
@@ -411,7 +449,7 @@ impl Live {
             }
         }
         let json = self.dash.view_json(self.tenant.clone(), self.admin).await?;
-        Some(Sse::default().event("view").data(json))
+        Some(Sse::default().event("view").data(&*json))
     }
 }
 
@@ -478,5 +516,26 @@ async fn metrics(State(dash): State<Arc<Dashboard>>, headers: HeaderMap) -> Resp
     match text.await {
         Ok(text) => ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], text).into_response(),
         Err(_) => stopping(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_view_is_shared_by_one_viewers_pages_for_a_moment_only() {
+        let views = RecentViews::default();
+        let admin = (Tenant("default".into()), true);
+        let alice = (Tenant("alice".into()), false);
+        views.keep(admin.clone(), Arc::from("{\"admin\":true}"));
+        assert_eq!(views.fresh(&admin).as_deref(), Some("{\"admin\":true}"));
+        assert_eq!(views.fresh(&alice), None, "never another viewer's");
+        let as_tenant = (Tenant("default".into()), false);
+        assert_eq!(views.fresh(&as_tenant), None, "nor the admin's as a tenant");
+        std::thread::sleep(VIEW_SHARED_FOR);
+        assert_eq!(views.fresh(&admin), None, "stale");
+        views.keep(alice.clone(), Arc::from("{}"));
+        assert_eq!(views.lock().len(), 1, "the stale view is dropped");
     }
 }
