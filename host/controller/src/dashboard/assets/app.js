@@ -95,32 +95,61 @@ async function reason(response) {
 
 // ---- Rendering ------------------------------------------------------------
 
+/** An engine row's cells: each its class and its inner HTML. */
+function engineCells(e, now) {
+  const cur = e.current;
+  const current = cur
+    ? `${taskLink(cur.task)} <span class="func">${esc(cur.func)}</span>` +
+      ` <span class="muted">${esc(duration(Math.max(0, now - cur.since_us)))}</span>`
+    : "";
+  const beat = e.last_heartbeat_us
+    ? `${Math.max(0, Math.round((now - e.last_heartbeat_us) / 1e6))}s ago`
+    : "—";
+  return [
+    ["num", esc(e.id)],
+    ["", esc(e.host)],
+    ["", `<span class="state state-${esc(e.state)}">${esc(e.state)}</span>`],
+    ["", current],
+    ["num", esc(e.done)],
+    [e.failed ? "num bad" : "num", esc(e.failed)],
+    ["num", esc(fixed(e.busy_s, 2))],
+    ["num", esc(beat)],
+  ];
+}
+
+/**
+ * The engines table as last drawn: its engines' ids, and each row's cells
+ * as `engineCells` gave them. While the engines stay the same, an update
+ * rewrites only the cells that changed: a thousand rows rebuilt twice a
+ * second would cost the page most of its time in layout.
+ */
+let drawnEngines = { ids: "", cells: [] };
+
 function renderEngines(view) {
   const engines = view.engines || [];
   const now = view.now_us;
-  let html = "";
   let busy = 0;
   for (const e of engines) if (e.state === "busy") busy++;
-  for (const e of engines.slice(0, MAX_ENGINES)) {
-    const cur = e.current;
-    const current = cur
-      ? `${taskLink(cur.task)} <span class="func">${esc(cur.func)}</span>` +
-        ` <span class="muted">${esc(duration(Math.max(0, now - cur.since_us)))}</span>`
-      : "";
-    const beat = e.last_heartbeat_us
-      ? `${Math.max(0, Math.round((now - e.last_heartbeat_us) / 1e6))}s ago`
-      : "—";
-    html += `<tr class="engine" data-engine="${esc(e.id)}">` +
-      `<td class="num">${esc(e.id)}</td>` +
-      `<td title="${esc(e.name)}">${esc(e.host)}</td>` +
-      `<td><span class="state state-${esc(e.state)}">${esc(e.state)}</span></td>` +
-      `<td>${current}</td>` +
-      `<td class="num">${esc(e.done)}</td>` +
-      `<td class="num${e.failed ? " bad" : ""}">${esc(e.failed)}</td>` +
-      `<td class="num">${esc(fixed(e.busy_s, 2))}</td>` +
-      `<td class="num">${esc(beat)}</td></tr>`;
+  const shown = engines.slice(0, MAX_ENGINES);
+  const cells = shown.map((e) => engineCells(e, now));
+  const ids = shown.map((e) => `${e.id}:${e.name}`).join(",");
+  const body = $("engines").tBodies[0];
+  if (ids !== drawnEngines.ids || body.rows.length !== shown.length) {
+    body.innerHTML = shown.map((e, i) =>
+      `<tr class="engine" data-engine="${esc(e.id)}" title="${esc(e.name)}">` +
+      cells[i].map(([cls, html]) => `<td${cls ? ` class="${cls}"` : ""}>${html}</td>`).join("") +
+      "</tr>").join("");
+  } else {
+    for (let i = 0; i < cells.length; i++) {
+      const row = body.rows[i].cells;
+      const before = drawnEngines.cells[i];
+      cells[i].forEach(([cls, html], j) => {
+        if (before[j][1] !== html) row[j].innerHTML = html;
+        if (before[j][0] !== cls) row[j].className = cls;
+      });
+    }
   }
-  $("engines").tBodies[0].innerHTML = html;
+  drawnEngines = { ids, cells };
   $("engines-count").textContent = `${engines.length} (${busy} busy)`;
   const more = $("engines-more");
   const hidden = engines.length - MAX_ENGINES;
@@ -213,10 +242,26 @@ function pack(runs, within) {
   return { lanes, placed, rows };
 }
 
-function renderStream(view) {
+/**
+ * What the task stream last drew: its width and runs. Runs are only ever
+ * appended (the oldest dropping off), so the first, the last and the count
+ * say whether they changed; an idle cluster's updates then draw nothing.
+ */
+let drawnStream = "";
+
+/** The task stream's width now (a layout: measure before writing the page). */
+function streamWidth() {
+  return Math.max(300, Math.round($("stream").getBoundingClientRect().width) || 1000);
+}
+
+function renderStream(view, width = streamWidth()) {
   const runs = view.runs || [];
   const svg = $("stream");
-  const width = Math.max(300, Math.round(svg.getBoundingClientRect().width) || 1000);
+  const drawn = runs.length
+    ? `${width}|${runs.length}|${runs[0].task}|${runs[runs.length - 1].task}`
+    : `${width}|empty`;
+  if (drawn === drawnStream) return;
+  drawnStream = drawn;
   const gutter = 44;
   if (!runs.length) {
     svg.setAttribute("height", "40");
@@ -314,11 +359,15 @@ function showViewer(tenant, admin) {
 /** Renders one whole view. */
 function render(view) {
   const began = performance.now();
+  // Measured first, while the page's layout is still that of the last
+  // frame: measured after the tables are written, it would force their
+  // layout here, in the middle of the script.
+  const width = streamWidth();
   showViewer(view.tenant, view.admin);
   const busy = renderEngines(view);
   renderQueue(view);
   renderMaps(view);
-  renderStream(view);
+  renderStream(view, width);
   renderFailures(view);
   let queued = 0;
   let running = 0;
@@ -359,6 +408,8 @@ function clearDashboard() {
   $("dashboard").hidden = true;
   closeRecord();
   for (const id of ["engines", "queue", "failures"]) $(id).tBodies[0].innerHTML = "";
+  drawnEngines = { ids: "", cells: [] };
+  drawnStream = "";
   for (const id of ["maps", "stream", "legend", "summary", "viewer"]) $(id).innerHTML = "";
 }
 
@@ -567,6 +618,7 @@ document.addEventListener("click", (event) => {
 });
 /** The stream is drawn to its width: again when that changes. */
 function redrawStream() {
+  drawnStream = "";
   if (window.wasp.view && !$("dashboard").hidden) renderStream(window.wasp.view);
 }
 window.addEventListener("resize", redrawStream);
