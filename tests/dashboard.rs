@@ -6,7 +6,8 @@
 //! none of another tenant's work, opens a task's record, and is signed
 //! out when its tenant is removed; an admin then sees every tenant's work
 //! and failures. A second test keeps the page live through a 100,000-task
-//! map on 1,000 engines and prints what the page cost.
+//! map on 1,000 engines and prints what the page cost; a third holds the
+//! dashboard's connections at their bound.
 //!
 //! Nothing here measures time: the tests assert what the page shows and
 //! the order it shows it in. Screenshots go to `target/screenshots/`.
@@ -430,4 +431,67 @@ async fn the_page_keeps_up_with_a_thousand_engines_and_a_100k_task_map() {
     );
     page.screenshot("dashboard-1000-engines").await;
     page.close().await;
+}
+
+/// `GET path` with a bearer token over a connection of its own; the
+/// status line.
+async fn http_get(addr: &str, path: &str, token: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    let text = String::from_utf8_lossy(&response);
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+/// Connections that send nothing hold at most the dashboard's bound of
+/// 256: the next request waits for one of them to close (and is then
+/// answered), while the controller goes on serving clients.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_connections_are_bounded_and_never_stop_the_controller() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let cluster = Cluster::start_with(1, &["--dashboard", &addr]);
+    let token = token_of(&cluster.client_file());
+    assert_eq!(
+        http_get(&addr, "/api/view", &token).await,
+        "HTTP/1.1 200 OK"
+    );
+    let mut idle = Vec::new();
+    for _ in 0..256 {
+        idle.push(
+            tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    let waiting = tokio::spawn({
+        let (addr, token) = (addr.clone(), token.clone());
+        async move { http_get(&addr, "/api/view", &token).await }
+    });
+    // The controller serves its clients all the while.
+    let rc = cluster.client().await;
+    let pow10 = Module::from_file(tasks::POW10).expect("pow10 task");
+    let results = rc
+        .load_balanced_view()
+        .map(&pow10, "pow10", vec![(0..10i64).map(Value::S64).collect()])
+        .await
+        .expect("a map beside the idle connections");
+    assert_eq!(results.len(), 10);
+    assert!(
+        !waiting.is_finished(),
+        "a 257th connection was served beyond the bound"
+    );
+    // One closes: the waiting request is accepted and answered.
+    drop(idle.pop());
+    let status = tokio::time::timeout(PATIENCE, waiting)
+        .await
+        .expect("answered once a connection closed")
+        .expect("the request ran");
+    assert_eq!(status, "HTTP/1.1 200 OK");
 }

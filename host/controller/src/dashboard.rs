@@ -52,6 +52,9 @@ pub(crate) const MAX_STREAMS: usize = 64;
 /// Most requests for a task's record waiting for the records at once.
 pub(crate) const MAX_TASK_REQUESTS: usize = 16;
 
+/// Most HTTP connections open at once (a page holds two or three).
+pub(crate) const MAX_CONNECTIONS: usize = 256;
+
 /// Most bytes of a sign-in request's body.
 const LOGIN_BODY_BYTES: usize = 4096;
 
@@ -126,11 +129,92 @@ pub(crate) async fn serve(
     let stop = async move {
         let _ = shutdown.changed().await;
     };
+    let listener = Bounded {
+        inner: listener,
+        connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+    };
     if let Err(err) = axum::serve(listener, app)
         .with_graceful_shutdown(stop)
         .await
     {
         tracing::warn!(cause = %err, "the dashboard's server stopped");
+    }
+}
+
+/// The dashboard's listener, with at most [`MAX_CONNECTIONS`] connections
+/// open: past that it accepts no more until one closes (they wait in the
+/// kernel's backlog), so open connections cannot grow without bound. The
+/// controller's own work never waits on them.
+struct Bounded {
+    inner: tokio::net::TcpListener,
+    connections: Arc<Semaphore>,
+}
+
+/// A connection of [`Bounded`], counted until it is dropped.
+struct Counted {
+    stream: tokio::net::TcpStream,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl axum::serve::Listener for Bounded {
+    type Io = Counted;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Counted, SocketAddr) {
+        let permit = loop {
+            // The semaphore is never closed; should it be, wait a moment
+            // rather than spin.
+            match self.connections.clone().acquire_owned().await {
+                Ok(permit) => break permit,
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
+        (
+            Counted {
+                stream,
+                _permit: permit,
+            },
+            addr,
+        )
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 
