@@ -347,21 +347,27 @@ const VIEW_SHARED_FOR: Duration = Duration::from_millis(250);
 /// The views made in the last [`VIEW_SHARED_FOR`], by viewer (tenant, and
 /// whether as an admin): at most one per tenant with a page open.
 #[derive(Default)]
-struct RecentViews(std::sync::Mutex<HashMap<(Tenant, bool), (Instant, Arc<str>)>>);
+struct RecentViews(std::sync::Mutex<HashMap<Viewer, MadeView>>);
+
+/// A viewer: a tenant, and whether it views as an admin.
+type Viewer = (Tenant, bool);
+
+/// A view as JSON, and when it was made.
+type MadeView = (Instant, Arc<str>);
 
 impl RecentViews {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Tenant, bool), (Instant, Arc<str>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Viewer, MadeView>> {
         // A panic while holding the lock leaves a map that is still whole.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn fresh(&self, key: &(Tenant, bool)) -> Option<Arc<str>> {
+    fn fresh(&self, key: &Viewer) -> Option<Arc<str>> {
         let views = self.lock();
         let (made, json) = views.get(key)?;
         (made.elapsed() < VIEW_SHARED_FOR).then(|| json.clone())
     }
 
-    fn keep(&self, key: (Tenant, bool), json: Arc<str>) {
+    fn keep(&self, key: Viewer, json: Arc<str>) {
         let mut views = self.lock();
         views.retain(|_, (made, _)| made.elapsed() < VIEW_SHARED_FOR);
         views.insert(key, (Instant::now(), json));
