@@ -12,6 +12,33 @@ use wasp_client::Client;
 
 use crate::cluster::wasp_binary;
 
+/// The command line of a benchmark of many engines: how they are grouped
+/// into processes, the map it times, and where the figures go.
+#[derive(Debug, clap::Args)]
+pub struct Shape {
+    /// Engine processes.
+    #[arg(long, default_value_t = 10)]
+    pub processes: u32,
+    /// Engines (slots) in each.
+    #[arg(long, default_value_t = 100)]
+    pub slots: u32,
+    /// Items of the timed map (chunksize 1).
+    #[arg(long, default_value_t = 100_000)]
+    pub items: i64,
+    /// Where the JSON figures go [default: bench/results/NAME.json].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+impl Shape {
+    /// Where the figures of benchmark `name` go.
+    pub fn out(&self, name: &str) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("bench/results/{name}.json")))
+    }
+}
+
 /// How long processes may take to start or engines to join before the run
 /// fails.
 pub const DEADLINE: Duration = Duration::from_secs(120);

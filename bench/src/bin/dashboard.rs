@@ -15,7 +15,6 @@
 //! `bench/results/dashboard.json`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -23,7 +22,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use wasp_bench::processes::{Processes, registered};
+use wasp_bench::processes::{Processes, Shape, registered};
 use wasp_bench::workloads;
 use wasp_client::{Client, Module};
 use wasp_task_artifacts as tasks;
@@ -176,28 +175,25 @@ async fn map_with_pages(
     }))
 }
 
+/// What the live dashboard costs with many engines.
+#[derive(clap::Parser)]
+struct Args {
+    #[command(flatten)]
+    shape: Shape,
+    /// Live pages during the second map.
+    #[arg(long, default_value_t = 8)]
+    pages: usize,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut processes = 10u32;
-    let mut slots = 100u32;
-    let mut items = 100_000i64;
-    let mut pages = 8usize;
-    let mut out = PathBuf::from("bench/results/dashboard.json");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--processes" => processes = value()?.parse()?,
-            "--slots" => slots = value()?.parse()?,
-            "--items" => items = value()?.parse()?,
-            "--pages" => pages = value()?.parse()?,
-            "--out" => out = value()?.into(),
-            other => bail!(
-                "unknown argument {other}: dashboard [--processes P] [--slots S] [--items N] \
-                 [--pages K] [--out FILE]"
-            ),
-        }
-    }
+    let Args { shape, pages } = clap::Parser::parse();
+    let (processes, slots, items, out) = (
+        shape.processes,
+        shape.slots,
+        shape.items,
+        shape.out("dashboard"),
+    );
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();

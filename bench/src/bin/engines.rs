@@ -14,12 +14,11 @@
 //! the resident set (`VmRSS`) after every engine has run a task; CPU is
 //! utime + stime from `/proc`. Writes `bench/results/engines.json`.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use wasp_bench::processes::{Processes, registered};
+use wasp_bench::processes::{Processes, Shape, registered};
 use wasp_bench::workloads::{self, process_memory};
 use wasp_client::{Client, Module};
 use wasp_proto::Value;
@@ -109,25 +108,22 @@ async fn many(
     }))
 }
 
+/// Many engines per process: memory, registration, a map, controller CPU.
+#[derive(clap::Parser)]
+struct Args {
+    #[command(flatten)]
+    shape: Shape,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut processes = 10u32;
-    let mut slots = 100u32;
-    let mut items = 100_000i64;
-    let mut out = PathBuf::from("bench/results/engines.json");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--processes" => processes = value()?.parse()?,
-            "--slots" => slots = value()?.parse()?,
-            "--items" => items = value()?.parse()?,
-            "--out" => out = value()?.into(),
-            other => bail!(
-                "unknown argument {other}: engines [--processes P] [--slots S] [--items N] [--out FILE]"
-            ),
-        }
-    }
+    let Args { shape } = clap::Parser::parse();
+    let (processes, slots, items, out) = (
+        shape.processes,
+        shape.slots,
+        shape.items,
+        shape.out("engines"),
+    );
     let pow10 = Module::from_file(tasks::POW10)?;
     let memory = memory(&pow10, slots + 1).await?;
     println!("{memory:#}");

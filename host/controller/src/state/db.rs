@@ -70,13 +70,16 @@ impl PendingReads {
 /// A live task's status, if `tenant` owns it.
 fn live_status(state: &HubState, id: TaskId, tenant: &Tenant) -> Option<Status> {
     let task = state.tasks.get(id)?;
-    (*task.tenant == *tenant).then(|| {
-        if task.engine.is_some() {
-            Status::Running
-        } else {
-            Status::Queued
-        }
-    })
+    (*task.tenant == *tenant).then(|| status_of(task))
+}
+
+/// An unfinished task's status: running once sent to an engine.
+fn status_of(task: &TaskEntry) -> Status {
+    if task.engine.is_some() {
+        Status::Running
+    } else {
+        Status::Queued
+    }
 }
 
 /// Whether `id` is a live task of another tenant (answered "not found"
@@ -281,13 +284,7 @@ pub(super) fn read_done(state: &mut HubState, ticket: u64, reply: ReadReply) {
                 let shown = task.map(|task| {
                     // The records say "queued" for every unfinished task;
                     // the table knows which run.
-                    let live = state.tasks.get(task.record.id).map(|t| {
-                        if t.engine.is_some() {
-                            Status::Running
-                        } else {
-                            Status::Queued
-                        }
-                    });
+                    let live = state.tasks.get(task.record.id).map(status_of);
                     let view = TaskView::of(*task, live);
                     serde_json::to_string(&view).unwrap_or_else(|err| format!("\"{err}\""))
                 });
