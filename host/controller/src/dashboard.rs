@@ -17,26 +17,27 @@
 //! through a session's cookie (the page); never in a URL, which ends up in
 //! logs and browser histories, and the token is never logged or echoed.
 
+mod bounded;
+mod live;
 mod sessions;
 
-use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event as Sse, KeepAlive};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
+use tokio::sync::{Semaphore, oneshot, watch};
 use wasp_proto::{TaskId, Tenant};
 
 use crate::hub::Event;
 use crate::listener::Shared;
+use bounded::Bounded;
+use live::RecentViews;
 use sessions::Sessions;
 
 /// The content type of the Prometheus text format.
@@ -121,7 +122,7 @@ pub(crate) async fn serve(
             post(login).layer(DefaultBodyLimit::max(LOGIN_BODY_BYTES)),
         )
         .route("/api/logout", post(logout))
-        .route("/api/events", get(events))
+        .route("/api/events", get(live::events))
         .route("/api/view", get(view))
         .route("/api/task/{id}", get(task))
         .route("/metrics", get(metrics))
@@ -129,92 +130,12 @@ pub(crate) async fn serve(
     let stop = async move {
         let _ = shutdown.changed().await;
     };
-    let listener = Bounded {
-        inner: listener,
-        connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
-    };
+    let listener = Bounded::new(listener);
     if let Err(err) = axum::serve(listener, app)
         .with_graceful_shutdown(stop)
         .await
     {
         tracing::warn!(cause = %err, "the dashboard's server stopped");
-    }
-}
-
-/// The dashboard's listener, with at most [`MAX_CONNECTIONS`] connections
-/// open: past that it accepts no more until one closes (they wait in the
-/// kernel's backlog), so open connections cannot grow without bound. The
-/// controller's own work never waits on them.
-struct Bounded {
-    inner: tokio::net::TcpListener,
-    connections: Arc<Semaphore>,
-}
-
-/// A connection of [`Bounded`], counted until it is dropped.
-struct Counted {
-    stream: tokio::net::TcpStream,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl axum::serve::Listener for Bounded {
-    type Io = Counted;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Counted, SocketAddr) {
-        let permit = loop {
-            // The semaphore is never closed; should it be, wait a moment
-            // rather than spin.
-            match self.connections.clone().acquire_owned().await {
-                Ok(permit) => break permit,
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        };
-        let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
-        (
-            Counted {
-                stream,
-                _permit: permit,
-            },
-            addr,
-        )
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-}
-
-impl tokio::io::AsyncRead for Counted {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for Counted {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 
@@ -341,39 +262,6 @@ impl Dashboard {
     }
 }
 
-/// How long a view made for one page serves others of the same viewer.
-const VIEW_SHARED_FOR: Duration = Duration::from_millis(250);
-
-/// The views made in the last [`VIEW_SHARED_FOR`], by viewer (tenant, and
-/// whether as an admin): at most one per tenant with a page open.
-#[derive(Default)]
-struct RecentViews(std::sync::Mutex<HashMap<Viewer, MadeView>>);
-
-/// A viewer: a tenant, and whether it views as an admin.
-type Viewer = (Tenant, bool);
-
-/// A view as JSON, and when it was made.
-type MadeView = (Instant, Arc<str>);
-
-impl RecentViews {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Viewer, MadeView>> {
-        // A panic while holding the lock leaves a map that is still whole.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn fresh(&self, key: &Viewer) -> Option<Arc<str>> {
-        let views = self.lock();
-        let (made, json) = views.get(key)?;
-        (made.elapsed() < VIEW_SHARED_FOR).then(|| json.clone())
-    }
-
-    fn keep(&self, key: Viewer, json: Arc<str>) {
-        let mut views = self.lock();
-        views.retain(|_, (made, _)| made.elapsed() < VIEW_SHARED_FOR);
-        views.insert(key, (Instant::now(), json));
-    }
-}
-
 /// A refusal: its status and why, in words (the token is never echoed).
 fn refused(status: StatusCode, why: impl Into<String>) -> Response {
     let mut response = (status, why.into()).into_response();
@@ -465,84 +353,6 @@ async fn view(State(dash): State<Arc<Dashboard>>, headers: HeaderMap) -> Respons
     }
 }
 
-/// `GET /api/events`: the view as server-sent events, the first at once,
-/// then every [`VIEW_EVERY`], until the page goes, the controller stops,
-/// or the token stops matching a tenant (a `refused` event says so).
-async fn events(State(dash): State<Arc<Dashboard>>, headers: HeaderMap) -> Response {
-    let (tenant, admin, token) = match dash.tenant(&headers) {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let Ok(permit) = dash.streams.clone().try_acquire_owned() else {
-        return refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the dashboard keeps at most {MAX_STREAMS} pages live at once\n"),
-        );
-    };
-    let live = Live {
-        dash: dash.clone(),
-        tenant,
-        admin,
-        token,
-        shutdown: dash.shutdown.clone(),
-        first: true,
-        ended: false,
-        _permit: permit,
-    };
-    let stream = futures_util::stream::unfold(live, |mut live| async move {
-        let event = live.next().await?;
-        Some((Ok::<_, Infallible>(event), live))
-    });
-    axum::response::Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response()
-}
-
-/// One live page's stream of views.
-struct Live {
-    dash: Arc<Dashboard>,
-    tenant: Tenant,
-    admin: bool,
-    token: String,
-    shutdown: watch::Receiver<bool>,
-    first: bool,
-    ended: bool,
-    /// Counts this page against [`MAX_STREAMS`] while it lives.
-    _permit: OwnedSemaphorePermit,
-}
-
-impl Live {
-    /// The next event, or `None` to end the stream.
-    async fn next(&mut self) -> Option<Sse> {
-        if self.ended || *self.shutdown.borrow() {
-            return None;
-        }
-        if !self.first {
-            tokio::select! {
-                () = tokio::time::sleep(VIEW_EVERY) => {}
-                _ = self.shutdown.changed() => return None,
-            }
-        }
-        self.first = false;
-        // The tenant may have been removed, or made an admin or not.
-        match self.dash.caller_of(self.token.clone()) {
-            Caller::Tenant { tenant, admin, .. } => {
-                self.tenant = tenant;
-                self.admin = admin;
-            }
-            _ => {
-                self.ended = true;
-                return Some(Sse::default().event("refused").data(format!(
-                    "tenant {} was removed: its token is revoked",
-                    self.tenant
-                )));
-            }
-        }
-        let json = self.dash.view_json(self.tenant.clone(), self.admin).await?;
-        Some(Sse::default().event("view").data(&*json))
-    }
-}
-
 /// `GET /api/task/{id}`: a task's record (arguments, result, output) if
 /// the caller may see it: its own, or any for an admin.
 async fn task(
@@ -606,26 +416,5 @@ async fn metrics(State(dash): State<Arc<Dashboard>>, headers: HeaderMap) -> Resp
     match text.await {
         Ok(text) => ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], text).into_response(),
         Err(_) => stopping(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_view_is_shared_by_one_viewers_pages_for_a_moment_only() {
-        let views = RecentViews::default();
-        let admin = (Tenant("default".into()), true);
-        let alice = (Tenant("alice".into()), false);
-        views.keep(admin.clone(), Arc::from("{\"admin\":true}"));
-        assert_eq!(views.fresh(&admin).as_deref(), Some("{\"admin\":true}"));
-        assert_eq!(views.fresh(&alice), None, "never another viewer's");
-        let as_tenant = (Tenant("default".into()), false);
-        assert_eq!(views.fresh(&as_tenant), None, "nor the admin's as a tenant");
-        std::thread::sleep(VIEW_SHARED_FOR);
-        assert_eq!(views.fresh(&admin), None, "stale");
-        views.keep(alice.clone(), Arc::from("{}"));
-        assert_eq!(views.lock().len(), 1, "the stale view is dropped");
     }
 }
