@@ -871,10 +871,27 @@ impl Writer {
             return Ok(None);
         }
         let record = record_of(row, |_| true)?;
-        let args = args_of(row, 15, id, &self.files)?
-            .map(|bytes| args_json(record.items.unwrap_or(1), bytes));
+        // Arguments kept in a file are measured before they are read: a
+        // 100 MB array is named by its size, not loaded to be refused.
+        let in_file = row.get::<_, Option<i64>>(16)?.is_some();
+        let file_len = in_file
+            .then(|| std::fs::metadata(self.files.path(id)).map(|m| m.len()))
+            .and_then(Result::ok);
+        let args = match file_len {
+            Some(len) if len > SHOWN_ARGS_AT_MOST as u64 => Some(too_large_to_show(len)),
+            _ => args_of(row, 15, id, &self.files)?
+                .map(|bytes| args_json(record.items.unwrap_or(1), bytes)),
+        };
         Ok(Some(Box::new(ShownTask { record, args })))
     }
+}
+
+/// What the dashboard shows of arguments of `len` bytes, more than it
+/// decodes.
+fn too_large_to_show(len: u64) -> String {
+    format!(
+        "({len} bytes of arguments: more than the {SHOWN_ARGS_AT_MOST} bytes the dashboard shows)"
+    )
 }
 
 /// A task's recorded arguments as JSON text: the argument list of a task
@@ -882,10 +899,7 @@ impl Writer {
 /// value shows as `{"ref": NAME}`.
 fn args_json(count: u32, bytes: Vec<u8>) -> String {
     if bytes.len() > SHOWN_ARGS_AT_MOST {
-        return format!(
-            "({} bytes of arguments: more than the {SHOWN_ARGS_AT_MOST} bytes the dashboard shows)",
-            bytes.len()
-        );
+        return too_large_to_show(bytes.len() as u64);
     }
     let lists = match Items::from_parts(count, bytes).decode() {
         Ok(lists) => lists,

@@ -167,3 +167,45 @@ def test_the_view_shows_a_tenant_its_own_work_and_an_admin_everyones(dashboard_c
 
     status, text = _get(f"{base}/api/view", None)
     assert status == 401 and "Authorization: Bearer TOKEN" in text, text
+
+
+def test_a_tasks_record_shows_its_arguments_result_and_output_to_its_tenant_only(
+    dashboard_cluster,
+):
+    cluster, rc, base = dashboard_cluster
+    admin = _token(cluster.profile_dir / "security" / "wasp-client.json")
+    dave_file = _add_tenant(cluster, "dave")
+    dave = wasp.Client(url_file=dave_file)
+    norm = wasp.Module(str(TASKS / "norm.wasm")).norm
+    small = dave.load_balanced_view().apply_async(norm, [3.0, 4.0], 2)
+    assert small.get() == 5.0
+    # 100,000 float64: 800 KB of arguments, kept in a file of their own.
+    big = dave.load_balanced_view().apply_async(norm, [1.0] * 100_000, 1)
+    assert big.get() == 100_000.0
+    (small_id,), (big_id,) = small.msg_ids, big.msg_ids
+
+    status, text = _get(f"{base}/api/task/{small_id}", _token(dave_file))
+    assert status == 200, text
+    record = json.loads(text)
+    assert record["id"] == small_id and record["status"] == "succeeded"
+    assert record["func"] == "norm" and record["engine"] is not None
+    assert json.loads(record["args"]) == [[3.0, 4.0], 2.0]
+    assert json.loads(record["result"]) == [5.0]
+    assert record["started_us"] <= record["completed_us"]
+
+    # Too large to show: named by its size, not sent.
+    status, text = _get(f"{base}/api/task/{big_id}", _token(dave_file))
+    assert status == 200, text
+    args = json.loads(text)["args"]
+    assert "bytes of arguments: more than the 262144 bytes" in args, args
+
+    # The admin sees it; another tenant, as one that never was.
+    status, _ = _get(f"{base}/api/task/{small_id}", admin)
+    assert status == 200
+    erin = _token(_add_tenant(cluster, "erin"))
+    status, text = _get(f"{base}/api/task/{small_id}", erin)
+    assert status == 404 and "tenant erin has no task" in text, text
+    status, text = _get(f"{base}/api/task/not-an-id", _token(dave_file))
+    assert status == 400 and "expected one like s3-17" in text, text
+    status, text = _get(f"{base}/api/task/{small_id}", None)
+    assert status == 401, text
