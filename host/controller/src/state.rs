@@ -1419,6 +1419,12 @@ impl HubState {
         }
     }
 
+    /// Whether `engine` holds a task (`/metrics` and the dashboard call it
+    /// busy).
+    fn engine_busy(&self, engine: EngineId) -> bool {
+        self.sched.outstanding(engine).unwrap_or(0) > 0
+    }
+
     /// The Prometheus text of what the controller has seen and holds now
     /// (`/metrics`, for admins: every tenant's figures).
     pub(crate) fn metrics(&self) -> String {
@@ -1438,7 +1444,7 @@ impl HubState {
             .engines
             .ids()
             .into_iter()
-            .filter(|&id| self.sched.outstanding(id).unwrap_or(0) > 0)
+            .filter(|&id| self.engine_busy(id))
             .count() as u64;
         let gauges = observe::Gauges {
             by_tenant,
@@ -1492,7 +1498,6 @@ impl HubState {
             .iter()
             .map(|(id, entry)| {
                 let watched = self.watch.engines.get(&id);
-                let holds = watched.is_some_and(|w| !w.held.is_empty());
                 let totals = watched.map_or_else(Default::default, |w| w.totals(tenant, admin));
                 view::EngineRow {
                     id: id.0,
@@ -1503,7 +1508,7 @@ impl HubState {
                         .map_or(entry.name.as_str(), |(host, _)| host)
                         .to_owned(),
                     name: entry.name.clone(),
-                    state: if holds { "busy" } else { "idle" },
+                    state: if self.engine_busy(id) { "busy" } else { "idle" },
                     current: self.watch.current(id, tenant, admin),
                     done: totals.done,
                     failed: totals.failed,
