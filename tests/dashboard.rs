@@ -256,6 +256,21 @@ async fn a_tenant_watches_its_map_live_and_sees_no_one_elses_work() {
         )
         .await;
     assert_eq!(totals, json!([60, 0]));
+    // Each engine's memory: its process's resident memory, from its
+    // heartbeats, in the row's memory column.
+    let memory = page
+        .wait_until(
+            "each engine row to show its process's memory",
+            "const rows = Array.from(document.querySelectorAll('#engines tr.engine')); \
+             const head = Array.from(document.querySelectorAll('#engines th'), h => h.textContent); \
+             const column = head.indexOf('memory'); \
+             const shown = rows.map(r => r.cells[column].textContent); \
+             const bytes = window.wasp.view.engines.map(e => e.memory_bytes); \
+             return column >= 0 && rows.length === 2 && shown.every(t => / MiB$/.test(t)) \
+               && bytes.every(b => b > 1048576) ? shown : null",
+        )
+        .await;
+    assert_eq!(memory.as_array().map(Vec::len), Some(2), "{memory}");
     let text = page.page_text().await;
     assert!(
         !text.contains("pow10"),
@@ -271,6 +286,12 @@ async fn a_tenant_watches_its_map_live_and_sees_no_one_elses_work() {
     .await;
     assert!(record.contains("[0.05]"), "the arguments: {record}");
     assert!(record.contains("succeeded"), "{record}");
+    // How much linear memory the task's instance held at its most.
+    let peak = record
+        .lines()
+        .skip_while(|line| !line.starts_with("peak memory"))
+        .find(|line| line.ends_with("KiB") || line.ends_with("MiB"));
+    assert!(peak.is_some(), "the task's peak memory: {record}");
     // Another tenant's task is not found for her, as one that never was.
     let status = status_from_page(&page, &format!("/api/task/{}", admin_ids[0])).await;
     assert_eq!(status, 404);

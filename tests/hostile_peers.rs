@@ -186,7 +186,7 @@ async fn hostile_cases(client_file: ConnectionFile, engine_file: ConnectionFile)
             request: 123_456,
             reply: Ok(Pulled::encode(&[Value::S64(1)]).expect("encodes")),
         }),
-        from(FromEngine::Heartbeat),
+        from(FromEngine::Heartbeat { resident_bytes: 1 }),
     ])
     .await
     .expect("sends");
@@ -207,7 +207,7 @@ async fn hostile_cases(client_file: ConnectionFile, engine_file: ConnectionFile)
     let (_endpoint, connection, mut send, _recv) = welcomed(&engine_file, engine_role()).await;
     send.send(&vec![Slotted {
         slot: 7,
-        msg: FromEngine::Heartbeat,
+        msg: FromEngine::Heartbeat { resident_bytes: 1 },
     }])
     .await
     .expect("sends");

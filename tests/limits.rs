@@ -57,7 +57,7 @@ impl WireEngine {
             loop {
                 let beat = Slotted {
                     slot: 0,
-                    msg: FromEngine::Heartbeat,
+                    msg: FromEngine::Heartbeat { resident_bytes: 1 },
                 };
                 if send.send(&vec![beat]).await.is_err() {
                     return;

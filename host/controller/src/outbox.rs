@@ -194,7 +194,7 @@ impl Weigh for FromEngine {
     fn weight(&self) -> usize {
         OVERHEAD
             + match self {
-                FromEngine::Heartbeat => 0,
+                FromEngine::Heartbeat { .. } => 0,
                 FromEngine::Done(result) => result_weight(result),
                 FromEngine::Namespace { reply, .. } => reply_weight(reply),
                 FromEngine::Retracted { run, .. } => run

@@ -162,6 +162,9 @@ pub(crate) struct ShownTask {
     pub(crate) record: TaskRecord,
     /// `None` when the records no longer hold them.
     pub(crate) args: Option<String>,
+    /// The most linear memory its instances held at once; `None` until it
+    /// ends.
+    pub(crate) peak_memory_bytes: Option<u64>,
 }
 
 /// Argument bytes the dashboard decodes to show; larger ones are named by
@@ -882,7 +885,15 @@ impl Writer {
             _ => args_of(row, 15, id, &self.files)?
                 .map(|bytes| args_json(record.items.unwrap_or(1), bytes)),
         };
-        Ok(Some(Box::new(ShownTask { record, args })))
+        let peak_memory_bytes = row
+            .get::<_, Option<Vec<u8>>>(13)?
+            .and_then(|outcome| codec::decode::<TaskResult>(&outcome).ok())
+            .map(|result| result.meta.peak_memory_bytes);
+        Ok(Some(Box::new(ShownTask {
+            record,
+            args,
+            peak_memory_bytes,
+        })))
     }
 }
 

@@ -1078,7 +1078,9 @@ impl HubState {
         }
         for msg in msgs {
             match msg {
-                FromEngine::Heartbeat => {}
+                FromEngine::Heartbeat { resident_bytes } => {
+                    self.engines.reported_memory(engine, resident_bytes);
+                }
                 FromEngine::Done(result) => self.finished(engine, result),
                 FromEngine::Namespace { request, reply } => {
                     if let Some((session, id, replies)) =
@@ -1173,6 +1175,7 @@ impl HubState {
                 func: held.func,
                 started_us: meta.started_us,
                 completed_us: meta.completed_us,
+                peak_memory_bytes: meta.peak_memory_bytes,
                 ok: result.outcome.is_ok(),
             });
         }
@@ -1450,6 +1453,16 @@ impl HubState {
             by_tenant,
             busy_engines: busy,
             idle_engines: self.engines.ids().len() as u64 - busy,
+            // Reported by the engines: a liar's figure must not overflow.
+            engines_resident_bytes: self
+                .engines
+                .processes_resident_bytes()
+                .fold(0, u64::saturating_add),
+            engine_process_resident_bytes_max: self
+                .engines
+                .processes_resident_bytes()
+                .max()
+                .unwrap_or(0),
         };
         let names: HashMap<TenantKey, &str> = self
             .tenant_keys
@@ -1513,6 +1526,7 @@ impl HubState {
                     done: totals.done,
                     failed: totals.failed,
                     busy_s: totals.busy_us as f64 / 1e6,
+                    memory_bytes: self.engines.resident_bytes(id),
                     last_heartbeat_us: self
                         .wall_base_us
                         .saturating_add(entry.last_seen().as_micros() as u64),

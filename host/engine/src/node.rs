@@ -41,6 +41,7 @@ use crate::sandbox::CallContext;
 use crate::turns::Turns;
 
 mod join;
+mod memory;
 mod modules;
 mod namespace;
 mod queue;
@@ -526,8 +527,12 @@ async fn serve(
             let mut interval = tokio::time::interval(HEARTBEAT);
             loop {
                 interval.tick().await;
+                let resident_bytes = memory::resident_bytes();
                 // One frame carries them all.
-                if !outs.iter().all(|out| out.small(FromEngine::Heartbeat)) {
+                if !outs
+                    .iter()
+                    .all(|out| out.small(FromEngine::Heartbeat { resident_bytes }))
+                {
                     break;
                 }
             }
@@ -1150,7 +1155,7 @@ mod tests {
         Outgoing {
             msg: Slotted {
                 slot: 0,
-                msg: FromEngine::Heartbeat,
+                msg: FromEngine::Heartbeat { resident_bytes: 0 },
             },
             size,
         }

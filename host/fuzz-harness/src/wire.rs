@@ -905,7 +905,9 @@ fn sample_to_engine() -> Vec<ToEngine> {
 
 fn sample_from_engine() -> Vec<FromEngine> {
     vec![
-        FromEngine::Heartbeat,
+        FromEngine::Heartbeat {
+            resident_bytes: 123 << 20,
+        },
         FromEngine::Done(sample_result(true)),
         FromEngine::Done(sample_result(false)),
         FromEngine::Namespace {

@@ -26,7 +26,8 @@ use crate::value::Value;
 /// (durable acceptance, retries, abort, the task database). 6: the
 /// same-host channel (blob frames, `Hello::same_host_ticket`). 7: engines
 /// of several slots on one connection ([`EngineHello::slots`], [`Slotted`]).
-pub const PROTOCOL_VERSION: u32 = 7;
+/// 8: heartbeats carry the engine process's resident memory (issue 16).
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// The first message on a connection, from the side that connected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -1060,8 +1061,12 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Encoded<T> {
 /// What an engine sends the controller.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum FromEngine {
-    /// I am alive (sent periodically).
-    Heartbeat,
+    /// I am alive (sent every second by each slot).
+    Heartbeat {
+        /// The engine process's resident memory, in bytes (every slot of
+        /// a process reports the same); 0 where the system does not say.
+        resident_bytes: u64,
+    },
     /// A task finished (its `meta.submitted` is filled in by the controller).
     Done(TaskResult),
     /// The answer to a [`ToEngine::Namespace`].

@@ -6,6 +6,7 @@ dashboard shows, scoped to the token's tenant."""
 import json
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -77,9 +78,15 @@ def test_metrics_count_a_map_by_tenant_and_outcome(dashboard_cluster):
     results.wait()
     with pytest.raises(wasp.RemoteError):
         results.get()
-    status, text = _get(url, token)
-    assert status == 200, text
-    samples = _samples(text)
+    # The engines' memory comes with their heartbeats (each second, the
+    # first as they join): wait for it rather than assume it came.
+    for _ in range(60):
+        status, text = _get(url, token)
+        assert status == 200, text
+        samples = _samples(text)
+        if samples.get(("wasp_engine_process_resident_bytes_max", ()), 0) > 0:
+            break
+        time.sleep(0.5)
     tasks = lambda outcome: samples.get(
         ("wasp_tasks_total", (("outcome", outcome), ("tenant", "default")))
     )
@@ -109,6 +116,10 @@ def test_metrics_count_a_map_by_tenant_and_outcome(dashboard_cluster):
     hits = samples[("wasp_module_cache_hits_total", ())]
     misses = samples[("wasp_module_cache_misses_total", ())]
     assert misses <= 2 and hits + misses == samples[("wasp_dispatches_total", ())]
+    # Memory: each engine process's resident set, from its heartbeats.
+    resident = samples[("wasp_engines_resident_bytes", ())]
+    largest = samples[("wasp_engine_process_resident_bytes_max", ())]
+    assert 1 << 20 < largest <= resident, text
 
 
 def test_metrics_need_an_admin_token_in_the_header(dashboard_cluster):
@@ -153,6 +164,8 @@ def test_the_view_shows_a_tenant_its_own_work_and_an_admin_everyones(dashboard_c
     assert {run["func"] for run in view["runs"]} == {"area"}
     assert len(view["runs"]) == 5
     assert all(run["completed_us"] >= run["started_us"] for run in view["runs"])
+    assert all(run["peak_memory_bytes"] > 0 for run in view["runs"])
+    assert all(engine["memory_bytes"] > 1 << 20 for engine in view["engines"])
 
     status, text = _get(f"{base}/api/view", admin)
     everyone = json.loads(text)
@@ -198,6 +211,11 @@ def test_a_tasks_record_shows_its_arguments_result_and_output_to_its_tenant_only
     assert status == 200, text
     args = json.loads(text)["args"]
     assert "bytes of arguments: more than the 262144 bytes" in args, args
+    # The 800 KB of floats were in the task's linear memory: its peak is
+    # that much over the small task's (some fit in the memory it starts
+    # with).
+    big_peak, small_peak = json.loads(text)["peak_memory_bytes"], record["peak_memory_bytes"]
+    assert small_peak > 0 and big_peak - small_peak >= 700_000, (big_peak, small_peak)
 
     # The admin sees it; another tenant, as one that never was.
     status, _ = _get(f"{base}/api/task/{small_id}", admin)

@@ -24,12 +24,14 @@ pub(crate) struct EngineEntry {
     pub(crate) module_bytes_sent: u64,
 }
 
-/// The modules of a group of engines (one process), and how many of its
-/// engines are connected.
+/// The modules of a group of engines (one process), how many of its
+/// engines are connected, and the process's memory.
 struct Group {
     /// Modules the process has (announced or sent): never sent twice.
     modules: HashSet<ModuleHash>,
     members: usize,
+    /// The process's resident memory, as its last heartbeat said.
+    resident_bytes: u64,
 }
 
 /// Every connected engine by id.
@@ -72,6 +74,7 @@ impl Engines {
         let group = self.groups.entry(group).or_insert_with(|| Group {
             modules: HashSet::new(),
             members: 0,
+            resident_bytes: 0,
         });
         group.members += 1;
         group.modules.extend(cached);
@@ -139,6 +142,28 @@ impl Engines {
         true
     }
 
+    /// `id`'s process said its resident memory is `bytes`.
+    pub(crate) fn reported_memory(&mut self, id: EngineId, bytes: u64) {
+        let group = self.by_id.get(&id).map(|e| e.group);
+        if let Some(group) = group.and_then(|g| self.groups.get_mut(&g)) {
+            group.resident_bytes = bytes;
+        }
+    }
+
+    /// The resident memory of `id`'s process, as last reported (0 before
+    /// its first heartbeat).
+    pub(crate) fn resident_bytes(&self, id: EngineId) -> u64 {
+        self.by_id
+            .get(&id)
+            .and_then(|e| self.groups.get(&e.group))
+            .map_or(0, |g| g.resident_bytes)
+    }
+
+    /// The resident memory of each engine process, as last reported.
+    pub(crate) fn processes_resident_bytes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.groups.values().map(|g| g.resident_bytes)
+    }
+
     pub(crate) fn count_done(&mut self, id: EngineId) {
         if let Some(entry) = self.by_id.get_mut(&id) {
             entry.done += 1;
@@ -193,5 +218,24 @@ mod tests {
             engines.note_module_sent(EngineId(7), fresh, 10),
             "a new process"
         );
+    }
+
+    #[test]
+    fn memory_is_the_process_s_shared_by_its_engines() {
+        let mut engines = Engines::default();
+        let (first, second, alone) = (EngineId(1), EngineId(2), EngineId(3));
+        engines.join(first, first, "h:1#0".into(), vec![], Duration::ZERO);
+        engines.join(second, first, "h:1#1".into(), vec![], Duration::ZERO);
+        engines.join(alone, alone, "h:2".into(), vec![], Duration::ZERO);
+        assert_eq!(engines.resident_bytes(first), 0, "before a heartbeat");
+        engines.reported_memory(second, 300);
+        engines.reported_memory(alone, 50);
+        assert_eq!(engines.resident_bytes(first), 300);
+        assert_eq!(engines.resident_bytes(second), 300);
+        let mut processes: Vec<u64> = engines.processes_resident_bytes().collect();
+        processes.sort_unstable();
+        assert_eq!(processes, vec![50, 300], "one figure per process");
+        engines.reported_memory(EngineId(9), 7);
+        assert_eq!(engines.resident_bytes(EngineId(9)), 0, "not connected");
     }
 }

@@ -103,6 +103,9 @@ pub(crate) struct Gauges {
     /// Engines holding a task, and engines holding none.
     pub(crate) busy_engines: u64,
     pub(crate) idle_engines: u64,
+    /// The engine processes' resident memory, summed, and the largest.
+    pub(crate) engines_resident_bytes: u64,
+    pub(crate) engine_process_resident_bytes_max: u64,
 }
 
 /// A metric's `# HELP` and `# TYPE` lines.
@@ -182,6 +185,21 @@ pub(crate) fn render(
         "wasp_engines{{state=\"idle\"}} {}",
         gauges.idle_engines
     );
+    for (name, help, value) in [
+        (
+            "wasp_engines_resident_bytes",
+            "Resident memory of the engine processes, summed, as their heartbeats said.",
+            gauges.engines_resident_bytes,
+        ),
+        (
+            "wasp_engine_process_resident_bytes_max",
+            "Resident memory of the largest engine process, as its heartbeat said.",
+            gauges.engine_process_resident_bytes_max,
+        ),
+    ] {
+        head(&mut out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
     head(
         &mut out,
         "wasp_dispatches_total",
@@ -271,6 +289,8 @@ mod tests {
             by_tenant: Vec::new(),
             busy_engines: 0,
             idle_engines: 0,
+            engines_resident_bytes: 0,
+            engine_process_resident_bytes_max: 0,
         };
         let text = render(&observed, &gauges, |key| {
             assert_eq!(key, TenantKey(4));

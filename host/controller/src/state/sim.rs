@@ -460,8 +460,11 @@ impl Sim {
             .map(|(id, _)| *id)
             .collect();
         for id in alive {
-            self.hub
-                .handle_engine_msgs(self.now, id, vec![FromEngine::Heartbeat]);
+            self.hub.handle_engine_msgs(
+                self.now,
+                id,
+                vec![FromEngine::Heartbeat { resident_bytes: 1 }],
+            );
         }
         self.hub.handle_tick(self.now);
     }

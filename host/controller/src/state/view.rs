@@ -41,6 +41,8 @@ pub(crate) struct Run {
     pub(crate) func: Arc<str>,
     pub(crate) started_us: u64,
     pub(crate) completed_us: u64,
+    /// The most linear memory its instances held at once.
+    pub(crate) peak_memory_bytes: u64,
     pub(crate) ok: bool,
 }
 
@@ -261,6 +263,9 @@ pub(crate) struct EngineRow {
     pub(crate) done: u64,
     pub(crate) failed: u64,
     pub(crate) busy_s: f64,
+    /// Its process's resident memory (shared by the engines of one
+    /// `wasp engine --slots N`).
+    pub(crate) memory_bytes: u64,
     pub(crate) last_heartbeat_us: u64,
 }
 
@@ -406,6 +411,8 @@ pub(crate) struct TaskView {
     pub(crate) submitted_us: Option<u64>,
     pub(crate) started_us: Option<u64>,
     pub(crate) completed_us: Option<u64>,
+    /// The most linear memory its instances held at once, once it ended.
+    pub(crate) peak_memory_bytes: Option<u64>,
     pub(crate) error: Option<String>,
     /// JSON text, or why it is not shown.
     pub(crate) args: Option<String>,
@@ -419,7 +426,11 @@ impl TaskView {
     /// The page's view of a task the records hold; `status` is its live
     /// status, which the records do not know for an unfinished task.
     pub(crate) fn of(task: ShownTask, status: Option<Status>) -> Self {
-        let ShownTask { record, args } = task;
+        let ShownTask {
+            record,
+            args,
+            peak_memory_bytes,
+        } = task;
         Self {
             id: record.id,
             status: status.or(record.status).map(Status::name),
@@ -430,6 +441,7 @@ impl TaskView {
             submitted_us: record.submitted_us,
             started_us: record.started_us,
             completed_us: record.completed_us,
+            peak_memory_bytes,
             error: shown(record.error),
             args: shown(args),
             result: shown(record.result),
@@ -455,6 +467,7 @@ mod tests {
             func: Arc::from("f"),
             started_us: 10,
             completed_us: 30,
+            peak_memory_bytes: 1 << 16,
             ok,
         }
     }

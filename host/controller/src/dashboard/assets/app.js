@@ -60,6 +60,18 @@ function seconds(s) {
 
 const fixed = (x, digits) => (typeof x === "number" ? x.toFixed(digits) : "");
 
+/** A size in bytes, in binary units (`12.3 MiB`); a dash for none. */
+function bytes(n) {
+  if (typeof n !== "number" || n <= 0) return "—";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
+}
+
 /** A func's colour: a hue from a hash of its name (FNV-1a), stable across updates. */
 const colours = new Map();
 function colour(func) {
@@ -113,6 +125,7 @@ function engineCells(e, now) {
     ["num", esc(e.done)],
     [e.failed ? "num bad" : "num", esc(e.failed)],
     ["num", esc(fixed(e.busy_s, 2))],
+    ["num", esc(bytes(e.memory_bytes))],
     ["num", esc(beat)],
   ];
 }
@@ -323,7 +336,8 @@ function renderStream(view, width = streamWidth()) {
       `data-engine="${esc(r.engine)}" data-func="${esc(func)}" x="${x.toFixed(1)}" y="${(row * rowH).toFixed(2)}" ` +
       `width="${w.toFixed(1)}" height="${Math.max(1, rowH - gap).toFixed(2)}" fill="${colour(func)}">` +
       `<title>${esc(r.task)} ${esc(func)} on engine ${esc(r.engine)}: ` +
-      `${esc(duration(r.completed_us - r.started_us))}${r.ok ? "" : " (failed)"}</title></rect>`);
+      `${esc(duration(r.completed_us - r.started_us))}, peak memory ${esc(bytes(r.peak_memory_bytes))}` +
+      `${r.ok ? "" : " (failed)"}</title></rect>`);
   });
   svg.innerHTML = parts.join("");
   let legend = "";
@@ -561,6 +575,7 @@ function recordHtml(t) {
     ["submitted", esc(stamp(t.submitted_us))],
     ["started", esc(stamp(t.started_us) + span(t.submitted_us, t.started_us))],
     ["completed", esc(stamp(t.completed_us) + span(t.started_us, t.completed_us))],
+    ["peak memory", esc(bytes(t.peak_memory_bytes))],
   ];
   let html = `<dl>${fields.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("")}</dl>`;
   const blocks = [
