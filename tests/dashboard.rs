@@ -12,7 +12,7 @@
 //! Nothing here measures time: the tests assert what the page shows and
 //! the order it shows it in. Screenshots go to `target/screenshots/`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -321,6 +321,19 @@ async fn a_tenant_watches_its_map_live_and_sees_no_one_elses_work() {
         BTreeSet::from(["pow10".to_owned(), "sleep-here".to_owned()])
     );
     assert_eq!(page.count("#stream rect.bar").await, 160);
+    // Coloured by function: one colour per func, and not the same one.
+    let fills = page
+        .eval(
+            "const by = {}; \
+             for (const b of document.querySelectorAll('#stream rect.bar')) \
+               (by[b.dataset.func] ??= new Set()).add(b.getAttribute('fill')); \
+             return Object.fromEntries(Object.entries(by).map(([f, s]) => [f, [...s]]))",
+        )
+        .await;
+    let fills: BTreeMap<String, Vec<String>> =
+        serde_json::from_value(fills).expect("fills by func");
+    assert!(fills.values().all(|f| f.len() == 1), "{fills:?}");
+    assert_ne!(fills["pow10"], fills["sleep-here"], "{fills:?}");
     let trapped = admin_ids[90].clone();
     let record = open_record(
         &page,

@@ -72,23 +72,19 @@ function bytes(n) {
   return i === 0 ? `${n} B` : `${n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
 }
 
-/** A func's colour: a hue from a hash of its name (FNV-1a), stable across updates. */
+/**
+ * A func's colour, kept for the page's life. The n-th func seen gets the
+ * hue n golden angles on: any few funcs are far apart on the wheel, where
+ * hues from a hash of their names could land side by side.
+ */
 const colours = new Map();
 function colour(func) {
   let c = colours.get(func);
   if (c === undefined) {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < func.length; i++) {
-      h ^= func.charCodeAt(i);
-      h = Math.imul(h, 0x01000193);
-    }
-    // Mixes the bits so that names alike get hues apart (murmur3's finalizer).
-    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-    h ^= h >>> 16;
-    // The hue from the hash, and a little of the lightness, to tell more apart.
-    h >>>= 0;
-    c = `hsl(${h % 360}, 65%, ${42 + ((h >>> 16) % 5) * 4}%)`;
+    const n = colours.size;
+    const hue = (205 + n * 137.508) % 360;
+    // Lightness steps too, so that the funcs past the first few still differ.
+    c = `hsl(${hue.toFixed(0)}, 65%, ${46 + (n % 3) * 6}%)`;
     colours.set(func, c);
   }
   return c;
