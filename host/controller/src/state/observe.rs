@@ -185,21 +185,22 @@ pub(crate) fn render(
         "wasp_engines{{state=\"idle\"}} {}",
         gauges.idle_engines
     );
-    for (name, help, value) in [
-        (
-            "wasp_engines_resident_bytes",
-            "Resident memory of the engine processes, summed, as their heartbeats said.",
-            gauges.engines_resident_bytes,
-        ),
-        (
-            "wasp_engine_process_resident_bytes_max",
-            "Resident memory of the largest engine process, as its heartbeat said.",
-            gauges.engine_process_resident_bytes_max,
-        ),
-    ] {
-        head(&mut out, name, "gauge", help);
-        let _ = writeln!(out, "{name} {value}");
-    }
+    unlabelled(
+        &mut out,
+        "gauge",
+        &[
+            (
+                "wasp_engines_resident_bytes",
+                "Resident memory of the engine processes, summed, as their heartbeats said.",
+                gauges.engines_resident_bytes,
+            ),
+            (
+                "wasp_engine_process_resident_bytes_max",
+                "Resident memory of the largest engine process, as its heartbeat said.",
+                gauges.engine_process_resident_bytes_max,
+            ),
+        ],
+    );
     head(
         &mut out,
         "wasp_dispatches_total",
@@ -227,37 +228,47 @@ pub(crate) fn render(
         head(&mut out, name, "histogram", help);
         histogram.render(&mut out, name);
     }
-    for (name, help, value) in [
-        (
-            "wasp_argument_bytes_total",
-            "Bytes of task arguments received from clients.",
-            observed.argument_bytes,
-        ),
-        (
-            "wasp_result_bytes_total",
-            "Bytes of task results sent back to clients.",
-            observed.result_bytes,
-        ),
-        (
-            "wasp_module_bytes_sent_total",
-            "Bytes of module code sent to engines.",
-            observed.module_bytes_sent,
-        ),
-        (
-            "wasp_module_cache_hits_total",
-            "Dispatches whose module the engine's process already had.",
-            observed.module_hits,
-        ),
-        (
-            "wasp_module_cache_misses_total",
-            "Dispatches that sent the module's bytes first.",
-            observed.module_misses,
-        ),
-    ] {
-        head(&mut out, name, "counter", help);
+    unlabelled(
+        &mut out,
+        "counter",
+        &[
+            (
+                "wasp_argument_bytes_total",
+                "Bytes of task arguments received from clients.",
+                observed.argument_bytes,
+            ),
+            (
+                "wasp_result_bytes_total",
+                "Bytes of task results sent back to clients.",
+                observed.result_bytes,
+            ),
+            (
+                "wasp_module_bytes_sent_total",
+                "Bytes of module code sent to engines.",
+                observed.module_bytes_sent,
+            ),
+            (
+                "wasp_module_cache_hits_total",
+                "Dispatches whose module the engine's process already had.",
+                observed.module_hits,
+            ),
+            (
+                "wasp_module_cache_misses_total",
+                "Dispatches that sent the module's bytes first.",
+                observed.module_misses,
+            ),
+        ],
+    );
+    out
+}
+
+/// Metrics of one sample each, without labels: each `(name, help, value)`
+/// of type `kind`.
+fn unlabelled(out: &mut String, kind: &str, metrics: &[(&str, &str, u64)]) {
+    for &(name, help, value) in metrics {
+        head(out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
     }
-    out
 }
 
 #[cfg(test)]
