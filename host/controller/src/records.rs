@@ -873,7 +873,18 @@ impl Writer {
         if tenant.is_some_and(|t| t.0 != owner) {
             return Ok(None);
         }
-        let record = record_of(row, |_| true)?;
+        // The outcome is decoded once, for both its result and its peak
+        // memory.
+        let mut record = record_of(row, |key| key != "result")?;
+        let outcome = row
+            .get::<_, Option<Vec<u8>>>(13)?
+            .and_then(|outcome| codec::decode::<TaskResult>(&outcome).ok());
+        let peak_memory_bytes = outcome.as_ref().map(|r| r.meta.peak_memory_bytes);
+        record.result = match outcome {
+            Some(result) => values_json(result),
+            // Rows written before issue 11 hold only the JSON.
+            None => row.get(10)?,
+        };
         // Arguments kept in a file are measured before they are read: a
         // 100 MB array is named by its size, not loaded to be refused.
         let in_file = row.get::<_, Option<i64>>(16)?.is_some();
@@ -885,10 +896,6 @@ impl Writer {
             _ => args_of(row, 15, id, &self.files)?
                 .map(|bytes| args_json(record.items.unwrap_or(1), bytes)),
         };
-        let peak_memory_bytes = row
-            .get::<_, Option<Vec<u8>>>(13)?
-            .and_then(|outcome| codec::decode::<TaskResult>(&outcome).ok())
-            .map(|result| result.meta.peak_memory_bytes);
         Ok(Some(Box::new(ShownTask {
             record,
             args,
@@ -1230,7 +1237,11 @@ impl<'a> Ending<'a> {
 /// A result's values as a JSON array (`db_query`'s `result` key), from
 /// the outcome a row keeps; `None` for a failed task.
 fn result_json(outcome: &[u8]) -> Option<String> {
-    let result: TaskResult = codec::decode(outcome).ok()?;
+    values_json(codec::decode(outcome).ok()?)
+}
+
+/// A result's values as a JSON array; `None` for a failed task.
+fn values_json(result: TaskResult) -> Option<String> {
     let values = result.outcome.ok()?.decode().ok()?;
     let json: Vec<_> = values
         .iter()

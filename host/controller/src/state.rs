@@ -1449,20 +1449,19 @@ impl HubState {
             .into_iter()
             .filter(|&id| self.engine_busy(id))
             .count() as u64;
+        // Reported by the engines: a liar's figure must not overflow.
+        let (engines_resident_bytes, engine_process_resident_bytes_max) = self
+            .engines
+            .processes_resident_bytes()
+            .fold((0, 0), |(sum, max), bytes| {
+                (u64::saturating_add(sum, bytes), u64::max(max, bytes))
+            });
         let gauges = observe::Gauges {
             by_tenant,
             busy_engines: busy,
             idle_engines: self.engines.ids().len() as u64 - busy,
-            // Reported by the engines: a liar's figure must not overflow.
-            engines_resident_bytes: self
-                .engines
-                .processes_resident_bytes()
-                .fold(0, u64::saturating_add),
-            engine_process_resident_bytes_max: self
-                .engines
-                .processes_resident_bytes()
-                .max()
-                .unwrap_or(0),
+            engines_resident_bytes,
+            engine_process_resident_bytes_max,
         };
         let names: HashMap<TenantKey, &str> = self
             .tenant_keys
